@@ -1,0 +1,18 @@
+//! DM's `pb.Tracer` wire contract and the event types built on it.
+//!
+//! - [`pb`]: the code generated from `proto/tracer.proto` (messages, the tonic
+//!   client and server for `pb.Tracer`).
+//! - [`TraceEvent`]: one stored event of any kind, the unit the store appends
+//!   and returns.
+//! - [`json`]: the JSON dm-tracer printed for events, byte for byte.
+
+pub mod event;
+pub mod json;
+
+pub use event::{EventKind, TraceEvent};
+
+/// Code generated from `proto/tracer.proto` (package `pb`).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("pb");
+}

@@ -1,0 +1,44 @@
+//! [`StoreOptions`]: how a store is opened.
+
+use std::sync::Arc;
+
+use crate::tso::{Clock, SystemClock};
+
+/// How a read-write store is opened.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Also fsync the write-ahead log before a commit returns, so that
+    /// acknowledged events survive power loss and not only a process crash.
+    /// Default `false`: a commit returns once the WAL write reached the OS,
+    /// which survives `kill -9` of the process at any instant.
+    pub sync: bool,
+    /// RocksDB block cache size in bytes (default 64 MiB). Index and filter
+    /// blocks are charged to it too, so it bounds read-side memory.
+    pub block_cache_size: usize,
+    /// Upper bound on the RocksDB memtables in bytes (default 64 MiB, split
+    /// over two write buffers). Together with the block cache this bounds memory.
+    pub write_buffer_size: usize,
+    /// The clock the TSO allocator reads.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sync: false,
+            block_cache_size: 64 << 20,
+            write_buffer_size: 64 << 20,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("sync", &self.sync)
+            .field("block_cache_size", &self.block_cache_size)
+            .field("write_buffer_size", &self.write_buffer_size)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,234 @@
+//! The record format: every value the store writes is a record.
+//!
+//! ```text
+//! 0      2        3       4          8
+//! +------+--------+-------+----------+------------------------+
+//! | "TK" | format | kind  | CRC32 LE | payload (protobuf) ... |
+//! +------+--------+-------+----------+------------------------+
+//! ```
+//!
+//! - `format`: the on-disk format version that wrote the record ([`FORMAT_VERSION`]).
+//!   A reader refuses versions newer than its own instead of guessing.
+//! - `kind`: what the payload is. Codes below 64 are event kinds
+//!   ([`tracekeep_proto::EventKind`] codes); 64 and up are the store's own records.
+//! - CRC32 (crc32fast, IEEE) over the key, the format and kind bytes, and the
+//!   payload. Covering the key catches a valid record found under the wrong key.
+//! - `payload`: protobuf, so fields can be added without a format bump.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use tracekeep_proto::{EventKind, TraceEvent};
+
+use crate::error::StoreError;
+
+/// The on-disk format version this build writes, and the newest it reads.
+pub const FORMAT_VERSION: u8 = 1;
+
+const MAGIC: [u8; 2] = *b"TK";
+const HEADER_LEN: usize = 8;
+
+/// Record kind codes of the store's own records (event kinds use their own codes).
+pub(crate) const KIND_TRACE_META: u8 = 64;
+pub(crate) const KIND_ORDER: u8 = 65;
+pub(crate) const KIND_COUNTERS: u8 = 66;
+pub(crate) const KIND_TSO_MARK: u8 = 67;
+pub(crate) const KIND_FORMAT: u8 = 68;
+
+fn checksum(key: &[u8], format_and_kind: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(key);
+    hasher.update(format_and_kind);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// Frames `payload` as a record of `kind` stored under `key`.
+pub(crate) fn encode(key: &[u8], kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(HEADER_LEN + payload.len());
+    value.extend_from_slice(&MAGIC);
+    value.push(FORMAT_VERSION);
+    value.push(kind);
+    let crc = checksum(key, &[FORMAT_VERSION, kind], payload);
+    value.extend_from_slice(&crc.to_le_bytes());
+    value.extend_from_slice(payload);
+    value
+}
+
+/// Frames a protobuf message as a record.
+pub(crate) fn encode_message(key: &[u8], kind: u8, message: &impl Message) -> Vec<u8> {
+    encode(key, kind, &message.encode_to_vec())
+}
+
+/// The format version a record claims, checked only for magic and length.
+/// Used on the format record before anything else is trusted.
+pub(crate) fn peek_format(value: &[u8]) -> Option<u8> {
+    (value.len() >= HEADER_LEN && value[..2] == MAGIC).then(|| value[2])
+}
+
+/// Checks a record's header and CRC; returns its kind and payload.
+pub(crate) fn decode<'v>(key: &[u8], value: &'v [u8]) -> Result<(u8, &'v [u8]), StoreError> {
+    if value.len() < HEADER_LEN {
+        return Err(StoreError::corrupted(
+            key,
+            format!("record is {} bytes, shorter than its header", value.len()),
+        ));
+    }
+    let (header, payload) = value.split_at(HEADER_LEN);
+    if header[..2] != MAGIC {
+        return Err(StoreError::corrupted(key, "bad record magic"));
+    }
+    let (format, kind) = (header[2], header[3]);
+    if format == 0 || format > FORMAT_VERSION {
+        return Err(StoreError::corrupted(
+            key,
+            format!("record format version {format} is not one this build reads (1..={FORMAT_VERSION})"),
+        ));
+    }
+    let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let computed = checksum(key, &header[2..4], payload);
+    if stored != computed {
+        return Err(StoreError::corrupted(
+            key,
+            format!("CRC mismatch: stored {stored:08x}, computed {computed:08x}"),
+        ));
+    }
+    Ok((kind, payload))
+}
+
+/// Decodes a record that must hold a store message of `kind`.
+pub(crate) fn decode_message<M: Message + Default>(key: &[u8], value: &[u8], kind: u8) -> Result<M, StoreError> {
+    let (found, payload) = decode(key, value)?;
+    if found != kind {
+        return Err(StoreError::corrupted(
+            key,
+            format!("record kind {found} where kind {kind} belongs"),
+        ));
+    }
+    M::decode(payload).map_err(|error| StoreError::corrupted(key, format!("payload does not decode: {error}")))
+}
+
+/// Decodes a record that must hold an event.
+pub(crate) fn decode_event(key: &[u8], value: &[u8]) -> Result<TraceEvent, StoreError> {
+    let (code, payload) = decode(key, value)?;
+    let kind = EventKind::from_code(code).ok_or_else(|| {
+        StoreError::corrupted(key, format!("record kind {code} is not an event kind this build knows"))
+    })?;
+    TraceEvent::decode(kind, payload)
+        .map_err(|error| StoreError::corrupted(key, format!("{kind} event does not decode: {error}")))
+}
+
+/// Per-trace summary, under `0x02 trace`.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct TraceMeta {
+    /// The arrival number of the trace's first event; also its order key.
+    #[prost(uint64, tag = "1")]
+    pub first_seq: u64,
+    /// The arrival number of the trace's latest event.
+    #[prost(uint64, tag = "2")]
+    pub last_seq: u64,
+    /// Events stored, by event kind code.
+    #[prost(btree_map = "uint32, uint64", tag = "3")]
+    pub events_by_kind: BTreeMap<u32, u64>,
+    /// The smallest and largest event TSO (`base.tso`) seen.
+    #[prost(int64, tag = "4")]
+    pub min_tso: i64,
+    #[prost(int64, tag = "5")]
+    pub max_tso: i64,
+}
+
+impl TraceMeta {
+    pub(crate) fn event_count(&self) -> u64 {
+        self.events_by_kind.values().sum()
+    }
+}
+
+/// First-seen order entry, under `0x03 first_seq`.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct OrderEntry {
+    #[prost(string, tag = "1")]
+    pub trace_id: String,
+}
+
+/// Store-wide counters, under `meta counters`, rewritten with every commit so
+/// that opening needs no scan.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Counters {
+    /// The next arrival number to hand out.
+    #[prost(uint64, tag = "1")]
+    pub next_seq: u64,
+    /// Traces stored.
+    #[prost(uint64, tag = "2")]
+    pub traces: u64,
+    /// Events stored, by event kind code.
+    #[prost(btree_map = "uint32, uint64", tag = "3")]
+    pub events_by_kind: BTreeMap<u32, u64>,
+}
+
+/// The TSO high-water mark, under `meta tso`: every TSO issued is below it.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct TsoMark {
+    #[prost(int64, tag = "1")]
+    pub mark: i64,
+}
+
+/// What created the store, under `meta format`.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct FormatInfo {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    #[prost(int64, tag = "2")]
+    pub created_unix_nanos: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys;
+
+    #[test]
+    fn records_round_trip() {
+        let key = keys::order_key(3);
+        let entry = OrderEntry { trace_id: "t.1".into() };
+        let value = encode_message(&key, KIND_ORDER, &entry);
+        assert_eq!(decode_message::<OrderEntry>(&key, &value, KIND_ORDER).ok(), Some(entry));
+        assert_eq!(peek_format(&value), Some(FORMAT_VERSION));
+    }
+
+    #[test]
+    fn every_single_byte_flip_is_detected() {
+        let key = keys::event_key("t.1", 9);
+        let value = encode(&key, 2, b"some payload bytes");
+        for index in 0..value.len() {
+            for bit in 0..8 {
+                let mut damaged = value.clone();
+                damaged[index] ^= 1 << bit;
+                match decode(&key, &damaged) {
+                    Err(StoreError::Corrupted { key: shown, .. }) => {
+                        assert_eq!(shown, r#"event trace="t.1" seq=9"#)
+                    }
+                    other => panic!("flip at {index}:{bit} gave {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_record_under_another_key_is_detected() {
+        let value = encode(&keys::event_key("a", 1), 1, b"x");
+        assert!(decode(&keys::event_key("b", 1), &value).is_err());
+    }
+
+    #[test]
+    fn short_newer_and_mistyped_records_are_errors() {
+        let key = keys::order_key(1);
+        assert!(decode(&key, b"TK\x01").is_err());
+        let mut newer = encode(&key, KIND_ORDER, b"");
+        newer[2] = FORMAT_VERSION + 1;
+        let message = decode(&key, &newer).map(|_| ()).unwrap_err().to_string();
+        assert!(message.contains("format version 2"), "{message}");
+        let order = encode_message(&key, KIND_ORDER, &OrderEntry::default());
+        assert!(decode_message::<TsoMark>(&key, &order, KIND_TSO_MARK).is_err());
+        assert!(decode_event(&key, &order).is_err());
+    }
+}

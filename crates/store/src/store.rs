@@ -1,0 +1,708 @@
+//! [`Store`]: opening a data directory, appending, reading, deleting.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteOptions};
+use tracekeep_proto::{EventKind, TraceEvent};
+
+use crate::error::{Result, StoreError};
+use crate::keys::{self, MAX_TRACE_ID_LEN, TAG_END, TAG_ORDER};
+use crate::options::StoreOptions;
+use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, OrderEntry, TraceMeta, TsoMark};
+use crate::tso::{Clock, SystemClock, TsoAllocator};
+use crate::writer::{self, Op, Outcome, PreparedEvent, Request, WriterContext};
+
+/// A position in first-seen order: pass it as `after` to continue a scan.
+///
+/// It is the arrival number of the trace's first event, so it stays valid
+/// across restarts and deletes of other traces. Shown and parsed as a decimal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor(pub u64);
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        text.parse().map(Cursor)
+    }
+}
+
+/// An event as stored: its arrival number and the event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    /// The store-wide arrival number; a trace's events ascend in it.
+    pub seq: u64,
+    /// The event as it was appended.
+    pub event: TraceEvent,
+}
+
+/// One trace and its events, as `scan` returns them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceEvents {
+    /// The trace ID.
+    pub trace_id: String,
+    /// The trace's position in first-seen order.
+    pub cursor: Cursor,
+    /// Its events in arrival order.
+    pub events: Vec<StoredEvent>,
+}
+
+/// One page of a cursor scan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanPage {
+    /// The traces of the page, in first-seen order.
+    pub traces: Vec<TraceEvents>,
+    /// Where the next page starts; `None` when this page reached the end.
+    pub next: Option<Cursor>,
+}
+
+/// A trace's summary, without its events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceSummary {
+    /// The trace ID.
+    pub trace_id: String,
+    /// The trace's position in first-seen order.
+    pub cursor: Cursor,
+    /// Events stored for the trace.
+    pub events: u64,
+    /// The smallest event TSO (`base.tso`) of the trace.
+    pub min_tso: i64,
+    /// The largest event TSO of the trace.
+    pub max_tso: i64,
+}
+
+/// Store-wide figures; cheap to compute (no data scan).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    /// The on-disk format version.
+    pub format_version: u8,
+    /// Traces stored.
+    pub traces: u64,
+    /// Events stored, per kind (every kind this build knows, zeros included).
+    pub events_by_kind: Vec<(EventKind, u64)>,
+    /// Bytes of all files in the data directory.
+    pub bytes_on_disk: u64,
+    /// The persisted TSO high-water mark: every TSO issued so far is below it.
+    pub tso_mark: i64,
+    /// The next arrival number.
+    pub next_seq: u64,
+}
+
+impl Stats {
+    /// Events stored, all kinds together.
+    pub fn events(&self) -> u64 {
+        self.events_by_kind.iter().map(|(_, count)| count).sum()
+    }
+}
+
+/// The traces of one page (ID and cursor) and the cursor of the next page.
+type OrderPage = (Vec<(String, Cursor)>, Option<Cursor>);
+
+struct Writer {
+    requests: Mutex<Option<Sender<Request>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A durable trace event store in one data directory.
+///
+/// All methods take `&self`; share a `Store` between threads with an `Arc`.
+/// Dropping it waits for the writer thread and closes the directory.
+pub struct Store {
+    // Field order matters for drop: the writer (and its thread's DB handle)
+    // must be gone before the last `Arc<DB>` closes the database.
+    writer: Option<Writer>,
+    db: Arc<rocksdb::DB>,
+    path: PathBuf,
+    tso: TsoAllocator,
+    counters: Arc<Mutex<Counters>>,
+    sync: bool,
+}
+
+fn is_lock_error(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("lock file") || message.contains("lock hold") || message.contains("/lock")
+}
+
+fn rocksdb_options(options: &StoreOptions) -> Options {
+    let mut block = BlockBasedOptions::default();
+    block.set_block_cache(&Cache::new_lru_cache(options.block_cache_size));
+    // Charge index and filter blocks to the cache: memory stays bounded by it
+    // however much is stored.
+    block.set_cache_index_and_filter_blocks(true);
+    block.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    block.set_bloom_filter(10.0, false);
+
+    let mut rocks = Options::default();
+    rocks.set_block_based_table_factory(&block);
+    rocks.set_compression_type(DBCompressionType::Lz4);
+    rocks.set_write_buffer_size(options.write_buffer_size / 2);
+    rocks.set_max_write_buffer_number(2);
+    rocks.set_keep_log_file_num(4);
+    rocks.set_max_log_file_size(16 << 20);
+    rocks
+}
+
+fn has_current_file(path: &Path) -> bool {
+    path.join("CURRENT").is_file()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `path` for reading and writing.
+    ///
+    /// Fails with [`StoreError::DirectoryInUse`] if another process has it open,
+    /// [`StoreError::NewerFormat`] if a newer tracekeep wrote it, and
+    /// [`StoreError::NotAStore`] if the directory holds something else.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path).map_err(|source| StoreError::Io {
+            action: "create data directory",
+            path: path.clone(),
+            source,
+        })?;
+        let is_empty = std::fs::read_dir(&path)
+            .map_err(|source| StoreError::Io {
+                action: "read data directory",
+                path: path.clone(),
+                source,
+            })?
+            .next()
+            .is_none();
+        if !is_empty && !has_current_file(&path) {
+            return Err(StoreError::NotAStore {
+                path,
+                reason: "the directory is not empty and holds no RocksDB database (no CURRENT file)".into(),
+            });
+        }
+        let mut rocks = rocksdb_options(&options);
+        rocks.create_if_missing(true);
+        let db = rocksdb::DB::open(&rocks, &path).map_err(|error| open_error(&path, error))?;
+        let db = Arc::new(db);
+        check_format(&db, &path, true, options.clock.as_ref())?;
+        let counters = load_counters(&db)?;
+        let tso_mark = load_tso_mark(&db)?;
+
+        let published = Arc::new(Mutex::new(counters.clone()));
+        let (sender, receiver) = mpsc::channel();
+        let context = WriterContext {
+            db: db.clone(),
+            sync: options.sync,
+            published: published.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("tracekeep-writer".into())
+            .spawn(move || writer::run(context, receiver, counters))
+            .map_err(|source| StoreError::Io {
+                action: "start the writer thread for",
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Store {
+            writer: Some(Writer {
+                requests: Mutex::new(Some(sender)),
+                thread: Mutex::new(Some(thread)),
+            }),
+            db,
+            path,
+            tso: TsoAllocator::new(options.clock, tso_mark),
+            counters: published,
+            sync: options.sync,
+        })
+    }
+
+    /// Opens an existing store read-only. Nothing in the directory is changed,
+    /// and it works while a server has the directory open (it sees the data as
+    /// of the moment it opened).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_dir() {
+            return Err(StoreError::NotAStore {
+                path,
+                reason: "no such directory".into(),
+            });
+        }
+        if !has_current_file(&path) {
+            return Err(StoreError::NotAStore {
+                path,
+                reason: "it holds no RocksDB database (no CURRENT file)".into(),
+            });
+        }
+        let options = StoreOptions {
+            block_cache_size: 16 << 20,
+            ..StoreOptions::default()
+        };
+        let rocks = rocksdb_options(&options);
+        let db = rocksdb::DB::open_for_read_only(&rocks, &path, false).map_err(|error| open_error(&path, error))?;
+        let db = Arc::new(db);
+        check_format(&db, &path, false, &SystemClock)?;
+        let counters = load_counters(&db)?;
+        let tso_mark = load_tso_mark(&db)?;
+        Ok(Store {
+            writer: None,
+            db,
+            path,
+            tso: TsoAllocator::new(Arc::new(SystemClock), tso_mark),
+            counters: Arc::new(Mutex::new(counters)),
+            sync: false,
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether commits fsync the WAL.
+    pub fn is_sync(&self) -> bool {
+        self.sync
+    }
+
+    fn submit(&self, op: Op) -> Result<Outcome> {
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        let (reply, outcome) = mpsc::sync_channel(1);
+        {
+            let requests = writer.requests.lock().map_err(|_| StoreError::Closed)?;
+            let sender = requests.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(Request { op, reply }).map_err(|_| StoreError::Closed)?;
+        }
+        outcome.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Appends a batch of events atomically: all are stored or none.
+    ///
+    /// Returns once the batch is durable (see [`StoreOptions::sync`]). Every event
+    /// needs a `base` with a non-empty trace ID of at most
+    /// [`MAX_TRACE_ID_LEN`] bytes; otherwise [`StoreError::InvalidEvent`] names
+    /// the first offending event and nothing is stored. An empty batch is a no-op.
+    pub fn append(&self, events: Vec<TraceEvent>) -> Result<()> {
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        let mut prepared = Vec::with_capacity(events.len());
+        for (index, event) in events.into_iter().enumerate() {
+            let invalid = |reason: String| StoreError::InvalidEvent { index, reason };
+            let trace_id = match event.trace_id() {
+                None => return Err(invalid("the event has no base".into())),
+                Some("") => return Err(invalid("base.traceID is empty".into())),
+                Some(id) if id.len() > MAX_TRACE_ID_LEN => {
+                    return Err(invalid(format!(
+                        "base.traceID is {} bytes, over the {MAX_TRACE_ID_LEN}-byte limit",
+                        id.len()
+                    )));
+                }
+                Some(id) => id.to_owned(),
+            };
+            prepared.push(PreparedEvent {
+                trace_id,
+                kind: event.kind(),
+                tso: event.tso(),
+                payload: event.encode_to_vec(),
+            });
+        }
+        if prepared.is_empty() {
+            return Ok(());
+        }
+        self.submit(Op::Append(prepared)).map(|_| ())
+    }
+
+    /// Deletes a trace: its events, its summary and its first-seen entry.
+    /// Returns whether the trace existed.
+    pub fn delete(&self, trace_id: &str) -> Result<bool> {
+        if trace_id.is_empty() || trace_id.len() > MAX_TRACE_ID_LEN {
+            return Ok(false);
+        }
+        match self.submit(Op::Delete(trace_id.to_owned()))? {
+            Outcome::Deleted(existed) => Ok(existed),
+            other => Err(unexpected_outcome("delete", other)),
+        }
+    }
+
+    /// Deletes every trace. The TSO mark and arrival numbering carry on.
+    pub fn truncate(&self) -> Result<()> {
+        self.submit(Op::Truncate).map(|_| ())
+    }
+
+    /// The next timestamp: strictly above every one issued before, by this
+    /// process or an earlier one on the same directory.
+    pub fn next_tso(&self) -> Result<i64> {
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        self.tso.next(|mark| {
+            let value = records::encode_message(keys::META_TSO, records::KIND_TSO_MARK, &TsoMark { mark });
+            let mut options = WriteOptions::default();
+            // Always fsync: a mark lost to power failure could let a value repeat.
+            // It is written once per TSO window, so this costs nothing in practice.
+            options.set_sync(true);
+            self.db
+                .put_opt(keys::META_TSO, value, &options)
+                .map_err(|error| StoreError::engine("persisting the TSO mark", error))
+        })
+    }
+
+    /// A trace's events in arrival order; [`StoreError::TraceNotFound`] if it has none.
+    pub fn query(&self, trace_id: &str) -> Result<Vec<StoredEvent>> {
+        let events = self.read_events(trace_id, None)?;
+        if events.is_empty() {
+            return Err(StoreError::TraceNotFound {
+                trace_id: trace_id.to_owned(),
+            });
+        }
+        Ok(events)
+    }
+
+    fn read_options(snapshot: Option<&rocksdb::Snapshot<'_>>) -> ReadOptions {
+        let mut options = ReadOptions::default();
+        if let Some(snapshot) = snapshot {
+            options.set_snapshot(snapshot);
+        }
+        options
+    }
+
+    fn read_events(&self, trace_id: &str, snapshot: Option<&rocksdb::Snapshot<'_>>) -> Result<Vec<StoredEvent>> {
+        if trace_id.len() > MAX_TRACE_ID_LEN {
+            return Ok(Vec::new());
+        }
+        let prefix = keys::event_prefix(trace_id);
+        let mut options = Self::read_options(snapshot);
+        options.set_iterate_upper_bound(keys::prefix_end(&prefix));
+        let mut iter = self.db.raw_iterator_opt(options);
+        iter.seek(&prefix);
+        let mut events = Vec::new();
+        while let Some((key, value)) = iter.item() {
+            let seq = match keys::decode_key(key) {
+                Ok(keys::Key::Event { seq, .. }) => seq,
+                _ => return Err(StoreError::corrupted(key, "malformed event key")),
+            };
+            let event = records::decode_event(key, value)?;
+            events.push(StoredEvent { seq, event });
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&keys::trace_key(trace_id), "reading trace events", error))?;
+        Ok(events)
+    }
+
+    /// Walks first-seen order from `start` (an order key), calling `visit` with
+    /// each trace ID and cursor until it returns `false` or the order ends.
+    fn walk_order(
+        &self,
+        start: Vec<u8>,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        mut visit: impl FnMut(String, Cursor) -> Result<bool>,
+    ) -> Result<()> {
+        let mut options = Self::read_options(snapshot);
+        options.set_iterate_upper_bound(vec![TAG_END]);
+        let mut iter = self.db.raw_iterator_opt(options);
+        iter.seek(&start);
+        while let Some((key, value)) = iter.item() {
+            let first_seq = match keys::decode_key(key) {
+                Ok(keys::Key::Order { first_seq }) => first_seq,
+                _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
+            };
+            let entry: OrderEntry = records::decode_message(key, value, records::KIND_ORDER)?;
+            if !visit(entry.trace_id, Cursor(first_seq))? {
+                return Ok(());
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&start, "reading first-seen order", error))
+    }
+
+    fn start_after(after: Option<Cursor>) -> Vec<u8> {
+        match after {
+            None => vec![TAG_ORDER],
+            Some(Cursor(u64::MAX)) => vec![TAG_END],
+            Some(Cursor(seq)) => keys::order_key(seq + 1),
+        }
+    }
+
+    /// dm-tracer's scan: skip `offset` traces in first-seen order, return up to
+    /// `limit` of them with their events. The offset counts the traces that
+    /// exist now; an offset beyond their number is [`StoreError::OffsetPastEnd`]
+    /// (an offset equal to it returns nothing). Costs O(offset + limit); use
+    /// [`Store::scan_after`] for deep pages.
+    pub fn scan(&self, offset: u64, limit: u64) -> Result<Vec<TraceEvents>> {
+        let snapshot = self.db.snapshot();
+        let mut skipped = 0u64;
+        let mut page = Vec::new();
+        self.walk_order(vec![TAG_ORDER], Some(&snapshot), |trace_id, cursor| {
+            if skipped < offset {
+                skipped += 1;
+                return Ok(true);
+            }
+            if page.len() as u64 >= limit {
+                return Ok(false);
+            }
+            page.push((trace_id, cursor));
+            Ok(true)
+        })?;
+        if skipped < offset {
+            return Err(StoreError::OffsetPastEnd {
+                offset,
+                traces: skipped,
+            });
+        }
+        page.into_iter()
+            .map(|(trace_id, cursor)| {
+                let events = self.read_events(&trace_id, Some(&snapshot))?;
+                Ok(TraceEvents {
+                    trace_id,
+                    cursor,
+                    events,
+                })
+            })
+            .collect()
+    }
+
+    /// A cursor scan: up to `limit` traces after `after` (from the start when
+    /// `None`), with their events. Costs O(limit) however deep the page.
+    pub fn scan_after(&self, after: Option<Cursor>, limit: u64) -> Result<ScanPage> {
+        let snapshot = self.db.snapshot();
+        let (found, next) = self.page_after(after, limit, Some(&snapshot))?;
+        let traces = found
+            .into_iter()
+            .map(|(trace_id, cursor)| {
+                let events = self.read_events(&trace_id, Some(&snapshot))?;
+                Ok(TraceEvents {
+                    trace_id,
+                    cursor,
+                    events,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(ScanPage { traces, next })
+    }
+
+    fn page_after(
+        &self,
+        after: Option<Cursor>,
+        limit: u64,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+    ) -> Result<OrderPage> {
+        let mut found = Vec::new();
+        let mut more = false;
+        self.walk_order(Self::start_after(after), snapshot, |trace_id, cursor| {
+            if found.len() as u64 >= limit {
+                more = true;
+                return Ok(false);
+            }
+            found.push((trace_id, cursor));
+            Ok(true)
+        })?;
+        let next = if more {
+            found.last().map(|(_, cursor)| *cursor)
+        } else {
+            None
+        };
+        Ok((found, next))
+    }
+
+    /// Summaries of up to `limit` traces after `after`, in first-seen order,
+    /// without reading their events; and the cursor of the next page.
+    pub fn list_traces(&self, after: Option<Cursor>, limit: u64) -> Result<(Vec<TraceSummary>, Option<Cursor>)> {
+        let snapshot = self.db.snapshot();
+        let (found, next) = self.page_after(after, limit, Some(&snapshot))?;
+        let mut summaries = Vec::with_capacity(found.len());
+        for (trace_id, cursor) in found {
+            let key = keys::trace_key(&trace_id);
+            let value = self
+                .db
+                .get_pinned_opt(&key, &Self::read_options(Some(&snapshot)))
+                .map_err(|error| StoreError::engine_at(&key, "reading a trace summary", error))?
+                .ok_or_else(|| StoreError::corrupted(&key, "first-seen order names a trace with no summary"))?;
+            let meta: TraceMeta = records::decode_message(&key, &value, records::KIND_TRACE_META)?;
+            summaries.push(TraceSummary {
+                trace_id,
+                cursor,
+                events: meta.event_count(),
+                min_tso: meta.min_tso,
+                max_tso: meta.max_tso,
+            });
+        }
+        Ok((summaries, next))
+    }
+
+    /// Store-wide figures. Reads counters kept up to date by every commit;
+    /// no data is scanned.
+    pub fn stats(&self) -> Result<Stats> {
+        let counters = self
+            .counters
+            .lock()
+            .map(|counters| counters.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        let events_by_kind = EventKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let count = counters
+                    .events_by_kind
+                    .get(&u32::from(kind.code()))
+                    .copied()
+                    .unwrap_or(0);
+                (kind, count)
+            })
+            .collect();
+        Ok(Stats {
+            format_version: FORMAT_VERSION,
+            traces: counters.traces,
+            events_by_kind,
+            bytes_on_disk: directory_size(&self.path)?,
+            tso_mark: self.tso.mark(),
+            next_seq: counters.next_seq,
+        })
+    }
+
+    pub(crate) fn db(&self) -> &rocksdb::DB {
+        &self.db
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            // Closing the channel ends the writer loop after it drains what is queued.
+            if let Ok(mut requests) = writer.requests.lock() {
+                requests.take();
+            }
+            if let Ok(mut thread) = writer.thread.lock()
+                && let Some(thread) = thread.take()
+                && thread.join().is_err()
+            {
+                tracing::error!("the store's writer thread panicked");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("read_only", &self.writer.is_none())
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unexpected_outcome(action: &'static str, outcome: Outcome) -> StoreError {
+    StoreError::Engine {
+        action,
+        message: format!("the writer answered {outcome:?}"),
+    }
+}
+
+fn open_error(path: &Path, error: rocksdb::Error) -> StoreError {
+    let message = error.into_string();
+    if is_lock_error(&message) {
+        StoreError::DirectoryInUse {
+            path: path.to_path_buf(),
+        }
+    } else {
+        StoreError::Engine {
+            action: "opening the data directory",
+            message,
+        }
+    }
+}
+
+/// Checks (or, for a new store, writes) the format record.
+fn check_format(db: &rocksdb::DB, path: &Path, create: bool, clock: &dyn Clock) -> Result<()> {
+    let value = db
+        .get(keys::META_FORMAT)
+        .map_err(|error| StoreError::engine_at(keys::META_FORMAT, "reading the format record", error))?;
+    match value {
+        Some(value) => {
+            let found = records::peek_format(&value).ok_or_else(|| StoreError::NotAStore {
+                path: path.to_path_buf(),
+                reason: "its format record is not a tracekeep record".into(),
+            })?;
+            if found > FORMAT_VERSION {
+                return Err(StoreError::NewerFormat {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            let info: FormatInfo = records::decode_message(keys::META_FORMAT, &value, records::KIND_FORMAT)?;
+            if info.version > u32::from(FORMAT_VERSION) {
+                return Err(StoreError::NewerFormat {
+                    path: path.to_path_buf(),
+                    found: u8::try_from(info.version).unwrap_or(u8::MAX),
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok(())
+        }
+        None => {
+            let mut iter = db.raw_iterator();
+            iter.seek_to_first();
+            if iter.valid() || !create {
+                return Err(StoreError::NotAStore {
+                    path: path.to_path_buf(),
+                    reason: "the RocksDB database in it has no tracekeep format record".into(),
+                });
+            }
+            let info = FormatInfo {
+                version: u32::from(FORMAT_VERSION),
+                created_unix_nanos: clock.now_nanos(),
+            };
+            let mut batch = rocksdb::WriteBatch::default();
+            batch.put(
+                keys::META_FORMAT,
+                records::encode_message(keys::META_FORMAT, records::KIND_FORMAT, &info),
+            );
+            batch.put(
+                keys::META_COUNTERS,
+                records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &Counters::default()),
+            );
+            let mut options = WriteOptions::default();
+            options.set_sync(true);
+            db.write_opt(batch, &options)
+                .map_err(|error| StoreError::engine("initialising the store", error))
+        }
+    }
+}
+
+fn load_counters(db: &rocksdb::DB) -> Result<Counters> {
+    let value = db
+        .get(keys::META_COUNTERS)
+        .map_err(|error| StoreError::engine_at(keys::META_COUNTERS, "reading the counters", error))?
+        .ok_or_else(|| StoreError::corrupted(keys::META_COUNTERS, "the counters record is missing"))?;
+    records::decode_message(keys::META_COUNTERS, &value, records::KIND_COUNTERS)
+}
+
+fn load_tso_mark(db: &rocksdb::DB) -> Result<i64> {
+    let value = db
+        .get(keys::META_TSO)
+        .map_err(|error| StoreError::engine_at(keys::META_TSO, "reading the TSO mark", error))?;
+    match value {
+        None => Ok(0),
+        Some(value) => {
+            let mark: TsoMark = records::decode_message(keys::META_TSO, &value, records::KIND_TSO_MARK)?;
+            Ok(mark.mark)
+        }
+    }
+}
+
+fn directory_size(path: &Path) -> Result<u64> {
+    let entries = std::fs::read_dir(path).map_err(|source| StoreError::Io {
+        action: "read data directory",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // Files can vanish between listing and stat (compaction); skip those.
+    Ok(entries
+        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .filter(|metadata| metadata.is_file())
+        .map(|metadata| metadata.len())
+        .sum())
+}

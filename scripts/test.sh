@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Everything CI checks: formatting, lints (warnings are errors), and every test.
+# Installs RocksDB's build dependencies (libclang-dev) first when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+ensure_build_deps
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy (target dir: ${CARGO_TARGET_DIR})"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The end-to-end tests start the real binaries, so build them first.
+say "cargo build --bins"
+cargo build --workspace --bins --locked
+say "cargo test"
+cargo test --workspace --locked
