@@ -9,10 +9,12 @@ export DEBIAN_FRONTEND=noninteractive
 say() { printf '[tracekeep] %s\n' "$*" >&2; }
 
 have_libclang() {
-    if [ -n "${LIBCLANG_PATH:-}" ] && ls "${LIBCLANG_PATH}"/libclang*.so* >/dev/null 2>&1; then
-        return 0
-    fi
-    ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/*/libclang.so* /usr/lib/*/libclang-*.so* >/dev/null 2>&1
+    local candidate
+    for candidate in "${LIBCLANG_PATH:-/nonexistent}"/libclang*.so* /usr/lib/llvm-*/lib/libclang.so* \
+        /usr/lib/*/libclang.so* /usr/lib/*/libclang-[0-9]*.so*; do
+        [ -e "$candidate" ] && return 0
+    done
+    return 1
 }
 
 apt_install() {

@@ -1,0 +1,203 @@
+//! Configuration: dm-tracer's TOML keys plus tracekeep's own, and the command line.
+//!
+//! Precedence: built-in defaults, then the `--config` file, then flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Parser;
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The server's configuration, as read from TOML (kebab-case keys).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// `debug`, `info`, `warn`, `error` (dm-tracer's `fatal` means `error`), or a
+    /// `tracing` filter such as `info,tracekeep_store=debug`.
+    pub log_level: String,
+    /// Log to this file (appending); empty means stderr.
+    pub log_file: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Listen address for gRPC and HTTP: `host:port`, or Go's `:port` for every interface.
+    pub tracer_addr: String,
+    /// dm-tracer's key; accepted for compatibility, no effect on the server (DM
+    /// workers read it to decide whether to trace).
+    pub enable: bool,
+    /// dm-tracer's key; accepted for compatibility, no effect on the server (DM
+    /// workers read it to decide whether to checksum job arguments).
+    pub checksum: bool,
+    /// Where the store keeps its data.
+    pub data_dir: PathBuf,
+    /// fsync the WAL on every commit: acknowledged events then survive power
+    /// loss, not only a crash of the process.
+    pub sync: bool,
+    /// RocksDB block cache in bytes.
+    pub block_cache_size: usize,
+    /// Largest gRPC request accepted, in bytes; larger ones get `OUT_OF_RANGE`.
+    pub max_request_size: usize,
+    /// Most traces one `/events/scan` page may ask for.
+    pub max_scan_limit: u64,
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            log_level: "info".into(),
+            log_file: String::new(),
+            log_format: LogFormat::Text,
+            tracer_addr: ":8263".into(),
+            enable: false,
+            checksum: false,
+            data_dir: PathBuf::from("./data"),
+            sync: false,
+            block_cache_size: 64 << 20,
+            max_request_size: 16 << 20,
+            max_scan_limit: 10_000,
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML document; an unknown key is an error that names it.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
+        Config::from_toml(&text).with_context(|| format!("parse config file {}", path.display()))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_request_size > 0, "max-request-size must be positive");
+        anyhow::ensure!(self.max_scan_limit > 0, "max-scan-limit must be positive");
+        anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
+        Ok(())
+    }
+
+    /// The defaults, overridden by the `--config` file if given, then by the flags.
+    pub fn load(args: &Args) -> anyhow::Result<Config> {
+        let mut config = match &args.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(addr) = &args.tracer_addr {
+            config.tracer_addr = addr.clone();
+        }
+        if let Some(level) = &args.log_level {
+            config.log_level = level.clone();
+        }
+        if let Some(file) = &args.log_file {
+            config.log_file = file.clone();
+        }
+        if let Some(format) = args.log_format {
+            config.log_format = format;
+        }
+        if let Some(dir) = &args.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if args.sync {
+            config.sync = true;
+        }
+        Ok(config)
+    }
+}
+
+/// The command line. dm-tracer's own start line
+/// (`--tracer-addr=:PORT --log-file=PATH --config=PATH`) works unchanged.
+#[derive(Debug, Parser)]
+#[command(name = "tracekeep-server", version = crate::VERSION_LINE, about = "Durable drop-in for DM's dm-tracer")]
+pub struct Args {
+    /// Path to a TOML config file (dm-tracer's keys plus tracekeep's).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen address for gRPC and HTTP, e.g. `:8263` or `127.0.0.1:8263`.
+    #[arg(long, value_name = "ADDR")]
+    pub tracer_addr: Option<String>,
+    /// Log level: debug, info, warn, error (fatal means error).
+    #[arg(short = 'L', long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log file path (stderr when absent).
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// fsync the WAL on every commit (survives power loss).
+    #[arg(long)]
+    pub sync: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_equals_the_defaults() {
+        let example = include_str!("../../../tracekeep.example.toml");
+        assert_eq!(Config::from_toml(example).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let error = Config::from_toml("tracer-addr = \":1\"\nno-such-key = 3\n").unwrap_err();
+        assert!(format!("{error:#}").contains("no-such-key"), "{error:#}");
+    }
+
+    #[test]
+    fn dm_tracers_own_config_file_is_accepted() {
+        let dm = "log-level = \"debug\"\nlog-file = \"dm-tracer.log\"\ntracer-addr = \":8263\"\nenable = true\nchecksum = true\n";
+        let config = Config::from_toml(dm).unwrap();
+        assert_eq!((config.log_level.as_str(), config.checksum), ("debug", true));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tracer.toml");
+        std::fs::write(
+            &path,
+            "tracer-addr = \":1111\"\nlog-level = \"warn\"\ndata-dir = \"/from/file\"\n",
+        )
+        .unwrap();
+        let args = Args::try_parse_from([
+            "tracekeep-server",
+            "--tracer-addr=:2222",
+            "--log-file=x.log",
+            &format!("--config={}", path.display()),
+        ])
+        .unwrap();
+        let config = Config::load(&args).unwrap();
+        assert_eq!(config.tracer_addr, ":2222");
+        assert_eq!(config.log_level, "warn");
+        assert_eq!(config.log_file, "x.log");
+        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+        let args = Args::try_parse_from(["tracekeep-server", "-L", "error", "--log-format", "json"]).unwrap();
+        let config = Config::load(&args).unwrap();
+        assert_eq!(
+            (config.log_level.as_str(), config.log_format),
+            ("error", LogFormat::Json)
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! [`ApiError`]: how store and request errors reach clients, over HTTP and gRPC.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tracekeep_store::StoreError;
+
+/// A request failed; carries the HTTP status and the text every client sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// What was asked for does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The server failed, or found damaged data (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            // dm-tracer's text (`errors.NotFoundf("trace event %s", id)`); DM tooling matches on it.
+            StoreError::TraceNotFound { trace_id } => ApiError::NotFound(format!("trace event {trace_id} not found")),
+            StoreError::OffsetPastEnd { .. } | StoreError::InvalidEvent { .. } => {
+                ApiError::BadRequest(error.to_string())
+            }
+            StoreError::Corrupted { .. } => {
+                tracing::error!(%error, "damaged data found while serving a request");
+                ApiError::Internal(format!("stored data is damaged: {error}"))
+            }
+            other => {
+                tracing::error!(error = %other, "store operation failed");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        (
+            status,
+            [("content-type", "text/plain; charset=utf-8")],
+            self.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// A blocking store call from async code, run on the blocking pool; the
+/// store's own error is left for the caller to inspect.
+pub async fn blocking_raw<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<Result<T, StoreError>, ApiError> {
+    tokio::task::spawn_blocking(call).await.map_err(|join_error| {
+        tracing::error!(error = %join_error, "a store task failed");
+        ApiError::Internal("internal error: a store task failed".into())
+    })
+}
+
+/// A blocking store call from async code, run on the blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking_raw(call).await?.map_err(ApiError::from)
+}

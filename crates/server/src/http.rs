@@ -1,0 +1,204 @@
+//! dm-tracer's HTTP API: same paths, status codes and response shapes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::{Value, json};
+use tracekeep_proto::json::{events_value, to_go_string};
+use tracekeep_store::{Cursor, Store, StoreError, StoredEvent};
+
+use crate::error::{ApiError, blocking, blocking_raw};
+use crate::params::Params;
+
+/// The response header carrying the cursor of the next scan page.
+pub const NEXT_CURSOR_HEADER: &str = "x-tracekeep-next";
+
+/// What the HTTP handlers share.
+#[derive(Clone, Debug)]
+pub struct HttpState {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Most traces one scan page may ask for.
+    pub max_scan_limit: u64,
+}
+
+/// The HTTP routes (without a fallback; the caller adds one).
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/events/query", any(query))
+        .route("/events/scan", any(scan))
+        .route("/events/delete", any(delete))
+        .route("/events/truncate", any(truncate))
+        .with_state(state)
+}
+
+/// A JSON body printed as dm-tracer's `json.MarshalIndent(v, "", " ")`.
+fn json_response(value: &Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        to_go_string(value),
+    )
+        .into_response()
+}
+
+fn event_values(events: &[StoredEvent]) -> Value {
+    events_value(events.iter().map(|stored| &stored.event))
+}
+
+/// Query-string parameters, plus a form body's for POSTs (which win, as in Go).
+fn params(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Params, ApiError> {
+    let mut params = Params::default();
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if is_form && matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        params.add(body)?;
+    }
+    if let Some(query) = uri.query() {
+        params.add(query.as_bytes())?;
+    }
+    Ok(params)
+}
+
+fn trace_id(params: &Params) -> Result<String, ApiError> {
+    match params.get("trace_id") {
+        Some(id) if !id.is_empty() => Ok(id.to_owned()),
+        _ => Err(ApiError::BadRequest("trace id not provided".into())),
+    }
+}
+
+fn require_post(method: &Method) -> Result<(), ApiError> {
+    if *method == Method::POST {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "post only: {method} is not allowed, POST is required"
+        )))
+    }
+}
+
+async fn status() -> Response {
+    json_response(&json!({ "version": crate::VERSION, "git_hash": crate::GIT_HASH }))
+}
+
+async fn query(
+    State(state): State<HttpState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let trace_id = trace_id(&params(&method, &uri, &headers, &body)?)?;
+    let store = state.store.clone();
+    let events = blocking(move || store.query(&trace_id)).await?;
+    Ok(json_response(&event_values(&events)))
+}
+
+async fn scan(
+    State(state): State<HttpState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = params(&method, &uri, &headers, &body)?;
+    let limit = params.count("limit", 10)?;
+    if limit > state.max_scan_limit {
+        return Err(ApiError::BadRequest(format!(
+            "limit: {limit} not valid: at most {} traces per page",
+            state.max_scan_limit
+        )));
+    }
+    let after = match params.get("after") {
+        None | Some("") => None,
+        Some(text) => Some(text.trim().parse::<Cursor>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "after: {text} not valid: a cursor from the {NEXT_CURSOR_HEADER} header is required"
+            ))
+        })?),
+    };
+    let store = state.store.clone();
+    let (traces, next) = match after {
+        Some(after) => {
+            if params.get("offset").is_some_and(|offset| !offset.is_empty()) {
+                return Err(ApiError::BadRequest("offset and after cannot be combined".into()));
+            }
+            let page = blocking(move || store.scan_after(Some(after), limit)).await?;
+            (page.traces, page.next)
+        }
+        None => {
+            let offset = params.count("offset", 0)?;
+            // One more than asked, to learn whether a next page exists.
+            let mut traces = match blocking_raw(move || store.scan(offset, limit.saturating_add(1))).await? {
+                Err(StoreError::OffsetPastEnd { .. }) => {
+                    // dm-tracer's status and text for an offset past the end.
+                    return Err(ApiError::NotFound(format!(
+                        "offset: {offset}, limit: {limit} not found"
+                    )));
+                }
+                other => other?,
+            };
+            let more = traces.len() as u64 > limit;
+            traces.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            let next = if more {
+                traces.last().map(|trace| trace.cursor)
+            } else {
+                None
+            };
+            (traces, next)
+        }
+    };
+    let body = Value::Array(traces.iter().map(|trace| event_values(&trace.events)).collect());
+    let mut response = json_response(&body);
+    if let Some(next) = next
+        && let Ok(value) = HeaderValue::from_str(&next.to_string())
+    {
+        response.headers_mut().insert(NEXT_CURSOR_HEADER, value);
+    }
+    Ok(response)
+}
+
+async fn delete(
+    State(state): State<HttpState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_post(&method)?;
+    let trace_id = trace_id(&params(&method, &uri, &headers, &body)?)?;
+    let store = state.store.clone();
+    let id = trace_id.clone();
+    let removed = blocking(move || store.delete(&id)).await?;
+    tracing::info!(%trace_id, removed, "delete");
+    Ok(json_response(&json!({ "trace_id": trace_id, "result": removed })))
+}
+
+async fn truncate(State(state): State<HttpState>, method: Method) -> Result<Response, ApiError> {
+    require_post(&method)?;
+    let store = state.store.clone();
+    blocking(move || store.truncate()).await?;
+    tracing::info!("truncated every trace");
+    Ok(json_response(&json!({ "result": true })))
+}
+
+/// Unknown paths: Go's `404 page not found` for HTTP clients, `UNIMPLEMENTED`
+/// for gRPC clients calling a method this server does not have.
+pub async fn fallback(headers: HeaderMap) -> Response {
+    let is_grpc = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"));
+    if is_grpc {
+        return tonic::Status::unimplemented("no such method on pb.Tracer").into_http();
+    }
+    ApiError::NotFound("404 page not found".into()).into_response()
+}

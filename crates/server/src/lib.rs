@@ -1,0 +1,104 @@
+//! tracekeep-server: dm-tracer's gRPC ingest and HTTP API on one port,
+//! served from the durable store.
+//!
+//! The library entry point is [`run`]: give it a bound listener, an open
+//! store and a shutdown future. `main.rs` only parses the command line, sets
+//! up logging, opens the store, binds and calls it; tests bind port 0.
+
+pub mod addr;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod logging;
+mod params;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tracekeep_store::Store;
+use tracekeep_store::pb::tracer_server::TracerServer;
+
+/// The crate version, as `/status` reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit the binary was built from, or `unknown`.
+pub const GIT_HASH: &str = env!("TRACEKEEP_GIT_HASH");
+/// What `-V` prints after the program name.
+pub const VERSION_LINE: &str = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("TRACEKEEP_GIT_HASH"), ")");
+
+/// Serving settings that are not the store's.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Largest gRPC request accepted, in bytes.
+    pub max_request_size: usize,
+    /// Most traces one scan page may ask for.
+    pub max_scan_limit: u64,
+    /// How long in-flight requests may take to finish after shutdown starts.
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// The serving settings of a configuration.
+    pub fn from_config(config: &config::Config) -> Settings {
+        Settings {
+            max_request_size: config.max_request_size,
+            max_scan_limit: config.max_scan_limit,
+            shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
+        }
+    }
+}
+
+/// One router for both protocols: gRPC `pb.Tracer` and dm-tracer's HTTP API.
+pub fn app(store: Arc<Store>, settings: &Settings) -> axum::Router {
+    let tracer =
+        TracerServer::new(grpc::TracerService::new(store.clone())).max_decoding_message_size(settings.max_request_size);
+    let grpc = tonic::service::Routes::new(tracer).into_axum_router();
+    let http = http::router(http::HttpState {
+        store,
+        max_scan_limit: settings.max_scan_limit,
+    });
+    // Replacing tonic's fallback keeps `UNIMPLEMENTED` for gRPC calls and gives
+    // HTTP clients dm-tracer's 404.
+    grpc.merge(http).fallback(http::fallback)
+}
+
+/// Serves gRPC (HTTP/2 with prior knowledge, as grpc-go dials) and HTTP/1.1
+/// on `listener` until `shutdown` completes; then stops accepting and gives
+/// in-flight requests `settings.shutdown_timeout` to finish.
+pub async fn run(
+    listener: TcpListener,
+    store: Arc<Store>,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+
+    let app = app(store, &settings);
+    let listener = listener.tap_io(|stream| {
+        // Small RPC replies must not wait for Nagle's algorithm.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_rx.await;
+    });
+    let mut serve = std::pin::pin!(serve.into_future());
+    tokio::select! {
+        result = &mut serve => result,
+        () = shutdown => {
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stop_tx.send(());
+            match tokio::time::timeout(settings.shutdown_timeout, serve).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(timeout = ?settings.shutdown_timeout, "in-flight requests did not finish in time; closing anyway");
+                    Ok(())
+                }
+            }
+        }
+    }
+}

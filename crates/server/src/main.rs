@@ -1,0 +1,104 @@
+//! The `tracekeep-server` binary.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tracekeep_server::config::{Args, Config};
+use tracekeep_server::{Settings, addr, logging};
+use tracekeep_store::{Store, StoreOptions};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("tracekeep-server: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = logging::init(&config) {
+        eprintln!("tracekeep-server: {error:#}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tracekeep-server: start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let logs_to_file = !config.log_file.is_empty();
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            if logs_to_file {
+                // The log went to a file; whoever started us should see why we stopped.
+                eprintln!("tracekeep-server: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    addr::check(&config.tracer_addr)?;
+    let options = StoreOptions {
+        sync: config.sync,
+        block_cache_size: config.block_cache_size,
+        ..StoreOptions::default()
+    };
+    let data_dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, options))
+        .await
+        .context("open the store")?
+        .with_context(|| format!("open data directory {}", config.data_dir.display()))?;
+    let store = Arc::new(store);
+    let listener = addr::bind(&config.tracer_addr).await?;
+    let local = listener.local_addr().context("read the bound address")?;
+    tracing::info!(
+        version = tracekeep_server::VERSION_LINE,
+        data_dir = %config.data_dir.display(),
+        sync = config.sync,
+        "listening on {local} for gRPC and HTTP"
+    );
+    tracekeep_server::run(
+        listener,
+        store.clone(),
+        Settings::from_config(&config),
+        shutdown_signal(),
+    )
+    .await
+    .context("serve")?;
+    // The last reference closes the store cleanly (the writer drains first).
+    drop(store);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,369 @@
+//! Starting the real binaries and talking to them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use tracekeep_proto::pb;
+use tracekeep_proto::pb::tracer_client::TracerClient;
+
+/// How long a server gets to come up or go down before a test fails.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A built binary of the workspace, next to this test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/e2e-<hash> -> target/<profile>/<name>
+    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A running `tracekeep-server`.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// Every line the server writes to stderr arrives here...
+    stderr: mpsc::Receiver<String>,
+    /// ...and is kept here once received.
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+/// Where to find the "listening on" line.
+pub enum LogTo {
+    Stderr,
+    File(PathBuf),
+}
+
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("listening on ")? + "listening on ".len()..];
+    let addr = rest.split([' ', '"']).next()?;
+    let addr: SocketAddr = addr.parse().ok()?;
+    // 0.0.0.0 is where it listens; 127.0.0.1 is where we dial.
+    Some(SocketAddr::from(([127, 0, 0, 1], addr.port())))
+}
+
+impl Server {
+    /// Starts the server on a free loopback port with `data_dir`, plus `args`.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        let mut all = vec!["--tracer-addr", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Server::start_with(&all, LogTo::Stderr)
+    }
+
+    /// Starts the server with exactly `args`, waiting for it to answer `/status`.
+    pub fn start_with(args: &[&str], log: LogTo) -> Server {
+        let mut child = Command::new(binary("tracekeep-server"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (lines_tx, lines_rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        let addr = loop {
+            assert!(started.elapsed() < DEADLINE, "the server did not say where it listens");
+            let found = match &log {
+                LogTo::Stderr => match lines_rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(line) => {
+                        let found = listening_addr(&line);
+                        seen.push(line);
+                        found
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        panic!("the server exited early: {:?}", child.wait())
+                    }
+                },
+                LogTo::File(path) => {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        panic!("the server exited early: {status}");
+                    }
+                    // Wait for more output (or time) before reading the file again.
+                    seen.extend(lines_rx.recv_timeout(Duration::from_millis(50)));
+                    std::fs::read_to_string(path)
+                        .ok()
+                        .and_then(|text| text.lines().find_map(listening_addr))
+                }
+            };
+            if let Some(addr) = found {
+                break addr;
+            }
+        };
+        let server = Server {
+            child: Some(child),
+            addr,
+            stderr: lines_rx,
+            seen: std::sync::Mutex::new(seen),
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Waits up to `timeout` for the next stderr line, keeping it.
+    fn pump(&self, timeout: Duration) {
+        if let Ok(line) = self.stderr.recv_timeout(timeout) {
+            self.seen.lock().unwrap().push(line);
+        }
+    }
+
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = try_http(self.addr, "GET", "/status", &[], b"")
+                && response.status == 200
+            {
+                return;
+            }
+            assert!(started.elapsed() < DEADLINE, "/status never answered");
+            // Poll the next stderr line (or 50 ms) rather than sleeping blind.
+            self.pump(Duration::from_millis(50));
+        }
+    }
+
+    pub fn get(&self, path: &str) -> HttpResponse {
+        http(self.addr, "GET", path, &[], b"")
+    }
+
+    pub fn post(&self, path: &str) -> HttpResponse {
+        http(self.addr, "POST", path, &[], b"")
+    }
+
+    pub fn post_form(&self, path: &str, body: &[u8]) -> HttpResponse {
+        http(
+            self.addr,
+            "POST",
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body,
+        )
+    }
+
+    pub async fn grpc(&self) -> TracerClient<Channel> {
+        TracerClient::connect(format!("http://{}", self.addr)).await.unwrap()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGKILL: no chance to flush or close anything.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for the exit; returns the exit status and every
+    /// line the server wrote to stderr.
+    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                // The reader thread ends at EOF, which follows the exit.
+                let mut lines = std::mem::take(&mut *self.seen.lock().unwrap());
+                lines.extend(self.stderr.iter());
+                return (status, lines);
+            }
+            assert!(started.elapsed() < DEADLINE, "the server did not stop on SIGTERM");
+            self.pump(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs the server binary to completion (for commands that must fail fast).
+pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
+    let output = Command::new(binary("tracekeep-server"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    (output.status, text)
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("{error}: {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
+pub fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(DEADLINE))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no header end in {text:?}")))?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
+}
+
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    try_http(addr, method, path, headers, body).unwrap()
+}
+
+/// Percent-encodes a query parameter value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+pub fn base(trace_id: &str, tso: i64) -> Option<pb::BaseEvent> {
+    Some(pb::BaseEvent {
+        filename: "syncer.go".into(),
+        line: 1130,
+        tso,
+        trace_id: trace_id.into(),
+        group_id: String::new(),
+        r#type: pb::TraceType::JobEvent as i32,
+    })
+}
+
+pub fn job(trace_id: &str, tso: i64) -> pb::SyncerJobEvent {
+    pb::SyncerJobEvent {
+        base: base(trace_id, tso),
+        op_type: 2,
+        sql: format!("INSERT INTO t VALUES ({tso})"),
+        ..Default::default()
+    }
+}
+
+pub fn binlog(trace_id: &str, tso: i64) -> pb::SyncerBinlogEvent {
+    pb::SyncerBinlogEvent {
+        base: Some(pb::BaseEvent {
+            r#type: pb::TraceType::BinlogEvent as i32,
+            ..base(trace_id, tso).unwrap()
+        }),
+        event_type: 4,
+        ..Default::default()
+    }
+}
+
+pub async fn upload_jobs(
+    client: &mut TracerClient<Channel>,
+    events: Vec<pb::SyncerJobEvent>,
+) -> pb::CommonUploadResponse {
+    client
+        .upload_syncer_job_event(pb::UploadSyncerJobEventRequest { events })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+pub async fn upload_binlogs(
+    client: &mut TracerClient<Channel>,
+    events: Vec<pb::SyncerBinlogEvent>,
+) -> pb::CommonUploadResponse {
+    client
+        .upload_syncer_binlog_event(pb::UploadSyncerBinlogEventRequest { events })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+pub async fn tso(client: &mut TracerClient<Channel>) -> i64 {
+    let reply = client
+        .get_tso(pb::GetTsoRequest { id: "test".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(reply.result, "{}", reply.msg);
+    reply.ts
+}
+
+/// The `tso` of each event in a `/events/query`-style JSON array.
+pub fn tsos(events: &serde_json::Value) -> Vec<i64> {
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["event"]["base"]["tso"].as_i64().unwrap_or(0))
+        .collect()
+}
