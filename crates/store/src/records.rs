@@ -130,7 +130,8 @@ pub(crate) struct TraceMeta {
     /// Events stored, by event kind code.
     #[prost(btree_map = "uint32, uint64", tag = "3")]
     pub events_by_kind: BTreeMap<u32, u64>,
-    /// The smallest and largest event TSO (`base.tso`) seen.
+    /// The smallest and largest event TSO (`base.tso`) seen; 0 while no
+    /// event had one (an unset TSO is 0 on the wire).
     #[prost(int64, tag = "4")]
     pub min_tso: i64,
     #[prost(int64, tag = "5")]
@@ -140,6 +141,19 @@ pub(crate) struct TraceMeta {
 impl TraceMeta {
     pub(crate) fn event_count(&self) -> u64 {
         self.events_by_kind.values().sum()
+    }
+
+    /// Takes an event's TSO into the range; 0 (unset) is ignored.
+    pub(crate) fn widen_tso_range(&mut self, tso: i64) {
+        if tso == 0 {
+            return;
+        }
+        if self.min_tso == 0 || tso < self.min_tso {
+            self.min_tso = tso;
+        }
+        if self.max_tso == 0 || tso > self.max_tso {
+            self.max_tso = tso;
+        }
     }
 }
 

@@ -368,27 +368,56 @@ impl Store {
     }
 
     fn read_events(&self, trace_id: &str, snapshot: Option<&rocksdb::Snapshot<'_>>) -> Result<Vec<StoredEvent>> {
+        let mut events = Vec::new();
+        self.for_each_trace_event(trace_id, snapshot, |event| {
+            events.push(event);
+            Ok(())
+        })?;
+        Ok(events)
+    }
+
+    /// Streams a trace's events in arrival order, one decoded event at a time.
+    fn for_each_trace_event(
+        &self,
+        trace_id: &str,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        mut visit: impl FnMut(StoredEvent) -> Result<()>,
+    ) -> Result<()> {
         if trace_id.len() > MAX_TRACE_ID_LEN {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let prefix = keys::event_prefix(trace_id);
         let mut options = Self::read_options(snapshot);
         options.set_iterate_upper_bound(keys::prefix_end(&prefix));
         let mut iter = self.db.raw_iterator_opt(options);
         iter.seek(&prefix);
-        let mut events = Vec::new();
         while let Some((key, value)) = iter.item() {
             let seq = match keys::decode_key(key) {
                 Ok(keys::Key::Event { seq, .. }) => seq,
                 _ => return Err(StoreError::corrupted(key, "malformed event key")),
             };
             let event = records::decode_event(key, value)?;
-            events.push(StoredEvent { seq, event });
+            visit(StoredEvent { seq, event })?;
             iter.next();
         }
         iter.status()
-            .map_err(|error| StoreError::engine_at(&keys::trace_key(trace_id), "reading trace events", error))?;
-        Ok(events)
+            .map_err(|error| StoreError::engine_at(&keys::trace_key(trace_id), "reading trace events", error))
+    }
+
+    /// Streams every event: traces in first-seen order, each trace's events in
+    /// arrival order, as of one consistent snapshot. Memory stays constant
+    /// whatever the store holds. Returns the number of events visited.
+    pub fn export(&self, mut visit: impl FnMut(&str, &StoredEvent) -> Result<()>) -> Result<u64> {
+        let snapshot = self.db.snapshot();
+        let mut count = 0u64;
+        self.walk_order(vec![TAG_ORDER], Some(&snapshot), |trace_id, _cursor| {
+            self.for_each_trace_event(&trace_id, Some(&snapshot), |event| {
+                count += 1;
+                visit(&trace_id, &event)
+            })?;
+            Ok(true)
+        })?;
+        Ok(count)
     }
 
     /// Walks first-seen order from `start` (an order key), calling `visit` with
@@ -489,9 +518,22 @@ impl Store {
         limit: u64,
         snapshot: Option<&rocksdb::Snapshot<'_>>,
     ) -> Result<OrderPage> {
+        self.page_after_matching(after, limit, "", snapshot)
+    }
+
+    fn page_after_matching(
+        &self,
+        after: Option<Cursor>,
+        limit: u64,
+        prefix: &str,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+    ) -> Result<OrderPage> {
         let mut found = Vec::new();
         let mut more = false;
         self.walk_order(Self::start_after(after), snapshot, |trace_id, cursor| {
+            if !trace_id.starts_with(prefix) {
+                return Ok(true);
+            }
             if found.len() as u64 >= limit {
                 more = true;
                 return Ok(false);
@@ -507,11 +549,18 @@ impl Store {
         Ok((found, next))
     }
 
-    /// Summaries of up to `limit` traces after `after`, in first-seen order,
-    /// without reading their events; and the cursor of the next page.
-    pub fn list_traces(&self, after: Option<Cursor>, limit: u64) -> Result<(Vec<TraceSummary>, Option<Cursor>)> {
+    /// Summaries of up to `limit` traces after `after` whose IDs start with
+    /// `prefix`, in first-seen order, without reading their events; and the
+    /// cursor of the next page. A prefix filter walks past non-matching traces,
+    /// so it costs O(traces walked), not O(limit).
+    pub fn list_traces(
+        &self,
+        after: Option<Cursor>,
+        limit: u64,
+        prefix: &str,
+    ) -> Result<(Vec<TraceSummary>, Option<Cursor>)> {
         let snapshot = self.db.snapshot();
-        let (found, next) = self.page_after(after, limit, Some(&snapshot))?;
+        let (found, next) = self.page_after_matching(after, limit, prefix, Some(&snapshot))?;
         let mut summaries = Vec::with_capacity(found.len());
         for (trace_id, cursor) in found {
             let key = keys::trace_key(&trace_id);
@@ -530,6 +579,30 @@ impl Store {
             });
         }
         Ok((summaries, next))
+    }
+
+    /// The smallest and largest event TSO (`base.tso`, nanoseconds) over all
+    /// traces, ignoring unset (zero) ones; `None` when no event has one.
+    /// Reads every trace summary: O(traces), not O(events).
+    pub fn tso_range(&self) -> Result<Option<(i64, i64)>> {
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(vec![TAG_ORDER]);
+        let mut iter = self.db.raw_iterator_opt(options);
+        iter.seek([keys::TAG_TRACE]);
+        let mut range: Option<(i64, i64)> = None;
+        while let Some((key, value)) = iter.item() {
+            let meta: TraceMeta = records::decode_message(key, value, records::KIND_TRACE_META)?;
+            if meta.min_tso != 0 {
+                range = Some(match range {
+                    None => (meta.min_tso, meta.max_tso),
+                    Some((low, high)) => (low.min(meta.min_tso), high.max(meta.max_tso)),
+                });
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&[keys::TAG_TRACE], "reading trace summaries", error))?;
+        Ok(range)
     }
 
     /// Store-wide figures. Reads counters kept up to date by every commit;

@@ -192,8 +192,8 @@ impl<'a> Layer<'a> {
                     first_seq,
                     last_seq: first_seq,
                     events_by_kind: Default::default(),
-                    min_tso: event.tso,
-                    max_tso: event.tso,
+                    min_tso: 0,
+                    max_tso: 0,
                 });
             }
             let seq = self.next_seq();
@@ -210,8 +210,7 @@ impl<'a> Layer<'a> {
             slot.dirty = true;
             if let Some(meta) = slot.meta.as_mut() {
                 meta.last_seq = seq;
-                meta.min_tso = meta.min_tso.min(event.tso);
-                meta.max_tso = meta.max_tso.max(event.tso);
+                meta.widen_tso_range(event.tso);
                 *meta.events_by_kind.entry(u32::from(event.kind.code())).or_default() += 1;
             }
         }

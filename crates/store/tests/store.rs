@@ -221,14 +221,48 @@ fn list_traces_summarises_without_events() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store.append(vec![job("a", 5), binlog("a", 2), job("b", 7)]).unwrap();
-    let (summaries, next) = store.list_traces(None, 10).unwrap();
+    store.append(vec![job("ab", 0), job("c", 1)]).unwrap();
+    let (summaries, next) = store.list_traces(None, 10, "").unwrap();
     assert_eq!(next, None);
-    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries.len(), 4);
     assert_eq!((summaries[0].trace_id.as_str(), summaries[0].events), ("a", 2));
     assert_eq!((summaries[0].min_tso, summaries[0].max_tso), (2, 5));
-    let (page, next) = store.list_traces(None, 1).unwrap();
+    assert_eq!(
+        (summaries[2].min_tso, summaries[2].max_tso),
+        (0, 0),
+        "an unset TSO is not a time"
+    );
+    let (page, next) = store.list_traces(None, 1, "").unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(next, Some(page[0].cursor));
+    let (matching, next) = store.list_traces(None, 1, "a").unwrap();
+    assert_eq!(matching[0].trace_id, "a");
+    let (rest, end) = store.list_traces(next, 5, "a").unwrap();
+    let ids: Vec<_> = rest.iter().map(|summary| summary.trace_id.as_str()).collect();
+    assert_eq!((ids, end), (vec!["ab"], None));
+    assert_eq!(store.tso_range().unwrap(), Some((1, 7)));
+}
+
+#[test]
+fn export_streams_every_event_in_first_seen_then_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.append(vec![job("b", 1), job("a", 2), binlog("b", 3)]).unwrap();
+    let mut seen = Vec::new();
+    let count = store
+        .export(|trace_id, stored| {
+            seen.push((trace_id.to_owned(), stored.event.tso()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(count, 3);
+    assert_eq!(seen, [("b".to_owned(), 1), ("b".to_owned(), 3), ("a".to_owned(), 2)]);
+    assert_eq!(open_empty_range(), None);
+}
+
+fn open_empty_range() -> Option<(i64, i64)> {
+    let dir = tempfile::tempdir().unwrap();
+    open(&dir).tso_range().unwrap()
 }
 
 #[test]

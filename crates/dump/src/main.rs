@@ -1,0 +1,339 @@
+//! `tracekeep-dump`: inspect and verify a tracekeep data directory offline.
+//!
+//! Every read goes through the store crate (opened read-only), so the dump
+//! tool decodes nothing on its own and never changes the directory. It works
+//! on a stopped directory and on one a running server has open.
+//!
+//! Exit codes: 0 fine; 1 `verify` found problems or a read failed; 2 bad
+//! usage, or the directory is missing or not a tracekeep store.
+
+mod render;
+mod time;
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use serde_json::{Map, Value, json};
+use tracekeep_proto::json::{event_value, events_value, to_go_line, to_go_string};
+use tracekeep_store::{Cursor, Store, StoreError};
+
+use crate::time::format_tso;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tracekeep-dump",
+    version,
+    about = "Inspect and verify a tracekeep data directory"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Traces, events per kind, bytes on disk, format version, TSO mark, event time range.
+    Stats {
+        /// The data directory.
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trace IDs in first-seen order, with event counts and first and last TSO.
+    List {
+        /// The data directory.
+        dir: PathBuf,
+        /// Only traces whose ID starts with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Most traces to print.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Continue after this cursor (printed at the end of the previous page).
+        #[arg(long)]
+        after: Option<Cursor>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One trace's events as a timeline, or with --json exactly as the HTTP API returns them.
+    Show {
+        /// The data directory.
+        dir: PathBuf,
+        /// The trace ID.
+        trace_id: String,
+        /// Print the JSON of `/events/query`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every record's CRC, every index entry and the metadata; exit 1 on any problem.
+    Verify {
+        /// The data directory.
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every event as one JSON object per line (with trace_id and type), streamed.
+    Export {
+        /// The data directory.
+        dir: PathBuf,
+    },
+}
+
+/// A failure, with the exit code it deserves.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        let code = match error.downcast_ref::<StoreError>() {
+            Some(StoreError::NotAStore { .. } | StoreError::NewerFormat { .. }) => 2,
+            _ => 1,
+        };
+        Failure { code, error }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        Failure {
+            code: 1,
+            error: anyhow::Error::new(error).context("write output"),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure { code, error }) => {
+            // A closed pipe (`| head`) is not an error worth reporting.
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|error| error.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("tracekeep-dump: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn open(dir: &Path) -> Result<Store, Failure> {
+    Store::open_read_only(dir).map_err(|error| Failure {
+        code: 2,
+        error: anyhow::Error::new(error),
+    })
+}
+
+fn run(command: Command) -> Result<u8, Failure> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let code = match command {
+        Command::Stats { dir, json } => stats(&open(&dir)?, &dir, json, &mut out)?,
+        Command::List {
+            dir,
+            prefix,
+            limit,
+            after,
+            json,
+        } => list(&open(&dir)?, &prefix, limit, after, json, &mut out)?,
+        Command::Show { dir, trace_id, json } => show(&open(&dir)?, &trace_id, json, &mut out)?,
+        Command::Verify { dir, json } => verify(&open(&dir)?, json, &mut out)?,
+        Command::Export { dir } => export(&open(&dir)?, &mut out)?,
+    };
+    out.flush()?;
+    Ok(code)
+}
+
+fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
+    let stats = store.stats().context("read stats")?;
+    let range = store.tso_range().context("read the event time range")?;
+    if json {
+        let by_kind: Map<String, Value> = stats
+            .events_by_kind
+            .iter()
+            .map(|(kind, count)| (kind.name().to_owned(), Value::from(*count)))
+            .collect();
+        let value = json!({
+            "data_dir": dir.display().to_string(),
+            "format_version": stats.format_version,
+            "traces": stats.traces,
+            "events": stats.events(),
+            "events_by_kind": by_kind,
+            "bytes_on_disk": stats.bytes_on_disk,
+            "tso_mark": stats.tso_mark,
+            "oldest_event_tso": range.map(|(oldest, _)| oldest),
+            "newest_event_tso": range.map(|(_, newest)| newest),
+            "next_seq": stats.next_seq,
+        });
+        writeln!(out, "{}", to_go_string(&value))?;
+        return Ok(0);
+    }
+    let by_kind: Vec<_> = stats
+        .events_by_kind
+        .iter()
+        .map(|(kind, count)| format!("{kind} {count}"))
+        .collect();
+    writeln!(out, "data directory  {}", dir.display())?;
+    writeln!(out, "format version  {}", stats.format_version)?;
+    writeln!(out, "traces          {}", stats.traces)?;
+    writeln!(out, "events          {} ({})", stats.events(), by_kind.join(", "))?;
+    writeln!(out, "bytes on disk   {}", stats.bytes_on_disk)?;
+    writeln!(
+        out,
+        "TSO mark        {} ({})",
+        stats.tso_mark,
+        format_tso(stats.tso_mark)
+    )?;
+    match range {
+        Some((oldest, newest)) => {
+            writeln!(out, "oldest event    {} ({oldest})", format_tso(oldest))?;
+            writeln!(out, "newest event    {} ({newest})", format_tso(newest))?;
+        }
+        None => writeln!(out, "oldest event    -\nnewest event    -")?,
+    }
+    writeln!(out, "next seq        {}", stats.next_seq)?;
+    Ok(0)
+}
+
+fn list(
+    store: &Store,
+    prefix: &str,
+    limit: u64,
+    after: Option<Cursor>,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, Failure> {
+    let (summaries, next) = store.list_traces(after, limit, prefix).context("list traces")?;
+    if json {
+        let traces: Vec<Value> = summaries
+            .iter()
+            .map(|summary| {
+                json!({
+                    "trace_id": summary.trace_id,
+                    "cursor": summary.cursor.to_string(),
+                    "events": summary.events,
+                    "first_tso": summary.min_tso,
+                    "last_tso": summary.max_tso,
+                })
+            })
+            .collect();
+        let value = json!({ "traces": traces, "next": next.map(|next| next.to_string()) });
+        writeln!(out, "{}", to_go_string(&value))?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{:>10}  {:>8}  {:<30}  {:<30}  TRACE_ID",
+        "CURSOR", "EVENTS", "FIRST", "LAST"
+    )?;
+    for summary in &summaries {
+        writeln!(
+            out,
+            "{:>10}  {:>8}  {:<30}  {:<30}  {:?}",
+            summary.cursor,
+            summary.events,
+            format_tso(summary.min_tso),
+            format_tso(summary.max_tso),
+            summary.trace_id
+        )?;
+    }
+    match next {
+        Some(next) => writeln!(out, "more: --after {next}")?,
+        None => writeln!(out, "({} traces, end)", summaries.len())?,
+    }
+    Ok(0)
+}
+
+fn show(store: &Store, trace_id: &str, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
+    let events = store
+        .query(trace_id)
+        .with_context(|| format!("read trace {trace_id:?}"))?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            to_go_string(&events_value(events.iter().map(|stored| &stored.event)))
+        )?;
+        return Ok(0);
+    }
+    writeln!(out, "trace {trace_id:?}: {} events", events.len())?;
+    for stored in &events {
+        writeln!(out, "{}", render::timeline_entry(&stored.event))?;
+    }
+    Ok(0)
+}
+
+fn verify(store: &Store, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
+    let started = Instant::now();
+    let mut last_progress = started;
+    let mut problems = Vec::new();
+    let report = store
+        .verify(
+            |problem| problems.push(problem.clone()),
+            |records| {
+                // Progress only when it runs long, on stderr, so stdout stays clean.
+                if last_progress.elapsed() >= Duration::from_secs(2) {
+                    last_progress = Instant::now();
+                    eprintln!("verify: {records} records checked ({:.0?})", started.elapsed());
+                }
+            },
+        )
+        .context("verify")?;
+    if json {
+        let listed: Vec<Value> = problems
+            .iter()
+            .map(|problem| json!({ "key": problem.key, "description": problem.description }))
+            .collect();
+        let value = json!({
+            "records": report.records,
+            "events": report.events,
+            "traces": report.traces,
+            "problems": listed,
+        });
+        writeln!(out, "{}", to_go_string(&value))?;
+    } else {
+        for problem in &problems {
+            writeln!(out, "PROBLEM {}: {}", problem.key, problem.description)?;
+        }
+        writeln!(
+            out,
+            "checked {} records ({} events, {} traces): {} problems",
+            report.records, report.events, report.traces, report.problems
+        )?;
+    }
+    Ok(if report.problems == 0 { 0 } else { 1 })
+}
+
+fn export(store: &Store, out: &mut impl Write) -> Result<u8, Failure> {
+    let mut write_error = None;
+    let result = store.export(|trace_id, stored| {
+        let mut object = Map::new();
+        object.insert("trace_id".into(), Value::from(trace_id));
+        if let Value::Object(event) = event_value(&stored.event) {
+            object.extend(event);
+        }
+        if let Err(error) = writeln!(out, "{}", to_go_line(&Value::Object(object))) {
+            write_error = Some(error);
+            // Stop the walk: the reader went away or the disk is full.
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    });
+    if let Some(error) = write_error {
+        return Err(error.into());
+    }
+    result.context("export")?;
+    Ok(0)
+}

@@ -1,0 +1,69 @@
+//! Human-readable renderings of events for `show`.
+
+use tracekeep_proto::{TraceEvent, pb};
+
+use crate::time::format_tso;
+
+fn position(position: Option<&pb::MySqlPosition>) -> Option<String> {
+    position.map(|position| format!("{}:{}", position.name, position.pos))
+}
+
+fn job_state(state: i32) -> String {
+    pb::SyncerJobState::try_from(state).map_or_else(|_| format!("state({state})"), |state| state.as_str_name().into())
+}
+
+/// One event as a timeline entry: a header line, then indented detail lines.
+pub fn timeline_entry(event: &TraceEvent) -> String {
+    let base = event.base();
+    let location = base.map_or_else(|| "-".to_owned(), |base| format!("{}:{}", base.filename, base.line));
+    let mut fields = Vec::new();
+    let mut details = Vec::new();
+    match event {
+        TraceEvent::Binlog(binlog) => {
+            fields.push(format!("eventType={}", binlog.event_type));
+            fields.push(format!("opType={}", binlog.op_type));
+            if let Some(state) = &binlog.state {
+                if state.safe_mode {
+                    fields.push("safeMode".into());
+                }
+                if state.try_re_sync {
+                    fields.push("tryReSync".into());
+                }
+                fields.extend(position(state.last_pos.as_ref()).map(|pos| format!("lastPos={pos}")));
+                fields.extend(position(state.current_pos.as_ref()).map(|pos| format!("currentPos={pos}")));
+            }
+        }
+        TraceEvent::Job(job) => {
+            fields.push(format!("opType={}", job.op_type));
+            fields.push(format!("state={}", job_state(job.state)));
+            fields.extend(position(job.pos.as_ref()).map(|pos| format!("pos={pos}")));
+            fields.extend(position(job.current_pos.as_ref()).map(|pos| format!("currentPos={pos}")));
+            if !job.queue_bucket.is_empty() {
+                fields.push(format!("queue={}", job.queue_bucket));
+            }
+            if job.args_checksum != 0 {
+                fields.push(format!("argsChecksum={}", job.args_checksum));
+            }
+            if let Some(info) = &job.ddl_info {
+                fields.push(format!("ddlLock={:?} exec={}", info.lock_id, info.exec));
+            }
+            if !job.sql.is_empty() {
+                details.push(format!("sql: {}", job.sql));
+            }
+            details.extend(job.ddls.iter().map(|ddl| format!("ddl: {ddl}")));
+        }
+        other => fields.push(format!("({} event)", other.kind())),
+    }
+    let mut entry = format!(
+        "{}  {:<6}  {}  {}",
+        format_tso(event.tso()),
+        event.kind().name(),
+        location,
+        fields.join(" ")
+    );
+    for detail in details {
+        entry.push_str("\n    ");
+        entry.push_str(&detail);
+    }
+    entry
+}
