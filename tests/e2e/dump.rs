@@ -6,7 +6,7 @@ use std::process::Command;
 use tracekeep_proto::TraceEvent;
 use tracekeep_store::{Store, StoreOptions};
 
-use crate::harness::*;
+use tracekeep_e2e::harness::*;
 
 struct Output {
     code: i32,

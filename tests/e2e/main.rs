@@ -5,7 +5,10 @@
 //! them in the same target directory); `scripts/test.sh` builds them first.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod corruption;
+mod crash;
 mod dump;
-mod harness;
+mod limits;
+mod properties;
 mod server_api;
 mod server_lifecycle;

@@ -5,7 +5,7 @@ use std::net::TcpStream;
 
 use tracekeep_proto::pb;
 
-use crate::harness::*;
+use tracekeep_e2e::harness::*;
 
 fn fresh() -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();

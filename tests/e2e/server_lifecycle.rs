@@ -1,6 +1,6 @@
 //! Starting, stopping, crashing and restarting the server; config and flags.
 
-use crate::harness::*;
+use tracekeep_e2e::harness::*;
 
 #[tokio::test]
 async fn a_restart_keeps_every_trace_and_the_tso_keeps_rising() {

@@ -129,11 +129,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn open(dir: &Path) -> Result<Store, Failure> {
-    Store::open_read_only(dir).map_err(|error| Failure {
-        code: 2,
+fn open_failure(error: StoreError) -> Failure {
+    let code = match error {
+        StoreError::NotAStore { .. } | StoreError::NewerFormat { .. } | StoreError::Io { .. } => 2,
+        _ => 1,
+    };
+    Failure {
+        code,
         error: anyhow::Error::new(error),
-    })
+    }
+}
+
+fn open(dir: &Path) -> Result<Store, Failure> {
+    Store::open_read_only(dir).map_err(open_failure)
 }
 
 fn run(command: Command) -> Result<u8, Failure> {
@@ -149,7 +157,18 @@ fn run(command: Command) -> Result<u8, Failure> {
             json,
         } => list(&open(&dir)?, &prefix, limit, after, json, &mut out)?,
         Command::Show { dir, trace_id, json } => show(&open(&dir)?, &trace_id, json, &mut out)?,
-        Command::Verify { dir, json } => verify(&open(&dir)?, json, &mut out)?,
+        Command::Verify { dir, json } => match Store::open_read_only(&dir) {
+            // Damage that stops the store from opening at all is verify's to report.
+            Err(StoreError::Corrupted { key, reason }) => {
+                let problem = tracekeep_store::Problem {
+                    key,
+                    description: reason,
+                };
+                report_problems(&[problem], None, json, &mut out)?;
+                1
+            }
+            other => verify(&other.map_err(open_failure)?, json, &mut out)?,
+        },
         Command::Export { dir } => export(&open(&dir)?, &mut out)?,
     };
     out.flush()?;
@@ -291,6 +310,19 @@ fn verify(store: &Store, json: bool, out: &mut impl Write) -> Result<u8, Failure
             },
         )
         .context("verify")?;
+    report_problems(&problems, Some(&report), json, &mut *out)?;
+    Ok(if report.problems == 0 { 0 } else { 1 })
+}
+
+/// Prints verify's findings; `report` is `None` when the store could not be opened.
+fn report_problems(
+    problems: &[tracekeep_store::Problem],
+    report: Option<&tracekeep_store::VerifyReport>,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let report = report.cloned().unwrap_or_default();
+    let count = problems.len();
     if json {
         let listed: Vec<Value> = problems
             .iter()
@@ -304,16 +336,16 @@ fn verify(store: &Store, json: bool, out: &mut impl Write) -> Result<u8, Failure
         });
         writeln!(out, "{}", to_go_string(&value))?;
     } else {
-        for problem in &problems {
+        for problem in problems {
             writeln!(out, "PROBLEM {}: {}", problem.key, problem.description)?;
         }
         writeln!(
             out,
-            "checked {} records ({} events, {} traces): {} problems",
-            report.records, report.events, report.traces, report.problems
+            "checked {} records ({} events, {} traces): {count} problems",
+            report.records, report.events, report.traces
         )?;
     }
-    Ok(if report.problems == 0 { 0 } else { 1 })
+    Ok(())
 }
 
 fn export(store: &Store, out: &mut impl Write) -> Result<u8, Failure> {

@@ -51,6 +51,10 @@ pub struct Config {
     pub max_scan_limit: u64,
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     pub shutdown_timeout_secs: u64,
+    /// How long a new connection may take to show which protocol it speaks
+    /// (one byte of an HTTP/1 request, or the whole 24-byte HTTP/2 preface)
+    /// before it is closed.
+    pub handshake_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             max_request_size: 16 << 20,
             max_scan_limit: 10_000,
             shutdown_timeout_secs: 10,
+            handshake_timeout_secs: 10,
         }
     }
 }
@@ -90,6 +95,10 @@ impl Config {
         anyhow::ensure!(self.max_request_size > 0, "max-request-size must be positive");
         anyhow::ensure!(self.max_scan_limit > 0, "max-scan-limit must be positive");
         anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
+        anyhow::ensure!(
+            self.handshake_timeout_secs > 0,
+            "handshake-timeout-secs must be positive"
+        );
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod listener;
 pub mod logging;
 mod params;
 
@@ -37,6 +38,8 @@ pub struct Settings {
     pub max_scan_limit: u64,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub shutdown_timeout: Duration,
+    /// How long a new connection may take to show its opening bytes.
+    pub handshake_timeout: Duration,
 }
 
 impl Settings {
@@ -46,6 +49,7 @@ impl Settings {
             max_request_size: config.max_request_size,
             max_scan_limit: config.max_scan_limit,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
+            handshake_timeout: Duration::from_secs(config.handshake_timeout_secs),
         }
     }
 }
@@ -73,15 +77,8 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt as _;
-
     let app = app(store, &settings);
-    let listener = listener.tap_io(|stream| {
-        // Small RPC replies must not wait for Nagle's algorithm.
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
+    let listener = listener::ScreenedListener::new(listener, settings.handshake_timeout)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop_rx.await;

@@ -247,3 +247,33 @@ mod tests {
         assert_eq!(describe_key(&event_key("t.1", 3)), r#"event trace="t.1" seq=3"#);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_to_a_key_or_an_error(key in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_key(&key);
+            let _ = describe_key(&key);
+        }
+
+        #[test]
+        fn any_trace_id_and_seq_round_trip(trace_id in ".{0,40}", seq in any::<u64>()) {
+            prop_assert_eq!(
+                decode_key(&event_key(&trace_id, seq)),
+                Ok(Key::Event { trace_id: trace_id.clone(), seq })
+            );
+            prop_assert!(event_key(&trace_id, seq).starts_with(&event_prefix(&trace_id)));
+        }
+
+        #[test]
+        fn distinct_trace_ids_never_share_an_event_prefix(a in ".{0,12}", b in ".{0,12}", seq in any::<u64>()) {
+            prop_assume!(a != b);
+            prop_assert!(!event_key(&b, seq).starts_with(&event_prefix(&a)));
+        }
+    }
+}

@@ -246,3 +246,34 @@ mod tests {
         assert!(decode_event(&key, &order).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_to_a_record_or_an_error(
+            key in proptest::collection::vec(any::<u8>(), 0..32),
+            value in proptest::collection::vec(any::<u8>(), 0..128),
+        ) {
+            let _ = decode(&key, &value);
+            let _ = decode_event(&key, &value);
+            let _ = decode_message::<TraceMeta>(&key, &value, KIND_TRACE_META);
+            let _ = peek_format(&value);
+        }
+
+        #[test]
+        fn a_valid_header_over_garbage_payload_is_an_error_not_a_panic(
+            kind in any::<u8>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..128),
+        ) {
+            let key = b"k";
+            let value = encode(key, kind, &payload);
+            let _ = decode_event(key, &value);
+            let _ = decode_message::<Counters>(key, &value, kind);
+        }
+    }
+}

@@ -348,6 +348,18 @@ impl Store {
         })
     }
 
+    /// Writes the memtables out to table (SST) files and waits for it. Not
+    /// needed for durability (the WAL already has every commit); useful before
+    /// copying a stopped directory, and for tests that damage table files.
+    pub fn flush(&self) -> Result<()> {
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        self.db
+            .flush()
+            .map_err(|error| StoreError::engine("flushing memtables", error))
+    }
+
     /// A trace's events in arrival order; [`StoreError::TraceNotFound`] if it has none.
     pub fn query(&self, trace_id: &str) -> Result<Vec<StoredEvent>> {
         let events = self.read_events(trace_id, None)?;
@@ -674,10 +686,18 @@ fn unexpected_outcome(action: &'static str, outcome: Outcome) -> StoreError {
 }
 
 fn open_error(path: &Path, error: rocksdb::Error) -> StoreError {
+    let corrupted = error.kind() == rocksdb::ErrorKind::Corruption;
     let message = error.into_string();
     if is_lock_error(&message) {
         StoreError::DirectoryInUse {
             path: path.to_path_buf(),
+        }
+    } else if corrupted || message.contains("No such file or directory: While open a file") {
+        // A damaged or missing table file: refuse to open rather than serve a
+        // store with holes; the message names the file.
+        StoreError::Corrupted {
+            key: format!("table files of {}", path.display()),
+            reason: message,
         }
     } else {
         StoreError::Engine {

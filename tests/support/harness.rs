@@ -1,4 +1,5 @@
 //! Starting the real binaries and talking to them.
+#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,11 +15,15 @@ use tracekeep_proto::pb::tracer_client::TracerClient;
 /// How long a server gets to come up or go down before a test fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A built binary of the workspace, next to this test executable.
+/// A built binary of the workspace, in the target directory this executable runs from.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/e2e-<hash> -> target/<profile>/<name>
-    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
+    // A test runs from target/<profile>/deps/, a binary from target/<profile>/.
+    let mut dir = exe.parent().unwrap();
+    if dir.file_name().is_some_and(|name| name == "deps") {
+        dir = dir.parent().unwrap();
+    }
+    let path = dir.join(name);
     assert!(
         path.is_file(),
         "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)",

@@ -1,0 +1,163 @@
+//! A listener that admits a connection to the HTTP stack only once it has
+//! shown its first bytes, within a deadline.
+//!
+//! hyper's protocol detection waits for the 24-byte HTTP/2 preface with no
+//! time limit, so a client that sends half of it and stalls would hold a task
+//! and a socket forever. Here each new connection reads bytes until they stop
+//! matching the preface (at once for any HTTP/1 request: no method starts with
+//! `PRI`) or the whole preface has arrived; a connection that does neither
+//! within the deadline is closed. The bytes read are replayed to hyper.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A TCP stream with bytes already read from it put back in front.
+#[derive(Debug)]
+pub struct ReplayStream {
+    replay: Vec<u8>,
+    replayed: usize,
+    inner: TcpStream,
+}
+
+impl AsyncRead for ReplayStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.replayed < this.replay.len() {
+            let rest = &this.replay[this.replayed..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ReplayStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Reads until the bytes are known not to be an HTTP/2 preface, or are a whole one.
+async fn read_opening(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut opening = Vec::with_capacity(HTTP2_PREFACE.len());
+    while opening.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&opening) {
+        let mut chunk = [0u8; 24];
+        let wanted = HTTP2_PREFACE.len() - opening.len();
+        let n = stream.read(&mut chunk[..wanted]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        opening.extend_from_slice(&chunk[..n]);
+    }
+    Ok(opening)
+}
+
+/// The listener handed to `axum::serve`; connections arrive already screened.
+pub struct ScreenedListener {
+    admitted: mpsc::Receiver<(ReplayStream, SocketAddr)>,
+    local: SocketAddr,
+    acceptor: JoinHandle<()>,
+}
+
+impl ScreenedListener {
+    /// Starts accepting on `listener`; `deadline` bounds each connection's opening.
+    pub fn new(listener: TcpListener, deadline: Duration) -> io::Result<ScreenedListener> {
+        let local = listener.local_addr()?;
+        let (admit, admitted) = mpsc::channel(256);
+        let acceptor = tokio::spawn(async move {
+            loop {
+                let (mut stream, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                // Small RPC replies must not wait for Nagle's algorithm.
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "could not set TCP_NODELAY");
+                }
+                let admit = admit.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(deadline, read_opening(&mut stream)).await {
+                        Ok(Ok(replay)) => {
+                            let stream = ReplayStream {
+                                replay,
+                                replayed: 0,
+                                inner: stream,
+                            };
+                            let _ = admit.send((stream, peer)).await;
+                        }
+                        Ok(Err(error)) => tracing::debug!(%peer, %error, "connection closed before its first request"),
+                        Err(_) => {
+                            tracing::info!(%peer, ?deadline, "closing a connection that sent no complete opening")
+                        }
+                    }
+                });
+            }
+        });
+        Ok(ScreenedListener {
+            admitted,
+            local,
+            acceptor,
+        })
+    }
+}
+
+impl Drop for ScreenedListener {
+    fn drop(&mut self) {
+        // Stop accepting when the server stops.
+        self.acceptor.abort();
+    }
+}
+
+impl axum::serve::Listener for ScreenedListener {
+    type Io = ReplayStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.admitted.recv().await {
+            Some(admitted) => admitted,
+            // The acceptor only ends when this listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

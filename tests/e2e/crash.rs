@@ -1,0 +1,34 @@
+//! A short crash loop (the long one is scripts/crash-test.sh).
+
+use tracekeep_e2e::crash::{CrashOptions, crash_loop};
+
+async fn short_loop(sync: bool, seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = CrashOptions {
+        data_dir: dir.path().join("data"),
+        cycles: 4,
+        clients: 3,
+        traces_per_client: 4,
+        sync,
+        seed,
+    };
+    let report = crash_loop(&options).await;
+    println!("{report}");
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    assert_eq!(report.events_lost, 0);
+    assert!(
+        report.events_acknowledged > 0,
+        "the clients got nothing acknowledged: {report}"
+    );
+    assert_eq!(report.cycles, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loop_without_sync_loses_no_acknowledged_event() {
+    short_loop(false, 0x5eed_0001).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loop_with_sync_loses_no_acknowledged_event() {
+    short_loop(true, 0x5eed_0002).await;
+}

@@ -1,0 +1,477 @@
+//! The crash loop: concurrent clients upload, delete and truncate while the
+//! server is killed with SIGKILL at a random moment; after each restart every
+//! acknowledged event must be there exactly once, in order, with no half
+//! batch, scan order intact and the TSO above everything issued before.
+//!
+//! The model: each client owns its traces and runs one operation at a time,
+//! so a trace has a list of committed (acknowledged) events and at most one
+//! pending operation whose reply never came. After a restart the trace must
+//! equal the committed list, or the committed list with the pending operation
+//! applied whole. A truncate is issued alone, racing the kill, and must be all
+//! or nothing across every trace.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tonic::transport::Channel;
+use tracekeep_proto::pb;
+use tracekeep_proto::pb::tracer_client::TracerClient;
+
+use crate::harness::{Server, encode};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct CrashOptions {
+    pub data_dir: PathBuf,
+    pub cycles: u32,
+    pub clients: usize,
+    pub traces_per_client: usize,
+    /// Start the server with `--sync`.
+    pub sync: bool,
+    pub seed: u64,
+}
+
+/// What happened.
+#[derive(Clone, Debug, Default)]
+pub struct CrashReport {
+    pub cycles: u32,
+    pub events_acknowledged: u64,
+    pub events_lost: u64,
+    pub batches_acknowledged: u64,
+    pub pending_at_kill: u64,
+    pub deletes_acknowledged: u64,
+    pub truncates_acknowledged: u64,
+    pub kills_racing_truncate: u64,
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Display for CrashReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cycles {}, events acknowledged {}, events lost {}, batches acknowledged {}, \
+             operations in flight at kill {}, deletes {}, truncates {}, kills racing a truncate {}, problems {}",
+            self.cycles,
+            self.events_acknowledged,
+            self.events_lost,
+            self.batches_acknowledged,
+            self.pending_at_kill,
+            self.deletes_acknowledged,
+            self.truncates_acknowledged,
+            self.kills_racing_truncate,
+            self.problems.len()
+        )
+    }
+}
+
+/// xorshift64*: deterministic per seed, no dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound.max(1)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Pending {
+    Upload(Vec<i64>),
+    Delete,
+}
+
+#[derive(Clone, Debug, Default)]
+struct TraceModel {
+    committed: Vec<i64>,
+    pending: Option<Pending>,
+    /// When the trace (re)appeared, per client; scan order must follow it.
+    first_seen: u64,
+}
+
+/// One client's traces.
+#[derive(Clone, Debug, Default)]
+struct ClientModel {
+    traces: BTreeMap<String, TraceModel>,
+    first_seen_clock: u64,
+    acknowledged: u64,
+    batches: u64,
+    deletes: u64,
+    max_tso: i64,
+}
+
+impl ClientModel {
+    fn mark_seen(&mut self, trace: &str) {
+        self.first_seen_clock += 1;
+        let clock = self.first_seen_clock;
+        if let Some(model) = self.traces.get_mut(trace) {
+            model.first_seen = clock;
+        }
+    }
+}
+
+fn trace_name(client: usize, trace: usize) -> String {
+    format!("crash.c{client}.t{trace}")
+}
+
+/// One client's part of a cycle.
+struct ClientRun {
+    client: usize,
+    traces: usize,
+    addr: std::net::SocketAddr,
+    rng: Rng,
+    /// The first event ID this client may use; IDs are unique store-wide.
+    next_id: i64,
+    stop: watch::Receiver<bool>,
+}
+
+async fn run_client(
+    run: ClientRun,
+    mut model: ClientModel,
+    mut grpc: TracerClient<Channel>,
+) -> (ClientModel, Vec<String>) {
+    let ClientRun {
+        client,
+        traces,
+        addr,
+        mut rng,
+        mut next_id,
+        stop,
+    } = run;
+    let mut problems = Vec::new();
+    while !*stop.borrow() {
+        let trace = trace_name(client, rng.below(traces as u64) as usize);
+        let roll = rng.below(100);
+        if roll < 4 {
+            model.traces.get_mut(&trace).unwrap().pending = Some(Pending::Delete);
+            let path = format!("/events/delete?trace_id={}", encode(&trace));
+            let reply =
+                tokio::task::spawn_blocking(move || crate::harness::try_http(addr, "POST", &path, &[], b"").ok())
+                    .await
+                    .unwrap();
+            match reply {
+                Some(response) if response.status == 200 => {
+                    let entry = model.traces.get_mut(&trace).unwrap();
+                    entry.committed.clear();
+                    entry.pending = None;
+                    model.deletes += 1;
+                }
+                Some(response) => problems.push(format!("delete {trace}: {} {}", response.status, response.body)),
+                None => break,
+            }
+        } else if roll < 10 {
+            match grpc
+                .get_tso(pb::GetTsoRequest {
+                    id: format!("c{client}"),
+                })
+                .await
+            {
+                Ok(reply) => {
+                    let reply = reply.into_inner();
+                    if !reply.result || reply.ts <= model.max_tso {
+                        problems.push(format!("GetTSO went back or failed: {reply:?} after {}", model.max_tso));
+                    }
+                    model.max_tso = model.max_tso.max(reply.ts);
+                }
+                Err(_) => break,
+            }
+        } else {
+            let size = 1 + rng.below(20) as usize;
+            let ids: Vec<i64> = (0..size as i64).map(|n| next_id + n).collect();
+            next_id += size as i64;
+            let was_empty = model.traces[&trace].committed.is_empty();
+            model.traces.get_mut(&trace).unwrap().pending = Some(Pending::Upload(ids.clone()));
+            let reply = if rng.below(2) == 0 {
+                let events = ids
+                    .iter()
+                    .map(|&id| pb::SyncerJobEvent {
+                        base: Some(pb::BaseEvent {
+                            trace_id: trace.clone(),
+                            tso: id,
+                            filename: "crash.rs".into(),
+                            line: 1,
+                            ..Default::default()
+                        }),
+                        sql: format!("INSERT INTO crash VALUES ({id}, 'some realistic payload text')"),
+                        ..Default::default()
+                    })
+                    .collect();
+                grpc.upload_syncer_job_event(pb::UploadSyncerJobEventRequest { events })
+                    .await
+            } else {
+                let events = ids
+                    .iter()
+                    .map(|&id| pb::SyncerBinlogEvent {
+                        base: Some(pb::BaseEvent {
+                            trace_id: trace.clone(),
+                            tso: id,
+                            ..Default::default()
+                        }),
+                        event_type: 4,
+                        ..Default::default()
+                    })
+                    .collect();
+                grpc.upload_syncer_binlog_event(pb::UploadSyncerBinlogEventRequest { events })
+                    .await
+            };
+            match reply {
+                Ok(reply) if reply.get_ref().result => {
+                    let entry = model.traces.get_mut(&trace).unwrap();
+                    entry.committed.extend(&ids);
+                    entry.pending = None;
+                    model.acknowledged += ids.len() as u64;
+                    model.batches += 1;
+                    if was_empty {
+                        model.mark_seen(&trace);
+                    }
+                }
+                Ok(reply) => {
+                    problems.push(format!("upload to {trace} refused: {}", reply.get_ref().msg));
+                    model.traces.get_mut(&trace).unwrap().pending = None;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    (model, problems)
+}
+
+fn stored_ids(server: &Server, trace: &str) -> Result<Vec<i64>, String> {
+    let response = server.get(&format!("/events/query?trace_id={}", encode(trace)));
+    match response.status {
+        404 => Ok(Vec::new()),
+        200 => {
+            let events = response.json();
+            let mut ids = Vec::new();
+            for event in events.as_array().unwrap() {
+                let base = &event["event"]["base"];
+                if base["traceID"] != trace {
+                    return Err(format!("{trace}: an event of {} showed up", base["traceID"]));
+                }
+                ids.push(base["tso"].as_i64().unwrap_or(0));
+            }
+            Ok(ids)
+        }
+        status => Err(format!("{trace}: query answered {status}: {}", response.body)),
+    }
+}
+
+/// Traces in scan order, through the cursor form.
+fn scanned_traces(server: &Server) -> Vec<String> {
+    let mut order = Vec::new();
+    let mut path = "/events/scan?limit=50".to_owned();
+    loop {
+        let response = server.get(&path);
+        assert_eq!(response.status, 200, "{}", response.body);
+        for trace in response.json().as_array().unwrap() {
+            order.push(trace[0]["event"]["base"]["traceID"].as_str().unwrap_or("").to_owned());
+        }
+        match response.header("x-tracekeep-next") {
+            Some(next) => path = format!("/events/scan?after={next}&limit=50"),
+            None => return order,
+        }
+    }
+}
+
+/// Checks the restarted server against the model and resolves what was pending.
+fn check(server: &Server, clients: &mut [ClientModel], truncate_pending: bool, report: &mut CrashReport) {
+    let mut actual = BTreeMap::new();
+    for model in clients.iter() {
+        for trace in model.traces.keys() {
+            match stored_ids(server, trace) {
+                Ok(ids) => {
+                    actual.insert(trace.clone(), ids);
+                }
+                Err(problem) => report.problems.push(problem),
+            }
+        }
+    }
+    let truncated = truncate_pending && actual.values().all(Vec::is_empty);
+    for model in clients.iter_mut() {
+        let names: Vec<String> = model.traces.keys().cloned().collect();
+        for trace in names {
+            let Some(got) = actual.get(&trace) else { continue };
+            let entry = model.traces.get_mut(&trace).unwrap();
+            let base = if truncated { Vec::new() } else { entry.committed.clone() };
+            let mut candidates = vec![base.clone()];
+            match entry.pending.take() {
+                Some(Pending::Upload(ids)) => {
+                    report.pending_at_kill += 1;
+                    candidates.push(base.iter().chain(&ids).copied().collect());
+                }
+                Some(Pending::Delete) => {
+                    report.pending_at_kill += 1;
+                    candidates.push(Vec::new());
+                }
+                None => {}
+            }
+            if !candidates.contains(got) {
+                let kept: BTreeSet<_> = got.iter().collect();
+                let lost = base.iter().filter(|id| !kept.contains(id)).count() as u64;
+                report.events_lost += lost;
+                report.problems.push(format!(
+                    "{trace}: stored {} events, expected {} (or with the pending operation); {lost} acknowledged events lost",
+                    got.len(),
+                    base.len()
+                ));
+            }
+            let appeared = entry.committed.is_empty() && !got.is_empty();
+            entry.committed = got.clone();
+            if appeared {
+                model.mark_seen(&trace);
+            }
+        }
+    }
+    // Scan order: every non-empty trace once; each client's traces in the order they appeared.
+    let order = scanned_traces(server);
+    let listed: BTreeSet<_> = order.iter().cloned().collect();
+    if listed.len() != order.len() {
+        report.problems.push("scan listed a trace twice".into());
+    }
+    let expected: BTreeSet<_> = actual
+        .iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(trace, _)| trace.clone())
+        .collect();
+    if listed != expected {
+        report
+            .problems
+            .push(format!("scan lists {listed:?}, the stored traces are {expected:?}"));
+    }
+    for model in clients.iter() {
+        let seen: Vec<u64> = order
+            .iter()
+            .filter_map(|trace| model.traces.get(trace).map(|entry| entry.first_seen))
+            .collect();
+        if seen.windows(2).any(|pair| pair[0] > pair[1]) {
+            report
+                .problems
+                .push(format!("scan order does not follow first-seen order: {order:?}"));
+        }
+    }
+}
+
+async fn tso(server: &Server) -> i64 {
+    let mut client = server.grpc().await;
+    client
+        .get_tso(pb::GetTsoRequest { id: "crash".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .ts
+}
+
+/// Runs the loop; the report says what was acknowledged and lost.
+pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
+    let mut rng = Rng::new(options.seed);
+    let mut report = CrashReport::default();
+    let mut clients: Vec<ClientModel> = (0..options.clients)
+        .map(|client| ClientModel {
+            traces: (0..options.traces_per_client)
+                .map(|trace| (trace_name(client, trace), TraceModel::default()))
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    let args: Vec<&str> = if options.sync { vec!["--sync"] } else { Vec::new() };
+    let mut truncate_pending = false;
+    let mut max_tso = 0i64;
+    let mut next_id = 1i64;
+    for cycle in 0..options.cycles {
+        let server = Server::start(&options.data_dir, &args);
+        check(&server, &mut clients, truncate_pending, &mut report);
+        truncate_pending = false;
+        let after_restart = tso(&server).await;
+        if after_restart <= max_tso {
+            report.problems.push(format!(
+                "cycle {cycle}: TSO {after_restart} after restart is not above {max_tso}"
+            ));
+        }
+        max_tso = after_restart;
+
+        if cycle % 4 == 3 {
+            // A truncate, alone, with the kill racing it half the time.
+            let addr = server.addr;
+            let truncate = tokio::task::spawn_blocking(move || {
+                crate::harness::try_http(addr, "POST", "/events/truncate", &[], b"").ok()
+            });
+            if rng.below(2) == 0 {
+                tokio::time::sleep(Duration::from_micros(rng.below(3_000))).await;
+                server.kill9();
+                report.kills_racing_truncate += 1;
+                match truncate.await.unwrap() {
+                    Some(response) if response.status == 200 => {
+                        report.truncates_acknowledged += 1;
+                        clients
+                            .iter_mut()
+                            .for_each(|model| model.traces.values_mut().for_each(|entry| entry.committed.clear()));
+                    }
+                    _ => truncate_pending = true,
+                }
+                report.cycles += 1;
+                continue;
+            }
+            let response = truncate.await.unwrap();
+            assert_eq!(response.map(|response| response.status), Some(200));
+            report.truncates_acknowledged += 1;
+            clients
+                .iter_mut()
+                .for_each(|model| model.traces.values_mut().for_each(|entry| entry.committed.clear()));
+        }
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for (index, model) in clients.drain(..).enumerate() {
+            let grpc = server.grpc().await;
+            let client_rng = Rng::new(rng.next_u64());
+            let first_id = next_id + (index as i64) * 1_000_000_000;
+            let run = ClientRun {
+                client: index,
+                traces: options.traces_per_client,
+                addr: server.addr,
+                rng: client_rng,
+                next_id: first_id,
+                stop: stop_rx.clone(),
+            };
+            tasks.push(tokio::spawn(run_client(run, model, grpc)));
+        }
+        next_id += (options.clients as i64) * 1_000_000_000;
+        tokio::time::sleep(Duration::from_millis(50 + rng.below(400))).await;
+        server.kill9();
+        let _ = stop_tx.send(true);
+        for task in tasks {
+            let (model, problems) = task.await.unwrap();
+            max_tso = max_tso.max(model.max_tso);
+            report.problems.extend(problems);
+            clients.push(model);
+        }
+        report.cycles += 1;
+    }
+    // The last restart's check.
+    let server = Server::start(&options.data_dir, &args);
+    check(&server, &mut clients, truncate_pending, &mut report);
+    let last = tso(&server).await;
+    if last <= max_tso {
+        report.problems.push(format!("final TSO {last} is not above {max_tso}"));
+    }
+    for model in &clients {
+        report.events_acknowledged += model.acknowledged;
+        report.batches_acknowledged += model.batches;
+        report.deletes_acknowledged += model.deletes;
+    }
+    drop(server);
+    report
+}

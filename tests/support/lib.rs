@@ -1,0 +1,5 @@
+//! Support for tracekeep's end-to-end tests: start the real binaries, talk to
+//! them over sockets, and drive crash loops against them.
+
+pub mod crash;
+pub mod harness;
