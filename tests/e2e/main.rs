@@ -7,8 +7,10 @@
 
 mod corruption;
 mod crash;
+mod disk;
 mod dump;
 mod limits;
 mod properties;
 mod server_api;
 mod server_lifecycle;
+mod soak;

@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -127,6 +126,33 @@ fn trace_name(client: usize, trace: usize) -> String {
     format!("crash.c{client}.t{trace}")
 }
 
+/// Acknowledged batches of the current cycle, and a wake-up for whoever waits on them.
+#[derive(Default)]
+struct Progress {
+    batches: std::sync::atomic::AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+impl Progress {
+    fn record(&self) {
+        self.batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `target` batches are acknowledged, or every client has stopped.
+    async fn reached(&self, target: u64, clients_done: &std::sync::atomic::AtomicUsize, clients: usize) {
+        loop {
+            let changed = self.changed.notified();
+            if self.batches.load(std::sync::atomic::Ordering::SeqCst) >= target
+                || clients_done.load(std::sync::atomic::Ordering::SeqCst) >= clients
+            {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
 /// One client's part of a cycle.
 struct ClientRun {
     client: usize,
@@ -136,6 +162,8 @@ struct ClientRun {
     /// The first event ID this client may use; IDs are unique store-wide.
     next_id: i64,
     stop: watch::Receiver<bool>,
+    progress: std::sync::Arc<Progress>,
+    done: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 async fn run_client(
@@ -150,7 +178,10 @@ async fn run_client(
         mut rng,
         mut next_id,
         stop,
+        progress,
+        done,
     } = run;
+    let _done = DoneGuard(done, progress.clone());
     let mut problems = Vec::new();
     while !*stop.borrow() {
         let trace = trace_name(client, rng.below(traces as u64) as usize);
@@ -234,6 +265,7 @@ async fn run_client(
                     entry.pending = None;
                     model.acknowledged += ids.len() as u64;
                     model.batches += 1;
+                    progress.record();
                     if was_empty {
                         model.mark_seen(&trace);
                     }
@@ -247,6 +279,16 @@ async fn run_client(
         }
     }
     (model, problems)
+}
+
+/// Counts a client as stopped however its task ends, and wakes the waiter.
+struct DoneGuard(std::sync::Arc<std::sync::atomic::AtomicUsize>, std::sync::Arc<Progress>);
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.1.changed.notify_waiters();
+    }
 }
 
 fn stored_ids(server: &Server, trace: &str) -> Result<Vec<i64>, String> {
@@ -409,7 +451,10 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
                 crate::harness::try_http(addr, "POST", "/events/truncate", &[], b"").ok()
             });
             if rng.below(2) == 0 {
-                tokio::time::sleep(Duration::from_micros(rng.below(3_000))).await;
+                // A few scheduler turns: the kill lands before, during or after the truncate.
+                for _ in 0..rng.below(64) {
+                    tokio::task::yield_now().await;
+                }
                 server.kill9();
                 report.kills_racing_truncate += 1;
                 match truncate.await.unwrap() {
@@ -433,6 +478,8 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
         }
 
         let (stop_tx, stop_rx) = watch::channel(false);
+        let progress = std::sync::Arc::new(Progress::default());
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for (index, model) in clients.drain(..).enumerate() {
             let grpc = server.grpc().await;
@@ -445,11 +492,19 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
                 rng: client_rng,
                 next_id: first_id,
                 stop: stop_rx.clone(),
+                progress: progress.clone(),
+                done: done.clone(),
             };
             tasks.push(tokio::spawn(run_client(run, model, grpc)));
         }
         next_id += (options.clients as i64) * 1_000_000_000;
-        tokio::time::sleep(Duration::from_millis(50 + rng.below(400))).await;
+        // Kill once the clients have had a random number of batches acknowledged,
+        // then a few scheduler turns later, so the kill lands mid-operation.
+        let target = 20 + rng.below(300);
+        progress.reached(target, &done, options.clients).await;
+        for _ in 0..rng.below(64) {
+            tokio::task::yield_now().await;
+        }
         server.kill9();
         let _ = stop_tx.send(true);
         for task in tasks {

@@ -167,7 +167,19 @@ impl Server {
         TracerClient::connect(format!("http://{}", self.addr)).await.unwrap()
     }
 
-    fn pid(&self) -> u32 {
+    /// Waits for the server's next stderr line, or 100 ms: pacing for polls
+    /// that wait on the server's state.
+    pub fn pace(&self) {
+        self.pump(Duration::from_millis(100));
+    }
+
+    /// Every stderr line received so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The server's process ID.
+    pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
 

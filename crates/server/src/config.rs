@@ -45,6 +45,9 @@ pub struct Config {
     pub sync: bool,
     /// RocksDB block cache in bytes.
     pub block_cache_size: usize,
+    /// Refuse uploads while the data directory's filesystem has fewer free
+    /// bytes than this (0: never); deletes and truncates still work.
+    pub min_free_disk_bytes: u64,
     /// Largest gRPC request accepted, in bytes; larger ones get `OUT_OF_RANGE`.
     pub max_request_size: usize,
     /// Most traces one `/events/scan` page may ask for.
@@ -69,6 +72,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             sync: false,
             block_cache_size: 64 << 20,
+            min_free_disk_bytes: 64 << 20,
             max_request_size: 16 << 20,
             max_scan_limit: 10_000,
             shutdown_timeout_secs: 10,

@@ -48,6 +48,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let options = StoreOptions {
         sync: config.sync,
         block_cache_size: config.block_cache_size,
+        min_free_disk_bytes: config.min_free_disk_bytes,
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();

@@ -70,6 +70,21 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// Appends are refused because the data directory's filesystem is below
+    /// its free-space reserve; deletes and truncates still work.
+    #[error(
+        "not enough disk space for {}: {available} bytes free, below the {reserve}-byte reserve (min-free-disk-bytes); free space or delete traces",
+        path.display()
+    )]
+    DiskFull {
+        /// The data directory.
+        path: PathBuf,
+        /// Bytes available to the store's user.
+        available: u64,
+        /// The reserve that must stay free.
+        reserve: u64,
+    },
+
     /// A write was attempted on a store opened read-only.
     #[error("the store is open read-only")]
     ReadOnly,

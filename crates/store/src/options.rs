@@ -18,6 +18,12 @@ pub struct StoreOptions {
     /// Upper bound on the RocksDB memtables in bytes (default 64 MiB, split
     /// over two write buffers). Together with the block cache this bounds memory.
     pub write_buffer_size: usize,
+    /// Refuse appends while the data directory's filesystem has fewer bytes
+    /// free than this (default 64 MiB; 0 turns the check off). RocksDB treats
+    /// running out of space mid-write as sticky until the store is reopened;
+    /// refusing before that keeps deletes working and lets ingest resume by
+    /// itself once space returns.
+    pub min_free_disk_bytes: u64,
     /// The clock the TSO allocator reads.
     pub clock: Arc<dyn Clock>,
 }
@@ -28,6 +34,7 @@ impl Default for StoreOptions {
             sync: false,
             block_cache_size: 64 << 20,
             write_buffer_size: 64 << 20,
+            min_free_disk_bytes: 64 << 20,
             clock: Arc::new(SystemClock),
         }
     }
@@ -39,6 +46,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("sync", &self.sync)
             .field("block_cache_size", &self.block_cache_size)
             .field("write_buffer_size", &self.write_buffer_size)
+            .field("min_free_disk_bytes", &self.min_free_disk_bytes)
             .finish_non_exhaustive()
     }
 }

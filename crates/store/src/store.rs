@@ -195,6 +195,8 @@ impl Store {
         let context = WriterContext {
             db: db.clone(),
             sync: options.sync,
+            path: path.clone(),
+            min_free_disk_bytes: options.min_free_disk_bytes,
             published: published.clone(),
         };
         let thread = std::thread::Builder::new()

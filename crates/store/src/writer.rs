@@ -13,6 +13,7 @@
 //! leaves no partial mutations behind and does not fail its neighbours.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -74,6 +75,10 @@ pub(crate) struct Request {
 pub(crate) struct WriterContext {
     pub db: Arc<rocksdb::DB>,
     pub sync: bool,
+    /// The data directory, whose filesystem's free space is checked.
+    pub path: PathBuf,
+    /// Appends are refused below this many free bytes (0: never).
+    pub min_free_disk_bytes: u64,
     /// The counters as of the last commit, published for `stats`.
     pub published: Arc<Mutex<Counters>>,
 }
@@ -290,6 +295,17 @@ fn load_meta(db: &rocksdb::DB, trace_id: &str) -> Result<Option<TraceMeta>> {
         .transpose()
 }
 
+/// The bytes free when the filesystem is below the reserve, `None` when it
+/// is not. A failed `statvfs` does not block writes: RocksDB reports real trouble.
+fn space_below_reserve(context: &WriterContext) -> Option<u64> {
+    if context.min_free_disk_bytes == 0 {
+        return None;
+    }
+    let stats = rustix::fs::statvfs(&context.path).ok()?;
+    let available = stats.f_bavail.saturating_mul(stats.f_frsize);
+    (available < context.min_free_disk_bytes).then_some(available)
+}
+
 fn commit_group(context: &WriterContext, counters: &mut Counters, group: Vec<Request>) {
     let mut staged = Staged {
         counters: counters.clone(),
@@ -298,7 +314,20 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, group: Vec<Req
     };
     let mut batch = WriteBatch::default();
     let mut accepted = Vec::with_capacity(group.len());
+    // Checked once per group, and only when it appends: deletes and truncates
+    // are how an operator frees space, so they always go through.
+    let mut below_reserve: Option<Option<u64>> = None;
     for Request { op, reply } in group {
+        if matches!(op, Op::Append(_))
+            && let Some(available) = *below_reserve.get_or_insert_with(|| space_below_reserve(context))
+        {
+            let _ = reply.send(Err(StoreError::DiskFull {
+                path: context.path.clone(),
+                available,
+                reserve: context.min_free_disk_bytes,
+            }));
+            continue;
+        }
         let mut layer = Layer::new(&context.db, &staged);
         let outcome = match op {
             Op::Append(events) => layer.append(events),
