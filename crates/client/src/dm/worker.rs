@@ -1,0 +1,153 @@
+//! The background worker: batches queued events per kind and uploads them.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+use tracekeep_proto::pb::tracer_client::TracerClient;
+use tracekeep_proto::{TraceEvent, pb};
+
+use super::{Counters, DmTracerConfig, Item};
+
+struct Batches {
+    binlog: Vec<pb::SyncerBinlogEvent>,
+    job: Vec<pb::SyncerJobEvent>,
+}
+
+/// Runs until every sender is gone, then uploads what is left.
+pub(super) async fn run(
+    config: Arc<DmTracerConfig>,
+    mut rpc: TracerClient<Channel>,
+    mut items: mpsc::Receiver<Item>,
+    counters: Arc<Counters>,
+) {
+    let mut batches = Batches {
+        binlog: Vec::new(),
+        job: Vec::new(),
+    };
+    let mut tick = tokio::time::interval(config.flush_interval);
+    loop {
+        tokio::select! {
+            item = items.recv() => match item {
+                Some(Item::Event(TraceEvent::Binlog(event))) => {
+                    batches.binlog.push(event);
+                    if batches.binlog.len() >= config.batch_size {
+                        upload_binlogs(&config, &mut rpc, &counters, &mut batches.binlog).await;
+                    }
+                }
+                Some(Item::Event(TraceEvent::Job(event))) => {
+                    batches.job.push(event);
+                    if batches.job.len() >= config.batch_size {
+                        upload_jobs(&config, &mut rpc, &counters, &mut batches.job).await;
+                    }
+                }
+                Some(Item::Event(_)) => {}
+                Some(Item::Flush(done)) => {
+                    upload_all(&config, &mut rpc, &counters, &mut batches).await;
+                    let _ = done.send(());
+                }
+                None => {
+                    upload_all(&config, &mut rpc, &counters, &mut batches).await;
+                    return;
+                }
+            },
+            _ = tick.tick() => upload_all(&config, &mut rpc, &counters, &mut batches).await,
+        }
+    }
+}
+
+async fn upload_all(
+    config: &DmTracerConfig,
+    rpc: &mut TracerClient<Channel>,
+    counters: &Counters,
+    batches: &mut Batches,
+) {
+    upload_binlogs(config, rpc, counters, &mut batches.binlog).await;
+    upload_jobs(config, rpc, counters, &mut batches.job).await;
+}
+
+/// The outcome of one attempt.
+enum Attempt {
+    Acknowledged,
+    Refused(String),
+    Failed(tonic::Status),
+}
+
+/// Retries transport failures with exponential backoff until the batch is
+/// acknowledged or refused; the batch is empty afterwards.
+async fn upload_with_retry<F, Fut>(config: &DmTracerConfig, counters: &Counters, count: usize, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    if count == 0 {
+        return;
+    }
+    let mut backoff = config.backoff_min;
+    loop {
+        match attempt().await {
+            Attempt::Acknowledged => {
+                counters.sent.fetch_add(count as u64, Ordering::Relaxed);
+                return;
+            }
+            Attempt::Refused(message) => {
+                counters.refused.fetch_add(count as u64, Ordering::Relaxed);
+                tracing::warn!(count, %message, "the server refused a batch of trace events; dropped");
+                return;
+            }
+            Attempt::Failed(status) => {
+                counters.upload_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%status, ?backoff, "uploading trace events failed; retrying");
+                // Backoff between retries of an unreachable server, not synchronisation.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(config.backoff_max).max(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+async fn upload_binlogs(
+    config: &DmTracerConfig,
+    rpc: &mut TracerClient<Channel>,
+    counters: &Counters,
+    batch: &mut Vec<pb::SyncerBinlogEvent>,
+) {
+    let events = std::mem::take(batch);
+    let count = events.len();
+    upload_with_retry(config, counters, count, || {
+        let mut rpc = rpc.clone();
+        let request = pb::UploadSyncerBinlogEventRequest { events: events.clone() };
+        async move {
+            match rpc.upload_syncer_binlog_event(request).await {
+                Ok(reply) if reply.get_ref().result => Attempt::Acknowledged,
+                Ok(reply) => Attempt::Refused(reply.into_inner().msg),
+                Err(status) => Attempt::Failed(status),
+            }
+        }
+    })
+    .await;
+}
+
+async fn upload_jobs(
+    config: &DmTracerConfig,
+    rpc: &mut TracerClient<Channel>,
+    counters: &Counters,
+    batch: &mut Vec<pb::SyncerJobEvent>,
+) {
+    let events = std::mem::take(batch);
+    let count = events.len();
+    upload_with_retry(config, counters, count, || {
+        let mut rpc = rpc.clone();
+        let request = pb::UploadSyncerJobEventRequest { events: events.clone() };
+        async move {
+            match rpc.upload_syncer_job_event(request).await {
+                Ok(reply) if reply.get_ref().result => Attempt::Acknowledged,
+                Ok(reply) => Attempt::Refused(reply.into_inner().msg),
+                Err(status) => Attempt::Failed(status),
+            }
+        }
+    })
+    .await;
+}

@@ -1,0 +1,7 @@
+//! Client libraries for tracekeep.
+//!
+//! - [`dm`]: what DM workers do in Go, for Rust services: send DM-style
+//!   binlog and job events to a tracekeep (or dm-tracer) server, batched, with
+//!   a TSO synced from the server, never blocking the caller.
+
+pub mod dm;
