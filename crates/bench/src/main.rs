@@ -1,0 +1,79 @@
+//! `tracekeep-bench`: drives a real server through real sockets with the DM
+//! client and prints one table (scripts/bench.sh; results in docs/benchmarks.md).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod events;
+mod ingest;
+mod query;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Benchmark tracekeep on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "tracekeep-bench")]
+struct Args {
+    /// A smoke run: short ingest rows and a 100 k-event store (under two minutes).
+    #[arg(long)]
+    quick: bool,
+}
+
+/// Sizes of one run.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// How long each ingest measurement runs.
+    pub ingest_for: Duration,
+    /// Events in the big store (query, restart, footprint).
+    pub big_store: u64,
+    /// Queries per trace size.
+    pub queries: usize,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let plan = if args.quick {
+        Plan {
+            ingest_for: Duration::from_millis(300),
+            big_store: 100_000,
+            queries: 100,
+        }
+    } else {
+        Plan {
+            ingest_for: Duration::from_secs(3),
+            big_store: 1_000_000,
+            queries: 1_000,
+        }
+    };
+    let started = std::time::Instant::now();
+    println!(
+        "tracekeep-bench ({}), {} CPUs",
+        if args.quick { "quick" } else { "full" },
+        cores()
+    );
+    println!(
+        "job event: {} bytes encoded (protobuf, SQL included)\n",
+        events::encoded_size()
+    );
+    ingest::run(&plan).await;
+    query::run(&plan).await;
+    println!("\nfinished in {:.0} s", started.elapsed().as_secs_f64());
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// p50 and p99 of a set of samples, in microseconds.
+pub fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0);
+    }
+    samples.sort();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[index].as_secs_f64() * 1e6
+    };
+    (at(0.50), at(0.99))
+}

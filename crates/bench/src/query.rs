@@ -1,0 +1,234 @@
+//! Query and scan latency in a big store, restart time, and footprint.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tracekeep_client::dm::{DmTracer, DmTracerConfig};
+use tracekeep_e2e::harness::Server;
+
+use crate::{Plan, events, percentiles};
+
+/// One HTTP/1.1 keep-alive connection, so latency is the request, not TCP setup.
+struct KeepAlive {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl KeepAlive {
+    fn connect(addr: SocketAddr) -> KeepAlive {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        KeepAlive {
+            reader: BufReader::new(stream.try_clone().expect("clone stream")),
+            writer: stream,
+        }
+    }
+
+    /// GET `path`: the status, the body and the `x-tracekeep-next` header.
+    fn get(&mut self, path: &str) -> (u16, Vec<u8>, Option<String>) {
+        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").expect("send");
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        let status = line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+        let (mut length, mut next) = (0usize, None);
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).expect("header");
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "x-tracekeep-next" => next = Some(value.trim().to_owned()),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).expect("body");
+        (status, body, next)
+    }
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok()?.metadata().ok())
+                .filter(|metadata| metadata.is_file())
+                .map(|metadata| metadata.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The traces of a store: (name, events) for the measured sizes, then filler.
+fn layout(total: u64) -> Vec<(String, u64)> {
+    let per_size = if total >= 1_000_000 { 100 } else { 30 };
+    let mut traces = Vec::new();
+    for size in [10u64, 100, 1000] {
+        for n in 0..per_size {
+            traces.push((format!("q{size}.{n}"), size));
+        }
+    }
+    let mut placed: u64 = traces.iter().map(|(_, size)| size).sum();
+    let mut filler = 0;
+    while placed < total {
+        let size = (total - placed).min(100);
+        traces.push((format!("filler.{filler}"), size));
+        filler += 1;
+        placed += size;
+    }
+    traces
+}
+
+/// Ingests `total` events (16 clients, batches of up to 100) and samples RSS meanwhile.
+async fn fill(server: &Server, total: u64) -> (f64, f64) {
+    let traces = layout(total);
+    let pid = server.pid();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..16usize {
+        let mine: Vec<(String, u64)> = traces.iter().skip(worker).step_by(16).cloned().collect();
+        let tracer = DmTracer::start(DmTracerConfig::new(format!("http://{}", server.addr), "fill")).expect("client");
+        tasks.push(tokio::spawn(async move {
+            for (trace, size) in mine {
+                let mut sent = 0;
+                while sent < size {
+                    let count = (size - sent).min(100);
+                    let batch = (0..count).map(|i| events::job(&trace, (sent + i) as i64)).collect();
+                    tracer.upload_jobs(batch).await.expect("upload");
+                    sent += count;
+                }
+            }
+        }));
+    }
+    let mut peak_rss: f64 = 0.0;
+    let mut sample = tokio::time::interval(Duration::from_millis(500));
+    while tasks.iter().any(|task| !task.is_finished()) {
+        sample.tick().await;
+        peak_rss = peak_rss.max(rss_mb(pid));
+    }
+    for task in tasks {
+        task.await.expect("fill task");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    (total as f64 / seconds, peak_rss)
+}
+
+fn latency_row(label: &str, samples: &mut [Duration]) {
+    let (p50, p99) = percentiles(samples);
+    println!("| {label} | {} | {:.0} | {:.0} |", samples.len(), p50, p99);
+}
+
+/// Time from process start to the first answered `/events/query`.
+fn restart_time(data: &Path, probe: &str) -> f64 {
+    let started = Instant::now();
+    let server = Server::start(data, &[]);
+    let mut http = KeepAlive::connect(server.addr);
+    let (status, _, _) = http.get(&format!("/events/query?trace_id={probe}"));
+    assert_eq!(status, 200, "probe query after restart");
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Prints the query, scan, restart and footprint tables.
+pub async fn run(plan: &Plan) {
+    let dir = tempfile::tempdir().expect("scratch dir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let (fill_rate, peak_rss) = fill(&server, plan.big_store).await;
+    let mut http = KeepAlive::connect(server.addr);
+    let idle_rss = rss_mb(server.pid());
+
+    println!(
+        "\n## Query and scan ({} events in the store, filled at {fill_rate:.0} events/s by 16 clients)\n",
+        plan.big_store
+    );
+    println!("| request | n | p50 µs | p99 µs |");
+    println!("|---|---|---|---|");
+    let per_size = if plan.big_store >= 1_000_000 { 100 } else { 30 };
+    for size in [10u64, 100, 1000] {
+        let mut samples = Vec::with_capacity(plan.queries);
+        for i in 0..plan.queries {
+            let path = format!("/events/query?trace_id=q{size}.{}", i % per_size);
+            let sent = Instant::now();
+            let (status, body, _) = http.get(&path);
+            samples.push(sent.elapsed());
+            assert_eq!(status, 200, "{path}");
+            assert!(!body.is_empty());
+        }
+        latency_row(&format!("/events/query, trace of {size} events"), &mut samples);
+    }
+    let traces = layout(plan.big_store).len() as u64;
+    let deep = traces.saturating_sub(20);
+    let (_, _, cursor) = http.get(&format!("/events/scan?offset={deep}&limit=10"));
+    let cursor = cursor.expect("a next cursor at the deep offset");
+    for (label, path) in [
+        (
+            "/events/scan offset 0, limit 10".to_owned(),
+            "/events/scan?offset=0&limit=10".to_owned(),
+        ),
+        (
+            format!("/events/scan offset {deep}, limit 10"),
+            format!("/events/scan?offset={deep}&limit=10"),
+        ),
+        (
+            format!("/events/scan after={cursor} (same depth), limit 10"),
+            format!("/events/scan?after={cursor}&limit=10"),
+        ),
+    ] {
+        let mut samples = Vec::new();
+        for _ in 0..(plan.queries / 10).max(20) {
+            let sent = Instant::now();
+            let (status, _, _) = http.get(&path);
+            samples.push(sent.elapsed());
+            assert_eq!(status, 200, "{path}");
+        }
+        latency_row(&label, &mut samples);
+    }
+
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let bytes = dir_bytes(&data);
+    let restart_big = restart_time(&data, "q100.0");
+
+    println!("\n## Restart and footprint\n");
+    println!("| measure | value |");
+    println!("|---|---|");
+    if plan.big_store > 100_000 {
+        let small = tempfile::tempdir().expect("scratch dir");
+        let small_data = small.path().join("data");
+        let server = Server::start(&small_data, &[]);
+        fill(&server, 100_000).await;
+        let (status, _) = server.terminate();
+        assert!(status.success());
+        println!(
+            "| restart to first answered query, 100 k events | {:.0} ms |",
+            restart_time(&small_data, "q100.0")
+        );
+    }
+    println!(
+        "| restart to first answered query, {} events | {restart_big:.0} ms |",
+        plan.big_store
+    );
+    println!("| server RSS during ingest (peak) | {peak_rss:.0} MB |");
+    println!("| server RSS after ingest | {idle_rss:.0} MB |");
+    println!(
+        "| bytes on disk per event (after a clean stop) | {:.0} B |",
+        bytes as f64 / plan.big_store as f64
+    );
+}
