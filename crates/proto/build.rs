@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Maps in sorted order, as Go's encoding/json prints them.
+        .btree_map(".")
         .compile_fds(descriptors)?;
     Ok(())
 }

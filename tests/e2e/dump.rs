@@ -75,7 +75,7 @@ fn stats_list_show_and_export_read_a_stopped_store_without_changing_it() {
 
     let text = dump_ok(&["stats", path]);
     assert!(text.contains("traces          3"), "{text}");
-    assert!(text.contains("events          4 (binlog 1, job 3)"), "{text}");
+    assert!(text.contains("events          4 (binlog 1, job 3, span 0)"), "{text}");
     assert!(text.contains("format version  1"), "{text}");
     assert!(
         text.contains("oldest event    2019-03-12T06:18:45.000000000Z"),
@@ -87,7 +87,10 @@ fn stats_list_show_and_export_read_a_stopped_store_without_changing_it() {
     );
     let stats: serde_json::Value = serde_json::from_str(&dump_ok(&["stats", path, "--json"])).unwrap();
     assert_eq!(stats["traces"], 3);
-    assert_eq!(stats["events_by_kind"], serde_json::json!({"binlog": 1, "job": 3}));
+    assert_eq!(
+        stats["events_by_kind"],
+        serde_json::json!({"binlog": 1, "job": 3, "span": 0})
+    );
     assert!(stats["tso_mark"].as_i64().unwrap() > 0);
     assert!(stats["bytes_on_disk"].as_u64().unwrap() > 0);
 

@@ -15,3 +15,4 @@ mod properties;
 mod server_api;
 mod server_lifecycle;
 mod soak;
+mod spans;

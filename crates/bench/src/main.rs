@@ -5,6 +5,7 @@
 mod events;
 mod ingest;
 mod query;
+mod spans;
 
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ struct Args {
     /// A smoke run: short ingest rows and a 100 k-event store (under two minutes).
     #[arg(long)]
     quick: bool,
+    /// Only the span tracer's micro-benchmark.
+    #[arg(long)]
+    spans_only: bool,
 }
 
 /// Sizes of one run.
@@ -33,6 +37,10 @@ pub struct Plan {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if args.spans_only {
+        spans::run();
+        return;
+    }
     let plan = if args.quick {
         Plan {
             ingest_for: Duration::from_millis(300),
@@ -56,6 +64,7 @@ async fn main() {
         "job event: {} bytes encoded (protobuf, SQL included)\n",
         events::encoded_size()
     );
+    spans::run();
     ingest::run(&plan).await;
     query::run(&plan).await;
     println!("\nfinished in {:.0} s", started.elapsed().as_secs_f64());

@@ -52,6 +52,23 @@ pub fn timeline_entry(event: &TraceEvent) -> String {
             }
             details.extend(job.ddls.iter().map(|ddl| format!("ddl: {ddl}")));
         }
+        TraceEvent::Span(span) => {
+            fields.push(format!("span={}", span.span_id));
+            if !span.parent_span_id.is_empty() {
+                fields.push(format!("parent={}", span.parent_span_id));
+            }
+            fields.push(format!("op={:?}", span.operation));
+            fields.push(format!("duration={:.3}ms", span.duration as f64 / 1e6));
+            fields.extend(span.tags.iter().map(|(key, value)| format!("{key}={value}")));
+            for log in &span.logs {
+                let text: Vec<String> = log
+                    .fields
+                    .iter()
+                    .map(|field| format!("{}: {}", field.key, field.value))
+                    .collect();
+                details.push(format!("{} {}", format_tso(log.time), text.join(", ")));
+            }
+        }
         other => fields.push(format!("({} event)", other.kind())),
     }
     let mut entry = format!(

@@ -16,17 +16,20 @@ pub enum EventKind {
     Binlog,
     /// A `pb.SyncerJobEvent` (`TraceType::JobEvent`).
     Job,
+    /// A `pb.SpanEvent` of the span tracer (`TraceType::SpanEvent`).
+    Span,
 }
 
 impl EventKind {
     /// Every kind this build knows, in code order.
-    pub const ALL: [EventKind; 2] = [EventKind::Binlog, EventKind::Job];
+    pub const ALL: [EventKind; 3] = [EventKind::Binlog, EventKind::Job, EventKind::Span];
 
     /// The persisted code (the `pb.TraceType` value).
     pub fn code(self) -> u8 {
         match self {
             EventKind::Binlog => 1,
             EventKind::Job => 2,
+            EventKind::Span => 3,
         }
     }
 
@@ -40,6 +43,7 @@ impl EventKind {
         match self {
             EventKind::Binlog => "binlog",
             EventKind::Job => "job",
+            EventKind::Span => "span",
         }
     }
 }
@@ -58,6 +62,14 @@ pub enum TraceEvent {
     Binlog(pb::SyncerBinlogEvent),
     /// A job event sent with `UploadSyncerJobEvent`.
     Job(pb::SyncerJobEvent),
+    /// A finished span sent with `UploadSpans`.
+    Span(pb::Span),
+}
+
+impl From<pb::Span> for TraceEvent {
+    fn from(event: pb::Span) -> Self {
+        TraceEvent::Span(event)
+    }
 }
 
 impl From<pb::SyncerBinlogEvent> for TraceEvent {
@@ -78,6 +90,7 @@ impl TraceEvent {
         match self {
             TraceEvent::Binlog(_) => EventKind::Binlog,
             TraceEvent::Job(_) => EventKind::Job,
+            TraceEvent::Span(_) => EventKind::Span,
         }
     }
 
@@ -86,6 +99,7 @@ impl TraceEvent {
         match self {
             TraceEvent::Binlog(event) => event.base.as_ref(),
             TraceEvent::Job(event) => event.base.as_ref(),
+            TraceEvent::Span(event) => event.base.as_ref(),
         }
     }
 
@@ -104,6 +118,7 @@ impl TraceEvent {
         match self {
             TraceEvent::Binlog(event) => event.encode_to_vec(),
             TraceEvent::Job(event) => event.encode_to_vec(),
+            TraceEvent::Span(event) => event.encode_to_vec(),
         }
     }
 
@@ -112,6 +127,7 @@ impl TraceEvent {
         Ok(match kind {
             EventKind::Binlog => TraceEvent::Binlog(pb::SyncerBinlogEvent::decode(bytes)?),
             EventKind::Job => TraceEvent::Job(pb::SyncerJobEvent::decode(bytes)?),
+            EventKind::Span => TraceEvent::Span(pb::Span::decode(bytes)?),
         })
     }
 }
@@ -124,6 +140,7 @@ mod tests {
     fn kind_codes_are_the_trace_type_values() {
         assert_eq!(EventKind::Binlog.code(), pb::TraceType::BinlogEvent as u8);
         assert_eq!(EventKind::Job.code(), pb::TraceType::JobEvent as u8);
+        assert_eq!(EventKind::Span.code(), pb::TraceType::SpanEvent as u8);
         for kind in EventKind::ALL {
             assert_eq!(EventKind::from_code(kind.code()), Some(kind));
         }

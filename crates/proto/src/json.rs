@@ -20,6 +20,7 @@ pub fn event_value(event: &TraceEvent) -> Value {
     let body = match event {
         TraceEvent::Binlog(event) => binlog_event(event),
         TraceEvent::Job(event) => job_event(event),
+        TraceEvent::Span(event) => span_event(event),
     };
     let mut object = Map::new();
     // dm-tracer's wrapper has no `omitempty`: the type is always printed.
@@ -107,6 +108,24 @@ impl GoObject {
         self
     }
 
+    fn map(mut self, key: &str, map: &std::collections::BTreeMap<String, String>) -> Self {
+        if !map.is_empty() {
+            let object = map
+                .iter()
+                .map(|(key, value)| (key.clone(), Value::from(value.as_str())));
+            self.0.insert(key.into(), Value::Object(object.collect()));
+        }
+        self
+    }
+
+    fn list<T>(mut self, key: &str, items: &[T], render: impl Fn(&T) -> Value) -> Self {
+        if !items.is_empty() {
+            self.0
+                .insert(key.into(), Value::Array(items.iter().map(render).collect()));
+        }
+        self
+    }
+
     fn message<T>(mut self, key: &str, value: Option<&T>, render: impl Fn(&T) -> Value) -> Self {
         if let Some(value) = value {
             self.0.insert(key.into(), render(value));
@@ -174,6 +193,33 @@ fn job_event(event: &pb::SyncerJobEvent) -> Value {
         .message("ddlInfo", event.ddl_info.as_ref(), exec_ddl_info)
         .string("queueBucket", &event.queue_bucket)
         .int("state", event.state)
+        .build()
+}
+
+fn span_log_field(field: &pb::SpanLogField) -> Value {
+    GoObject::default()
+        .string("key", &field.key)
+        .string("value", &field.value)
+        .build()
+}
+
+fn span_log(log: &pb::SpanLog) -> Value {
+    GoObject::default()
+        .int("time", log.time)
+        .list("fields", &log.fields, span_log_field)
+        .build()
+}
+
+fn span_event(event: &pb::Span) -> Value {
+    GoObject::default()
+        .message("base", event.base.as_ref(), base_event)
+        .string("spanID", &event.span_id)
+        .string("parentSpanID", &event.parent_span_id)
+        .string("operation", &event.operation)
+        .int("duration", event.duration)
+        .map("tags", &event.tags)
+        .list("logs", &event.logs, span_log)
+        .map("baggage", &event.baggage)
         .build()
 }
 
@@ -254,6 +300,37 @@ mod tests {
                 r#"{"type":2,"event":{"base":{"filename":"syncer.go","line":1130,"tso":1552371525597270410,"traceID":"t","type":1},"#,
                 r#""pos":{},"sql":"SELECT a FROM t WHERE a \u003c 1 \u0026\u0026 b \u003e 2","ddls":["CREATE TABLE t (a INT)"],"#,
                 r#""argsChecksum":7,"ddlInfo":{"lockID":"lock-1","exec":true},"queueBucket":"q_3","state":2}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn span_events_print_their_maps_sorted_and_logs_in_order() {
+        let event = TraceEvent::Span(pb::Span {
+            base: Some(pb::BaseEvent {
+                trace_id: "00000000000000ff".into(),
+                tso: 5,
+                r#type: pb::TraceType::SpanEvent as i32,
+                ..Default::default()
+            }),
+            span_id: "0000000000000001".into(),
+            operation: "txn".into(),
+            duration: 1500,
+            tags: [("z".to_owned(), "1".to_owned()), ("a".to_owned(), String::new())].into(),
+            logs: vec![pb::SpanLog {
+                time: 7,
+                fields: vec![pb::SpanLogField {
+                    key: "x".into(),
+                    value: "2".into(),
+                }],
+            }],
+            ..Default::default()
+        });
+        assert_eq!(
+            to_go_line(&event_value(&event)),
+            concat!(
+                r#"{"type":3,"event":{"base":{"tso":5,"traceID":"00000000000000ff","type":3},"spanID":"0000000000000001","#,
+                r#""operation":"txn","duration":1500,"tags":{"a":"","z":"1"},"logs":[{"time":7,"fields":[{"key":"x","value":"2"}]}]}}"#
             )
         );
     }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracekeep_store::pb::tracer_server::Tracer;
 use tracekeep_store::pb::{
-    CommonUploadResponse, GetTsoRequest, GetTsoResponse, UploadSyncerBinlogEventRequest, UploadSyncerJobEventRequest,
+    CommonUploadResponse, GetTsoRequest, GetTsoResponse, UploadSpansRequest, UploadSyncerBinlogEventRequest,
+    UploadSyncerJobEventRequest,
 };
 use tracekeep_store::{Store, TraceEvent};
 
@@ -89,5 +90,13 @@ impl Tracer for TracerService {
     ) -> Result<Response<CommonUploadResponse>, Status> {
         let events = request.into_inner().events.into_iter().map(TraceEvent::Job).collect();
         Ok(Response::new(self.upload("UploadSyncerJobEvent", events).await))
+    }
+
+    async fn upload_spans(
+        &self,
+        request: Request<UploadSpansRequest>,
+    ) -> Result<Response<CommonUploadResponse>, Status> {
+        let events = request.into_inner().spans.into_iter().map(TraceEvent::Span).collect();
+        Ok(Response::new(self.upload("UploadSpans", events).await))
     }
 }

@@ -292,7 +292,10 @@ fn stats_count_traces_and_events_by_kind() {
     store.append(vec![job("a", 1), job("a", 2), binlog("b", 3)]).unwrap();
     let stats = store.stats().unwrap();
     assert_eq!(stats.traces, 2);
-    assert_eq!(stats.events_by_kind, [(EventKind::Binlog, 1), (EventKind::Job, 2)]);
+    assert_eq!(
+        stats.events_by_kind,
+        [(EventKind::Binlog, 1), (EventKind::Job, 2), (EventKind::Span, 0)]
+    );
     assert_eq!(stats.format_version, tracekeep_store::FORMAT_VERSION);
     assert!(stats.bytes_on_disk > 0);
 }

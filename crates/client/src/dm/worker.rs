@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
@@ -10,6 +9,7 @@ use tracekeep_proto::pb::tracer_client::TracerClient;
 use tracekeep_proto::{TraceEvent, pb};
 
 use super::{Counters, DmTracerConfig, Item};
+use crate::retry::{Answer, Attempt, until_answered};
 
 struct Batches {
     binlog: Vec<pb::SyncerBinlogEvent>,
@@ -68,16 +68,8 @@ async fn upload_all(
     upload_jobs(config, rpc, counters, &mut batches.job).await;
 }
 
-/// The outcome of one attempt.
-enum Attempt {
-    Acknowledged,
-    Refused(String),
-    Failed(tonic::Status),
-}
-
-/// Retries transport failures with exponential backoff until the batch is
-/// acknowledged or refused; the batch is empty afterwards.
-async fn upload_with_retry<F, Fut>(config: &DmTracerConfig, counters: &Counters, count: usize, mut attempt: F)
+/// Uploads a batch until the server answers; counts what happened.
+async fn upload_with_retry<F, Fut>(config: &DmTracerConfig, counters: &Counters, count: usize, attempt: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Attempt>,
@@ -85,25 +77,16 @@ where
     if count == 0 {
         return;
     }
-    let mut backoff = config.backoff_min;
-    loop {
-        match attempt().await {
-            Attempt::Acknowledged => {
-                counters.sent.fetch_add(count as u64, Ordering::Relaxed);
-                return;
-            }
-            Attempt::Refused(message) => {
-                counters.refused.fetch_add(count as u64, Ordering::Relaxed);
-                tracing::warn!(count, %message, "the server refused a batch of trace events; dropped");
-                return;
-            }
-            Attempt::Failed(status) => {
-                counters.upload_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%status, ?backoff, "uploading trace events failed; retrying");
-                // Backoff between retries of an unreachable server, not synchronisation.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(config.backoff_max).max(Duration::from_millis(1));
-            }
+    let on_failure = |_: &tonic::Status| {
+        counters.upload_failures.fetch_add(1, Ordering::Relaxed);
+    };
+    match until_answered(config.backoff_min, config.backoff_max, on_failure, attempt).await {
+        Answer::Acknowledged => {
+            counters.sent.fetch_add(count as u64, Ordering::Relaxed);
+        }
+        Answer::Refused(message) => {
+            counters.refused.fetch_add(count as u64, Ordering::Relaxed);
+            tracing::warn!(count, %message, "the server refused a batch of trace events; dropped");
         }
     }
 }
