@@ -10,7 +10,7 @@ use tracekeep_store::pb::{
 };
 use tracekeep_store::{Store, TraceEvent};
 
-use crate::error::blocking;
+use crate::error::{ApiError, blocking};
 
 /// The `pb.Tracer` implementation over a [`Store`].
 #[derive(Clone, Debug)]
@@ -28,8 +28,17 @@ impl TracerService {
     /// answered as `result = false` with the message, as dm-tracer did.
     async fn upload(&self, rpc: &'static str, events: Vec<TraceEvent>) -> CommonUploadResponse {
         let count = events.len();
-        let store = self.store.clone();
-        match blocking(move || store.append(events)).await {
+        // The store answers through the channel once the batch is durable; no
+        // thread waits for it meanwhile.
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.store.append_then(events, move |result| {
+            let _ = done.send(result);
+        });
+        let result = match outcome.await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(_) => Err(ApiError::Internal("the store stopped before answering".into())),
+        };
+        match result {
             Ok(()) => {
                 tracing::debug!(rpc, count, "stored events");
                 CommonUploadResponse {

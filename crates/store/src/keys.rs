@@ -69,6 +69,30 @@ pub(crate) fn order_key(first_seq: u64) -> Vec<u8> {
     key
 }
 
+/// Length of an event key's `0x01 trace` part, if `key` is a well-formed one.
+fn event_prefix_len(key: &[u8]) -> Option<usize> {
+    if key.first() != Some(&TAG_EVENT) {
+        return None;
+    }
+    let len: [u8; 4] = key.get(1..5)?.try_into().ok()?;
+    let end = 5usize.checked_add(u32::from_be_bytes(len) as usize)?;
+    (end <= key.len()).then_some(end)
+}
+
+/// RocksDB's prefix extractor: an event key's `0x01 trace` part, so that the
+/// bloom filters can skip table files without the trace on a query's seek.
+pub(crate) fn event_key_prefix(key: &[u8]) -> &[u8] {
+    match event_prefix_len(key) {
+        Some(end) => &key[..end],
+        None => key,
+    }
+}
+
+/// The extractor's domain: event keys (and their prefixes).
+pub(crate) fn has_event_key_prefix(key: &[u8]) -> bool {
+    event_prefix_len(key).is_some()
+}
+
 /// The smallest key greater than every key starting with `prefix`
 /// (an exclusive upper bound for a prefix scan).
 pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
@@ -227,6 +251,22 @@ mod tests {
         assert!(event_key("t.1", u64::MAX) < end);
         assert!(prefix < end);
         assert_eq!(prefix_end(&[1, 0xFF, 0xFF]), vec![2]);
+    }
+
+    #[test]
+    fn the_prefix_extractor_takes_the_trace_part_of_event_keys_only() {
+        let key = event_key("t.1", 42);
+        assert_eq!(event_key_prefix(&key), event_prefix("t.1").as_slice());
+        assert_eq!(event_key_prefix(&event_prefix("t.1")), event_prefix("t.1").as_slice());
+        assert!(has_event_key_prefix(&key) && has_event_key_prefix(&event_prefix("")));
+        for other in [
+            trace_key("t.1"),
+            order_key(3),
+            META_TSO.to_vec(),
+            vec![TAG_EVENT, 0, 0, 0, 9],
+        ] {
+            assert!(!has_event_key_prefix(&other), "{other:?}");
+        }
     }
 
     #[test]

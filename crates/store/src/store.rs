@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteOptions};
+use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, SliceTransform, WriteOptions};
 use tracekeep_proto::{EventKind, TraceEvent};
 
 use crate::error::{Result, StoreError};
@@ -13,7 +13,7 @@ use crate::keys::{self, MAX_TRACE_ID_LEN, TAG_END, TAG_ORDER};
 use crate::options::StoreOptions;
 use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, OrderEntry, TraceMeta, TsoMark};
 use crate::tso::{Clock, SystemClock, TsoAllocator};
-use crate::writer::{self, Op, Outcome, PreparedEvent, Request, WriterContext};
+use crate::writer::{self, Op, Outcome, PreparedEvent, Reply, Request, WriterContext};
 
 /// A position in first-seen order: pass it as `after` to continue a scan.
 ///
@@ -143,6 +143,14 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
 
     let mut rocks = Options::default();
     rocks.set_block_based_table_factory(&block);
+    // Bloom filters over each trace's event prefix (as well as whole keys):
+    // a query's seek skips table files that do not hold the trace.
+    rocks.set_prefix_extractor(SliceTransform::create(
+        "tracekeep.event-trace",
+        keys::event_key_prefix,
+        Some(keys::has_event_key_prefix),
+    ));
+    rocks.set_memtable_prefix_bloom_ratio(0.05);
     rocks.set_compression_type(DBCompressionType::Lz4);
     rocks.set_write_buffer_size(options.write_buffer_size / 2);
     rocks.set_max_write_buffer_number(2);
@@ -267,14 +275,29 @@ impl Store {
         self.sync
     }
 
-    fn submit(&self, op: Op) -> Result<Outcome> {
-        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
-        let (reply, outcome) = mpsc::sync_channel(1);
-        {
-            let requests = writer.requests.lock().map_err(|_| StoreError::Closed)?;
-            let sender = requests.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(Request { op, reply }).map_err(|_| StoreError::Closed)?;
+    /// Hands `op` to the writer; the outcome goes to `reply`, which is
+    /// answered here if the writer cannot take the request.
+    fn enqueue(&self, op: Op, reply: Reply) {
+        let request = Request { op, reply };
+        let Some(writer) = self.writer.as_ref() else {
+            return request.reply.send(Err(StoreError::ReadOnly));
+        };
+        let Ok(requests) = writer.requests.lock() else {
+            return request.reply.send(Err(StoreError::Closed));
+        };
+        match requests.as_ref() {
+            None => request.reply.send(Err(StoreError::Closed)),
+            Some(sender) => {
+                if let Err(mpsc::SendError(request)) = sender.send(request) {
+                    request.reply.send(Err(StoreError::Closed));
+                }
+            }
         }
+    }
+
+    fn submit(&self, op: Op) -> Result<Outcome> {
+        let (reply, outcome) = mpsc::sync_channel(1);
+        self.enqueue(op, Reply::Blocking(reply));
         outcome.recv().map_err(|_| StoreError::Closed)?
     }
 
@@ -285,6 +308,30 @@ impl Store {
     /// [`MAX_TRACE_ID_LEN`] bytes; otherwise [`StoreError::InvalidEvent`] names
     /// the first offending event and nothing is stored. An empty batch is a no-op.
     pub fn append(&self, events: Vec<TraceEvent>) -> Result<()> {
+        let Some(prepared) = self.prepare(events)? else {
+            return Ok(());
+        };
+        self.submit(Op::Append(prepared)).map(|_| ())
+    }
+
+    /// [`Store::append`] without blocking: validates and encodes now, then
+    /// `done` gets the outcome once the batch is durable (or refused). `done`
+    /// runs on the store's writer thread and must only hand the outcome on
+    /// (say, through a channel); it runs exactly once, here if the batch is
+    /// refused before it is queued.
+    pub fn append_then(&self, events: Vec<TraceEvent>, done: impl FnOnce(Result<()>) + Send + 'static) {
+        match self.prepare(events) {
+            Ok(Some(prepared)) => {
+                let reply = Reply::Callback(Box::new(move |outcome: Result<Outcome>| done(outcome.map(|_| ()))));
+                self.enqueue(Op::Append(prepared), reply);
+            }
+            Ok(None) => done(Ok(())),
+            Err(error) => done(Err(error)),
+        }
+    }
+
+    /// Validates and encodes a batch; `None` for an empty one.
+    fn prepare(&self, events: Vec<TraceEvent>) -> Result<Option<Vec<PreparedEvent>>> {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
         }
@@ -309,10 +356,7 @@ impl Store {
                 payload: event.encode_to_vec(),
             });
         }
-        if prepared.is_empty() {
-            return Ok(());
-        }
-        self.submit(Op::Append(prepared)).map(|_| ())
+        Ok((!prepared.is_empty()).then_some(prepared))
     }
 
     /// Deletes a trace: its events, its summary and its first-seen entry.
@@ -373,8 +417,11 @@ impl Store {
         Ok(events)
     }
 
-    fn read_options(snapshot: Option<&rocksdb::Snapshot<'_>>) -> ReadOptions {
+    /// Read options for walking across keys of many traces: total order,
+    /// never the per-trace prefix mode.
+    pub(crate) fn read_options(snapshot: Option<&rocksdb::Snapshot<'_>>) -> ReadOptions {
         let mut options = ReadOptions::default();
+        options.set_total_order_seek(true);
         if let Some(snapshot) = snapshot {
             options.set_snapshot(snapshot);
         }
@@ -401,7 +448,12 @@ impl Store {
             return Ok(());
         }
         let prefix = keys::event_prefix(trace_id);
-        let mut options = Self::read_options(snapshot);
+        // One trace's events: prefix mode, so the bloom filters can skip files.
+        let mut options = ReadOptions::default();
+        if let Some(snapshot) = snapshot {
+            options.set_snapshot(snapshot);
+        }
+        options.set_prefix_same_as_start(true);
         options.set_iterate_upper_bound(keys::prefix_end(&prefix));
         let mut iter = self.db.raw_iterator_opt(options);
         iter.seek(&prefix);
@@ -599,7 +651,7 @@ impl Store {
     /// traces, ignoring unset (zero) ones; `None` when no event has one.
     /// Reads every trace summary: O(traces), not O(events).
     pub fn tso_range(&self) -> Result<Option<(i64, i64)>> {
-        let mut options = ReadOptions::default();
+        let mut options = Self::read_options(None);
         options.set_iterate_upper_bound(vec![TAG_ORDER]);
         let mut iter = self.db.raw_iterator_opt(options);
         iter.seek([keys::TAG_TRACE]);
@@ -738,7 +790,7 @@ fn check_format(db: &rocksdb::DB, path: &Path, create: bool, clock: &dyn Clock) 
             Ok(())
         }
         None => {
-            let mut iter = db.raw_iterator();
+            let mut iter = db.raw_iterator_opt(Store::read_options(None));
             iter.seek_to_first();
             if iter.valid() || !create {
                 return Err(StoreError::NotAStore {

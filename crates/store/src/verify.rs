@@ -14,8 +14,6 @@
 
 use std::collections::BTreeMap;
 
-use rocksdb::ReadOptions;
-
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key};
 use crate::records::{self, Counters, OrderEntry, TraceMeta};
@@ -97,11 +95,9 @@ impl Pass<'_, '_> {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut options = ReadOptions::default();
-        options.set_snapshot(self.snapshot);
         self.store
             .db()
-            .get_opt(key, &options)
+            .get_opt(key, &Store::read_options(Some(self.snapshot)))
             .map_err(|error| StoreError::engine_at(key, "verifying", error))
     }
 
@@ -284,11 +280,9 @@ impl Store {
     ) -> Result<VerifyReport> {
         let snapshot = self.db().snapshot();
         let stored = {
-            let mut options = ReadOptions::default();
-            options.set_snapshot(&snapshot);
             let value = self
                 .db()
-                .get_opt(keys::META_COUNTERS, &options)
+                .get_opt(keys::META_COUNTERS, &Store::read_options(Some(&snapshot)))
                 .map_err(|error| StoreError::engine_at(keys::META_COUNTERS, "verifying", error))?;
             value.and_then(|value| {
                 records::decode_message::<Counters>(keys::META_COUNTERS, &value, records::KIND_COUNTERS).ok()
@@ -307,9 +301,7 @@ impl Store {
         if pass.get(keys::META_FORMAT)?.is_none() {
             pass.problem(keys::META_FORMAT, "the format record is missing");
         }
-        let mut options = ReadOptions::default();
-        options.set_snapshot(&snapshot);
-        let mut iter = self.db().raw_iterator_opt(options);
+        let mut iter = self.db().raw_iterator_opt(Store::read_options(Some(&snapshot)));
         iter.seek_to_first();
         while let Some((key, value)) = iter.item() {
             pass.report.records += 1;

@@ -65,10 +65,29 @@ pub(crate) enum Outcome {
     Truncated,
 }
 
+/// Where a request's outcome goes: a blocked caller, or a callback run on
+/// the writer thread (which must be quick: it hands the outcome on).
+pub(crate) enum Reply {
+    Blocking(SyncSender<Result<Outcome>>),
+    Callback(Box<dyn FnOnce(Result<Outcome>) + Send>),
+}
+
+impl Reply {
+    pub(crate) fn send(self, outcome: Result<Outcome>) {
+        match self {
+            // The caller may have given up waiting; nothing to do then.
+            Reply::Blocking(sender) => {
+                let _ = sender.send(outcome);
+            }
+            Reply::Callback(callback) => callback(outcome),
+        }
+    }
+}
+
 /// A mutation and where to send its outcome.
 pub(crate) struct Request {
     pub op: Op,
-    pub reply: SyncSender<Result<Outcome>>,
+    pub reply: Reply,
 }
 
 /// What the writer thread needs.
@@ -321,7 +340,7 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, group: Vec<Req
         if matches!(op, Op::Append(_))
             && let Some(available) = *below_reserve.get_or_insert_with(|| space_below_reserve(context))
         {
-            let _ = reply.send(Err(StoreError::DiskFull {
+            reply.send(Err(StoreError::DiskFull {
                 path: context.path.clone(),
                 available,
                 reserve: context.min_free_disk_bytes,
@@ -340,10 +359,7 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, group: Vec<Req
                 changes.fold_into(&mut staged, &mut batch);
                 accepted.push((reply, outcome));
             }
-            Err(error) => {
-                // The caller may have given up waiting; nothing to do then.
-                let _ = reply.send(Err(error));
-            }
+            Err(error) => reply.send(Err(error)),
         }
     }
     if accepted.is_empty() {
@@ -374,14 +390,14 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, group: Vec<Req
                 *published = counters.clone();
             }
             for (reply, outcome) in accepted {
-                let _ = reply.send(Ok(outcome));
+                reply.send(Ok(outcome));
             }
         }
         Err(error) => {
             let message = error.into_string();
             tracing::error!(%message, "commit failed; the group's requests are refused");
             for (reply, _) in accepted {
-                let _ = reply.send(Err(StoreError::Engine {
+                reply.send(Err(StoreError::Engine {
                     action: "committing a batch",
                     message: message.clone(),
                 }));
