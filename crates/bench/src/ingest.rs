@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use prost::Message;
 use tracekeep_client::dm::{DmTracer, DmTracerConfig};
 use tracekeep_e2e::harness::Server;
@@ -25,13 +26,19 @@ impl Measured {
     }
 }
 
-async fn through_server(server: &Server, label: &str, clients: usize, batch: usize, run_for: Duration) -> Measured {
+async fn through_server(
+    server: &Server,
+    label: &str,
+    clients: usize,
+    batch: usize,
+    run_for: Duration,
+) -> anyhow::Result<Measured> {
     let mut tasks = Vec::new();
     let deadline = Instant::now() + run_for;
     let started = Instant::now();
     for client in 0..clients {
         let config = DmTracerConfig::new(format!("http://{}", server.addr), "bench");
-        let tracer = DmTracer::start(config).expect("start the client");
+        let tracer = DmTracer::start(config).context("start the client")?;
         let label = format!("{label}.c{client}");
         tasks.push(tokio::spawn(async move {
             let (mut events, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
@@ -42,12 +49,12 @@ async fn through_server(server: &Server, label: &str, clients: usize, batch: usi
                 let size: usize = batch.iter().map(Message::encoded_len).sum();
                 n += batch.len() as i64;
                 let sent = Instant::now();
-                tracer.upload_jobs(batch).await.expect("upload");
+                tracer.upload_jobs(batch).await.context("upload")?;
                 latencies.push(sent.elapsed());
                 events = n as u64;
                 bytes += size as u64;
             }
-            (events, bytes, latencies)
+            anyhow::Ok((events, bytes, latencies))
         }));
     }
     let mut total = Measured {
@@ -57,18 +64,18 @@ async fn through_server(server: &Server, label: &str, clients: usize, batch: usi
         latencies: Vec::new(),
     };
     for task in tasks {
-        let (events, bytes, latencies) = task.await.expect("client task");
+        let (events, bytes, latencies) = task.await.context("join a client task")??;
         total.events += events;
         total.bytes += bytes;
         total.latencies.extend(latencies);
     }
     total.seconds = started.elapsed().as_secs_f64();
-    total
+    Ok(total)
 }
 
 /// The same events, appended straight through the store from `clients` threads.
-fn through_store(sync: bool, clients: usize, batch: usize, run_for: Duration) -> f64 {
-    let dir = tempfile::tempdir().expect("scratch dir");
+fn through_store(sync: bool, clients: usize, batch: usize, run_for: Duration) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir().context("scratch dir")?;
     let store = Arc::new(
         Store::open(
             dir.path(),
@@ -77,7 +84,7 @@ fn through_store(sync: bool, clients: usize, batch: usize, run_for: Duration) ->
                 ..StoreOptions::default()
             },
         )
-        .expect("open store"),
+        .context("open store")?,
     );
     let started = Instant::now();
     let deadline = started + run_for;
@@ -92,23 +99,34 @@ fn through_store(sync: bool, clients: usize, batch: usize, run_for: Duration) ->
                         .map(|i| TraceEvent::Job(events::job(&trace, n + i)))
                         .collect();
                     n += batch.len() as i64;
-                    store.append(batch).expect("append");
+                    store.append(batch).context("append")?;
                 }
-                n as u64
+                anyhow::Ok(n as u64)
             })
         })
         .collect();
-    let events: u64 = threads.into_iter().map(|thread| thread.join().expect("thread")).sum();
-    events as f64 / started.elapsed().as_secs_f64()
+    let events = join_counts(threads)?;
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Sums what the threads counted; any failure fails the measurement.
+fn join_counts(threads: Vec<std::thread::JoinHandle<anyhow::Result<u64>>>) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for thread in threads {
+        total += thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
+    }
+    Ok(total)
 }
 
 /// The same encoded bytes under similar keys, in plain RocksDB write batches.
-fn through_bare_rocksdb(sync: bool, clients: usize, batch: usize, run_for: Duration) -> f64 {
-    let dir = tempfile::tempdir().expect("scratch dir");
+fn through_bare_rocksdb(sync: bool, clients: usize, batch: usize, run_for: Duration) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir().context("scratch dir")?;
     let mut options = rocksdb::Options::default();
     options.create_if_missing(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    let db = Arc::new(rocksdb::DB::open(&options, dir.path()).expect("open rocksdb"));
+    let db = Arc::new(rocksdb::DB::open(&options, dir.path()).context("open rocksdb")?);
     let started = Instant::now();
     let deadline = started + run_for;
     let threads: Vec<_> = (0..clients)
@@ -127,38 +145,38 @@ fn through_bare_rocksdb(sync: bool, clients: usize, batch: usize, run_for: Durat
                         write.put(key, events::job(&trace, n + i).encode_to_vec());
                     }
                     n += batch as i64;
-                    db.write_opt(write, &write_options).expect("write");
+                    db.write_opt(write, &write_options).context("write")?;
                 }
-                n as u64
+                anyhow::Ok(n as u64)
             })
         })
         .collect();
-    let events: u64 = threads.into_iter().map(|thread| thread.join().expect("thread")).sum();
-    events as f64 / started.elapsed().as_secs_f64()
+    let events = join_counts(threads)?;
+    Ok(events as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Prints the ingest table.
-pub async fn run(plan: &Plan) {
+pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     println!("## Ingest (job events through gRPC, DM client, one server per sync mode)\n");
     println!(
         "| sync | clients | batch | events/s | MB/s | p50 µs | p99 µs | store events/s | bare RocksDB events/s | server / bare |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for sync in [false, true] {
-        let dir = tempfile::tempdir().expect("scratch dir");
+        let dir = tempfile::tempdir().context("scratch dir")?;
         let args: &[&str] = if sync { &["--sync"] } else { &[] };
         let server = Server::start(&dir.path().join("data"), args);
         for clients in [1usize, 4, 16] {
             for batch in [1usize, 10, 100] {
                 let label = format!("ingest.{sync}.{clients}.{batch}");
-                let mut measured = through_server(&server, &label, clients, batch, plan.ingest_for).await;
+                let mut measured = through_server(&server, &label, clients, batch, plan.ingest_for).await?;
                 let run_for = plan.ingest_for;
                 let store = tokio::task::spawn_blocking(move || through_store(sync, clients, batch, run_for))
                     .await
-                    .expect("store ceiling");
+                    .context("store ceiling")??;
                 let bare = tokio::task::spawn_blocking(move || through_bare_rocksdb(sync, clients, batch, run_for))
                     .await
-                    .expect("bare ceiling");
+                    .context("bare ceiling")??;
                 let (p50, p99) = percentiles(&mut measured.latencies);
                 println!(
                     "| {} | {clients} | {batch} | {:.0} | {:.2} | {p50:.0} | {p99:.0} | {store:.0} | {bare:.0} | {:.0}% |",
@@ -170,4 +188,5 @@ pub async fn run(plan: &Plan) {
             }
         }
     }
+    Ok(())
 }

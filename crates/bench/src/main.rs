@@ -1,6 +1,5 @@
 //! `tracekeep-bench`: drives a real server through real sockets with the DM
 //! client and prints one table (scripts/bench.sh; results in docs/benchmarks.md).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod events;
 mod ingest;
@@ -35,11 +34,11 @@ pub struct Plan {
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.spans_only {
         spans::run();
-        return;
+        return Ok(());
     }
     let plan = if args.quick {
         Plan {
@@ -65,9 +64,10 @@ async fn main() {
         events::encoded_size()
     );
     spans::run();
-    ingest::run(&plan).await;
-    query::run(&plan).await;
+    ingest::run(&plan).await?;
+    query::run(&plan).await?;
     println!("\nfinished in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn cores() -> usize {

@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use tracekeep_client::dm::{DmTracer, DmTracerConfig};
 use tracekeep_e2e::harness::Server;
 
@@ -17,25 +18,25 @@ struct KeepAlive {
 }
 
 impl KeepAlive {
-    fn connect(addr: SocketAddr) -> KeepAlive {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        KeepAlive {
-            reader: BufReader::new(stream.try_clone().expect("clone stream")),
+    fn connect(addr: SocketAddr) -> anyhow::Result<KeepAlive> {
+        let stream = TcpStream::connect(addr).context("connect")?;
+        stream.set_nodelay(true).context("nodelay")?;
+        Ok(KeepAlive {
+            reader: BufReader::new(stream.try_clone().context("clone stream")?),
             writer: stream,
-        }
+        })
     }
 
     /// GET `path`: the status, the body and the `x-tracekeep-next` header.
-    fn get(&mut self, path: &str) -> (u16, Vec<u8>, Option<String>) {
-        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").expect("send");
+    fn get(&mut self, path: &str) -> anyhow::Result<(u16, Vec<u8>, Option<String>)> {
+        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").context("send")?;
         let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
+        self.reader.read_line(&mut line).context("status line")?;
         let status = line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
         let (mut length, mut next) = (0usize, None);
         loop {
             line.clear();
-            self.reader.read_line(&mut line).expect("header");
+            self.reader.read_line(&mut line).context("header")?;
             let header = line.trim_end();
             if header.is_empty() {
                 break;
@@ -49,8 +50,8 @@ impl KeepAlive {
             }
         }
         let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).expect("body");
-        (status, body, next)
+        self.reader.read_exact(&mut body).context("body")?;
+        Ok((status, body, next))
     }
 }
 
@@ -97,24 +98,26 @@ fn layout(total: u64) -> Vec<(String, u64)> {
 }
 
 /// Ingests `total` events (16 clients, batches of up to 100) and samples RSS meanwhile.
-async fn fill(server: &Server, total: u64) -> (f64, f64) {
+async fn fill(server: &Server, total: u64) -> anyhow::Result<(f64, f64)> {
     let traces = layout(total);
     let pid = server.pid();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..16usize {
         let mine: Vec<(String, u64)> = traces.iter().skip(worker).step_by(16).cloned().collect();
-        let tracer = DmTracer::start(DmTracerConfig::new(format!("http://{}", server.addr), "fill")).expect("client");
+        let tracer =
+            DmTracer::start(DmTracerConfig::new(format!("http://{}", server.addr), "fill")).context("client")?;
         tasks.push(tokio::spawn(async move {
             for (trace, size) in mine {
                 let mut sent = 0;
                 while sent < size {
                     let count = (size - sent).min(100);
                     let batch = (0..count).map(|i| events::job(&trace, (sent + i) as i64)).collect();
-                    tracer.upload_jobs(batch).await.expect("upload");
+                    tracer.upload_jobs(batch).await.context("upload")?;
                     sent += count;
                 }
             }
+            anyhow::Ok(())
         }));
     }
     let mut peak_rss: f64 = 0.0;
@@ -124,10 +127,10 @@ async fn fill(server: &Server, total: u64) -> (f64, f64) {
         peak_rss = peak_rss.max(rss_mb(pid));
     }
     for task in tasks {
-        task.await.expect("fill task");
+        task.await.context("join a fill task")??;
     }
     let seconds = started.elapsed().as_secs_f64();
-    (total as f64 / seconds, peak_rss)
+    Ok((total as f64 / seconds, peak_rss))
 }
 
 fn latency_row(label: &str, samples: &mut [Duration]) {
@@ -136,22 +139,22 @@ fn latency_row(label: &str, samples: &mut [Duration]) {
 }
 
 /// Time from process start to the first answered `/events/query`.
-fn restart_time(data: &Path, probe: &str) -> f64 {
+fn restart_time(data: &Path, probe: &str) -> anyhow::Result<f64> {
     let started = Instant::now();
     let server = Server::start(data, &[]);
-    let mut http = KeepAlive::connect(server.addr);
-    let (status, _, _) = http.get(&format!("/events/query?trace_id={probe}"));
-    assert_eq!(status, 200, "probe query after restart");
-    started.elapsed().as_secs_f64() * 1000.0
+    let mut http = KeepAlive::connect(server.addr)?;
+    let (status, _, _) = http.get(&format!("/events/query?trace_id={probe}"))?;
+    anyhow::ensure!(status == 200, "the probe query after a restart answered {status}");
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
 /// Prints the query, scan, restart and footprint tables.
-pub async fn run(plan: &Plan) {
-    let dir = tempfile::tempdir().expect("scratch dir");
+pub async fn run(plan: &Plan) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir().context("scratch dir")?;
     let data = dir.path().join("data");
     let server = Server::start(&data, &[]);
-    let (fill_rate, peak_rss) = fill(&server, plan.big_store).await;
-    let mut http = KeepAlive::connect(server.addr);
+    let (fill_rate, peak_rss) = fill(&server, plan.big_store).await?;
+    let mut http = KeepAlive::connect(server.addr)?;
     let idle_rss = rss_mb(server.pid());
 
     println!(
@@ -166,17 +169,16 @@ pub async fn run(plan: &Plan) {
         for i in 0..plan.queries {
             let path = format!("/events/query?trace_id=q{size}.{}", i % per_size);
             let sent = Instant::now();
-            let (status, body, _) = http.get(&path);
+            let (status, body, _) = http.get(&path)?;
             samples.push(sent.elapsed());
-            assert_eq!(status, 200, "{path}");
-            assert!(!body.is_empty());
+            anyhow::ensure!(status == 200 && !body.is_empty(), "{path} answered {status}");
         }
         latency_row(&format!("/events/query, trace of {size} events"), &mut samples);
     }
     let traces = layout(plan.big_store).len() as u64;
     let deep = traces.saturating_sub(20);
-    let (_, _, cursor) = http.get(&format!("/events/scan?offset={deep}&limit=10"));
-    let cursor = cursor.expect("a next cursor at the deep offset");
+    let (_, _, cursor) = http.get(&format!("/events/scan?offset={deep}&limit=10"))?;
+    let cursor = cursor.context("a next cursor at the deep offset")?;
     for (label, path) in [
         (
             "/events/scan offset 0, limit 10".to_owned(),
@@ -194,31 +196,31 @@ pub async fn run(plan: &Plan) {
         let mut samples = Vec::new();
         for _ in 0..(plan.queries / 10).max(20) {
             let sent = Instant::now();
-            let (status, _, _) = http.get(&path);
+            let (status, _, _) = http.get(&path)?;
             samples.push(sent.elapsed());
-            assert_eq!(status, 200, "{path}");
+            anyhow::ensure!(status == 200, "{path} answered {status}");
         }
         latency_row(&label, &mut samples);
     }
 
     let (status, _) = server.terminate();
-    assert!(status.success());
+    anyhow::ensure!(status.success(), "the server exited with {status}");
     let bytes = dir_bytes(&data);
-    let restart_big = restart_time(&data, "q100.0");
+    let restart_big = restart_time(&data, "q100.0")?;
 
     println!("\n## Restart and footprint\n");
     println!("| measure | value |");
     println!("|---|---|");
     if plan.big_store > 100_000 {
-        let small = tempfile::tempdir().expect("scratch dir");
+        let small = tempfile::tempdir().context("scratch dir")?;
         let small_data = small.path().join("data");
         let server = Server::start(&small_data, &[]);
-        fill(&server, 100_000).await;
+        fill(&server, 100_000).await?;
         let (status, _) = server.terminate();
-        assert!(status.success());
+        anyhow::ensure!(status.success(), "the server exited with {status}");
         println!(
             "| restart to first answered query, 100 k events | {:.0} ms |",
-            restart_time(&small_data, "q100.0")
+            restart_time(&small_data, "q100.0")?
         );
     }
     println!(
@@ -231,4 +233,5 @@ pub async fn run(plan: &Plan) {
         "| bytes on disk per event (after a clean stop) | {:.0} B |",
         bytes as f64 / plan.big_store as f64
     );
+    Ok(())
 }

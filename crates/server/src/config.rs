@@ -163,54 +163,5 @@ pub struct Args {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_example_config_parses_and_equals_the_defaults() {
-        let example = include_str!("../../../tracekeep.example.toml");
-        assert_eq!(Config::from_toml(example).unwrap(), Config::default());
-    }
-
-    #[test]
-    fn an_unknown_key_is_an_error_naming_it() {
-        let error = Config::from_toml("tracer-addr = \":1\"\nno-such-key = 3\n").unwrap_err();
-        assert!(format!("{error:#}").contains("no-such-key"), "{error:#}");
-    }
-
-    #[test]
-    fn dm_tracers_own_config_file_is_accepted() {
-        let dm = "log-level = \"debug\"\nlog-file = \"dm-tracer.log\"\ntracer-addr = \":8263\"\nenable = true\nchecksum = true\n";
-        let config = Config::from_toml(dm).unwrap();
-        assert_eq!((config.log_level.as_str(), config.checksum), ("debug", true));
-    }
-
-    #[test]
-    fn flags_override_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tracer.toml");
-        std::fs::write(
-            &path,
-            "tracer-addr = \":1111\"\nlog-level = \"warn\"\ndata-dir = \"/from/file\"\n",
-        )
-        .unwrap();
-        let args = Args::try_parse_from([
-            "tracekeep-server",
-            "--tracer-addr=:2222",
-            "--log-file=x.log",
-            &format!("--config={}", path.display()),
-        ])
-        .unwrap();
-        let config = Config::load(&args).unwrap();
-        assert_eq!(config.tracer_addr, ":2222");
-        assert_eq!(config.log_level, "warn");
-        assert_eq!(config.log_file, "x.log");
-        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
-        let args = Args::try_parse_from(["tracekeep-server", "-L", "error", "--log-format", "json"]).unwrap();
-        let config = Config::load(&args).unwrap();
-        assert_eq!(
-            (config.log_level.as_str(), config.log_format),
-            ("error", LogFormat::Json)
-        );
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;
