@@ -52,6 +52,24 @@ fn fill(path: &Path) {
     let _ = file.sync_all();
 }
 
+/// Uploads 256 KiB events to `trace` until one is refused; returns the message.
+/// Without the reserve, RocksDB first uses the WAL space it preallocated, so
+/// this may take tens of MB; 400 uploads (100 MB) cannot all fit.
+async fn upload_until_refused(
+    client: &mut tracekeep_proto::pb::tracer_client::TracerClient<tonic::transport::Channel>,
+    trace: &str,
+) -> String {
+    let mut big = job(trace, 1);
+    big.sql = "y".repeat(256 * 1024);
+    for _ in 0..400 {
+        let reply = upload_jobs(client, vec![big.clone()]).await;
+        if !reply.result {
+            return reply.msg;
+        }
+    }
+    panic!("a full disk never refused an upload");
+}
+
 #[tokio::test]
 async fn a_full_disk_refuses_uploads_clearly_and_ingest_resumes_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,19 +89,8 @@ async fn a_full_disk_refuses_uploads_clearly_and_ingest_resumes_when_space_retur
     fill(&filler);
 
     // Uploads now fail with a clear result=false message, and keep failing.
-    let mut big = job("during", 1);
-    big.sql = "y".repeat(256 * 1024);
-    // The reserve check refuses at once; without it RocksDB would first use
-    // the WAL space it preallocated, then fail for good.
-    let mut refused = None;
-    for _ in 0..400 {
-        let reply = upload_jobs(&mut client, vec![big.clone()]).await;
-        if !reply.result {
-            refused = Some(reply.msg);
-            break;
-        }
-    }
-    let message = refused.expect("a full disk never refused an upload");
+    // The reserve check refuses at once.
+    let message = upload_until_refused(&mut client, "during").await;
     eprintln!("full disk: {message}");
     assert!(message.contains("not enough disk space"), "{message}");
     // Deletes still work on a full disk: they are how space is freed.
@@ -135,18 +142,7 @@ async fn without_the_reserve_a_full_disk_is_sticky_until_a_restart_and_loses_not
     );
     let filler = tmpfs.0.join("filler");
     fill(&filler);
-    // RocksDB first uses the WAL space it preallocated; within 100 MB it fails.
-    let mut big = job("refused", 1);
-    big.sql = "z".repeat(256 * 1024);
-    let mut refused = None;
-    for _ in 0..400 {
-        let reply = upload_jobs(&mut client, vec![big.clone()]).await;
-        if !reply.result {
-            refused = Some(reply.msg);
-            break;
-        }
-    }
-    let message = refused.expect("a full disk never refused an upload");
+    let message = upload_until_refused(&mut client, "refused").await;
     assert!(message.contains("No space left on device"), "{message}");
     assert_eq!(server.get("/status").status, 200);
     assert_eq!(tsos(&server.get("/events/query?trace_id=kept").json()), [1, 2]);

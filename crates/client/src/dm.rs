@@ -230,11 +230,7 @@ impl DmTracer {
                 true
             }
             Err(_) => {
-                let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                // Log the first drop and then every 1000th, not every one.
-                if dropped == 1 || dropped.is_multiple_of(1000) {
-                    tracing::warn!(dropped, "trace queue full (or tracer shut down): dropping events");
-                }
+                crate::upload::count_drop(&self.counters.dropped, "trace event");
                 false
             }
         }

@@ -7,5 +7,5 @@
 //!   recording (single node and snowball), inject/extract, renderings.
 
 pub mod dm;
-mod retry;
 pub mod span;
+mod upload;

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
@@ -13,7 +12,7 @@ use tracekeep_proto::json::{events_value, to_go_string};
 use tracekeep_store::{Cursor, Store, StoreError, StoredEvent};
 
 use crate::error::{ApiError, blocking, blocking_raw};
-use crate::params::Params;
+use crate::params::{FormRequest, Params};
 
 /// The response header carrying the cursor of the next scan page.
 pub const NEXT_CURSOR_HEADER: &str = "x-tracekeep-next";
@@ -52,22 +51,6 @@ fn event_values(events: &[StoredEvent]) -> Value {
     events_value(events.iter().map(|stored| &stored.event))
 }
 
-/// Query-string parameters, plus a form body's for POSTs (which win, as in Go).
-fn params(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Params, ApiError> {
-    let mut params = Params::default();
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if is_form && matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
-        params.add(body)?;
-    }
-    if let Some(query) = uri.query() {
-        params.add(query.as_bytes())?;
-    }
-    Ok(params)
-}
-
 fn trace_id(params: &Params) -> Result<String, ApiError> {
     match params.get("trace_id") {
         Some(id) if !id.is_empty() => Ok(id.to_owned()),
@@ -89,27 +72,15 @@ async fn status() -> Response {
     json_response(&json!({ "version": crate::VERSION, "git_hash": crate::GIT_HASH }))
 }
 
-async fn query(
-    State(state): State<HttpState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let trace_id = trace_id(&params(&method, &uri, &headers, &body)?)?;
+async fn query(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {
+    let trace_id = trace_id(&request.params()?)?;
     let store = state.store.clone();
     let events = blocking(move || store.query(&trace_id)).await?;
     Ok(json_response(&event_values(&events)))
 }
 
-async fn scan(
-    State(state): State<HttpState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let params = params(&method, &uri, &headers, &body)?;
+async fn scan(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {
+    let params = request.params()?;
     let limit = params.count("limit", 10)?;
     if limit > state.max_scan_limit {
         return Err(ApiError::BadRequest(format!(
@@ -166,15 +137,9 @@ async fn scan(
     Ok(response)
 }
 
-async fn delete(
-    State(state): State<HttpState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    require_post(&method)?;
-    let trace_id = trace_id(&params(&method, &uri, &headers, &body)?)?;
+async fn delete(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {
+    require_post(&request.method)?;
+    let trace_id = trace_id(&request.params()?)?;
     let store = state.store.clone();
     let id = trace_id.clone();
     let removed = blocking(move || store.delete(&id)).await?;

@@ -4,6 +4,11 @@
 //! name in the query string. Unlike it, bytes that do not decode (a bad `%`
 //! escape, non-UTF-8) are a 400 instead of being silently mangled.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{Method, header};
+use axum::response::{IntoResponse, Response};
+
 use crate::error::ApiError;
 
 /// Decoded `name=value` pairs.
@@ -70,6 +75,54 @@ impl Params {
                 ApiError::BadRequest(format!("{name}: {text} not valid: a non-negative integer is required"))
             }),
         }
+    }
+}
+
+/// A request's method and its parameters (query string, plus a form body for
+/// POST, PUT and PATCH), as an axum extractor. The parameters are parsed up
+/// front but their error is kept for the handler, so that a wrong method can
+/// be reported first.
+#[derive(Debug)]
+pub struct FormRequest {
+    /// The request's method.
+    pub method: Method,
+    params: Result<Params, ApiError>,
+}
+
+impl FormRequest {
+    /// The parameters, or why they could not be read.
+    pub fn params(self) -> Result<Params, ApiError> {
+        self.params
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for FormRequest {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = request.method().clone();
+        let query = request.uri().query().map(str::to_owned);
+        let is_form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+        // A body over the limit keeps axum's own answer (413).
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let mut params = Params::default();
+        let mut parsed = Ok(());
+        if is_form && matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+            parsed = params.add(&body);
+        }
+        if let (Ok(()), Some(query)) = (&parsed, &query) {
+            parsed = params.add(query.as_bytes());
+        }
+        Ok(FormRequest {
+            method,
+            params: parsed.map(|()| params),
+        })
     }
 }
 

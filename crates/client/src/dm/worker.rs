@@ -9,7 +9,7 @@ use tracekeep_proto::pb::tracer_client::TracerClient;
 use tracekeep_proto::{TraceEvent, pb};
 
 use super::{Counters, DmTracerConfig, Item};
-use crate::retry::{Answer, Attempt, until_answered};
+use crate::upload::{Answer, Attempt, until_answered};
 
 struct Batches {
     binlog: Vec<pb::SyncerBinlogEvent>,
@@ -91,24 +91,35 @@ where
     }
 }
 
+/// Takes the batch and uploads it with `call` until the server answers.
+async fn upload_batch<E, Fut>(
+    config: &DmTracerConfig,
+    rpc: &TracerClient<Channel>,
+    counters: &Counters,
+    batch: &mut Vec<E>,
+    call: impl Fn(TracerClient<Channel>, Vec<E>) -> Fut,
+) where
+    E: Clone,
+    Fut: std::future::Future<Output = Result<tonic::Response<pb::CommonUploadResponse>, tonic::Status>>,
+{
+    let events = std::mem::take(batch);
+    let count = events.len();
+    upload_with_retry(config, counters, count, || {
+        let reply = call(rpc.clone(), events.clone());
+        async move { Attempt::from_reply(reply.await) }
+    })
+    .await;
+}
+
 async fn upload_binlogs(
     config: &DmTracerConfig,
     rpc: &mut TracerClient<Channel>,
     counters: &Counters,
     batch: &mut Vec<pb::SyncerBinlogEvent>,
 ) {
-    let events = std::mem::take(batch);
-    let count = events.len();
-    upload_with_retry(config, counters, count, || {
-        let mut rpc = rpc.clone();
-        let request = pb::UploadSyncerBinlogEventRequest { events: events.clone() };
-        async move {
-            match rpc.upload_syncer_binlog_event(request).await {
-                Ok(reply) if reply.get_ref().result => Attempt::Acknowledged,
-                Ok(reply) => Attempt::Refused(reply.into_inner().msg),
-                Err(status) => Attempt::Failed(status),
-            }
-        }
+    upload_batch(config, rpc, counters, batch, |mut rpc, events| async move {
+        rpc.upload_syncer_binlog_event(pb::UploadSyncerBinlogEventRequest { events })
+            .await
     })
     .await;
 }
@@ -119,18 +130,9 @@ async fn upload_jobs(
     counters: &Counters,
     batch: &mut Vec<pb::SyncerJobEvent>,
 ) {
-    let events = std::mem::take(batch);
-    let count = events.len();
-    upload_with_retry(config, counters, count, || {
-        let mut rpc = rpc.clone();
-        let request = pb::UploadSyncerJobEventRequest { events: events.clone() };
-        async move {
-            match rpc.upload_syncer_job_event(request).await {
-                Ok(reply) if reply.get_ref().result => Attempt::Acknowledged,
-                Ok(reply) => Attempt::Refused(reply.into_inner().msg),
-                Err(status) => Attempt::Failed(status),
-            }
-        }
+    upload_batch(config, rpc, counters, batch, |mut rpc, events| async move {
+        rpc.upload_syncer_job_event(pb::UploadSyncerJobEventRequest { events })
+            .await
     })
     .await;
 }

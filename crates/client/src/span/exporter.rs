@@ -14,7 +14,7 @@ use tracekeep_proto::pb::tracer_client::TracerClient;
 
 use super::{RecordedSpan, SpanSink};
 use crate::dm::ClientError;
-use crate::retry::{Answer, Attempt, until_answered};
+use crate::upload::{Answer, Attempt, until_answered};
 
 /// How the exporter batches and retries.
 #[derive(Clone, Debug)]
@@ -165,12 +165,7 @@ impl SpanSink for SpanExporter {
             Ok(()) => {
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
             }
-            Err(_) => {
-                let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped == 1 || dropped.is_multiple_of(1000) {
-                    tracing::warn!(dropped, "span export queue full: dropping spans");
-                }
-            }
+            Err(_) => crate::upload::count_drop(&self.counters.dropped, "span export"),
         }
     }
 }
@@ -193,13 +188,7 @@ async fn upload(
         || {
             let mut rpc = rpc.clone();
             let request = pb::UploadSpansRequest { spans: spans.clone() };
-            async move {
-                match rpc.upload_spans(request).await {
-                    Ok(reply) if reply.get_ref().result => Attempt::Acknowledged,
-                    Ok(reply) => Attempt::Refused(reply.into_inner().msg),
-                    Err(status) => Attempt::Failed(status),
-                }
-            }
+            async move { Attempt::from_reply(rpc.upload_spans(request).await) }
         },
     )
     .await;

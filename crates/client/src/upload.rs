@@ -1,8 +1,12 @@
-//! Uploading with retries: transport failures are retried with exponential
-//! backoff until the server answers; what it answers is final.
+//! Batch-upload plumbing shared by the DM worker and the span exporter:
+//! retries with backoff until the server answers, and drop accounting for
+//! the bounded queues in front of them.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use tracekeep_proto::pb::CommonUploadResponse;
 
 /// The outcome of one upload attempt.
 pub(crate) enum Attempt {
@@ -12,6 +16,26 @@ pub(crate) enum Attempt {
     Refused(String),
     /// The RPC failed in transport: worth retrying.
     Failed(tonic::Status),
+}
+
+impl Attempt {
+    /// Classifies an upload RPC's result.
+    pub(crate) fn from_reply(reply: Result<tonic::Response<CommonUploadResponse>, tonic::Status>) -> Attempt {
+        match reply {
+            Ok(reply) if reply.get_ref().result => Attempt::Acknowledged,
+            Ok(reply) => Attempt::Refused(reply.into_inner().msg),
+            Err(status) => Attempt::Failed(status),
+        }
+    }
+}
+
+/// Counts an item dropped because a queue was full, logging the first drop
+/// and every 1000th after it rather than each one.
+pub(crate) fn count_drop(dropped: &AtomicU64, what: &'static str) {
+    let dropped = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+    if dropped == 1 || dropped.is_multiple_of(1000) {
+        tracing::warn!(dropped, "{what} queue full: dropping");
+    }
 }
 
 /// What the server finally answered.
