@@ -14,4 +14,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo build --bins"
 cargo build --workspace --bins --locked
 say "cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole run (cargo ends on a doc-test summary).
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
