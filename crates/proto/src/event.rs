@@ -122,6 +122,24 @@ impl TraceEvent {
         }
     }
 
+    /// The length of [`TraceEvent::encode_to_vec`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            TraceEvent::Binlog(event) => event.encoded_len(),
+            TraceEvent::Job(event) => event.encoded_len(),
+            TraceEvent::Span(event) => event.encoded_len(),
+        }
+    }
+
+    /// Appends the protobuf encoding of the event message to `buffer`.
+    pub fn encode_into(&self, buffer: &mut Vec<u8>) -> Result<(), prost::EncodeError> {
+        match self {
+            TraceEvent::Binlog(event) => event.encode(buffer),
+            TraceEvent::Job(event) => event.encode(buffer),
+            TraceEvent::Span(event) => event.encode(buffer),
+        }
+    }
+
     /// Decodes an event message of the given kind.
     pub fn decode(kind: EventKind, bytes: &[u8]) -> Result<TraceEvent, prost::DecodeError> {
         Ok(match kind {

@@ -46,11 +46,22 @@ pub(crate) fn event_prefix(trace_id: &str) -> Vec<u8> {
     key
 }
 
-/// `0x01 trace seq`.
+/// `0x01 trace seq`, as a new buffer (tests and fault injection; the writer
+/// reuses one buffer with [`write_event_key`]).
+#[cfg(any(test, feature = "fault-injection"))]
 pub(crate) fn event_key(trace_id: &str, seq: u64) -> Vec<u8> {
-    let mut key = event_prefix(trace_id);
-    key.extend_from_slice(&seq.to_be_bytes());
+    let mut key = Vec::with_capacity(1 + 4 + trace_id.len() + 8);
+    write_event_key(&mut key, trace_id, seq);
     key
+}
+
+/// Writes `0x01 trace seq` into `key`, replacing what it held (no allocation
+/// once the buffer is large enough).
+pub(crate) fn write_event_key(key: &mut Vec<u8>, trace_id: &str, seq: u64) {
+    key.clear();
+    key.push(TAG_EVENT);
+    push_trace(key, trace_id);
+    key.extend_from_slice(&seq.to_be_bytes());
 }
 
 /// `0x02 trace`.
@@ -228,6 +239,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn writing_an_event_key_into_a_buffer_matches_building_one() {
+        let mut buffer = b"leftover bytes from before".to_vec();
+        write_event_key(&mut buffer, "t.1", 9);
+        assert_eq!(buffer, event_key("t.1", 9));
     }
 
     #[test]

@@ -55,6 +55,51 @@ pub(crate) fn encode(key: &[u8], kind: u8, payload: &[u8]) -> Vec<u8> {
     value
 }
 
+/// A record built before its key is known: the header (with the CRC left
+/// zero) and the payload in one buffer, and the CRC state of everything the
+/// CRC covers after the key. [`PreparedRecord::seal`] finishes it once the key
+/// is known, so the payload is encoded and checksummed by the caller's thread,
+/// not by the single writer thread.
+#[derive(Clone, Debug)]
+pub(crate) struct PreparedRecord {
+    bytes: Vec<u8>,
+    rest: crc32fast::Hasher,
+}
+
+impl PreparedRecord {
+    /// Frames the payload `write` produces as a record of `kind`.
+    pub(crate) fn new<E>(
+        kind: u8,
+        size_hint: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<PreparedRecord, E> {
+        let mut bytes = Vec::with_capacity(HEADER_LEN + size_hint);
+        bytes.extend_from_slice(&MAGIC);
+        bytes.push(FORMAT_VERSION);
+        bytes.push(kind);
+        bytes.extend_from_slice(&[0; 4]);
+        write(&mut bytes)?;
+        let mut rest = crc32fast::Hasher::new();
+        rest.update(&bytes[2..4]);
+        rest.update(&bytes[HEADER_LEN..]);
+        Ok(PreparedRecord { bytes, rest })
+    }
+
+    /// The finished record for `key`: identical to [`encode`]'s.
+    pub(crate) fn seal(mut self, key: &[u8]) -> Vec<u8> {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(key);
+        crc.combine(&self.rest);
+        self.bytes[4..HEADER_LEN].copy_from_slice(&crc.finalize().to_le_bytes());
+        self.bytes
+    }
+
+    /// Bytes of the payload (for group sizing).
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 /// Frames a protobuf message as a record.
 pub(crate) fn encode_message(key: &[u8], kind: u8, message: &impl Message) -> Vec<u8> {
     encode(key, kind, &message.encode_to_vec())
@@ -207,6 +252,18 @@ mod tests {
         let value = encode_message(&key, KIND_ORDER, &entry);
         assert_eq!(decode_message::<OrderEntry>(&key, &value, KIND_ORDER).ok(), Some(entry));
         assert_eq!(peek_format(&value), Some(FORMAT_VERSION));
+    }
+
+    #[test]
+    fn a_prepared_record_seals_to_exactly_the_encoded_one() {
+        for payload in [&b""[..], b"x", &[7u8; 1000]] {
+            let key = keys::event_key("t.1\0x", 77);
+            let prepared = PreparedRecord::new(2, payload.len(), |buf| {
+                buf.extend_from_slice(payload);
+                Ok::<(), ()>(())
+            });
+            assert_eq!(prepared.map(|record| record.seal(&key)), Ok(encode(&key, 2, payload)));
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tracekeep_proto::{EventKind, TraceEvent};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, MAX_TRACE_ID_LEN, TAG_END, TAG_ORDER};
 use crate::options::StoreOptions;
-use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, OrderEntry, TraceMeta, TsoMark};
+use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, OrderEntry, PreparedRecord, TraceMeta, TsoMark};
 use crate::tso::{Clock, SystemClock, TsoAllocator};
 use crate::writer::{self, Op, Outcome, PreparedEvent, Reply, Request, WriterContext};
 
@@ -349,11 +349,14 @@ impl Store {
                 }
                 Some(id) => id.to_owned(),
             };
+            let kind = event.kind();
+            let record = PreparedRecord::new(kind.code(), event.encoded_len(), |buffer| event.encode_into(buffer))
+                .map_err(|error| invalid(format!("the event does not encode: {error}")))?;
             prepared.push(PreparedEvent {
                 trace_id,
-                kind: event.kind(),
+                kind,
                 tso: event.tso(),
-                payload: event.encode_to_vec(),
+                record,
             });
         }
         Ok((!prepared.is_empty()).then_some(prepared))

@@ -1,16 +1,19 @@
 //! The single writer: every mutation goes through one thread that group-commits.
 //!
 //! Callers hand a request (append, delete, truncate) to the writer thread and
-//! block on its reply. The thread drains whatever requests are waiting, turns
-//! them into one RocksDB `WriteBatch` and writes it once, so N concurrent
-//! appenders cost one WAL write instead of N, and throughput grows with
-//! concurrency. Because one thread applies every mutation in order, the
+//! get its outcome back. The thread drains whatever requests are waiting,
+//! turns them into one RocksDB `WriteBatch` and writes it once, so N
+//! concurrent appenders cost one WAL write instead of N, and throughput grows
+//! with concurrency. Because one thread applies every mutation in order, the
 //! indexes it maintains (trace summaries, first-seen order, counters) need no
 //! locks and a delete can never interleave with an append to the same trace.
 //!
-//! Each request is staged in a layer of its own and folded into the group only
-//! if it succeeds, so a request that fails (say, on a damaged summary record)
-//! leaves no partial mutations behind and does not fail its neighbours.
+//! Each request is applied in two phases: first everything that can fail
+//! (loading the trace summaries it touches), then the changes, which cannot.
+//! A request that fails (say, on a damaged summary record) therefore leaves
+//! nothing behind in the group and does not fail its neighbours. Records
+//! arrive already encoded and checksummed by the callers' threads; the writer
+//! only adds the key.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,11 +25,11 @@ use tracekeep_proto::EventKind;
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, TAG_END, TAG_EVENT};
-use crate::records::{self, Counters, OrderEntry, TraceMeta};
+use crate::records::{self, Counters, OrderEntry, PreparedRecord, TraceMeta};
 
 /// Most requests folded into one commit.
 const MAX_GROUP_REQUESTS: usize = 256;
-/// Most payload bytes folded into one commit (a single larger request still goes alone).
+/// Most record bytes folded into one commit (a single larger request still goes alone).
 const MAX_GROUP_BYTES: usize = 16 << 20;
 
 /// One event, validated and encoded by the caller's thread.
@@ -34,7 +37,7 @@ pub(crate) struct PreparedEvent {
     pub trace_id: String,
     pub kind: EventKind,
     pub tso: i64,
-    pub payload: Vec<u8>,
+    pub record: PreparedRecord,
 }
 
 /// A mutation.
@@ -49,7 +52,7 @@ impl Op {
         match self {
             Op::Append(events) => events
                 .iter()
-                .map(|event| event.payload.len() + event.trace_id.len())
+                .map(|event| event.record.len() + event.trace_id.len())
                 .sum(),
             Op::Delete(trace_id) => trace_id.len(),
             Op::Truncate => 0,
@@ -120,141 +123,107 @@ pub(crate) fn run(context: WriterContext, requests: Receiver<Request>, mut count
     }
 }
 
-#[derive(Clone)]
+/// A trace's summary as the group sees it.
 struct Slot {
     meta: Option<TraceMeta>,
+    /// Changed by the group: written (or deleted) at commit.
     dirty: bool,
 }
 
-/// Changes staged for the group, or for one request on top of it.
-#[derive(Clone)]
-struct Staged {
+/// The group being built: its batch and the state it leads to.
+struct Group<'a> {
+    db: &'a rocksdb::DB,
+    batch: WriteBatch,
     counters: Counters,
     traces: HashMap<String, Slot>,
-    /// A truncate is staged: nothing written before it is visible any more.
+    /// A truncate is in the group: nothing written before it is visible any more.
     truncated: bool,
+    /// Scratch space for keys (the batch copies what it is given).
+    key: Vec<u8>,
 }
 
-enum BatchOp {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
-    DeleteRange(Vec<u8>, Vec<u8>),
-}
-
-/// One request's changes, layered over the group's.
-struct Layer<'a> {
-    db: &'a rocksdb::DB,
-    group: &'a Staged,
-    own: Staged,
-    ops: Vec<BatchOp>,
-}
-
-impl<'a> Layer<'a> {
-    fn new(db: &'a rocksdb::DB, group: &'a Staged) -> Layer<'a> {
-        Layer {
-            db,
-            group,
-            own: Staged {
-                counters: group.counters.clone(),
-                traces: HashMap::new(),
-                truncated: false,
-            },
-            ops: Vec::new(),
+impl Group<'_> {
+    /// Phase one: makes sure the trace's summary is loaded. The only step that can fail.
+    fn load(&mut self, trace_id: &str) -> Result<()> {
+        if self.traces.contains_key(trace_id) {
+            return Ok(());
         }
-    }
-
-    /// The trace's summary as this request sees it, cached in the layer.
-    fn slot(&mut self, trace_id: &str) -> Result<&mut Slot> {
-        if !self.own.traces.contains_key(trace_id) {
-            let slot = if self.own.truncated {
-                Slot {
-                    meta: None,
-                    dirty: false,
-                }
-            } else if let Some(slot) = self.group.traces.get(trace_id) {
-                slot.clone()
-            } else if self.group.truncated {
-                Slot {
-                    meta: None,
-                    dirty: false,
-                }
-            } else {
-                Slot {
-                    meta: load_meta(self.db, trace_id)?,
-                    dirty: false,
-                }
-            };
-            self.own.traces.insert(trace_id.to_owned(), slot);
-        }
-        // Inserted just above when absent.
-        self.own
-            .traces
-            .get_mut(trace_id)
-            .ok_or_else(|| StoreError::corrupted(&keys::trace_key(trace_id), "writer lost a staged summary"))
+        let meta = if self.truncated {
+            None
+        } else {
+            load_meta(self.db, trace_id)?
+        };
+        self.traces.insert(trace_id.to_owned(), Slot { meta, dirty: false });
+        Ok(())
     }
 
     fn next_seq(&mut self) -> u64 {
-        let seq = self.own.counters.next_seq;
-        self.own.counters.next_seq += 1;
+        let seq = self.counters.next_seq;
+        self.counters.next_seq += 1;
         seq
     }
 
     fn append(&mut self, events: Vec<PreparedEvent>) -> Result<Outcome> {
+        for event in &events {
+            self.load(&event.trace_id)?;
+        }
         for event in events {
-            let known = self.slot(&event.trace_id)?.meta.is_some();
+            let known = self.traces.get(&event.trace_id).is_some_and(|slot| slot.meta.is_some());
             if !known {
                 let first_seq = self.next_seq();
                 let order_key = keys::order_key(first_seq);
                 let entry = OrderEntry {
                     trace_id: event.trace_id.clone(),
                 };
-                let value = records::encode_message(&order_key, records::KIND_ORDER, &entry);
-                self.ops.push(BatchOp::Put(order_key, value));
-                self.own.counters.traces += 1;
-                let slot = self.slot(&event.trace_id)?;
+                self.batch.put(
+                    &order_key,
+                    records::encode_message(&order_key, records::KIND_ORDER, &entry),
+                );
+                self.counters.traces += 1;
+                let slot = self.traces.entry(event.trace_id.clone()).or_insert(Slot {
+                    meta: None,
+                    dirty: true,
+                });
                 slot.meta = Some(TraceMeta {
                     first_seq,
                     last_seq: first_seq,
-                    events_by_kind: Default::default(),
-                    min_tso: 0,
-                    max_tso: 0,
+                    ..TraceMeta::default()
                 });
             }
             let seq = self.next_seq();
-            let key = keys::event_key(&event.trace_id, seq);
-            let value = records::encode(&key, event.kind.code(), &event.payload);
-            self.ops.push(BatchOp::Put(key, value));
-            *self
-                .own
-                .counters
-                .events_by_kind
-                .entry(u32::from(event.kind.code()))
-                .or_default() += 1;
-            let slot = self.slot(&event.trace_id)?;
-            slot.dirty = true;
-            if let Some(meta) = slot.meta.as_mut() {
-                meta.last_seq = seq;
-                meta.widen_tso_range(event.tso);
-                *meta.events_by_kind.entry(u32::from(event.kind.code())).or_default() += 1;
+            keys::write_event_key(&mut self.key, &event.trace_id, seq);
+            let record = event.record.seal(&self.key);
+            self.batch.put(&self.key, record);
+            let code = u32::from(event.kind.code());
+            *self.counters.events_by_kind.entry(code).or_default() += 1;
+            if let Some(slot) = self.traces.get_mut(&event.trace_id) {
+                slot.dirty = true;
+                if let Some(meta) = slot.meta.as_mut() {
+                    meta.last_seq = seq;
+                    meta.widen_tso_range(event.tso);
+                    *meta.events_by_kind.entry(code).or_default() += 1;
+                }
             }
         }
         Ok(Outcome::Appended)
     }
 
     fn delete(&mut self, trace_id: &str) -> Result<Outcome> {
-        let slot = self.slot(trace_id)?;
+        self.load(trace_id)?;
+        let Some(slot) = self.traces.get_mut(trace_id) else {
+            return Ok(Outcome::Deleted(false));
+        };
         let Some(meta) = slot.meta.take() else {
             return Ok(Outcome::Deleted(false));
         };
         slot.dirty = true;
         let prefix = keys::event_prefix(trace_id);
         let end = keys::prefix_end(&prefix);
-        self.ops.push(BatchOp::DeleteRange(prefix, end));
-        self.ops.push(BatchOp::Delete(keys::order_key(meta.first_seq)));
-        let counters = &mut self.own.counters;
-        counters.traces = counters.traces.saturating_sub(1);
+        self.batch.delete_range(prefix, end);
+        self.batch.delete(keys::order_key(meta.first_seq));
+        self.counters.traces = self.counters.traces.saturating_sub(1);
         for (kind, count) in &meta.events_by_kind {
-            if let Some(total) = counters.events_by_kind.get_mut(kind) {
+            if let Some(total) = self.counters.events_by_kind.get_mut(kind) {
                 *total = total.saturating_sub(*count);
             }
         }
@@ -262,45 +231,32 @@ impl<'a> Layer<'a> {
     }
 
     fn truncate(&mut self) -> Outcome {
-        self.ops.push(BatchOp::DeleteRange(vec![TAG_EVENT], vec![TAG_END]));
-        self.own.traces.clear();
-        self.own.truncated = true;
-        self.own.counters.traces = 0;
-        self.own.counters.events_by_kind.clear();
+        self.batch.delete_range(vec![TAG_EVENT], vec![TAG_END]);
+        self.traces.clear();
+        self.truncated = true;
+        self.counters.traces = 0;
+        self.counters.events_by_kind.clear();
         Outcome::Truncated
     }
 
-    /// This request's changes, released from the group they were layered on.
-    fn into_changes(self) -> Changes {
-        Changes {
-            own: self.own,
-            ops: self.ops,
-        }
-    }
-}
-
-/// One successful request's changes.
-struct Changes {
-    own: Staged,
-    ops: Vec<BatchOp>,
-}
-
-impl Changes {
-    /// Folds the changes into the group.
-    fn fold_into(self, group: &mut Staged, batch: &mut WriteBatch) {
-        for op in self.ops {
-            match op {
-                BatchOp::Put(key, value) => batch.put(key, value),
-                BatchOp::Delete(key) => batch.delete(key),
-                BatchOp::DeleteRange(from, to) => batch.delete_range(from, to),
+    /// The summaries the group changed, and the counters, into the batch.
+    fn finish(mut self) -> (WriteBatch, Counters) {
+        for (trace_id, slot) in &self.traces {
+            if !slot.dirty {
+                continue;
+            }
+            let key = keys::trace_key(trace_id);
+            match &slot.meta {
+                Some(meta) => {
+                    let value = records::encode_message(&key, records::KIND_TRACE_META, meta);
+                    self.batch.put(key, value);
+                }
+                None => self.batch.delete(key),
             }
         }
-        if self.own.truncated {
-            group.traces.clear();
-            group.truncated = true;
-        }
-        group.counters = self.own.counters;
-        group.traces.extend(self.own.traces);
+        let counters = records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &self.counters);
+        self.batch.put(keys::META_COUNTERS, counters);
+        (self.batch, self.counters)
     }
 }
 
@@ -325,18 +281,20 @@ fn space_below_reserve(context: &WriterContext) -> Option<u64> {
     (available < context.min_free_disk_bytes).then_some(available)
 }
 
-fn commit_group(context: &WriterContext, counters: &mut Counters, group: Vec<Request>) {
-    let mut staged = Staged {
+fn commit_group(context: &WriterContext, counters: &mut Counters, requests: Vec<Request>) {
+    let mut group = Group {
+        db: &context.db,
+        batch: WriteBatch::default(),
         counters: counters.clone(),
         traces: HashMap::new(),
         truncated: false,
+        key: Vec::with_capacity(64),
     };
-    let mut batch = WriteBatch::default();
-    let mut accepted = Vec::with_capacity(group.len());
+    let mut accepted = Vec::with_capacity(requests.len());
     // Checked once per group, and only when it appends: deletes and truncates
     // are how an operator frees space, so they always go through.
     let mut below_reserve: Option<Option<u64>> = None;
-    for Request { op, reply } in group {
+    for Request { op, reply } in requests {
         if matches!(op, Op::Append(_))
             && let Some(available) = *below_reserve.get_or_insert_with(|| space_below_reserve(context))
         {
@@ -347,45 +305,25 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, group: Vec<Req
             }));
             continue;
         }
-        let mut layer = Layer::new(&context.db, &staged);
         let outcome = match op {
-            Op::Append(events) => layer.append(events),
-            Op::Delete(trace_id) => layer.delete(&trace_id),
-            Op::Truncate => Ok(layer.truncate()),
+            Op::Append(events) => group.append(events),
+            Op::Delete(trace_id) => group.delete(&trace_id),
+            Op::Truncate => Ok(group.truncate()),
         };
-        let changes = layer.into_changes();
         match outcome {
-            Ok(outcome) => {
-                changes.fold_into(&mut staged, &mut batch);
-                accepted.push((reply, outcome));
-            }
+            Ok(outcome) => accepted.push((reply, outcome)),
             Err(error) => reply.send(Err(error)),
         }
     }
     if accepted.is_empty() {
         return;
     }
-    for (trace_id, slot) in &staged.traces {
-        if !slot.dirty {
-            continue;
-        }
-        let key = keys::trace_key(trace_id);
-        match &slot.meta {
-            Some(meta) => {
-                let value = records::encode_message(&key, records::KIND_TRACE_META, meta);
-                batch.put(key, value);
-            }
-            None => batch.delete(key),
-        }
-    }
-    let counters_value = records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &staged.counters);
-    batch.put(keys::META_COUNTERS, counters_value);
-
+    let (batch, staged) = group.finish();
     let mut options = WriteOptions::default();
     options.set_sync(context.sync);
     match context.db.write_opt(batch, &options) {
         Ok(()) => {
-            *counters = staged.counters;
+            *counters = staged;
             if let Ok(mut published) = context.published.lock() {
                 *published = counters.clone();
             }
