@@ -157,3 +157,46 @@ fn a_truncated_or_missing_table_file_stops_the_start_with_its_name() {
         );
     }
 }
+
+#[test]
+fn a_table_file_truncated_under_a_running_server_fails_only_its_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (first_table, _) = two_table_files(&data);
+    let server = Server::start(&data, &[]);
+    assert_eq!(server.get("/status").status, 200);
+    let len = std::fs::metadata(&first_table).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&first_table)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    let response = server.get("/events/query?trace_id=first");
+    assert_eq!(response.status, 500, "{}", response.body);
+    assert!(response.body.contains("trace \"first\""), "{}", response.body);
+    let second = server.get("/events/query?trace_id=second");
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(server.get("/status").status, 200);
+    let (code, report) = dump_verify(&data);
+    assert_eq!(code, 1, "{report}");
+    let name = first_table.file_name().unwrap().to_str().unwrap();
+    assert!(report.contains(name), "{report}");
+}
+
+#[test]
+fn a_table_file_deleted_under_a_running_server_is_still_served_and_verify_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (first_table, _) = two_table_files(&data);
+    let server = Server::start(&data, &[]);
+    assert_eq!(server.get("/status").status, 200);
+    std::fs::remove_file(&first_table).unwrap();
+    // The server holds the file open: nothing is lost until it restarts.
+    assert_eq!(tsos(&server.get("/events/query?trace_id=first").json()).len(), 2000);
+    assert_eq!(server.get("/events/query?trace_id=second").status, 200);
+    let (code, report) = dump_verify(&data);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains(first_table.file_name().unwrap().to_str().unwrap()), "{report}");
+}
