@@ -198,5 +198,8 @@ fn a_table_file_deleted_under_a_running_server_is_still_served_and_verify_report
     assert_eq!(server.get("/events/query?trace_id=second").status, 200);
     let (code, report) = dump_verify(&data);
     assert_eq!(code, 1, "{report}");
-    assert!(report.contains(first_table.file_name().unwrap().to_str().unwrap()), "{report}");
+    assert!(
+        report.contains(first_table.file_name().unwrap().to_str().unwrap()),
+        "{report}"
+    );
 }
