@@ -40,6 +40,17 @@ fn two_table_files(dir: &Path) -> (PathBuf, PathBuf) {
     (tables[0].clone(), tables[1].clone())
 }
 
+/// Cuts a file to half its length, as a crash mid-copy or a bad disk might.
+fn truncate_to_half(path: &Path) {
+    let len = std::fs::metadata(path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+}
+
 fn dump_verify(data: &Path) -> (i32, String) {
     let output = std::process::Command::new(binary("tracekeep-dump"))
         .args(["verify", data.to_str().unwrap()])
@@ -132,13 +143,7 @@ fn a_truncated_or_missing_table_file_stops_the_start_with_its_name() {
         let data = dir.path().join("data");
         let (first_table, _) = two_table_files(&data);
         if damage == "truncate" {
-            let len = std::fs::metadata(&first_table).unwrap().len();
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&first_table)
-                .unwrap()
-                .set_len(len / 2)
-                .unwrap();
+            truncate_to_half(&first_table);
         } else {
             std::fs::remove_file(&first_table).unwrap();
         }
@@ -165,13 +170,7 @@ fn a_table_file_truncated_under_a_running_server_fails_only_its_traces() {
     let (first_table, _) = two_table_files(&data);
     let server = Server::start(&data, &[]);
     assert_eq!(server.get("/status").status, 200);
-    let len = std::fs::metadata(&first_table).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&first_table)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    truncate_to_half(&first_table);
 
     let response = server.get("/events/query?trace_id=first");
     assert_eq!(response.status, 500, "{}", response.body);
