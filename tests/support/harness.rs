@@ -178,6 +178,13 @@ impl Server {
         self.seen.lock().unwrap().clone()
     }
 
+    /// The server's resident memory (`VmRSS`) in KiB, if it can be read.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// The server's process ID.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tracekeep_proto::pb;
@@ -103,12 +103,6 @@ impl std::fmt::Display for SoakReport {
     }
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn job_event(trace: &str, tso: i64) -> pb::SyncerJobEvent {
     pb::SyncerJobEvent {
         base: Some(pb::BaseEvent {
@@ -148,10 +142,8 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
     let args: Vec<&str> = options.args.iter().map(String::as_str).collect();
     let server = Server::start(data_dir, &args);
     let addr = server.addr;
-    let pid = server.pid();
     let counts = Arc::new(Counts::default());
     let first_error = Arc::new(std::sync::Mutex::new(None));
-    let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let deadline = started + options.duration;
     let mut tasks = Vec::new();
@@ -183,11 +175,11 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
     }
     // Readers and the deleter use blocking HTTP: run them on blocking threads.
     for reader in 0..2u64 {
-        let (counts, first_error, stop) = (counts.clone(), first_error.clone(), stop.clone());
+        let (counts, first_error) = (counts.clone(), first_error.clone());
         let uploaders = options.uploaders as u64;
         tasks.push(tokio::task::spawn_blocking(move || {
             let mut rng = Rng::new(0xC0FFEE + reader);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            while Instant::now() < deadline {
                 let trace = format!("soak.u{}.{}", rng.below(uploaders), rng.below(3));
                 let path = format!("/events/query?trace_id={}", encode(&trace));
                 match try_http(addr, "GET", &path, &[], b"") {
@@ -242,15 +234,14 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
     let mut sample = tokio::time::interval(options.sample_every);
     while Instant::now() < deadline {
         sample.tick().await;
-        if let Some(kib) = rss_kib(pid) {
+        if let Some(kib) = server.rss_kib() {
             rss.push((started.elapsed().as_secs_f64(), kib));
         }
     }
-    stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.unwrap();
     }
-    if let Some(kib) = rss_kib(pid) {
+    if let Some(kib) = server.rss_kib() {
         rss.push((started.elapsed().as_secs_f64(), kib));
     }
     let seconds = started.elapsed().as_secs_f64();

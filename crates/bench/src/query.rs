@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tracekeep_client::dm::{DmTracer, DmTracerConfig};
 use tracekeep_e2e::harness::Server;
+use tracekeep_store::Store;
 
 use crate::{Plan, events, percentiles};
 
@@ -55,26 +56,8 @@ impl KeepAlive {
     }
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?.to_owned();
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-fn dir_bytes(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(|entry| entry.ok()?.metadata().ok())
-                .filter(|metadata| metadata.is_file())
-                .map(|metadata| metadata.len())
-                .sum()
-        })
-        .unwrap_or(0)
+fn rss_mb(server: &Server) -> f64 {
+    server.rss_kib().map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
 /// The traces of a store: (name, events) for the measured sizes, then filler.
@@ -100,7 +83,6 @@ fn layout(total: u64) -> Vec<(String, u64)> {
 /// Ingests `total` events (16 clients, batches of up to 100) and samples RSS meanwhile.
 async fn fill(server: &Server, total: u64) -> anyhow::Result<(f64, f64)> {
     let traces = layout(total);
-    let pid = server.pid();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..16usize {
@@ -124,7 +106,7 @@ async fn fill(server: &Server, total: u64) -> anyhow::Result<(f64, f64)> {
     let mut sample = tokio::time::interval(Duration::from_millis(500));
     while tasks.iter().any(|task| !task.is_finished()) {
         sample.tick().await;
-        peak_rss = peak_rss.max(rss_mb(pid));
+        peak_rss = peak_rss.max(rss_mb(server));
     }
     for task in tasks {
         task.await.context("join a fill task")??;
@@ -155,7 +137,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let server = Server::start(&data, &[]);
     let (fill_rate, peak_rss) = fill(&server, plan.big_store).await?;
     let mut http = KeepAlive::connect(server.addr)?;
-    let idle_rss = rss_mb(server.pid());
+    let idle_rss = rss_mb(&server);
 
     println!(
         "\n## Query and scan ({} events in the store, filled at {fill_rate:.0} events/s by 16 clients)\n",
@@ -205,7 +187,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
 
     let (status, _) = server.terminate();
     anyhow::ensure!(status.success(), "the server exited with {status}");
-    let bytes = dir_bytes(&data);
+    // The store's own figure: every file in the data directory.
+    let bytes = Store::open_read_only(&data)
+        .and_then(|store| store.stats())
+        .context("read the stopped store's size")?
+        .bytes_on_disk;
     let restart_big = restart_time(&data, "q100.0")?;
 
     println!("\n## Restart and footprint\n");

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tracekeep_proto::pb::tracer_client::TracerClient;
 use tracekeep_proto::{TraceEvent, pb};
 
@@ -163,15 +163,7 @@ impl DmTracer {
     /// Starts the client on the current tokio runtime. Connecting is lazy: an
     /// absent server is not an error here, events queue until it appears.
     pub fn start(config: DmTracerConfig) -> Result<DmTracer, ClientError> {
-        let invalid = |reason: String| ClientError::InvalidEndpoint {
-            endpoint: config.endpoint.clone(),
-            reason,
-        };
-        let endpoint = Endpoint::from_shared(config.endpoint.clone())
-            .map_err(|error| invalid(error.to_string()))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
-        let rpc = TracerClient::new(endpoint.connect_lazy());
+        let rpc = crate::upload::connect_lazy(&config.endpoint)?;
         let (items, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let tso = Arc::new(TsoClock::default());

@@ -6,7 +6,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tonic::transport::{Channel, Endpoint};
 use tracekeep_proto::pb::CommonUploadResponse;
+use tracekeep_proto::pb::tracer_client::TracerClient;
+
+use crate::dm::ClientError;
 
 /// The outcome of one upload attempt.
 pub(crate) enum Attempt {
@@ -27,6 +31,21 @@ impl Attempt {
             Err(status) => Attempt::Failed(status),
         }
     }
+}
+
+/// A lazily connecting client for `endpoint`: an absent server is not an
+/// error here; the channel connects (and reconnects) when it is used.
+pub(crate) fn connect_lazy(endpoint: &str) -> Result<TracerClient<Channel>, ClientError> {
+    let endpoint = Endpoint::from_shared(endpoint.to_owned()).map_err(|error| ClientError::InvalidEndpoint {
+        endpoint: endpoint.to_owned(),
+        reason: error.to_string(),
+    })?;
+    Ok(TracerClient::new(
+        endpoint
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .connect_lazy(),
+    ))
 }
 
 /// Counts an item dropped because a queue was full, logging the first drop

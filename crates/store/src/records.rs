@@ -94,7 +94,7 @@ impl PreparedRecord {
         self.bytes
     }
 
-    /// Bytes of the payload (for group sizing).
+    /// Bytes of the record so far, header and payload (for group sizing).
     pub(crate) fn len(&self) -> usize {
         self.bytes.len()
     }

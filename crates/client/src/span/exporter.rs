@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tracekeep_proto::pb;
 use tracekeep_proto::pb::tracer_client::TracerClient;
 
@@ -126,12 +126,7 @@ pub fn to_span_event(span: &RecordedSpan) -> pb::Span {
 impl SpanExporter {
     /// Starts exporting on the current tokio runtime; connecting is lazy.
     pub fn start(config: SpanExporterConfig) -> Result<Arc<SpanExporter>, ClientError> {
-        let endpoint =
-            Endpoint::from_shared(config.endpoint.clone()).map_err(|error| ClientError::InvalidEndpoint {
-                endpoint: config.endpoint.clone(),
-                reason: error.to_string(),
-            })?;
-        let rpc = TracerClient::new(endpoint.tcp_nodelay(true).connect_lazy());
+        let rpc = crate::upload::connect_lazy(&config.endpoint)?;
         let (items, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         tokio::spawn(run(config, rpc, receiver, counters.clone()));
