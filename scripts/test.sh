@@ -6,16 +6,30 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 ensure_build_deps
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+started=$SECONDS
+
+# Each cargo step prints its artifact messages as JSON to a file (diagnostics stay
+# human-readable on stderr), so the guard below knows which RocksDB builds this run used.
+cargo_step() {
+    local name=$1 subcommand=$2
+    shift 2
+    say "cargo $subcommand $* (target dir: ${CARGO_TARGET_DIR})"
+    cargo "$subcommand" --locked --message-format=json-render-diagnostics "$@" >"$work/$name.json"
+}
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
-say "cargo clippy (target dir: ${CARGO_TARGET_DIR})"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo_step clippy clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests start the real binaries, so build them first.
-say "cargo build --bins"
-cargo build --workspace --bins --locked
+cargo_step bins build --workspace --bins
+cargo_step tests test --workspace --no-run
+say "build steps done after $((SECONDS - started)) s"
+scripts/check-rocksdb-builds.sh "$work"/*.json
+
 say "cargo test"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --locked 2>&1 | tee "$work/test.log"
+say "all steps done after $((SECONDS - started)) s"
 # One closing line for the whole run (cargo ends on a doc-test summary).
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$work/test.log"
