@@ -13,9 +13,14 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 dirs=$(grep -h '"reason":"build-script-executed"' "$@" |
-    grep -o '"out_dir":"[^"]*/librocksdb-sys-[^"/]*/out"' | sort -u || true)
+    grep -o '"out_dir":"[^"]*/librocksdb-sys-[^"/]*/out"' | sed 's/^"out_dir":"//; s/"$//' | sort -u || true)
 count=$(printf '%s' "$dirs" | grep -c . || true)
-if [ "$count" -ne 1 ]; then
+if [ "$count" -eq 0 ]; then
+    say "error: no cargo step reported running librocksdb-sys's build script; cannot check"
+    say "that the steps share one RocksDB build (were the JSON messages captured?)"
+    exit 1
+fi
+if [ "$count" -gt 1 ]; then
     say "error: expected the cargo steps to share 1 debug build of librocksdb-sys, found $count:"
     printf '%s\n' "$dirs" >&2
     say "a fresh machine would compile RocksDB's C++ $count times; find the unit that differs with"
@@ -23,4 +28,4 @@ if [ "$count" -ne 1 ]; then
     say "  (see the [profile.dev.build-override] note in Cargo.toml)"
     exit 1
 fi
-say "one librocksdb-sys build shared by every step: ${dirs#\"out_dir\":}"
+say "one librocksdb-sys build shared by every step: $dirs"
