@@ -13,6 +13,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         // Maps in sorted order, as Go's encoding/json prints them.
         .btree_map(".")
-        .compile_fds(descriptors)?;
+        .compile_fds(descriptors.clone())?;
+
+    // The ingest server again, with the upload requests read as raw event bytes
+    // (`crate::ingest::EncodedEvents`, the same wire format) so the server can
+    // store each event as it arrived. Every other type is the one generated above.
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?).join("ingest");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut ingest = tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .out_dir(&out_dir)
+        .extern_path(".pb", "crate::pb");
+    for request in [
+        ".pb.UploadSyncerBinlogEventRequest",
+        ".pb.UploadSyncerJobEventRequest",
+        ".pb.UploadSpansRequest",
+    ] {
+        ingest = ingest.extern_path(request, "crate::ingest::EncodedEvents");
+    }
+    ingest.compile_fds(descriptors)?;
     Ok(())
 }

@@ -5,9 +5,13 @@
 //! - [`TraceEvent`]: one stored event of any kind, the unit the store appends
 //!   and returns.
 //! - [`json`]: the JSON dm-tracer printed for events, byte for byte.
+//! - [`ingest`]: the server side of `pb.Tracer` with uploads left encoded.
+//! - [`wire`]: validating an event's protobuf bytes without decoding them.
 
 pub mod event;
+pub mod ingest;
 pub mod json;
+pub mod wire;
 
 pub use event::{EventKind, TraceEvent};
 
