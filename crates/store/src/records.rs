@@ -67,22 +67,23 @@ pub(crate) struct PreparedRecord {
 }
 
 impl PreparedRecord {
-    /// Frames the payload `write` produces as a record of `kind`.
-    pub(crate) fn new<E>(
-        kind: u8,
-        size_hint: usize,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<PreparedRecord, E> {
-        let mut bytes = Vec::with_capacity(HEADER_LEN + size_hint);
+    /// Frames `payload` as a record of `kind`.
+    pub(crate) fn new(kind: u8, payload: &[u8]) -> PreparedRecord {
+        let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
         bytes.extend_from_slice(&MAGIC);
         bytes.push(FORMAT_VERSION);
         bytes.push(kind);
         bytes.extend_from_slice(&[0; 4]);
-        write(&mut bytes)?;
+        bytes.extend_from_slice(payload);
         let mut rest = crc32fast::Hasher::new();
         rest.update(&bytes[2..4]);
-        rest.update(&bytes[HEADER_LEN..]);
-        Ok(PreparedRecord { bytes, rest })
+        rest.update(payload);
+        PreparedRecord { bytes, rest }
+    }
+
+    /// The record's payload (what follows the header).
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.bytes[HEADER_LEN..]
     }
 
     /// The finished record for `key`: identical to [`encode`]'s.
@@ -258,11 +259,9 @@ mod tests {
     fn a_prepared_record_seals_to_exactly_the_encoded_one() {
         for payload in [&b""[..], b"x", &[7u8; 1000]] {
             let key = keys::event_key("t.1\0x", 77);
-            let prepared = PreparedRecord::new(2, payload.len(), |buf| {
-                buf.extend_from_slice(payload);
-                Ok::<(), ()>(())
-            });
-            assert_eq!(prepared.map(|record| record.seal(&key)), Ok(encode(&key, 2, payload)));
+            let prepared = PreparedRecord::new(2, payload);
+            assert_eq!(prepared.payload(), payload);
+            assert_eq!(prepared.seal(&key), encode(&key, 2, payload));
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, SliceTransform, WriteOptions};
-use tracekeep_proto::{EventKind, TraceEvent};
+use tracekeep_proto::{EventKind, TraceEvent, wire};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, MAX_TRACE_ID_LEN, TAG_END, TAG_ORDER};
@@ -308,7 +308,7 @@ impl Store {
     /// [`MAX_TRACE_ID_LEN`] bytes; otherwise [`StoreError::InvalidEvent`] names
     /// the first offending event and nothing is stored. An empty batch is a no-op.
     pub fn append(&self, events: Vec<TraceEvent>) -> Result<()> {
-        let Some(prepared) = self.prepare(events)? else {
+        let Some(prepared) = self.prepare_events(events)? else {
             return Ok(());
         };
         self.submit(Op::Append(prepared)).map(|_| ())
@@ -320,7 +320,40 @@ impl Store {
     /// (say, through a channel); it runs exactly once, here if the batch is
     /// refused before it is queued.
     pub fn append_then(&self, events: Vec<TraceEvent>, done: impl FnOnce(Result<()>) + Send + 'static) {
-        match self.prepare(events) {
+        let prepared = self.prepare_events(events);
+        self.enqueue_prepared(prepared, done);
+    }
+
+    /// [`Store::append_then`] for events still in their protobuf encoding, as
+    /// they arrived on the wire: each element of `events` is one message of
+    /// `kind` (a `pb.SyncerJobEvent`, say). The bytes are validated exactly as
+    /// decoding would validate them ([`tracekeep_proto::wire`]) and stored as
+    /// they are, so an event is never decoded and encoded again; a malformed
+    /// one refuses the whole batch with [`StoreError::InvalidEvent`].
+    pub fn append_encoded_then<B: AsRef<[u8]>>(
+        &self,
+        kind: EventKind,
+        events: &[B],
+        done: impl FnOnce(Result<()>) + Send + 'static,
+    ) {
+        let prepared = self.prepare_encoded(kind, events);
+        self.enqueue_prepared(prepared, done);
+    }
+
+    /// [`Store::append_encoded_then`], waiting for the outcome.
+    pub fn append_encoded<B: AsRef<[u8]>>(&self, kind: EventKind, events: &[B]) -> Result<()> {
+        let Some(prepared) = self.prepare_encoded(kind, events)? else {
+            return Ok(());
+        };
+        self.submit(Op::Append(prepared)).map(|_| ())
+    }
+
+    fn enqueue_prepared(
+        &self,
+        prepared: Result<Option<Vec<PreparedEvent>>>,
+        done: impl FnOnce(Result<()>) + Send + 'static,
+    ) {
+        match prepared {
             Ok(Some(prepared)) => {
                 let reply = Reply::Callback(Box::new(move |outcome: Result<Outcome>| done(outcome.map(|_| ()))));
                 self.enqueue(Op::Append(prepared), reply);
@@ -330,35 +363,35 @@ impl Store {
         }
     }
 
-    /// Validates and encodes a batch; `None` for an empty one.
-    fn prepare(&self, events: Vec<TraceEvent>) -> Result<Option<Vec<PreparedEvent>>> {
+    /// Encodes a batch of decoded events, then prepares it as if it had arrived encoded.
+    fn prepare_events(&self, events: Vec<TraceEvent>) -> Result<Option<Vec<PreparedEvent>>> {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
         }
         let mut prepared = Vec::with_capacity(events.len());
-        for (index, event) in events.into_iter().enumerate() {
-            let invalid = |reason: String| StoreError::InvalidEvent { index, reason };
-            let trace_id = match event.trace_id() {
-                None => return Err(invalid("the event has no base".into())),
-                Some("") => return Err(invalid("base.traceID is empty".into())),
-                Some(id) if id.len() > MAX_TRACE_ID_LEN => {
-                    return Err(invalid(format!(
-                        "base.traceID is {} bytes, over the {MAX_TRACE_ID_LEN}-byte limit",
-                        id.len()
-                    )));
-                }
-                Some(id) => id.to_owned(),
-            };
-            let kind = event.kind();
-            let record = PreparedRecord::new(kind.code(), event.encoded_len(), |buffer| event.encode_into(buffer))
-                .map_err(|error| invalid(format!("the event does not encode: {error}")))?;
-            prepared.push(PreparedEvent {
-                trace_id,
-                kind,
-                tso: event.tso(),
-                record,
-            });
+        for (index, event) in events.iter().enumerate() {
+            let mut bytes = Vec::with_capacity(event.encoded_len());
+            event
+                .encode_into(&mut bytes)
+                .map_err(|error| StoreError::InvalidEvent {
+                    index,
+                    reason: format!("the event does not encode: {error}"),
+                })?;
+            prepared.push(prepare_one(index, event.kind(), &bytes)?);
         }
+        Ok((!prepared.is_empty()).then_some(prepared))
+    }
+
+    /// Validates and frames a batch of encoded events; `None` for an empty one.
+    fn prepare_encoded<B: AsRef<[u8]>>(&self, kind: EventKind, events: &[B]) -> Result<Option<Vec<PreparedEvent>>> {
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        let prepared = events
+            .iter()
+            .enumerate()
+            .map(|(index, bytes)| prepare_one(index, kind, bytes.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
         Ok((!prepared.is_empty()).then_some(prepared))
     }
 
@@ -733,6 +766,28 @@ impl std::fmt::Debug for Store {
             .field("sync", &self.sync)
             .finish_non_exhaustive()
     }
+}
+
+/// Validates one encoded event (the `index`th of its batch) and frames it as a
+/// record, on the caller's thread.
+fn prepare_one(index: usize, kind: EventKind, bytes: &[u8]) -> Result<PreparedEvent> {
+    let invalid = |reason: String| StoreError::InvalidEvent { index, reason };
+    let head =
+        wire::scan_event(kind, bytes).map_err(|error| invalid(format!("the {kind} event does not decode: {error}")))?;
+    if !head.has_base {
+        return Err(invalid("the event has no base".into()));
+    }
+    let trace_len = head.trace_id.len();
+    if trace_len == 0 {
+        return Err(invalid("base.traceID is empty".into()));
+    }
+    if trace_len > MAX_TRACE_ID_LEN {
+        return Err(invalid(format!(
+            "base.traceID is {trace_len} bytes, over the {MAX_TRACE_ID_LEN}-byte limit"
+        )));
+    }
+    let record = PreparedRecord::new(kind.code(), bytes);
+    Ok(PreparedEvent::new(kind, head.tso, record, head.trace_id))
 }
 
 fn unexpected_outcome(action: &'static str, outcome: Outcome) -> StoreError {

@@ -16,6 +16,7 @@
 //! only adds the key.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -32,12 +33,35 @@ const MAX_GROUP_REQUESTS: usize = 256;
 /// Most record bytes folded into one commit (a single larger request still goes alone).
 const MAX_GROUP_BYTES: usize = 16 << 20;
 
-/// One event, validated and encoded by the caller's thread.
+/// One event, validated and framed by the caller's thread.
 pub(crate) struct PreparedEvent {
-    pub trace_id: String,
-    pub kind: EventKind,
-    pub tso: i64,
-    pub record: PreparedRecord,
+    kind: EventKind,
+    tso: i64,
+    record: PreparedRecord,
+    /// Where `base.traceID` lies in the record's payload (the event's bytes).
+    trace_id: Range<usize>,
+}
+
+impl PreparedEvent {
+    /// `trace_id` is the range of `base.traceID` in the record's payload,
+    /// checked to be UTF-8 by the caller.
+    pub(crate) fn new(kind: EventKind, tso: i64, record: PreparedRecord, trace_id: Range<usize>) -> PreparedEvent {
+        PreparedEvent {
+            kind,
+            tso,
+            record,
+            trace_id,
+        }
+    }
+
+    fn trace_id(&self) -> &str {
+        // Checked to be UTF-8 when the event was prepared; never empty then.
+        self.record
+            .payload()
+            .get(self.trace_id.clone())
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// A mutation.
@@ -50,10 +74,7 @@ pub(crate) enum Op {
 impl Op {
     fn size(&self) -> usize {
         match self {
-            Op::Append(events) => events
-                .iter()
-                .map(|event| event.record.len() + event.trace_id.len())
-                .sum(),
+            Op::Append(events) => events.iter().map(|event| event.record.len()).sum(),
             Op::Delete(trace_id) => trace_id.len(),
             Op::Truncate => 0,
         }
@@ -107,6 +128,7 @@ pub(crate) struct WriterContext {
 
 /// Runs until every sender is dropped.
 pub(crate) fn run(context: WriterContext, requests: Receiver<Request>, mut counters: Counters) {
+    let mut hot = HotSummaries::new(HOT_SUMMARIES);
     while let Ok(first) = requests.recv() {
         let mut bytes = first.op.size();
         let mut group = vec![first];
@@ -119,7 +141,47 @@ pub(crate) fn run(context: WriterContext, requests: Receiver<Request>, mut count
                 Err(_) => break,
             }
         }
-        commit_group(&context, &mut counters, group);
+        commit_group(&context, &mut counters, &mut hot, group);
+    }
+}
+
+/// Traces whose summaries the writer keeps in memory, per generation.
+const HOT_SUMMARIES: usize = 16 * 1024;
+
+/// Summaries of the traces the writer touched lately, as committed, so that
+/// appends to an active trace read nothing. `None` records a trace known to
+/// be absent (deleted). Two generations approximate LRU without per-access
+/// bookkeeping: lookups see both, and when the young one fills, the old one
+/// is dropped and the young one takes its place.
+struct HotSummaries {
+    young: HashMap<String, Option<TraceMeta>>,
+    old: HashMap<String, Option<TraceMeta>>,
+    capacity: usize,
+}
+
+impl HotSummaries {
+    fn new(capacity: usize) -> HotSummaries {
+        HotSummaries {
+            young: HashMap::new(),
+            old: HashMap::new(),
+            capacity,
+        }
+    }
+
+    fn get(&self, trace_id: &str) -> Option<&Option<TraceMeta>> {
+        self.young.get(trace_id).or_else(|| self.old.get(trace_id))
+    }
+
+    fn put(&mut self, trace_id: String, meta: Option<TraceMeta>) {
+        if self.young.len() >= self.capacity && !self.young.contains_key(&trace_id) {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(trace_id, meta);
+    }
+
+    fn clear(&mut self) {
+        self.young.clear();
+        self.old.clear();
     }
 }
 
@@ -136,6 +198,8 @@ struct Group<'a> {
     batch: WriteBatch,
     counters: Counters,
     traces: HashMap<String, Slot>,
+    /// Summaries read for the group before it is applied, by trace.
+    fetched: HashMap<String, Result<Option<TraceMeta>>>,
     /// A truncate is in the group: nothing written before it is visible any more.
     truncated: bool,
     /// Scratch space for keys (the batch copies what it is given).
@@ -144,14 +208,19 @@ struct Group<'a> {
 
 impl Group<'_> {
     /// Phase one: makes sure the trace's summary is loaded. The only step that can fail.
-    fn load(&mut self, trace_id: &str) -> Result<()> {
+    fn load(&mut self, trace_id: &str, hot: &HotSummaries) -> Result<()> {
         if self.traces.contains_key(trace_id) {
             return Ok(());
         }
         let meta = if self.truncated {
             None
+        } else if let Some(meta) = hot.get(trace_id) {
+            meta.clone()
         } else {
-            load_meta(self.db, trace_id)?
+            match self.fetched.remove(trace_id) {
+                Some(fetched) => fetched?,
+                None => load_meta(self.db, trace_id)?,
+            }
         };
         self.traces.insert(trace_id.to_owned(), Slot { meta, dirty: false });
         Ok(())
@@ -163,40 +232,37 @@ impl Group<'_> {
         seq
     }
 
-    fn append(&mut self, events: Vec<PreparedEvent>) -> Result<Outcome> {
+    fn append(&mut self, events: Vec<PreparedEvent>, hot: &HotSummaries) -> Result<Outcome> {
         for event in &events {
-            self.load(&event.trace_id)?;
+            self.load(event.trace_id(), hot)?;
         }
         for event in events {
-            let known = self.traces.get(&event.trace_id).is_some_and(|slot| slot.meta.is_some());
+            let trace_id = event.trace_id();
+            let known = self.traces.get(trace_id).is_some_and(|slot| slot.meta.is_some());
             if !known {
                 let first_seq = self.next_seq();
                 let order_key = keys::order_key(first_seq);
                 let entry = OrderEntry {
-                    trace_id: event.trace_id.clone(),
+                    trace_id: trace_id.to_owned(),
                 };
                 self.batch.put(
                     &order_key,
                     records::encode_message(&order_key, records::KIND_ORDER, &entry),
                 );
                 self.counters.traces += 1;
-                let slot = self.traces.entry(event.trace_id.clone()).or_insert(Slot {
-                    meta: None,
-                    dirty: true,
-                });
-                slot.meta = Some(TraceMeta {
-                    first_seq,
-                    last_seq: first_seq,
-                    ..TraceMeta::default()
-                });
+                if let Some(slot) = self.traces.get_mut(trace_id) {
+                    slot.meta = Some(TraceMeta {
+                        first_seq,
+                        last_seq: first_seq,
+                        ..TraceMeta::default()
+                    });
+                }
             }
             let seq = self.next_seq();
-            keys::write_event_key(&mut self.key, &event.trace_id, seq);
-            let record = event.record.seal(&self.key);
-            self.batch.put(&self.key, record);
+            keys::write_event_key(&mut self.key, trace_id, seq);
             let code = u32::from(event.kind.code());
             *self.counters.events_by_kind.entry(code).or_default() += 1;
-            if let Some(slot) = self.traces.get_mut(&event.trace_id) {
+            if let Some(slot) = self.traces.get_mut(trace_id) {
                 slot.dirty = true;
                 if let Some(meta) = slot.meta.as_mut() {
                     meta.last_seq = seq;
@@ -204,12 +270,14 @@ impl Group<'_> {
                     *meta.events_by_kind.entry(code).or_default() += 1;
                 }
             }
+            let record = event.record.seal(&self.key);
+            self.batch.put(&self.key, record);
         }
         Ok(Outcome::Appended)
     }
 
-    fn delete(&mut self, trace_id: &str) -> Result<Outcome> {
-        self.load(trace_id)?;
+    fn delete(&mut self, trace_id: &str, hot: &HotSummaries) -> Result<Outcome> {
+        self.load(trace_id, hot)?;
         let Some(slot) = self.traces.get_mut(trace_id) else {
             return Ok(Outcome::Deleted(false));
         };
@@ -240,7 +308,7 @@ impl Group<'_> {
     }
 
     /// The summaries the group changed, and the counters, into the batch.
-    fn finish(mut self) -> (WriteBatch, Counters) {
+    fn finish(&mut self) -> Counters {
         for (trace_id, slot) in &self.traces {
             if !slot.dirty {
                 continue;
@@ -256,8 +324,44 @@ impl Group<'_> {
         }
         let counters = records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &self.counters);
         self.batch.put(keys::META_COUNTERS, counters);
-        (self.batch, self.counters)
+        self.counters.clone()
     }
+}
+
+/// Reads, in one batched lookup, the summaries of every trace the group's
+/// requests touch that the hot set does not hold.
+fn prefetch(db: &rocksdb::DB, hot: &HotSummaries, requests: &[Request]) -> HashMap<String, Result<Option<TraceMeta>>> {
+    let mut wanted: Vec<&str> = Vec::new();
+    for request in requests {
+        match &request.op {
+            Op::Append(events) => wanted.extend(events.iter().map(PreparedEvent::trace_id)),
+            Op::Delete(trace_id) => wanted.push(trace_id),
+            Op::Truncate => {}
+        }
+    }
+    wanted.retain(|trace_id| hot.get(trace_id).is_none());
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut fetched = HashMap::with_capacity(wanted.len());
+    if wanted.is_empty() {
+        return fetched;
+    }
+    // Sorted input lets RocksDB's batched MultiGet walk each file once.
+    let keys: Vec<Vec<u8>> = wanted.iter().map(|trace_id| keys::trace_key(trace_id)).collect();
+    let Some(default) = db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME) else {
+        return fetched;
+    };
+    let values = db.batched_multi_get_cf(default, keys.iter(), true);
+    for ((trace_id, key), value) in wanted.into_iter().zip(&keys).zip(values) {
+        let meta = match value {
+            Ok(value) => value
+                .map(|value| records::decode_message(key, &value, records::KIND_TRACE_META))
+                .transpose(),
+            Err(error) => Err(StoreError::engine_at(key, "reading a trace summary", error)),
+        };
+        fetched.insert(trace_id.to_owned(), meta);
+    }
+    fetched
 }
 
 fn load_meta(db: &rocksdb::DB, trace_id: &str) -> Result<Option<TraceMeta>> {
@@ -281,12 +385,13 @@ fn space_below_reserve(context: &WriterContext) -> Option<u64> {
     (available < context.min_free_disk_bytes).then_some(available)
 }
 
-fn commit_group(context: &WriterContext, counters: &mut Counters, requests: Vec<Request>) {
+fn commit_group(context: &WriterContext, counters: &mut Counters, hot: &mut HotSummaries, requests: Vec<Request>) {
     let mut group = Group {
         db: &context.db,
         batch: WriteBatch::default(),
         counters: counters.clone(),
         traces: HashMap::new(),
+        fetched: prefetch(&context.db, hot, &requests),
         truncated: false,
         key: Vec::with_capacity(64),
     };
@@ -306,8 +411,8 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, requests: Vec<
             continue;
         }
         let outcome = match op {
-            Op::Append(events) => group.append(events),
-            Op::Delete(trace_id) => group.delete(&trace_id),
+            Op::Append(events) => group.append(events, hot),
+            Op::Delete(trace_id) => group.delete(&trace_id, hot),
             Op::Truncate => Ok(group.truncate()),
         };
         match outcome {
@@ -318,20 +423,28 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, requests: Vec<
     if accepted.is_empty() {
         return;
     }
-    let (batch, staged) = group.finish();
+    let staged = group.finish();
     let mut options = WriteOptions::default();
     options.set_sync(context.sync);
-    match context.db.write_opt(batch, &options) {
+    match context.db.write_opt(std::mem::take(&mut group.batch), &options) {
         Ok(()) => {
             *counters = staged;
             if let Ok(mut published) = context.published.lock() {
                 *published = counters.clone();
+            }
+            if group.truncated {
+                hot.clear();
+            }
+            for (trace_id, slot) in group.traces {
+                hot.put(trace_id, slot.meta);
             }
             for (reply, outcome) in accepted {
                 reply.send(Ok(outcome));
             }
         }
         Err(error) => {
+            // What the failed batch left is unknown: forget every cached summary.
+            hot.clear();
             let message = error.into_string();
             tracing::error!(%message, "commit failed; the group's requests are refused");
             for (reply, _) in accepted {
