@@ -121,3 +121,54 @@ async fn half_an_http2_preface_is_closed_after_the_handshake_timeout() {
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
     assert_eq!(server.get("/status").status, 200);
 }
+
+/// Sends `events` as raw event bytes in an `UploadSyncerJobEvent` call, the
+/// way a client with a broken encoder would.
+async fn upload_raw_jobs(server: &Server, events: Vec<Vec<u8>>) -> pb::CommonUploadResponse {
+    use tracekeep_proto::ingest::EncodedEvents;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let request = EncodedEvents {
+        events: events.into_iter().map(Into::into).collect(),
+    };
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/pb.Tracer/UploadSyncerJobEvent");
+    let codec = tonic_prost::ProstCodec::<EncodedEvents, pb::CommonUploadResponse>::default();
+    grpc.unary(tonic::Request::new(request), path, codec)
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn a_malformed_event_refuses_its_whole_batch_with_a_reason() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let good = job("kept-out", 1).encode_to_vec();
+    let truncated = job("kept-out", 2).encode_to_vec()[..20].to_vec();
+    // sql (field 5) holding bytes that are not UTF-8.
+    let mut bad_utf8 = job("kept-out", 3).encode_to_vec();
+    bad_utf8.extend([0x2A, 0x02, 0xC3, 0x28]);
+    for (index, bad) in [(1, truncated), (2, bad_utf8)] {
+        let mut batch = vec![good.clone(), good.clone()];
+        batch.insert(index, bad);
+        let reply = upload_raw_jobs(&server, batch).await;
+        assert!(!reply.result);
+        assert!(reply.msg.contains(&format!("event {index}")), "{}", reply.msg);
+        assert!(reply.msg.contains("does not decode"), "{}", reply.msg);
+    }
+    // Nothing of those batches was stored, and well-formed raw bytes still are.
+    assert_eq!(server.get("/events/query?trace_id=kept-out").status, 404);
+    assert!(
+        upload_raw_jobs(&server, vec![job("raw", 7).encode_to_vec()])
+            .await
+            .result
+    );
+    let events = server.get("/events/query?trace_id=raw").json();
+    assert_eq!(tsos(&events), [7]);
+}

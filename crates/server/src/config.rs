@@ -52,6 +52,9 @@ pub struct Config {
     pub max_request_size: usize,
     /// Most traces one `/events/scan` page may ask for.
     pub max_scan_limit: u64,
+    /// Uploads processed at once; more wait, their bodies unread, so memory
+    /// stays bounded however many clients send.
+    pub max_concurrent_uploads: usize,
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     pub shutdown_timeout_secs: u64,
     /// How long a new connection may take to show which protocol it speaks
@@ -75,6 +78,7 @@ impl Default for Config {
             min_free_disk_bytes: 64 << 20,
             max_request_size: 16 << 20,
             max_scan_limit: 10_000,
+            max_concurrent_uploads: 32,
             shutdown_timeout_secs: 10,
             handshake_timeout_secs: 10,
         }
@@ -98,6 +102,10 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.max_request_size > 0, "max-request-size must be positive");
         anyhow::ensure!(self.max_scan_limit > 0, "max-scan-limit must be positive");
+        anyhow::ensure!(
+            self.max_concurrent_uploads > 0,
+            "max-concurrent-uploads must be positive"
+        );
         anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
         anyhow::ensure!(
             self.handshake_timeout_secs > 0,

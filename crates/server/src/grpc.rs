@@ -2,17 +2,39 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::extract::State;
+use axum::middleware::Next;
+use axum::response::Response as HttpResponse;
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
-use tracekeep_store::pb::tracer_server::Tracer;
-use tracekeep_store::pb::{
-    CommonUploadResponse, GetTsoRequest, GetTsoResponse, UploadSpansRequest, UploadSyncerBinlogEventRequest,
-    UploadSyncerJobEventRequest,
-};
-use tracekeep_store::{Store, TraceEvent};
+use tracekeep_proto::ingest::EncodedEvents;
+use tracekeep_proto::ingest::tracer_server::Tracer;
+use tracekeep_store::pb::{CommonUploadResponse, GetTsoRequest, GetTsoResponse};
+use tracekeep_store::{EventKind, Store};
 
 use crate::error::{ApiError, blocking};
 
-/// The `pb.Tracer` implementation over a [`Store`].
+/// Holds each upload until a place among `max-concurrent-uploads` is free,
+/// before its body is read: waiting uploads cost no memory beyond what their
+/// connections' flow-control windows buffer, and the writer sets the pace.
+/// Other calls (`GetTSO`) pass straight through.
+pub async fn limit_uploads(
+    State(places): State<Arc<Semaphore>>,
+    request: axum::http::Request<Body>,
+    next: Next,
+) -> HttpResponse {
+    if !request.uri().path().starts_with("/pb.Tracer/Upload") {
+        return next.run(request).await;
+    }
+    // The semaphore is never closed; if it were, serving unlimited beats refusing.
+    let _place = places.acquire().await.ok();
+    next.run(request).await
+}
+
+/// The `pb.Tracer` implementation over a [`Store`]. Uploads arrive as each
+/// event's protobuf bytes ([`EncodedEvents`]); the store validates them as
+/// decoding would and keeps them as they are.
 #[derive(Clone, Debug)]
 pub struct TracerService {
     store: Arc<Store>,
@@ -26,12 +48,18 @@ impl TracerService {
 
     /// Stores a batch; the reply comes only once it is durable. Errors are
     /// answered as `result = false` with the message, as dm-tracer did.
-    async fn upload(&self, rpc: &'static str, events: Vec<TraceEvent>) -> CommonUploadResponse {
+    async fn upload(
+        &self,
+        rpc: &'static str,
+        kind: EventKind,
+        request: Request<EncodedEvents>,
+    ) -> CommonUploadResponse {
+        let events = request.into_inner().events;
         let count = events.len();
         // The store answers through the channel once the batch is durable; no
         // thread waits for it meanwhile.
         let (done, outcome) = tokio::sync::oneshot::channel();
-        self.store.append_then(events, move |result| {
+        self.store.append_encoded_then(kind, &events, move |result| {
             let _ = done.send(result);
         });
         let result = match outcome.await {
@@ -82,30 +110,24 @@ impl Tracer for TracerService {
 
     async fn upload_syncer_binlog_event(
         &self,
-        request: Request<UploadSyncerBinlogEventRequest>,
+        request: Request<EncodedEvents>,
     ) -> Result<Response<CommonUploadResponse>, Status> {
-        let events = request
-            .into_inner()
-            .events
-            .into_iter()
-            .map(TraceEvent::Binlog)
-            .collect();
-        Ok(Response::new(self.upload("UploadSyncerBinlogEvent", events).await))
+        let reply = self.upload("UploadSyncerBinlogEvent", EventKind::Binlog, request);
+        Ok(Response::new(reply.await))
     }
 
     async fn upload_syncer_job_event(
         &self,
-        request: Request<UploadSyncerJobEventRequest>,
+        request: Request<EncodedEvents>,
     ) -> Result<Response<CommonUploadResponse>, Status> {
-        let events = request.into_inner().events.into_iter().map(TraceEvent::Job).collect();
-        Ok(Response::new(self.upload("UploadSyncerJobEvent", events).await))
+        Ok(Response::new(
+            self.upload("UploadSyncerJobEvent", EventKind::Job, request).await,
+        ))
     }
 
-    async fn upload_spans(
-        &self,
-        request: Request<UploadSpansRequest>,
-    ) -> Result<Response<CommonUploadResponse>, Status> {
-        let events = request.into_inner().spans.into_iter().map(TraceEvent::Span).collect();
-        Ok(Response::new(self.upload("UploadSpans", events).await))
+    async fn upload_spans(&self, request: Request<EncodedEvents>) -> Result<Response<CommonUploadResponse>, Status> {
+        Ok(Response::new(
+            self.upload("UploadSpans", EventKind::Span, request).await,
+        ))
     }
 }

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tracekeep_proto::ingest::tracer_server::TracerServer;
 use tracekeep_store::Store;
-use tracekeep_store::pb::tracer_server::TracerServer;
 
 /// The crate version, as `/status` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -36,6 +36,8 @@ pub struct Settings {
     pub max_request_size: usize,
     /// Most traces one scan page may ask for.
     pub max_scan_limit: u64,
+    /// Uploads processed at once.
+    pub max_concurrent_uploads: usize,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub shutdown_timeout: Duration,
     /// How long a new connection may take to show its opening bytes.
@@ -48,6 +50,7 @@ impl Settings {
         Settings {
             max_request_size: config.max_request_size,
             max_scan_limit: config.max_scan_limit,
+            max_concurrent_uploads: config.max_concurrent_uploads,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
             handshake_timeout: Duration::from_secs(config.handshake_timeout_secs),
         }
@@ -58,7 +61,10 @@ impl Settings {
 pub fn app(store: Arc<Store>, settings: &Settings) -> axum::Router {
     let tracer =
         TracerServer::new(grpc::TracerService::new(store.clone())).max_decoding_message_size(settings.max_request_size);
-    let grpc = tonic::service::Routes::new(tracer).into_axum_router();
+    let uploads = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
+    let grpc = tonic::service::Routes::new(tracer)
+        .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(uploads, grpc::limit_uploads));
     let http = http::router(http::HttpState {
         store,
         max_scan_limit: settings.max_scan_limit,
