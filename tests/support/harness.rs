@@ -185,6 +185,11 @@ impl Server {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// CPU time the server process has used so far (user + system, all threads).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        process_cpu_seconds(&self.pid().to_string())
+    }
+
     /// The server's process ID.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
@@ -227,6 +232,20 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// CPU time (user + system, all threads, live and exited) of process `pid`
+/// (a number, or `self`), from `/proc/<pid>/stat`.
+pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; utime and stime are fields
+    // 14 and 15, the 12th and 13th after it.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let ticks = rustix::param::clock_ticks_per_second();
+    Some((utime + stime) as f64 / ticks as f64)
 }
 
 /// Runs the server binary to completion (for commands that must fail fast).

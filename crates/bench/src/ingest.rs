@@ -1,57 +1,88 @@
 //! Ingest through the server, against two ceilings measured in the same run:
-//! the same events appended straight through the store, and a bare RocksDB
-//! `WriteBatch` of the same encoded bytes.
+//! the same events appended straight through the store, and bare RocksDB
+//! writing the same bytes under the same keys. Every row is measured at
+//! several trace shapes (events per trace), and beside the rates the CPU time
+//! each side spent per event, so the comparison does not depend on the
+//! benchmark's client sharing the machine's cores.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use prost::Message;
 use tracekeep_client::dm::{DmTracer, DmTracerConfig};
-use tracekeep_e2e::harness::Server;
-use tracekeep_store::{Store, StoreOptions, TraceEvent};
+use tracekeep_e2e::harness::{Server, process_cpu_seconds};
+use tracekeep_store::{EventKind, Store, StoreOptions};
 
 use crate::{Plan, events, percentiles};
 
-struct Measured {
-    events: u64,
-    bytes: u64,
-    seconds: f64,
-    latencies: Vec<Duration>,
+/// Events per trace measured in every row: DM's common small traces (a job's
+/// few events) and the one-trace-per-batch shape.
+pub const SHAPES: [u64; 3] = [2, 10, 100];
+
+/// One measurement: how many events in how long, and the CPU it took.
+pub struct Measured {
+    /// Events acknowledged.
+    pub events: u64,
+    /// Encoded event bytes sent.
+    pub bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// CPU seconds of the measured process (server, or this one for the ceilings).
+    pub cpu_seconds: f64,
+    /// Per-upload latencies.
+    pub latencies: Vec<Duration>,
 }
 
 impl Measured {
-    fn rate(&self) -> f64 {
+    /// Events per second.
+    pub fn rate(&self) -> f64 {
         self.events as f64 / self.seconds
+    }
+
+    /// CPU microseconds per event.
+    pub fn cpu_us_per_event(&self) -> f64 {
+        self.cpu_seconds * 1e6 / self.events.max(1) as f64
     }
 }
 
-async fn through_server(
-    server: &Server,
-    label: &str,
-    clients: usize,
-    batch: usize,
-    run_for: Duration,
-) -> anyhow::Result<Measured> {
+/// A workload: `clients` senders, `batch` events per upload, `shape` events per trace.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    /// Concurrent senders.
+    pub clients: usize,
+    /// Events per upload.
+    pub batch: usize,
+    /// Events per trace.
+    pub shape: u64,
+    /// How long to send.
+    pub run_for: Duration,
+}
+
+/// Sends `workload` to a running server with the DM client; CPU is the server's.
+pub async fn through_server(server: &Server, label: &str, workload: Workload) -> anyhow::Result<Measured> {
     let mut tasks = Vec::new();
-    let deadline = Instant::now() + run_for;
+    let cpu_before = server.cpu_seconds().context("read the server's CPU time")?;
     let started = Instant::now();
-    for client in 0..clients {
+    let deadline = started + workload.run_for;
+    for client in 0..workload.clients {
         let config = DmTracerConfig::new(format!("http://{}", server.addr), "bench");
         let tracer = DmTracer::start(config).context("start the client")?;
         let label = format!("{label}.c{client}");
         tasks.push(tokio::spawn(async move {
             let (mut events, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
-            let mut n = 0i64;
+            let mut n = 0u64;
             while Instant::now() < deadline {
-                let trace = format!("{label}.{}", n / 100);
-                let batch: Vec<_> = (0..batch as i64).map(|i| events::job(&trace, n + i)).collect();
+                let batch: Vec<_> = (n..n + workload.batch as u64)
+                    .map(|i| events::job(&format!("{label}.{}", i / workload.shape), i as i64))
+                    .collect();
                 let size: usize = batch.iter().map(Message::encoded_len).sum();
-                n += batch.len() as i64;
+                n += batch.len() as u64;
                 let sent = Instant::now();
                 tracer.upload_jobs(batch).await.context("upload")?;
                 latencies.push(sent.elapsed());
-                events = n as u64;
+                events = n;
                 bytes += size as u64;
             }
             anyhow::Ok((events, bytes, latencies))
@@ -61,6 +92,7 @@ async fn through_server(
         events: 0,
         bytes: 0,
         seconds: 0.0,
+        cpu_seconds: 0.0,
         latencies: Vec::new(),
     };
     for task in tasks {
@@ -70,122 +102,193 @@ async fn through_server(
         total.latencies.extend(latencies);
     }
     total.seconds = started.elapsed().as_secs_f64();
+    total.cpu_seconds = server.cpu_seconds().context("read the server's CPU time")? - cpu_before;
     Ok(total)
 }
 
-/// The same events, appended straight through the store from `clients` threads.
-fn through_store(sync: bool, clients: usize, batch: usize, run_for: Duration) -> anyhow::Result<f64> {
-    let dir = tempfile::tempdir().context("scratch dir")?;
-    let store = Arc::new(
-        Store::open(
-            dir.path(),
-            StoreOptions {
-                sync,
-                ..StoreOptions::default()
-            },
-        )
-        .context("open store")?,
-    );
+/// Encoded job events whose trace ID can be rewritten in place, so the
+/// in-process ceilings spend almost nothing making events and both write the
+/// same bytes.
+struct EventPool {
+    /// Encoded events, each with a trace ID of [`TRACE_ID_WIDTH`] bytes...
+    templates: Vec<Vec<u8>>,
+    /// ...at this place in each template.
+    trace_at: Vec<Range<usize>>,
+}
+
+const TRACE_ID_WIDTH: usize = 24;
+
+impl EventPool {
+    fn new(client: usize) -> EventPool {
+        let placeholder = trace_id(client, 0);
+        let mut pool = EventPool {
+            templates: Vec::new(),
+            trace_at: Vec::new(),
+        };
+        for n in 0..64 {
+            let bytes = events::job(&placeholder, n).encode_to_vec();
+            let at = bytes
+                .windows(TRACE_ID_WIDTH)
+                .position(|window| window == placeholder.as_bytes())
+                .unwrap_or(0);
+            pool.templates.push(bytes);
+            pool.trace_at.push(at..at + TRACE_ID_WIDTH);
+        }
+        pool
+    }
+
+    /// The `n`th event of `client`, in a trace of `shape` events.
+    fn event(&self, client: usize, n: u64, shape: u64, out: &mut Vec<u8>) {
+        let index = (n % self.templates.len() as u64) as usize;
+        out.clear();
+        out.extend_from_slice(&self.templates[index]);
+        out[self.trace_at[index].clone()].copy_from_slice(trace_id(client, n / shape).as_bytes());
+    }
+}
+
+/// A fixed-width trace ID, so it can be patched into an encoded event.
+fn trace_id(client: usize, trace: u64) -> String {
+    format!("ceiling.c{client:02}.{trace:012}")
+}
+
+/// Runs `write(client, events written so far)` on `clients` threads until the
+/// deadline; each call writes one batch and returns how many events it wrote.
+fn in_process(
+    workload: Workload,
+    write: impl Fn(usize, u64) -> anyhow::Result<u64> + Send + Sync + 'static,
+) -> anyhow::Result<Measured> {
+    let write = Arc::new(write);
+    let cpu_before = process_cpu_seconds("self").context("read this process's CPU time")?;
     let started = Instant::now();
-    let deadline = started + run_for;
-    let threads: Vec<_> = (0..clients)
+    let deadline = started + workload.run_for;
+    let threads: Vec<_> = (0..workload.clients)
         .map(|client| {
-            let store = store.clone();
+            let write = write.clone();
             std::thread::spawn(move || {
-                let mut n = 0i64;
+                let mut n = 0u64;
                 while Instant::now() < deadline {
-                    let trace = format!("store.c{client}.{}", n / 100);
-                    let batch: Vec<_> = (0..batch as i64)
-                        .map(|i| TraceEvent::Job(events::job(&trace, n + i)))
-                        .collect();
-                    n += batch.len() as i64;
-                    store.append(batch).context("append")?;
+                    n += write(client, n)?;
                 }
-                anyhow::Ok(n as u64)
+                anyhow::Ok(n)
             })
         })
         .collect();
-    let events = join_counts(threads)?;
-    Ok(events as f64 / started.elapsed().as_secs_f64())
-}
-
-/// Sums what the threads counted; any failure fails the measurement.
-fn join_counts(threads: Vec<std::thread::JoinHandle<anyhow::Result<u64>>>) -> anyhow::Result<u64> {
-    let mut total = 0;
+    let mut events = 0;
     for thread in threads {
-        total += thread
+        events += thread
             .join()
             .map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
     }
-    Ok(total)
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = process_cpu_seconds("self").context("read this process's CPU time")? - cpu_before;
+    Ok(Measured {
+        events,
+        bytes: 0,
+        seconds,
+        cpu_seconds,
+        latencies: Vec::new(),
+    })
 }
 
-/// The same encoded bytes under similar keys, in plain RocksDB write batches.
-fn through_bare_rocksdb(sync: bool, clients: usize, batch: usize, run_for: Duration) -> anyhow::Result<f64> {
+/// The same events, appended as encoded bytes straight through the store.
+pub fn through_store(sync: bool, workload: Workload) -> anyhow::Result<Measured> {
+    let dir = tempfile::tempdir().context("scratch dir")?;
+    let options = StoreOptions {
+        sync,
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(Store::open(dir.path(), options).context("open store")?);
+    let pools: Arc<Vec<EventPool>> = Arc::new((0..workload.clients).map(EventPool::new).collect());
+    in_process(workload, move |client, n| {
+        let pool = &pools[client];
+        let batch: Vec<Vec<u8>> = (n..n + workload.batch as u64)
+            .map(|i| {
+                let mut bytes = Vec::new();
+                pool.event(client, i, workload.shape, &mut bytes);
+                bytes
+            })
+            .collect();
+        store.append_encoded(EventKind::Job, &batch).context("append")?;
+        Ok(batch.len() as u64)
+    })
+}
+
+/// Bare RocksDB: the same bytes (an 8-byte header, as the store's records
+/// have, then the event) under the same keys (`0x01`, trace ID length and
+/// bytes, arrival number), in one `WriteBatch` per upload, same sync mode.
+pub fn through_bare_rocksdb(sync: bool, workload: Workload) -> anyhow::Result<Measured> {
     let dir = tempfile::tempdir().context("scratch dir")?;
     let mut options = rocksdb::Options::default();
     options.create_if_missing(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
     let db = Arc::new(rocksdb::DB::open(&options, dir.path()).context("open rocksdb")?);
-    let started = Instant::now();
-    let deadline = started + run_for;
-    let threads: Vec<_> = (0..clients)
-        .map(|client| {
-            let db = db.clone();
-            std::thread::spawn(move || {
-                let mut write_options = rocksdb::WriteOptions::default();
-                write_options.set_sync(sync);
-                let mut n = 0i64;
-                while Instant::now() < deadline {
-                    let trace = format!("bare.c{client}.{}", n / 100);
-                    let mut write = rocksdb::WriteBatch::default();
-                    for i in 0..batch as i64 {
-                        let mut key = trace.as_bytes().to_vec();
-                        key.extend_from_slice(&(n + i).to_be_bytes());
-                        write.put(key, events::job(&trace, n + i).encode_to_vec());
-                    }
-                    n += batch as i64;
-                    db.write_opt(write, &write_options).context("write")?;
-                }
-                anyhow::Ok(n as u64)
-            })
-        })
-        .collect();
-    let events = join_counts(threads)?;
-    Ok(events as f64 / started.elapsed().as_secs_f64())
+    let pools: Arc<Vec<EventPool>> = Arc::new((0..workload.clients).map(EventPool::new).collect());
+    in_process(workload, move |client, n| {
+        let pool = &pools[client];
+        let mut write_options = rocksdb::WriteOptions::default();
+        write_options.set_sync(sync);
+        let mut batch = rocksdb::WriteBatch::default();
+        let (mut event, mut key, mut value) = (Vec::new(), Vec::new(), Vec::new());
+        for i in n..n + workload.batch as u64 {
+            pool.event(client, i, workload.shape, &mut event);
+            let trace = trace_id(client, i / workload.shape);
+            key.clear();
+            key.push(0x01);
+            key.extend_from_slice(&(trace.len() as u32).to_be_bytes());
+            key.extend_from_slice(trace.as_bytes());
+            key.extend_from_slice(&((client as u64) << 48 | i).to_be_bytes());
+            value.clear();
+            value.extend_from_slice(&[0; 8]);
+            value.extend_from_slice(&event);
+            batch.put(&key, &value);
+        }
+        db.write_opt(batch, &write_options).context("write")?;
+        Ok(workload.batch as u64)
+    })
 }
 
-/// Prints the ingest table.
+/// Prints the ingest table: each row at every trace shape.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     println!("## Ingest (job events through gRPC, DM client, one server per sync mode)\n");
+    println!("CPU is µs per event: the server process's for the server, this process's for the in-process ceilings.\n");
     println!(
-        "| sync | clients | batch | events/s | MB/s | p50 µs | p99 µs | store events/s | bare RocksDB events/s | server / bare |"
+        "| sync | clients | batch | events/trace | events/s | p50 µs | p99 µs | server CPU | store events/s | store CPU | bare events/s | bare CPU | server / bare | server CPU / bare CPU | store / bare |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for sync in [false, true] {
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let rows: &[(bool, usize, usize)] = &[(false, 1, 100), (false, 16, 10), (false, 16, 100), (true, 16, 100)];
+    for &(sync, clients, batch) in rows {
         let dir = tempfile::tempdir().context("scratch dir")?;
         let args: &[&str] = if sync { &["--sync"] } else { &[] };
         let server = Server::start(&dir.path().join("data"), args);
-        for clients in [1usize, 4, 16] {
-            for batch in [1usize, 10, 100] {
-                let label = format!("ingest.{sync}.{clients}.{batch}");
-                let mut measured = through_server(&server, &label, clients, batch, plan.ingest_for).await?;
-                let run_for = plan.ingest_for;
-                let store = tokio::task::spawn_blocking(move || through_store(sync, clients, batch, run_for))
-                    .await
-                    .context("store ceiling")??;
-                let bare = tokio::task::spawn_blocking(move || through_bare_rocksdb(sync, clients, batch, run_for))
-                    .await
-                    .context("bare ceiling")??;
-                let (p50, p99) = percentiles(&mut measured.latencies);
-                println!(
-                    "| {} | {clients} | {batch} | {:.0} | {:.2} | {p50:.0} | {p99:.0} | {store:.0} | {bare:.0} | {:.0}% |",
-                    if sync { "on" } else { "off" },
-                    measured.rate(),
-                    measured.bytes as f64 / 1e6 / measured.seconds,
-                    100.0 * measured.rate() / bare
-                );
-            }
+        for shape in SHAPES {
+            let workload = Workload {
+                clients,
+                batch,
+                shape,
+                run_for: plan.ingest_for,
+            };
+            let label = format!("ingest.{sync}.{clients}.{batch}.{shape}");
+            let mut measured = through_server(&server, &label, workload).await?;
+            let store = tokio::task::spawn_blocking(move || through_store(sync, workload))
+                .await
+                .context("store ceiling")??;
+            let bare = tokio::task::spawn_blocking(move || through_bare_rocksdb(sync, workload))
+                .await
+                .context("bare ceiling")??;
+            let (p50, p99) = percentiles(&mut measured.latencies);
+            println!(
+                "| {} | {clients} | {batch} | {shape} | {:.0} | {p50:.0} | {p99:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0}% | {:.2}x | {:.0}% |",
+                if sync { "on" } else { "off" },
+                measured.rate(),
+                measured.cpu_us_per_event(),
+                store.rate(),
+                store.cpu_us_per_event(),
+                bare.rate(),
+                bare.cpu_us_per_event(),
+                100.0 * measured.rate() / bare.rate(),
+                measured.cpu_us_per_event() / bare.cpu_us_per_event(),
+                100.0 * store.rate() / bare.rate(),
+            );
         }
     }
     Ok(())

@@ -20,6 +20,18 @@ struct Args {
     /// Only the span tracer's micro-benchmark.
     #[arg(long)]
     spans_only: bool,
+    /// Run only these sections (ingest, query); default all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Section>,
+}
+
+/// A part of the benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    /// Ingest rates and CPU per event, against the store and bare RocksDB.
+    Ingest,
+    /// Query and scan latency, restart, footprint.
+    Query,
 }
 
 /// Sizes of one run.
@@ -63,9 +75,16 @@ async fn main() -> anyhow::Result<()> {
         "job event: {} bytes encoded (protobuf, SQL included)\n",
         events::encoded_size()
     );
-    spans::run();
-    ingest::run(&plan).await?;
-    query::run(&plan).await?;
+    let wants = |section| args.only.is_empty() || args.only.contains(&section);
+    if args.only.is_empty() {
+        spans::run();
+    }
+    if wants(Section::Ingest) {
+        ingest::run(&plan).await?;
+    }
+    if wants(Section::Query) {
+        query::run(&plan).await?;
+    }
     println!("\nfinished in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
