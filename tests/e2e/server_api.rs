@@ -25,6 +25,34 @@ fn status_reports_version_and_git_hash() {
 }
 
 #[tokio::test]
+async fn stats_count_what_was_stored_and_report_the_engine() {
+    let (_dir, server) = fresh();
+    let empty = server.get("/api/tracekeep/stats").json();
+    assert_eq!(empty["traces"], 0);
+    assert_eq!(empty["events"]["job"], 0);
+    let mut client = server.grpc().await;
+    assert!(
+        upload_jobs(&mut client, vec![job("a", 1), job("a", 2), job("b", 3)])
+            .await
+            .result
+    );
+    assert!(upload_binlogs(&mut client, vec![binlog("b", 4)]).await.result);
+    let response = server.get("/api/tracekeep/stats");
+    assert_eq!(response.status, 200);
+    let stats = response.json();
+    assert_eq!(stats["traces"], 2);
+    assert_eq!(stats["events"]["job"], 3);
+    assert_eq!(stats["events"]["binlog"], 1);
+    assert_eq!(stats["events"]["span"], 0);
+    assert!(stats["bytes_on_disk"].as_u64().unwrap() > 0);
+    assert!(stats["tso_mark"].as_i64().is_some());
+    let engine = &stats["engine"];
+    assert!(engine["memtable_bytes"].as_u64().unwrap() > 0, "{engine}");
+    assert_eq!(engine["write_stopped"], false);
+    assert!(engine["pending_compaction_bytes"].as_u64().is_some());
+}
+
+#[tokio::test]
 async fn uploads_come_back_through_query_in_arrival_order() {
     let (_dir, server) = fresh();
     let mut client = server.grpc().await;

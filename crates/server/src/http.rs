@@ -34,6 +34,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/events/scan", any(scan))
         .route("/events/delete", any(delete))
         .route("/events/truncate", any(truncate))
+        .route("/api/tracekeep/stats", get(stats))
         .with_state(state)
 }
 
@@ -70,6 +71,35 @@ fn require_post(method: &Method) -> Result<(), ApiError> {
 
 async fn status() -> Response {
     json_response(&json!({ "version": crate::VERSION, "git_hash": crate::GIT_HASH }))
+}
+
+/// The store's figures and RocksDB's: counts, bytes, TSO mark, compaction and stalls.
+async fn stats(State(state): State<HttpState>) -> Result<Response, ApiError> {
+    let store = state.store.clone();
+    let (stats, engine) = blocking(move || Ok((store.stats()?, store.engine_figures()))).await?;
+    let events: serde_json::Map<String, Value> = stats
+        .events_by_kind
+        .iter()
+        .map(|(kind, count)| (kind.name().to_owned(), Value::from(*count)))
+        .collect();
+    let body = json!({
+        "format_version": stats.format_version,
+        "traces": stats.traces,
+        "events": events,
+        "bytes_on_disk": stats.bytes_on_disk,
+        "tso_mark": stats.tso_mark,
+        "engine": {
+            "memtable_bytes": engine.memtable_bytes,
+            "block_cache_bytes": engine.block_cache_bytes,
+            "pending_compaction_bytes": engine.pending_compaction_bytes,
+            "running_compactions": engine.running_compactions,
+            "level0_files": engine.level0_files,
+            "write_stopped": engine.write_stopped,
+            "write_delays": engine.write_delays,
+            "write_stops": engine.write_stops,
+        },
+    });
+    Ok(json_response(&body))
 }
 
 async fn query(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {

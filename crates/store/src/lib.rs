@@ -21,6 +21,7 @@
 mod error;
 #[cfg(feature = "fault-injection")]
 mod fault;
+mod figures;
 mod keys;
 mod options;
 mod records;
@@ -30,6 +31,7 @@ mod verify;
 mod writer;
 
 pub use error::{Result, StoreError};
+pub use figures::EngineFigures;
 pub use keys::{MAX_TRACE_ID_LEN, describe_key};
 pub use options::StoreOptions;
 pub use records::FORMAT_VERSION;

@@ -1,0 +1,120 @@
+//! [`EngineFigures`]: what RocksDB itself reports about a store, for
+//! operators and benchmarks, without exposing RocksDB.
+
+use rocksdb::properties;
+
+use crate::store::Store;
+
+/// RocksDB's own figures for a store at one moment. A figure RocksDB does not
+/// report reads as 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineFigures {
+    /// Bytes in the memtables (not yet in table files).
+    pub memtable_bytes: u64,
+    /// Bytes the block cache holds (data, index and filter blocks).
+    pub block_cache_bytes: u64,
+    /// RocksDB's estimate of the bytes compaction still has to rewrite.
+    pub pending_compaction_bytes: u64,
+    /// Compactions running now.
+    pub running_compactions: u64,
+    /// Table files in level 0 (each one a query may have to look into).
+    pub level0_files: u64,
+    /// Writes are stopped now (too many L0 files or pending bytes).
+    pub write_stopped: bool,
+    /// Times writes were slowed down since the store opened.
+    pub write_delays: u64,
+    /// Times writes were stopped since the store opened.
+    pub write_stops: u64,
+}
+
+impl EngineFigures {
+    /// True when compaction has nothing left to do and none is running.
+    pub fn is_settled(&self) -> bool {
+        self.pending_compaction_bytes == 0 && self.running_compactions == 0
+    }
+}
+
+impl Store {
+    /// RocksDB's figures for this store now (cheap: no data is read).
+    pub fn engine_figures(&self) -> EngineFigures {
+        let db = self.db();
+        let int = |name: &properties::PropName| db.property_int_value(name).ok().flatten().unwrap_or(0);
+        let stalls = db
+            .property_value("rocksdb.cf-write-stall-stats")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        EngineFigures {
+            memtable_bytes: int(properties::CUR_SIZE_ALL_MEM_TABLES),
+            block_cache_bytes: int(properties::BLOCK_CACHE_USAGE),
+            pending_compaction_bytes: int(properties::ESTIMATE_PENDING_COMPACTION_BYTES),
+            running_compactions: int(properties::NUM_RUNNING_COMPACTIONS),
+            level0_files: db
+                .property_int_value(properties::num_files_at_level(0))
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+            write_stopped: int(properties::IS_WRITE_STOPPED) != 0,
+            write_delays: stall_count(&stalls, "total-delays"),
+            write_stops: stall_count(&stalls, "total-stops"),
+        }
+    }
+}
+
+/// The count after `name: ` in RocksDB's write-stall statistics text.
+fn stall_count(text: &str, name: &str) -> u64 {
+    let Some(at) = text.find(&format!("{name}: ")) else {
+        return 0;
+    };
+    text.get(at + name.len() + 2..)
+        .unwrap_or_default()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stall_counts_are_read_from_rocksdbs_text() {
+        let text = "Write Stall (count): l0-file-count-limit-delays: 3, total-delays: 12, total-stops: 4, ";
+        assert_eq!(stall_count(text, "total-delays"), 12);
+        assert_eq!(stall_count(text, "total-stops"), 4);
+        assert_eq!(stall_count(text, "memtable-limit-stops"), 0);
+    }
+
+    #[test]
+    fn a_fresh_store_reports_its_figures() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
+        store
+            .append(vec![tracekeep_proto::TraceEvent::Job(
+                tracekeep_proto::pb::SyncerJobEvent {
+                    base: Some(tracekeep_proto::pb::BaseEvent {
+                        trace_id: "t".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )])
+            .unwrap();
+        let figures = store.engine_figures();
+        assert!(figures.memtable_bytes > 0, "{figures:?}");
+        assert!(!figures.write_stopped);
+        // The names stall_count looks for are the ones RocksDB prints.
+        let text = store
+            .db()
+            .property_value("rocksdb.cf-write-stall-stats")
+            .unwrap()
+            .unwrap();
+        assert!(
+            text.contains("total-delays: 0") && text.contains("total-stops: 0"),
+            "{text}"
+        );
+    }
+}
