@@ -2,8 +2,11 @@
 //! client and prints one table (scripts/bench.sh; results in docs/benchmarks.md).
 
 mod events;
+mod fill;
 mod ingest;
+mod overload;
 mod query;
+mod scale;
 mod spans;
 
 use std::time::Duration;
@@ -20,9 +23,16 @@ struct Args {
     /// Only the span tracer's micro-benchmark.
     #[arg(long)]
     spans_only: bool,
-    /// Run only these sections (ingest, query); default all.
+    /// Run only these sections; default all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Section>,
+    /// Instead of the sections: fill a store with N events in realistic traces
+    /// and measure it (scripts/bench.sh --scale; 100 M events take hours).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "100000000")]
+    scale: Option<u64>,
+    /// Where --scale puts its store (a scratch directory inside it).
+    #[arg(long, value_name = "DIR", default_value = "/tmp")]
+    scale_dir: std::path::PathBuf,
 }
 
 /// A part of the benchmark.
@@ -32,6 +42,8 @@ enum Section {
     Ingest,
     /// Query and scan latency, restart, footprint.
     Query,
+    /// Server RSS under 64 clients sending batches of 1 000 flat out.
+    Overload,
 }
 
 /// Sizes of one run.
@@ -43,6 +55,8 @@ pub struct Plan {
     pub big_store: u64,
     /// Queries per trace size.
     pub queries: usize,
+    /// How long the overload runs.
+    pub overload_for: Duration,
 }
 
 #[tokio::main]
@@ -52,17 +66,22 @@ async fn main() -> anyhow::Result<()> {
         spans::run();
         return Ok(());
     }
+    if let Some(total) = args.scale {
+        return scale::run(total, &args.scale_dir).await;
+    }
     let plan = if args.quick {
         Plan {
             ingest_for: Duration::from_millis(300),
             big_store: 100_000,
             queries: 100,
+            overload_for: Duration::from_secs(10),
         }
     } else {
         Plan {
             ingest_for: Duration::from_secs(3),
-            big_store: 1_000_000,
+            big_store: 2_500_000,
             queries: 1_000,
+            overload_for: Duration::from_secs(60),
         }
     };
     let started = std::time::Instant::now();
@@ -84,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Section::Query) {
         query::run(&plan).await?;
+    }
+    if wants(Section::Overload) {
+        overload::run(plan.overload_for).await?;
     }
     println!("\nfinished in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())

@@ -6,20 +6,20 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tracekeep_client::dm::{DmTracer, DmTracerConfig};
 use tracekeep_e2e::harness::Server;
 use tracekeep_store::Store;
 
-use crate::{Plan, events, percentiles};
+use crate::fill::{Filled, Mix, fill};
+use crate::{Plan, percentiles};
 
 /// One HTTP/1.1 keep-alive connection, so latency is the request, not TCP setup.
-struct KeepAlive {
+pub(crate) struct KeepAlive {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
 }
 
 impl KeepAlive {
-    fn connect(addr: SocketAddr) -> anyhow::Result<KeepAlive> {
+    pub(crate) fn connect(addr: SocketAddr) -> anyhow::Result<KeepAlive> {
         let stream = TcpStream::connect(addr).context("connect")?;
         stream.set_nodelay(true).context("nodelay")?;
         Ok(KeepAlive {
@@ -29,7 +29,7 @@ impl KeepAlive {
     }
 
     /// GET `path`: the status, the body and the `x-tracekeep-next` header.
-    fn get(&mut self, path: &str) -> anyhow::Result<(u16, Vec<u8>, Option<String>)> {
+    pub(crate) fn get(&mut self, path: &str) -> anyhow::Result<(u16, Vec<u8>, Option<String>)> {
         write!(self.writer, "GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n").context("send")?;
         let mut line = String::new();
         self.reader.read_line(&mut line).context("status line")?;
@@ -56,68 +56,66 @@ impl KeepAlive {
     }
 }
 
-fn rss_mb(server: &Server) -> f64 {
+pub(crate) fn rss_mb(server: &Server) -> f64 {
     server.rss_kib().map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
-/// The traces of a store: (name, events) for the measured sizes, then filler.
-fn layout(total: u64) -> Vec<(String, u64)> {
-    let per_size = if total >= 1_000_000 { 100 } else { 30 };
-    let mut traces = Vec::new();
-    for size in [10u64, 100, 1000] {
-        for n in 0..per_size {
-            traces.push((format!("q{size}.{n}"), size));
-        }
-    }
-    let mut placed: u64 = traces.iter().map(|(_, size)| size).sum();
-    let mut filler = 0;
-    while placed < total {
-        let size = (total - placed).min(100);
-        traces.push((format!("filler.{filler}"), size));
-        filler += 1;
-        placed += size;
-    }
-    traces
-}
+/// Mostly small traces (by events: 45% in 2-event traces, 45% in 10-event
+/// ones), plus some 100- and 1 000-event traces to query.
+const SMALL_TRACES: Mix = &[(2, 45), (10, 45), (100, 5), (1000, 5)];
 
-/// Ingests `total` events (16 clients, batches of up to 100) and samples RSS meanwhile.
-async fn fill(server: &Server, total: u64) -> anyhow::Result<(f64, f64)> {
-    let traces = layout(total);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..16usize {
-        let mine: Vec<(String, u64)> = traces.iter().skip(worker).step_by(16).cloned().collect();
-        let tracer =
-            DmTracer::start(DmTracerConfig::new(format!("http://{}", server.addr), "fill")).context("client")?;
-        tasks.push(tokio::spawn(async move {
-            for (trace, size) in mine {
-                let mut sent = 0;
-                while sent < size {
-                    let count = (size - sent).min(100);
-                    let batch = (0..count).map(|i| events::job(&trace, (sent + i) as i64)).collect();
-                    tracer.upload_jobs(batch).await.context("upload")?;
-                    sent += count;
-                }
-            }
-            anyhow::Ok(())
-        }));
-    }
-    let mut peak_rss: f64 = 0.0;
-    let mut sample = tokio::time::interval(Duration::from_millis(500));
-    while tasks.iter().any(|task| !task.is_finished()) {
-        sample.tick().await;
-        peak_rss = peak_rss.max(rss_mb(server));
-    }
-    for task in tasks {
-        task.await.context("join a fill task")??;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    Ok((total as f64 / seconds, peak_rss))
-}
-
-fn latency_row(label: &str, samples: &mut [Duration]) {
+pub(crate) fn latency_row(label: &str, samples: &mut [Duration]) {
     let (p50, p99) = percentiles(samples);
     println!("| {label} | {} | {:.0} | {:.0} |", samples.len(), p50, p99);
+}
+
+/// `queries` queries of sampled traces of each size, one table row per size.
+pub(crate) fn query_rows(
+    http: &mut KeepAlive,
+    filled: &Filled,
+    sizes: &[u64],
+    when: &str,
+    queries: usize,
+) -> anyhow::Result<()> {
+    for &size in sizes {
+        let traces = filled.traces_of(size);
+        anyhow::ensure!(!traces.is_empty(), "no sampled trace of {size} events");
+        let mut samples = Vec::with_capacity(queries);
+        for i in 0..queries {
+            let path = format!("/events/query?trace_id={}", traces[i % traces.len()]);
+            let sent = Instant::now();
+            let (status, body, _) = http.get(&path)?;
+            samples.push(sent.elapsed());
+            anyhow::ensure!(status == 200 && !body.is_empty(), "{path} answered {status}");
+        }
+        latency_row(&format!("/events/query, {size}-event trace, {when}"), &mut samples);
+    }
+    Ok(())
+}
+
+/// The server's `/api/tracekeep/stats`: store counts and RocksDB's figures.
+pub(crate) fn engine(http: &mut KeepAlive) -> anyhow::Result<serde_json::Value> {
+    let (status, body, _) = http.get("/api/tracekeep/stats")?;
+    anyhow::ensure!(status == 200, "/api/tracekeep/stats answered {status}");
+    serde_json::from_slice(&body).context("parse /api/tracekeep/stats")
+}
+
+/// Waits until compaction has nothing pending and none runs (at most
+/// `limit`); returns the seconds it took.
+pub(crate) async fn settle(http: &mut KeepAlive, limit: Duration) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    loop {
+        let stats = engine(http)?;
+        let engine = &stats["engine"];
+        if engine["pending_compaction_bytes"] == 0 && engine["running_compactions"] == 0 {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "compaction did not settle within {limit:?}: {engine}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Time from process start to the first answered `/events/query`.
@@ -135,29 +133,35 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("scratch dir")?;
     let data = dir.path().join("data");
     let server = Server::start(&data, &[]);
-    let (fill_rate, peak_rss) = fill(&server, plan.big_store).await?;
+    let filled = fill(&server, plan.big_store, SMALL_TRACES).await?;
+    let peak_rss = filled.peak_rss_mb;
     let mut http = KeepAlive::connect(server.addr)?;
     let idle_rss = rss_mb(&server);
+    let pending = engine(&mut http)?["engine"]["pending_compaction_bytes"]
+        .as_u64()
+        .unwrap_or(0);
 
     println!(
-        "\n## Query and scan ({} events in the store, filled at {fill_rate:.0} events/s by 16 clients)\n",
-        plan.big_store
+        "\n## Query and scan ({} events in mostly small traces, filled at {:.0} events/s by 16 clients)\n",
+        plan.big_store,
+        filled.events as f64 / filled.seconds
+    );
+    println!(
+        "Right after the burst RocksDB reported {} MB of compaction pending.\n",
+        pending >> 20
     );
     println!("| request | n | p50 µs | p99 µs |");
     println!("|---|---|---|---|");
-    let per_size = if plan.big_store >= 1_000_000 { 100 } else { 30 };
-    for size in [10u64, 100, 1000] {
-        let mut samples = Vec::with_capacity(plan.queries);
-        for i in 0..plan.queries {
-            let path = format!("/events/query?trace_id=q{size}.{}", i % per_size);
-            let sent = Instant::now();
-            let (status, body, _) = http.get(&path)?;
-            samples.push(sent.elapsed());
-            anyhow::ensure!(status == 200 && !body.is_empty(), "{path} answered {status}");
-        }
-        latency_row(&format!("/events/query, trace of {size} events"), &mut samples);
-    }
-    let traces = layout(plan.big_store).len() as u64;
+    query_rows(&mut http, &filled, &[10, 100, 1000], "compaction pending", plan.queries)?;
+    let settled_after = settle(&mut http, Duration::from_secs(900)).await?;
+    query_rows(
+        &mut http,
+        &filled,
+        &[10, 100, 1000],
+        &format!("settled ({settled_after:.0} s later)"),
+        plan.queries,
+    )?;
+    let traces = engine(&mut http)?["traces"].as_u64().unwrap_or(0);
     let deep = traces.saturating_sub(20);
     let (_, _, cursor) = http.get(&format!("/events/scan?offset={deep}&limit=10"))?;
     let cursor = cursor.context("a next cursor at the deep offset")?;
@@ -192,7 +196,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         .and_then(|store| store.stats())
         .context("read the stopped store's size")?
         .bytes_on_disk;
-    let restart_big = restart_time(&data, "q100.0")?;
+    let probe = filled
+        .traces_of(100)
+        .first()
+        .context("a sampled 100-event trace")?
+        .clone();
+    let restart_big = restart_time(&data, &probe)?;
 
     println!("\n## Restart and footprint\n");
     println!("| measure | value |");
@@ -201,12 +210,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         let small = tempfile::tempdir().context("scratch dir")?;
         let small_data = small.path().join("data");
         let server = Server::start(&small_data, &[]);
-        fill(&server, 100_000).await?;
+        fill(&server, 100_000, SMALL_TRACES).await?;
         let (status, _) = server.terminate();
         anyhow::ensure!(status.success(), "the server exited with {status}");
         println!(
             "| restart to first answered query, 100 k events | {:.0} ms |",
-            restart_time(&small_data, "q100.0")?
+            restart_time(&small_data, &probe)?
         );
     }
     println!(
