@@ -145,7 +145,14 @@ impl Config {
 /// The command line. dm-tracer's own start line
 /// (`--tracer-addr=:PORT --log-file=PATH --config=PATH`) works unchanged.
 #[derive(Debug, Parser)]
-#[command(name = "tracekeep-server", version = crate::VERSION_LINE, about = "Durable drop-in for DM's dm-tracer")]
+// A flag given twice takes its last value, as Go's flag package (dm-tracer's) does;
+// scripts/run.sh relies on it to let its caller's flags replace its defaults.
+#[command(
+    name = "tracekeep-server",
+    version = crate::VERSION_LINE,
+    about = "Durable drop-in for DM's dm-tracer",
+    args_override_self = true
+)]
 pub struct Args {
     /// Path to a TOML config file (dm-tracer's keys plus tracekeep's).
     #[arg(long, value_name = "FILE")]

@@ -49,3 +49,21 @@ fn flags_override_the_file() {
         ("error", LogFormat::Json)
     );
 }
+
+#[test]
+fn a_flag_given_twice_takes_its_last_value() {
+    // As Go's flag package does; scripts/run.sh passes defaults its caller may replace.
+    let args = Args::try_parse_from([
+        "tracekeep-server",
+        "--tracer-addr",
+        ":8263",
+        "--data-dir",
+        "./data",
+        "--tracer-addr",
+        "127.0.0.1:0",
+    ])
+    .unwrap();
+    let config = Config::load(&args).unwrap();
+    assert_eq!(config.tracer_addr, "127.0.0.1:0");
+    assert_eq!(config.data_dir, std::path::PathBuf::from("./data"));
+}
