@@ -247,6 +247,31 @@ pub fn through_bare_rocksdb(sync: bool, workload: Workload) -> anyhow::Result<Me
     })
 }
 
+/// The in-process ceilings alone, 16 clients x 100, sync off, at every shape.
+pub fn ceilings(plan: &Plan) -> anyhow::Result<()> {
+    println!("| events/trace | store events/s | store CPU | bare events/s | bare CPU | store / bare |");
+    println!("|---|---|---|---|---|---|");
+    for shape in SHAPES {
+        let workload = Workload {
+            clients: 16,
+            batch: 100,
+            shape,
+            run_for: plan.ingest_for,
+        };
+        let store = through_store(false, workload)?;
+        let bare = through_bare_rocksdb(false, workload)?;
+        println!(
+            "| {shape} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0}% |",
+            store.rate(),
+            store.cpu_us_per_event(),
+            bare.rate(),
+            bare.cpu_us_per_event(),
+            100.0 * store.rate() / bare.rate()
+        );
+    }
+    Ok(())
+}
+
 /// Prints the ingest table: each row at every trace shape.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     println!("## Ingest (job events through gRPC, DM client, one server per sync mode)\n");

@@ -44,6 +44,8 @@ enum Section {
     Query,
     /// Server RSS under 64 clients sending batches of 1 000 flat out.
     Overload,
+    /// Only the in-process ceilings (store and bare RocksDB), 16 x 100, for profiling.
+    Ceilings,
 }
 
 /// Sizes of one run.
@@ -103,6 +105,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Section::Query) {
         query::run(&plan).await?;
+    }
+    if args.only.contains(&Section::Ceilings) {
+        ingest::ceilings(&plan)?;
     }
     if wants(Section::Overload) {
         overload::run(plan.overload_for).await?;

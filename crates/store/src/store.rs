@@ -151,6 +151,9 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
         Some(keys::has_event_key_prefix),
     ));
     rocks.set_memtable_prefix_bloom_ratio(0.05);
+    // Whole keys in the memtable bloom too: the writer's summary lookups for new
+    // traces (most of them, with small traces) then skip the memtable's skiplist.
+    rocks.set_memtable_whole_key_filtering(true);
     rocks.set_compression_type(DBCompressionType::Lz4);
     rocks.set_write_buffer_size(options.write_buffer_size / 2);
     rocks.set_max_write_buffer_number(2);

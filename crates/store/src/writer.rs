@@ -72,6 +72,14 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Events the op appends.
+    fn events(&self) -> usize {
+        match self {
+            Op::Append(events) => events.len(),
+            Op::Delete(_) | Op::Truncate => 0,
+        }
+    }
+
     fn size(&self) -> usize {
         match self {
             Op::Append(events) => events.iter().map(|event| event.record.len()).sum(),
@@ -198,8 +206,8 @@ struct Group<'a> {
     batch: WriteBatch,
     counters: Counters,
     traces: HashMap<String, Slot>,
-    /// Summaries read for the group before it is applied, by trace.
-    fetched: HashMap<String, Result<Option<TraceMeta>>>,
+    /// Summaries the group's pre-read failed to load, by trace (their slots are missing).
+    unreadable: HashMap<String, StoreError>,
     /// A truncate is in the group: nothing written before it is visible any more.
     truncated: bool,
     /// Scratch space for keys (the batch copies what it is given).
@@ -217,8 +225,8 @@ impl Group<'_> {
         } else if let Some(meta) = hot.get(trace_id) {
             meta.clone()
         } else {
-            match self.fetched.remove(trace_id) {
-                Some(fetched) => fetched?,
+            match self.unreadable.remove(trace_id) {
+                Some(error) => return Err(error),
                 None => load_meta(self.db, trace_id)?,
             }
         };
@@ -328,9 +336,9 @@ impl Group<'_> {
     }
 }
 
-/// Reads, in one batched lookup, the summaries of every trace the group's
-/// requests touch that the hot set does not hold.
-fn prefetch(db: &rocksdb::DB, hot: &HotSummaries, requests: &[Request]) -> HashMap<String, Result<Option<TraceMeta>>> {
+/// Reads, in one MultiGet, the summaries of every trace the group's requests
+/// touch that the hot set does not hold, into the group's slots.
+fn prefetch(group: &mut Group<'_>, hot: &HotSummaries, requests: &[Request]) {
     let mut wanted: Vec<&str> = Vec::new();
     for request in requests {
         match &request.op {
@@ -342,16 +350,14 @@ fn prefetch(db: &rocksdb::DB, hot: &HotSummaries, requests: &[Request]) -> HashM
     wanted.retain(|trace_id| hot.get(trace_id).is_none());
     wanted.sort_unstable();
     wanted.dedup();
-    let mut fetched = HashMap::with_capacity(wanted.len());
     if wanted.is_empty() {
-        return fetched;
+        return;
     }
-    // Sorted input lets RocksDB's batched MultiGet walk each file once.
+    // One MultiGet for the group: RocksDB probes each file's filter for all
+    // the keys at once instead of walking the levels per key.
     let keys: Vec<Vec<u8>> = wanted.iter().map(|trace_id| keys::trace_key(trace_id)).collect();
-    let Some(default) = db.cf_handle(rocksdb::DEFAULT_COLUMN_FAMILY_NAME) else {
-        return fetched;
-    };
-    let values = db.batched_multi_get_cf(default, keys.iter(), true);
+    let values = group.db.multi_get(&keys);
+    group.traces.reserve(wanted.len());
     for ((trace_id, key), value) in wanted.into_iter().zip(&keys).zip(values) {
         let meta = match value {
             Ok(value) => value
@@ -359,9 +365,15 @@ fn prefetch(db: &rocksdb::DB, hot: &HotSummaries, requests: &[Request]) -> HashM
                 .transpose(),
             Err(error) => Err(StoreError::engine_at(key, "reading a trace summary", error)),
         };
-        fetched.insert(trace_id.to_owned(), meta);
+        match meta {
+            Ok(meta) => {
+                group.traces.insert(trace_id.to_owned(), Slot { meta, dirty: false });
+            }
+            Err(error) => {
+                group.unreadable.insert(trace_id.to_owned(), error);
+            }
+        }
     }
-    fetched
 }
 
 fn load_meta(db: &rocksdb::DB, trace_id: &str) -> Result<Option<TraceMeta>> {
@@ -386,15 +398,22 @@ fn space_below_reserve(context: &WriterContext) -> Option<u64> {
 }
 
 fn commit_group(context: &WriterContext, counters: &mut Counters, hot: &mut HotSummaries, requests: Vec<Request>) {
+    // Room for every record plus its key and the summaries, so the batch's
+    // buffer is not copied as it grows.
+    let capacity: usize = requests
+        .iter()
+        .map(|request| request.op.size() + request.op.events() * 48)
+        .sum();
     let mut group = Group {
         db: &context.db,
-        batch: WriteBatch::default(),
+        batch: WriteBatch::with_capacity_bytes(capacity + 4096),
         counters: counters.clone(),
         traces: HashMap::new(),
-        fetched: prefetch(&context.db, hot, &requests),
+        unreadable: HashMap::new(),
         truncated: false,
         key: Vec::with_capacity(64),
     };
+    prefetch(&mut group, hot, &requests);
     let mut accepted = Vec::with_capacity(requests.len());
     // Checked once per group, and only when it appends: deletes and truncates
     // are how an operator frees space, so they always go through.
