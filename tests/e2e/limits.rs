@@ -172,3 +172,39 @@ async fn a_malformed_event_refuses_its_whole_batch_with_a_reason() {
     let events = server.get("/events/query?trace_id=raw").json();
     assert_eq!(tsos(&events), [7]);
 }
+
+#[tokio::test]
+async fn with_one_upload_place_concurrent_uploads_all_get_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tracer.toml");
+    std::fs::write(&config, "max-concurrent-uploads = 1\n").unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let mut tasks = Vec::new();
+    for client in 0..8i64 {
+        let mut grpc = server.grpc().await;
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..5 {
+                let events = (0..50)
+                    .map(|i| job(&format!("held.{client}"), batch * 50 + i))
+                    .collect();
+                let reply = upload_jobs(&mut grpc, events).await;
+                assert!(reply.result, "{}", reply.msg);
+            }
+        }));
+    }
+    // A place that is never given back would leave every later upload waiting.
+    let everything = async {
+        let mut client = server.grpc().await;
+        assert!(tso(&mut client).await > 0, "GetTSO is not held behind uploads");
+        for task in tasks {
+            task.await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), everything)
+        .await
+        .expect("uploads with one place finished within a minute");
+    for client in 0..8 {
+        let events = server.get(&format!("/events/query?trace_id=held.{client}")).json();
+        assert_eq!(tsos(&events).len(), 250);
+    }
+}

@@ -272,9 +272,10 @@ pub fn ceilings(plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints the ingest table: each row at every trace shape.
+/// Prints the ingest table: each row at every trace shape, each measurement
+/// on a fresh server and fresh directories.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
-    println!("## Ingest (job events through gRPC, DM client, one server per sync mode)\n");
+    println!("## Ingest (job events through gRPC, DM client, a fresh server per measurement)\n");
     println!("CPU is µs per event: the server process's for the server, this process's for the in-process ceilings.\n");
     println!(
         "| sync | clients | batch | events/trace | events/s | p50 µs | p99 µs | server CPU | store events/s | store CPU | bare events/s | bare CPU | server / bare | server CPU / bare CPU | store / bare |"
@@ -282,10 +283,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let rows: &[(bool, usize, usize)] = &[(false, 1, 100), (false, 16, 10), (false, 16, 100), (true, 16, 100)];
     for &(sync, clients, batch) in rows {
-        let dir = tempfile::tempdir().context("scratch dir")?;
-        let args: &[&str] = if sync { &["--sync"] } else { &[] };
-        let server = Server::start(&dir.path().join("data"), args);
         for shape in SHAPES {
+            // A fresh server per measurement, as the ceilings get a fresh
+            // directory: no compaction left over from the previous shape.
+            let dir = tempfile::tempdir().context("scratch dir")?;
+            let args: &[&str] = if sync { &["--sync"] } else { &[] };
+            let server = Server::start(&dir.path().join("data"), args);
             let workload = Workload {
                 clients,
                 batch,

@@ -557,3 +557,66 @@ fn deletes_racing_appends_leave_consistent_indexes() {
     let reopened = open(&dir);
     assert_consistent(&reopened);
 }
+
+#[test]
+fn encoded_events_are_stored_as_sent_and_read_back_decoded() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let sent = [job("enc", 1), job("enc", 2)];
+    let bytes: Vec<Vec<u8>> = sent.iter().map(TraceEvent::encode_to_vec).collect();
+    store.append_encoded(EventKind::Job, &bytes).unwrap();
+    let stored: Vec<TraceEvent> = store.query("enc").unwrap().into_iter().map(|s| s.event).collect();
+    assert_eq!(stored, sent);
+
+    // One malformed event refuses the batch, named by its index; nothing is stored.
+    let mut bad = job("enc.bad", 3).encode_to_vec();
+    bad.truncate(bad.len() - 1);
+    let no_base = pb::SyncerJobEvent::default().encode_to_vec();
+    for (index, broken) in [(1, bad), (0, no_base)] {
+        let mut batch = vec![job("enc.bad", 4).encode_to_vec(), job("enc.bad", 5).encode_to_vec()];
+        batch.insert(index, broken);
+        match store.append_encoded(EventKind::Job, &batch) {
+            Err(StoreError::InvalidEvent { index: found, .. }) => assert_eq!(found, index),
+            other => panic!("expected InvalidEvent at {index}, got {other:?}"),
+        }
+    }
+    assert!(matches!(store.query("enc.bad"), Err(StoreError::TraceNotFound { .. })));
+    assert_eq!(store.stats().unwrap().traces, 1);
+    assert_consistent(&store);
+}
+
+#[test]
+fn a_trace_deleted_or_truncated_then_written_again_starts_afresh() {
+    // Each append is its own commit, so the writer's cached summaries are what
+    // tell it whether the trace exists: after a delete, a truncate and a reopen.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        store.append(vec![job("again", 1), job("again", 2)]).unwrap();
+        store.append(vec![job("again", 3)]).unwrap();
+        assert!(store.delete("again").unwrap());
+        store.append(vec![job("again", 4)]).unwrap();
+        assert_eq!(tsos(&store, "again"), [4]);
+        let (listed, _) = store.list_traces(None, 10, "").unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].events, 1);
+        assert_consistent(&store);
+
+        store.append(vec![job("other", 9)]).unwrap();
+        store.truncate().unwrap();
+        store.append(vec![job("again", 5)]).unwrap();
+        assert_eq!(tsos(&store, "again"), [5]);
+        assert_eq!(scanned_ids(&store, 0, 10).unwrap(), ["again"]);
+        assert_eq!(store.stats().unwrap().traces, 1);
+        assert_consistent(&store);
+    }
+    // A reopened store has an empty cache and must read the summary from disk.
+    let store = open(&dir);
+    store.append(vec![job("again", 6)]).unwrap();
+    assert_eq!(tsos(&store, "again"), [5, 6]);
+    assert_eq!(scanned_ids(&store, 0, 10).unwrap(), ["again"]);
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.traces, stats.events()), (1, 2));
+    assert_consistent(&store);
+}
