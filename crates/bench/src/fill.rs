@@ -77,28 +77,24 @@ fn tenths(uploads: &[(Duration, u64, Duration)], total: u64) -> Vec<(f64, f64)> 
     result
 }
 
-/// One client's stream: whole traces one after another, sizes in `mix`'s
-/// proportions (by events), `total` events in all.
+/// One client's stream: whole traces one after another, each new trace of the
+/// size furthest below its share of the events so far, so the mix holds at any
+/// length (a small fill included).
 struct Stream {
     client: u64,
-    /// (size, traces of that size per round), one round being every size once
-    /// in proportion.
-    plan: Vec<(u64, u64)>,
-    /// Which size and trace of the round comes next, and how far into it.
-    at: (usize, u64, u64),
-    /// Traces started so far, per size (for naming and sampling).
+    mix: Mix,
+    /// Events written so far in traces of each size.
+    written: Vec<u64>,
+    /// Traces started so far of each size (for naming and sampling).
     started: Vec<u64>,
+    /// Sample every this many traces of each size.
     strides: Vec<u64>,
+    /// The trace being written: its size's index and events left in it.
+    current: Option<(usize, u64)>,
 }
 
 impl Stream {
     fn new(client: u64, mix: Mix, total: u64) -> Stream {
-        // Per round, each size gets weight * LCM-ish events: weight * largest size.
-        let largest = mix.iter().map(|(size, _)| *size).max().unwrap_or(1);
-        let plan: Vec<(u64, u64)> = mix
-            .iter()
-            .map(|&(size, weight)| (size, (weight * largest / size).max(1)))
-            .collect();
         let weights: u64 = mix.iter().map(|(_, weight)| weight).sum::<u64>().max(1);
         let strides = mix
             .iter()
@@ -109,31 +105,42 @@ impl Stream {
             .collect();
         Stream {
             client,
-            started: vec![0; plan.len()],
-            plan,
-            at: (0, 0, 0),
+            mix,
+            written: vec![0; mix.len()],
+            started: vec![0; mix.len()],
             strides,
+            current: None,
         }
     }
 
-    /// The next event's trace, and whether the trace is a sample.
+    /// The size index whose events are furthest below its weight's share.
+    fn most_behind(&self) -> usize {
+        (0..self.mix.len())
+            .min_by(|&a, &b| {
+                // written[a] / weight[a] < written[b] / weight[b], without division.
+                let left = self.written[a] * self.mix[b].1;
+                let right = self.written[b] * self.mix[a].1;
+                left.cmp(&right)
+            })
+            .unwrap_or(0)
+    }
+
+    /// The next event's trace, and whether it starts a sampled trace.
     fn next(&mut self) -> (String, bool) {
-        let (kind, trace_in_round, event_in_trace) = self.at;
-        let (size, per_round) = self.plan[kind];
-        let number = self.started[kind];
-        let id = format!("f{size}.c{}.{number}", self.client);
-        let sampled = number.is_multiple_of(self.strides[kind]);
-        self.at = if event_in_trace + 1 < size {
-            (kind, trace_in_round, event_in_trace + 1)
-        } else {
-            self.started[kind] += 1;
-            if trace_in_round + 1 < per_round {
-                (kind, trace_in_round + 1, 0)
-            } else {
-                ((kind + 1) % self.plan.len(), 0, 0)
+        let (kind, left, first) = match self.current {
+            Some((kind, left)) => (kind, left, false),
+            None => {
+                let kind = self.most_behind();
+                self.started[kind] += 1;
+                (kind, self.mix[kind].0, true)
             }
         };
-        (id, sampled && event_in_trace == 0)
+        let size = self.mix[kind].0;
+        let number = self.started[kind] - 1;
+        let id = format!("f{size}.c{}.{number}", self.client);
+        self.written[kind] += 1;
+        self.current = (left > 1).then_some((kind, left - 1));
+        (id, first && number.is_multiple_of(self.strides[kind]))
     }
 }
 

@@ -76,45 +76,5 @@ fn stall_count(text: &str, name: &str) -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stall_counts_are_read_from_rocksdbs_text() {
-        let text = "Write Stall (count): l0-file-count-limit-delays: 3, total-delays: 12, total-stops: 4, ";
-        assert_eq!(stall_count(text, "total-delays"), 12);
-        assert_eq!(stall_count(text, "total-stops"), 4);
-        assert_eq!(stall_count(text, "memtable-limit-stops"), 0);
-    }
-
-    #[test]
-    fn a_fresh_store_reports_its_figures() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
-        store
-            .append(vec![tracekeep_proto::TraceEvent::Job(
-                tracekeep_proto::pb::SyncerJobEvent {
-                    base: Some(tracekeep_proto::pb::BaseEvent {
-                        trace_id: "t".into(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-            )])
-            .unwrap();
-        let figures = store.engine_figures();
-        assert!(figures.memtable_bytes > 0, "{figures:?}");
-        assert!(!figures.write_stopped);
-        // The names stall_count looks for are the ones RocksDB prints.
-        let text = store
-            .db()
-            .property_value("rocksdb.cf-write-stall-stats")
-            .unwrap()
-            .unwrap();
-        assert!(
-            text.contains("total-delays: 0") && text.contains("total-stops: 0"),
-            "{text}"
-        );
-    }
-}
+#[path = "figures_tests.rs"]
+mod tests;
