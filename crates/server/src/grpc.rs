@@ -112,8 +112,9 @@ impl Tracer for TracerService {
         &self,
         request: Request<EncodedEvents>,
     ) -> Result<Response<CommonUploadResponse>, Status> {
-        let reply = self.upload("UploadSyncerBinlogEvent", EventKind::Binlog, request);
-        Ok(Response::new(reply.await))
+        Ok(Response::new(
+            self.upload("UploadSyncerBinlogEvent", EventKind::Binlog, request).await,
+        ))
     }
 
     async fn upload_syncer_job_event(

@@ -27,13 +27,6 @@ pub struct EngineFigures {
     pub write_stops: u64,
 }
 
-impl EngineFigures {
-    /// True when compaction has nothing left to do and none is running.
-    pub fn is_settled(&self) -> bool {
-        self.pending_compaction_bytes == 0 && self.running_compactions == 0
-    }
-}
-
 impl Store {
     /// RocksDB's figures for this store now (cheap: no data is read).
     pub fn engine_figures(&self) -> EngineFigures {
@@ -49,11 +42,7 @@ impl Store {
             block_cache_bytes: int(properties::BLOCK_CACHE_USAGE),
             pending_compaction_bytes: int(properties::ESTIMATE_PENDING_COMPACTION_BYTES),
             running_compactions: int(properties::NUM_RUNNING_COMPACTIONS),
-            level0_files: db
-                .property_int_value(properties::num_files_at_level(0))
-                .ok()
-                .flatten()
-                .unwrap_or(0),
+            level0_files: int(&properties::num_files_at_level(0)),
             write_stopped: int(properties::IS_WRITE_STOPPED) != 0,
             write_delays: stall_count(&stalls, "total-delays"),
             write_stops: stall_count(&stalls, "total-stops"),

@@ -329,10 +329,7 @@ impl Store {
     /// [`MAX_TRACE_ID_LEN`] bytes; otherwise [`StoreError::InvalidEvent`] names
     /// the first offending event and nothing is stored. An empty batch is a no-op.
     pub fn append(&self, events: Vec<TraceEvent>) -> Result<()> {
-        let Some(prepared) = self.prepare_events(events)? else {
-            return Ok(());
-        };
-        self.submit(Op::Append(prepared)).map(|_| ())
+        self.submit_prepared(self.prepare_events(events))
     }
 
     /// [`Store::append`] without blocking: validates and encodes now, then
@@ -363,12 +360,18 @@ impl Store {
 
     /// [`Store::append_encoded_then`], waiting for the outcome.
     pub fn append_encoded<B: AsRef<[u8]>>(&self, kind: EventKind, events: &[B]) -> Result<()> {
-        let Some(prepared) = self.prepare_encoded(kind, events)? else {
-            return Ok(());
-        };
-        self.submit(Op::Append(prepared)).map(|_| ())
+        self.submit_prepared(self.prepare_encoded(kind, events))
     }
 
+    /// Appends a prepared batch and waits for the outcome (an empty one is a no-op).
+    fn submit_prepared(&self, prepared: Result<Option<Vec<PreparedEvent>>>) -> Result<()> {
+        match prepared? {
+            Some(prepared) => self.submit(Op::Append(prepared)).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends a prepared batch; `done` gets the outcome (see [`Store::append_then`]).
     fn enqueue_prepared(
         &self,
         prepared: Result<Option<Vec<PreparedEvent>>>,

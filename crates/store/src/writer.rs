@@ -359,13 +359,7 @@ fn prefetch(group: &mut Group<'_>, hot: &HotSummaries, requests: &[Request]) {
     let values = group.db.multi_get(&keys);
     group.traces.reserve(wanted.len());
     for ((trace_id, key), value) in wanted.into_iter().zip(&keys).zip(values) {
-        let meta = match value {
-            Ok(value) => value
-                .map(|value| records::decode_message(key, &value, records::KIND_TRACE_META))
-                .transpose(),
-            Err(error) => Err(StoreError::engine_at(key, "reading a trace summary", error)),
-        };
-        match meta {
+        match decode_meta(key, value) {
             Ok(meta) => {
                 group.traces.insert(trace_id.to_owned(), Slot { meta, dirty: false });
             }
@@ -378,11 +372,17 @@ fn prefetch(group: &mut Group<'_>, hot: &HotSummaries, requests: &[Request]) {
 
 fn load_meta(db: &rocksdb::DB, trace_id: &str) -> Result<Option<TraceMeta>> {
     let key = keys::trace_key(trace_id);
-    let value = db
-        .get_pinned(&key)
-        .map_err(|error| StoreError::engine_at(&key, "reading a trace summary", error))?;
+    decode_meta(&key, db.get_pinned(&key))
+}
+
+/// A trace summary as RocksDB returned it for `key` (absent, present, or failed).
+fn decode_meta(
+    key: &[u8],
+    value: std::result::Result<Option<impl AsRef<[u8]>>, rocksdb::Error>,
+) -> Result<Option<TraceMeta>> {
     value
-        .map(|value| records::decode_message(&key, &value, records::KIND_TRACE_META))
+        .map_err(|error| StoreError::engine_at(key, "reading a trace summary", error))?
+        .map(|value| records::decode_message(key, value.as_ref(), records::KIND_TRACE_META))
         .transpose()
 }
 
