@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not with `env!`: cargo reuses a compiled build script
+    // across clones of the workspace in one target directory, and a path baked
+    // in at compile time would point at whichever clone built it first.
+    let proto_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let tracer = proto_dir.join("tracer.proto");
     println!("cargo:rerun-if-changed={}", proto_dir.display());
 
