@@ -251,7 +251,7 @@ pub fn through_bare_rocksdb(sync: bool, workload: Workload) -> anyhow::Result<Me
 pub fn ceilings(plan: &Plan) -> anyhow::Result<()> {
     println!("| events/trace | store events/s | store CPU | bare events/s | bare CPU | store / bare |");
     println!("|---|---|---|---|---|---|");
-    for shape in SHAPES {
+    for &shape in &plan.shapes {
         let workload = Workload {
             clients: 16,
             batch: 100,
@@ -259,6 +259,14 @@ pub fn ceilings(plan: &Plan) -> anyhow::Result<()> {
             run_for: plan.ingest_for,
         };
         let store = through_store(false, workload)?;
+        if plan.store_only {
+            println!(
+                "| {shape} | {:.0} | {:.2} | - | - | - |",
+                store.rate(),
+                store.cpu_us_per_event()
+            );
+            continue;
+        }
         let bare = through_bare_rocksdb(false, workload)?;
         println!(
             "| {shape} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0}% |",
@@ -283,7 +291,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let rows: &[(bool, usize, usize)] = &[(false, 1, 100), (false, 16, 10), (false, 16, 100), (true, 16, 100)];
     for &(sync, clients, batch) in rows {
-        for shape in SHAPES {
+        for &shape in &plan.shapes {
             // A fresh server per measurement, as the ceilings get a fresh
             // directory: no compaction left over from the previous shape.
             let dir = tempfile::tempdir().context("scratch dir")?;

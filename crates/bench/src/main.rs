@@ -33,6 +33,13 @@ struct Args {
     /// Where --scale puts its store (a scratch directory inside it).
     #[arg(long, value_name = "DIR", default_value = "/tmp")]
     scale_dir: std::path::PathBuf,
+    /// Trace shapes (events per trace) of the ingest rows and ceilings.
+    #[arg(long, value_delimiter = ',', default_values_t = ingest::SHAPES)]
+    shapes: Vec<u64>,
+    /// With `--only ceilings`: measure the store alone, not bare RocksDB
+    /// (for profiling the store with `perf record -p`).
+    #[arg(long)]
+    store_only: bool,
 }
 
 /// A part of the benchmark.
@@ -49,8 +56,12 @@ enum Section {
 }
 
 /// Sizes of one run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Plan {
+    /// Trace shapes (events per trace) of the ingest rows and ceilings.
+    pub shapes: Vec<u64>,
+    /// The ceilings measure the store alone.
+    pub store_only: bool,
     /// How long each ingest measurement runs.
     pub ingest_for: Duration,
     /// Events in the big store (query, restart, footprint).
@@ -73,6 +84,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let plan = if args.quick {
         Plan {
+            shapes: args.shapes.clone(),
+            store_only: args.store_only,
             ingest_for: Duration::from_millis(300),
             big_store: 100_000,
             queries: 100,
@@ -80,6 +93,8 @@ async fn main() -> anyhow::Result<()> {
         }
     } else {
         Plan {
+            shapes: args.shapes.clone(),
+            store_only: args.store_only,
             ingest_for: Duration::from_secs(3),
             big_store: 2_500_000,
             queries: 1_000,
