@@ -38,14 +38,35 @@ impl Store {
         self.raw_put(&key, &value)
     }
 
-    /// Removes a trace's summary record but leaves its events and order entry:
-    /// the dangling-index and orphan-event damage verify must report.
-    pub fn inject_lost_summary(&self, trace_id: &str) -> Result<()> {
+    /// Removes a trace's first-seen entry but leaves its events: the
+    /// orphan-event damage verify must report.
+    pub fn inject_lost_first_seen(&self, trace_id: &str) -> Result<()> {
+        let first = self.nth_event_key(trace_id, 0)?;
+        let first_seq = match keys::decode_key(&first) {
+            Ok(keys::Key::Event { seq, .. }) => seq.saturating_sub(1),
+            _ => return Err(StoreError::corrupted(&first, "malformed event key")),
+        };
+        let mut batch = rocksdb::WriteBatch::default();
+        crate::writer::remove_order_item(self.db(), &mut batch, trace_id, first_seq)?;
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db()
-            .delete_opt(keys::trace_key(trace_id), &options)
+            .write_opt(batch, &options)
             .map_err(|error| StoreError::engine("injecting a fault", error))
+    }
+
+    /// Adds a first-seen entry for a trace that has no events: the dangling
+    /// entry verify must report.
+    pub fn inject_dangling_first_seen(&self, trace_id: &str) -> Result<()> {
+        let first_seq = self.stats()?.next_seq + 1_000_000;
+        let batch = crate::records::OrderBatch {
+            trace_ids: vec![trace_id.to_owned()],
+            first_seqs: vec![first_seq],
+        };
+        let Some((key, value)) = crate::order::encode(&batch) else {
+            return Ok(());
+        };
+        self.raw_put(&key, &value)
     }
 }
 
@@ -56,8 +77,65 @@ impl Store {
             version: u32::from(version),
             created_unix_nanos: 0,
         };
-        let mut value = crate::records::encode_message(keys::META_FORMAT, crate::records::KIND_FORMAT, &info);
-        value[2] = version;
+        let payload = prost::Message::encode_to_vec(&info);
+        let value = crate::records::encode_as(keys::META_FORMAT, version, crate::records::KIND_FORMAT, &payload);
         self.raw_put(keys::META_FORMAT, &value)
+    }
+}
+
+impl Store {
+    /// Rewrites the store in format 1's layout, as tracekeep 0.1 wrote it: a
+    /// summary per trace, one first-seen entry per trace, no time range in
+    /// the counters, format record 1. For tests of the upgrade.
+    pub fn rewrite_as_format_1(&self) -> Result<()> {
+        use crate::records::{self, Counters, KIND_COUNTERS, KIND_ORDER, KIND_TRACE_META, OrderEntry, TraceMeta};
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_range(vec![keys::TAG_ORDER], vec![keys::TAG_END]);
+        let mut traces = Vec::new();
+        self.walk_order_for_tests(|trace_id, first_seq| traces.push((trace_id, first_seq)))?;
+        for (trace_id, first_seq) in traces {
+            let mut meta = TraceMeta {
+                first_seq,
+                ..TraceMeta::default()
+            };
+            for stored in self.query(&trace_id)? {
+                meta.last_seq = stored.seq;
+                meta.widen_tso_range(stored.event.tso());
+                *meta
+                    .events_by_kind
+                    .entry(u32::from(stored.event.kind().code()))
+                    .or_default() += 1;
+            }
+            let key = keys::trace_key(&trace_id);
+            batch.put(&key, records::encode_message(&key, KIND_TRACE_META, &meta));
+            let key = keys::order_key(first_seq);
+            batch.put(
+                &key,
+                records::encode_message(&key, KIND_ORDER, &OrderEntry { trace_id }),
+            );
+        }
+        let stats = self.stats()?;
+        let counters = Counters {
+            next_seq: stats.next_seq,
+            traces: stats.traces,
+            events_by_kind: stats
+                .events_by_kind
+                .iter()
+                .filter(|(_, count)| *count > 0)
+                .map(|(kind, count)| (u32::from(kind.code()), *count))
+                .collect(),
+            min_tso: 0,
+            max_tso: 0,
+        };
+        batch.put(
+            keys::META_COUNTERS,
+            records::encode_message(keys::META_COUNTERS, KIND_COUNTERS, &counters),
+        );
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db()
+            .write_opt(batch, &options)
+            .map_err(|error| StoreError::engine("injecting a fault", error))?;
+        self.inject_format_version(1)
     }
 }

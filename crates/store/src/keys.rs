@@ -4,8 +4,8 @@
 //! |-----|-----|-------|
 //! | `0x00` | `0x00 name` | store metadata (format, counters, TSO mark) |
 //! | `0x01` | `0x01 trace seq` | one event |
-//! | `0x02` | `0x02 trace` | the trace's summary ([`crate::records::TraceMeta`]) |
-//! | `0x03` | `0x03 first_seq` | first-seen order: which trace arrived at `first_seq` |
+//! | `0x02` | `0x02 trace` | format 1 only: the trace's summary ([`crate::records::TraceMeta`]) |
+//! | `0x03` | `0x03 first_seq` | first-seen order: the traces one commit saw first, from `first_seq` on |
 //!
 //! `trace` is the trace ID as a 4-byte big-endian length followed by its bytes.
 //! The length makes the encoding prefix-free: no trace's encoding is a prefix of
@@ -17,7 +17,7 @@
 pub(crate) const TAG_META: u8 = 0x00;
 /// Tag of event keys.
 pub(crate) const TAG_EVENT: u8 = 0x01;
-/// Tag of per-trace summary keys.
+/// Tag of per-trace summary keys (format 1; dropped on upgrade).
 pub(crate) const TAG_TRACE: u8 = 0x02;
 /// Tag of first-seen order keys.
 pub(crate) const TAG_ORDER: u8 = 0x03;

@@ -23,7 +23,13 @@ use tracekeep_proto::{EventKind, TraceEvent};
 use crate::error::StoreError;
 
 /// The on-disk format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u8 = 1;
+///
+/// - 1: per-trace summaries (`0x02`) and one first-seen entry per trace.
+/// - 2: no summaries; first-seen entries in one record per commit
+///   ([`OrderBatch`]). Opening a format-1 store read-write upgrades it in
+///   place (its summaries are dropped); format-1 first-seen entries stay
+///   readable as they are.
+pub const FORMAT_VERSION: u8 = 2;
 
 const MAGIC: [u8; 2] = *b"TK";
 const HEADER_LEN: usize = 8;
@@ -34,6 +40,7 @@ pub(crate) const KIND_ORDER: u8 = 65;
 pub(crate) const KIND_COUNTERS: u8 = 66;
 pub(crate) const KIND_TSO_MARK: u8 = 67;
 pub(crate) const KIND_FORMAT: u8 = 68;
+pub(crate) const KIND_ORDER_BATCH: u8 = 69;
 
 fn checksum(key: &[u8], format_and_kind: &[u8], payload: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
@@ -45,11 +52,16 @@ fn checksum(key: &[u8], format_and_kind: &[u8], payload: &[u8]) -> u32 {
 
 /// Frames `payload` as a record of `kind` stored under `key`.
 pub(crate) fn encode(key: &[u8], kind: u8, payload: &[u8]) -> Vec<u8> {
+    encode_as(key, FORMAT_VERSION, kind, payload)
+}
+
+/// [`encode`] as format `format` would have written it.
+pub(crate) fn encode_as(key: &[u8], format: u8, kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut value = Vec::with_capacity(HEADER_LEN + payload.len());
     value.extend_from_slice(&MAGIC);
-    value.push(FORMAT_VERSION);
+    value.push(format);
     value.push(kind);
-    let crc = checksum(key, &[FORMAT_VERSION, kind], payload);
+    let crc = checksum(key, &[format, kind], payload);
     value.extend_from_slice(&crc.to_le_bytes());
     value.extend_from_slice(payload);
     value
@@ -112,6 +124,12 @@ pub(crate) fn peek_format(value: &[u8]) -> Option<u8> {
     (value.len() >= HEADER_LEN && value[..2] == MAGIC).then(|| value[2])
 }
 
+/// The kind a record's header claims, checked only for magic and length
+/// (not the CRC): for accounting when a damaged record is deleted.
+pub(crate) fn peek_kind(value: &[u8]) -> Option<u8> {
+    (value.len() >= HEADER_LEN && value[..2] == MAGIC).then(|| value[3])
+}
+
 /// Checks a record's header and CRC; returns its kind and payload.
 pub(crate) fn decode<'v>(key: &[u8], value: &'v [u8]) -> Result<(u8, &'v [u8]), StoreError> {
     if value.len() < HEADER_LEN {
@@ -164,7 +182,8 @@ pub(crate) fn decode_event(key: &[u8], value: &[u8]) -> Result<TraceEvent, Store
         .map_err(|error| StoreError::corrupted(key, format!("{kind} event does not decode: {error}")))
 }
 
-/// Per-trace summary, under `0x02 trace`.
+/// Per-trace summary, under `0x02 trace` (format 1 only; read when a
+/// format-1 store is upgraded or opened read-only).
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct TraceMeta {
     /// The arrival number of the trace's first event; also its order key.
@@ -185,29 +204,30 @@ pub(crate) struct TraceMeta {
 }
 
 impl TraceMeta {
-    pub(crate) fn event_count(&self) -> u64 {
-        self.events_by_kind.values().sum()
-    }
-
     /// Takes an event's TSO into the range; 0 (unset) is ignored.
     pub(crate) fn widen_tso_range(&mut self, tso: i64) {
-        if tso == 0 {
-            return;
-        }
-        if self.min_tso == 0 || tso < self.min_tso {
-            self.min_tso = tso;
-        }
-        if self.max_tso == 0 || tso > self.max_tso {
-            self.max_tso = tso;
-        }
+        widen(&mut self.min_tso, &mut self.max_tso, tso);
     }
 }
 
-/// First-seen order entry, under `0x03 first_seq`.
+/// First-seen order entry of format 1, under `0x03 first_seq`: one trace.
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct OrderEntry {
     #[prost(string, tag = "1")]
     pub trace_id: String,
+}
+
+/// First-seen order entries of one commit (format 2), under `0x03 s` where
+/// `s` is the first of `first_seqs`: the traces the commit saw first, in
+/// order. A trace's first-seen number is the arrival number just before its
+/// first event's, as in format 1.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct OrderBatch {
+    #[prost(string, repeated, tag = "1")]
+    pub trace_ids: Vec<String>,
+    /// Ascending, one per trace ID.
+    #[prost(uint64, repeated, tag = "2")]
+    pub first_seqs: Vec<u64>,
 }
 
 /// Store-wide counters, under `meta counters`, rewritten with every commit so
@@ -223,6 +243,32 @@ pub(crate) struct Counters {
     /// Events stored, by event kind code.
     #[prost(btree_map = "uint32, uint64", tag = "3")]
     pub events_by_kind: BTreeMap<u32, u64>,
+    /// The smallest and largest event TSO (`base.tso`) appended since the
+    /// store was created or last truncated; 0 while none had one. Deletes do
+    /// not narrow the range.
+    #[prost(int64, tag = "4")]
+    pub min_tso: i64,
+    #[prost(int64, tag = "5")]
+    pub max_tso: i64,
+}
+
+impl Counters {
+    /// Takes an event's TSO into the store-wide range; 0 (unset) is ignored.
+    pub(crate) fn widen_tso_range(&mut self, tso: i64) {
+        widen(&mut self.min_tso, &mut self.max_tso, tso);
+    }
+}
+
+fn widen(min: &mut i64, max: &mut i64, tso: i64) {
+    if tso == 0 {
+        return;
+    }
+    if *min == 0 || tso < *min {
+        *min = tso;
+    }
+    if *max == 0 || tso > *max {
+        *max = tso;
+    }
 }
 
 /// The TSO high-water mark, under `meta tso`: every TSO issued is below it.
@@ -296,7 +342,8 @@ mod tests {
         let mut newer = encode(&key, KIND_ORDER, b"");
         newer[2] = FORMAT_VERSION + 1;
         let message = decode(&key, &newer).map(|_| ()).unwrap_err().to_string();
-        assert!(message.contains("format version 2"), "{message}");
+        let expected = format!("format version {}", FORMAT_VERSION + 1);
+        assert!(message.contains(&expected), "{message}");
         let order = encode_message(&key, KIND_ORDER, &OrderEntry::default());
         assert!(decode_message::<TsoMark>(&key, &order, KIND_TSO_MARK).is_err());
         assert!(decode_event(&key, &order).is_err());

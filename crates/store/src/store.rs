@@ -14,7 +14,8 @@ use tracekeep_proto::{EventKind, TraceEvent, wire};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, MAX_TRACE_ID_LEN, TAG_END, TAG_ORDER};
 use crate::options::StoreOptions;
-use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, OrderEntry, PreparedRecord, TraceMeta, TsoMark};
+use crate::order;
+use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, PreparedRecord, TraceMeta, TsoMark};
 use crate::tso::{Clock, SystemClock, TsoAllocator};
 use crate::writer::{self, Op, Outcome, PreparedEvent, Reply, Request, WriterContext};
 
@@ -128,6 +129,8 @@ pub struct Store {
     tso: TsoAllocator,
     counters: Arc<Mutex<Counters>>,
     sync: bool,
+    /// The on-disk format as opened (older only when opened read-only).
+    format: u8,
 }
 
 fn is_lock_error(message: &str) -> bool {
@@ -169,9 +172,6 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
         Some(keys::has_event_key_prefix),
     ));
     rocks.set_memtable_prefix_bloom_ratio(0.05);
-    // Whole keys in the memtable bloom too: the writer's summary lookups for new
-    // traces (most of them, with small traces) then skip the memtable's skiplist.
-    rocks.set_memtable_whole_key_filtering(true);
     rocks.set_compression_type(DBCompressionType::Lz4);
     rocks.set_write_buffer_size(options.write_buffer_size / 2);
     rocks.set_max_write_buffer_number(2);
@@ -215,7 +215,9 @@ impl Store {
         rocks.create_if_missing(true);
         let db = rocksdb::DB::open(&rocks, &path).map_err(|error| open_error(&path, error))?;
         let db = Arc::new(db);
-        check_format(&db, &path, true, options.clock.as_ref())?;
+        if check_format(&db, &path, true, options.clock.as_ref())? < FORMAT_VERSION {
+            upgrade_from_format_1(&db)?;
+        }
         let counters = load_counters(&db)?;
         let tso_mark = load_tso_mark(&db)?;
 
@@ -246,6 +248,7 @@ impl Store {
             tso: TsoAllocator::new(options.clock, tso_mark),
             counters: published,
             sync: options.sync,
+            format: FORMAT_VERSION,
         })
     }
 
@@ -273,8 +276,12 @@ impl Store {
         let rocks = rocksdb_options(&options);
         let db = rocksdb::DB::open_for_read_only(&rocks, &path, false).map_err(|error| open_error(&path, error))?;
         let db = Arc::new(db);
-        check_format(&db, &path, false, &SystemClock)?;
-        let counters = load_counters(&db)?;
+        let format = check_format(&db, &path, false, &SystemClock)?;
+        let mut counters = load_counters(&db)?;
+        if format < FORMAT_VERSION {
+            // Format 1 kept the time range in its per-trace summaries.
+            (counters.min_tso, counters.max_tso) = tso_range_of_summaries(&db)?;
+        }
         let tso_mark = load_tso_mark(&db)?;
         Ok(Store {
             writer: None,
@@ -283,6 +290,7 @@ impl Store {
             tso: TsoAllocator::new(Arc::new(SystemClock), tso_mark),
             counters: Arc::new(Mutex::new(counters)),
             sync: false,
+            format,
         })
     }
 
@@ -419,7 +427,7 @@ impl Store {
         Ok((!prepared.is_empty()).then_some(prepared))
     }
 
-    /// Deletes a trace: its events, its summary and its first-seen entry.
+    /// Deletes a trace: its events and its first-seen entry.
     /// Returns whether the trace existed.
     pub fn delete(&self, trace_id: &str) -> Result<bool> {
         if trace_id.is_empty() || trace_id.len() > MAX_TRACE_ID_LEN {
@@ -536,7 +544,7 @@ impl Store {
     pub fn export(&self, mut visit: impl FnMut(&str, &StoredEvent) -> Result<()>) -> Result<u64> {
         let snapshot = self.db.snapshot();
         let mut count = 0u64;
-        self.walk_order(vec![TAG_ORDER], Some(&snapshot), |trace_id, _cursor| {
+        self.walk_order(None, Some(&snapshot), |trace_id, _cursor| {
             self.for_each_trace_event(&trace_id, Some(&snapshot), |event| {
                 count += 1;
                 visit(&trace_id, &event)
@@ -546,39 +554,56 @@ impl Store {
         Ok(count)
     }
 
-    /// Walks first-seen order from `start` (an order key), calling `visit` with
-    /// each trace ID and cursor until it returns `false` or the order ends.
+    /// Walks first-seen order after `after` (from the start when `None`),
+    /// calling `visit` with each trace ID and cursor until it returns `false`
+    /// or the order ends.
     fn walk_order(
         &self,
-        start: Vec<u8>,
+        after: Option<Cursor>,
         snapshot: Option<&rocksdb::Snapshot<'_>>,
         mut visit: impl FnMut(String, Cursor) -> Result<bool>,
     ) -> Result<()> {
         let mut options = Self::read_options(snapshot);
+        options.set_iterate_lower_bound(vec![TAG_ORDER]);
         options.set_iterate_upper_bound(vec![TAG_END]);
         let mut iter = self.db.raw_iterator_opt(options);
-        iter.seek(&start);
+        match after {
+            None => iter.seek([TAG_ORDER]),
+            Some(Cursor(seq)) => {
+                // The record holding the entry after `seq` starts at or before it,
+                // or it is the next record.
+                iter.seek_for_prev(keys::order_key(seq));
+                if !iter.valid() && iter.status().is_ok() {
+                    iter.seek([TAG_ORDER]);
+                }
+            }
+        }
         while let Some((key, value)) = iter.item() {
-            let first_seq = match keys::decode_key(key) {
+            let key_seq = match keys::decode_key(key) {
                 Ok(keys::Key::Order { first_seq }) => first_seq,
                 _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
             };
-            let entry: OrderEntry = records::decode_message(key, value, records::KIND_ORDER)?;
-            if !visit(entry.trace_id, Cursor(first_seq))? {
-                return Ok(());
+            for item in order::decode(key, key_seq, value)? {
+                if after.is_some_and(|Cursor(after)| item.first_seq <= after) {
+                    continue;
+                }
+                if !visit(item.trace_id, Cursor(item.first_seq))? {
+                    return Ok(());
+                }
             }
             iter.next();
         }
         iter.status()
-            .map_err(|error| StoreError::engine_at(&start, "reading first-seen order", error))
+            .map_err(|error| StoreError::engine_at(&[TAG_ORDER], "reading first-seen order", error))
     }
 
-    fn start_after(after: Option<Cursor>) -> Vec<u8> {
-        match after {
-            None => vec![TAG_ORDER],
-            Some(Cursor(u64::MAX)) => vec![TAG_END],
-            Some(Cursor(seq)) => keys::order_key(seq + 1),
-        }
+    /// Every trace and its first-seen number (fault injection's rewrites).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn walk_order_for_tests(&self, mut visit: impl FnMut(String, u64)) -> Result<()> {
+        self.walk_order(None, None, |trace_id, Cursor(first_seq)| {
+            visit(trace_id, first_seq);
+            Ok(true)
+        })
     }
 
     /// dm-tracer's scan: skip `offset` traces in first-seen order, return up to
@@ -590,7 +615,7 @@ impl Store {
         let snapshot = self.db.snapshot();
         let mut skipped = 0u64;
         let mut page = Vec::new();
-        self.walk_order(vec![TAG_ORDER], Some(&snapshot), |trace_id, cursor| {
+        self.walk_order(None, Some(&snapshot), |trace_id, cursor| {
             if skipped < offset {
                 skipped += 1;
                 return Ok(true);
@@ -656,7 +681,7 @@ impl Store {
     ) -> Result<OrderPage> {
         let mut found = Vec::new();
         let mut more = false;
-        self.walk_order(Self::start_after(after), snapshot, |trace_id, cursor| {
+        self.walk_order(after, snapshot, |trace_id, cursor| {
             if !trace_id.starts_with(prefix) {
                 return Ok(true);
             }
@@ -676,9 +701,10 @@ impl Store {
     }
 
     /// Summaries of up to `limit` traces after `after` whose IDs start with
-    /// `prefix`, in first-seen order, without reading their events; and the
-    /// cursor of the next page. A prefix filter walks past non-matching traces,
-    /// so it costs O(traces walked), not O(limit).
+    /// `prefix`, in first-seen order, and the cursor of the next page. A
+    /// summary is computed from the trace's events (appends keep none), so a
+    /// page costs O(its events); a prefix filter walks past non-matching
+    /// traces, so it costs O(traces walked), not O(limit).
     pub fn list_traces(
         &self,
         after: Option<Cursor>,
@@ -689,56 +715,48 @@ impl Store {
         let (found, next) = self.page_after_matching(after, limit, prefix, Some(&snapshot))?;
         let mut summaries = Vec::with_capacity(found.len());
         for (trace_id, cursor) in found {
-            let key = keys::trace_key(&trace_id);
-            let value = self
-                .db
-                .get_pinned_opt(&key, &Self::read_options(Some(&snapshot)))
-                .map_err(|error| StoreError::engine_at(&key, "reading a trace summary", error))?
-                .ok_or_else(|| StoreError::corrupted(&key, "first-seen order names a trace with no summary"))?;
-            let meta: TraceMeta = records::decode_message(&key, &value, records::KIND_TRACE_META)?;
-            summaries.push(TraceSummary {
+            let mut summary = TraceSummary {
                 trace_id,
                 cursor,
-                events: meta.event_count(),
-                min_tso: meta.min_tso,
-                max_tso: meta.max_tso,
-            });
+                events: 0,
+                min_tso: 0,
+                max_tso: 0,
+            };
+            self.for_each_trace_event(&summary.trace_id.clone(), Some(&snapshot), |stored| {
+                summary.events += 1;
+                let tso = stored.event.tso();
+                if tso != 0 {
+                    if summary.min_tso == 0 || tso < summary.min_tso {
+                        summary.min_tso = tso;
+                    }
+                    summary.max_tso = summary.max_tso.max(tso);
+                }
+                Ok(())
+            })?;
+            summaries.push(summary);
         }
         Ok((summaries, next))
     }
 
-    /// The smallest and largest event TSO (`base.tso`, nanoseconds) over all
-    /// traces, ignoring unset (zero) ones; `None` when no event has one.
-    /// Reads every trace summary: O(traces), not O(events).
+    /// The smallest and largest event TSO (`base.tso`, nanoseconds) appended
+    /// since the store was created or last truncated, ignoring unset (zero)
+    /// ones; `None` when no event had one. Deleting a trace does not narrow it.
     pub fn tso_range(&self) -> Result<Option<(i64, i64)>> {
-        let mut options = Self::read_options(None);
-        options.set_iterate_upper_bound(vec![TAG_ORDER]);
-        let mut iter = self.db.raw_iterator_opt(options);
-        iter.seek([keys::TAG_TRACE]);
-        let mut range: Option<(i64, i64)> = None;
-        while let Some((key, value)) = iter.item() {
-            let meta: TraceMeta = records::decode_message(key, value, records::KIND_TRACE_META)?;
-            if meta.min_tso != 0 {
-                range = Some(match range {
-                    None => (meta.min_tso, meta.max_tso),
-                    Some((low, high)) => (low.min(meta.min_tso), high.max(meta.max_tso)),
-                });
-            }
-            iter.next();
-        }
-        iter.status()
-            .map_err(|error| StoreError::engine_at(&[keys::TAG_TRACE], "reading trace summaries", error))?;
-        Ok(range)
+        let counters = self.counters();
+        Ok((counters.min_tso != 0).then_some((counters.min_tso, counters.max_tso)))
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+            .lock()
+            .map(|counters| counters.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
     /// Store-wide figures. Reads counters kept up to date by every commit;
     /// no data is scanned.
     pub fn stats(&self) -> Result<Stats> {
-        let counters = self
-            .counters
-            .lock()
-            .map(|counters| counters.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        let counters = self.counters();
         let events_by_kind = EventKind::ALL
             .into_iter()
             .map(|kind| {
@@ -762,6 +780,11 @@ impl Store {
 
     pub(crate) fn db(&self) -> &rocksdb::DB {
         &self.db
+    }
+
+    /// The on-disk format of the open store.
+    pub(crate) fn format(&self) -> u8 {
+        self.format
     }
 }
 
@@ -843,8 +866,9 @@ fn open_error(path: &Path, error: rocksdb::Error) -> StoreError {
     }
 }
 
-/// Checks (or, for a new store, writes) the format record.
-fn check_format(db: &rocksdb::DB, path: &Path, create: bool, clock: &dyn Clock) -> Result<()> {
+/// Checks (or, for a new store, writes) the format record; returns the
+/// store's format version.
+fn check_format(db: &rocksdb::DB, path: &Path, create: bool, clock: &dyn Clock) -> Result<u8> {
     let value = db
         .get(keys::META_FORMAT)
         .map_err(|error| StoreError::engine_at(keys::META_FORMAT, "reading the format record", error))?;
@@ -869,7 +893,7 @@ fn check_format(db: &rocksdb::DB, path: &Path, create: bool, clock: &dyn Clock) 
                     supported: FORMAT_VERSION,
                 });
             }
-            Ok(())
+            Ok(found)
         }
         None => {
             let mut iter = db.raw_iterator_opt(Store::read_options(None));
@@ -896,9 +920,63 @@ fn check_format(db: &rocksdb::DB, path: &Path, create: bool, clock: &dyn Clock) 
             let mut options = WriteOptions::default();
             options.set_sync(true);
             db.write_opt(batch, &options)
-                .map_err(|error| StoreError::engine("initialising the store", error))
+                .map_err(|error| StoreError::engine("initialising the store", error))?;
+            Ok(FORMAT_VERSION)
         }
     }
+}
+
+/// The smallest and largest TSO over format 1's per-trace summaries.
+fn tso_range_of_summaries(db: &rocksdb::DB) -> Result<(i64, i64)> {
+    let mut options = Store::read_options(None);
+    options.set_iterate_upper_bound(vec![TAG_ORDER]);
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek([keys::TAG_TRACE]);
+    let mut range = TraceMeta::default();
+    while let Some((key, value)) = iter.item() {
+        let meta: TraceMeta = records::decode_message(key, value, records::KIND_TRACE_META)?;
+        range.widen_tso_range(meta.min_tso);
+        range.widen_tso_range(meta.max_tso);
+        iter.next();
+    }
+    iter.status()
+        .map_err(|error| StoreError::engine_at(&[keys::TAG_TRACE], "reading trace summaries", error))?;
+    Ok((range.min_tso, range.max_tso))
+}
+
+/// Upgrades a format-1 store in place, in one atomic batch: the store-wide
+/// time range moves from the per-trace summaries into the counters, and the
+/// summaries go (format 2 keeps none). Format-1 first-seen entries are read
+/// as they are.
+fn upgrade_from_format_1(db: &rocksdb::DB) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut counters = load_counters(db)?;
+    (counters.min_tso, counters.max_tso) = tso_range_of_summaries(db)?;
+    let value = db
+        .get(keys::META_FORMAT)
+        .map_err(|error| StoreError::engine_at(keys::META_FORMAT, "reading the format record", error))?
+        .ok_or_else(|| StoreError::corrupted(keys::META_FORMAT, "the format record is missing"))?;
+    let mut info: FormatInfo = records::decode_message(keys::META_FORMAT, &value, records::KIND_FORMAT)?;
+    info.version = u32::from(FORMAT_VERSION);
+    let mut batch = rocksdb::WriteBatch::default();
+    batch.delete_range(vec![keys::TAG_TRACE], vec![TAG_ORDER]);
+    batch.put(
+        keys::META_COUNTERS,
+        records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &counters),
+    );
+    batch.put(
+        keys::META_FORMAT,
+        records::encode_message(keys::META_FORMAT, records::KIND_FORMAT, &info),
+    );
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    db.write_opt(batch, &options)
+        .map_err(|error| StoreError::engine("upgrading the store from format 1", error))?;
+    tracing::info!(
+        millis = started.elapsed().as_millis() as u64,
+        "upgraded the store from format 1 to {FORMAT_VERSION}"
+    );
+    Ok(())
 }
 
 fn load_counters(db: &rocksdb::DB) -> Result<Counters> {

@@ -2,12 +2,12 @@
 //!
 //! One pass over the keyspace under a snapshot, in key order, checking:
 //! - every record's header, CRC and payload;
-//! - every event's `base.traceID` matches its key, and every trace's events
-//!   match the counts in its summary;
-//! - every summary has events and a first-seen entry pointing back at it, and
-//!   every first-seen entry has a summary pointing back at it;
-//! - the store-wide counters match what was found, and every arrival number
-//!   is below the next one to be handed out.
+//! - every event's `base.traceID` matches its key;
+//! - every trace's first event has the first-seen entry just before it, and
+//!   every first-seen entry names a trace whose first event is just after it;
+//! - the store-wide counters match what was found (traces, events by kind,
+//!   every event TSO inside the recorded range), and every arrival number is
+//!   below the next one to be handed out.
 //!
 //! Memory stays constant: cross-references are point lookups, and the events
 //! of one trace are tallied only while the pass is inside that trace.
@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key};
-use crate::records::{self, Counters, OrderEntry, TraceMeta};
+use crate::order;
+use crate::records::{self, Counters};
 use crate::store::Store;
 
 /// One problem found by [`Store::verify`].
@@ -35,19 +36,17 @@ pub struct VerifyReport {
     pub records: u64,
     /// Event records among them.
     pub events: u64,
-    /// Trace summaries among them.
+    /// Traces in first-seen order.
     pub traces: u64,
     /// Problems found.
     pub problems: u64,
 }
 
-/// The events of the trace the pass is in.
+/// The trace the pass is in: its ID and first event.
 struct TraceTally {
     trace_id: String,
     key: Vec<u8>,
-    events_by_kind: BTreeMap<u32, u64>,
-    /// Event records that failed their checks (their kind is unknowable).
-    damaged: u64,
+    first_seq: u64,
 }
 
 /// Whether tallied counts agree with recorded ones. Damaged records cannot be
@@ -105,28 +104,54 @@ impl Pass<'_, '_> {
         self.max_seq = Some(self.max_seq.map_or(seq, |max| max.max(seq)));
     }
 
-    /// Compares the tally of the trace just left with its summary.
+    /// Checks that the trace just left has its first-seen entry.
     fn close_trace(&mut self) {
         let Some(tally) = self.tally.take() else { return };
-        let summary_key = keys::trace_key(&tally.trace_id);
-        match self.get(&summary_key) {
+        let first_seq = tally.first_seq.saturating_sub(1);
+        match self.order_items_at(first_seq) {
             Err(error) => self.report_error(error),
-            Ok(None) => self.problem(&tally.key, "events with no trace summary (orphans)"),
-            Ok(Some(value)) => {
-                match records::decode_message::<TraceMeta>(&summary_key, &value, records::KIND_TRACE_META) {
-                    Err(error) => self.report_error(error),
-                    Ok(meta) if !counts_agree(&meta.events_by_kind, &tally.events_by_kind, tally.damaged) => self
-                        .problem(
-                            &summary_key,
-                            format!(
-                                "summary counts {:?} events by kind, the store holds {:?}",
-                                meta.events_by_kind, tally.events_by_kind
-                            ),
-                        ),
-                    Ok(_) => {}
-                }
-            }
+            Ok(items)
+                if items
+                    .iter()
+                    .any(|item| item.first_seq == first_seq && item.trace_id == tally.trace_id) => {}
+            Ok(_) => self.problem(
+                &tally.key,
+                format!("events with no first-seen entry at first_seq={first_seq} (orphans)"),
+            ),
         }
+    }
+
+    /// The items of the order record that would hold `first_seq`.
+    fn order_items_at(&self, first_seq: u64) -> Result<Vec<order::OrderItem>> {
+        let mut options = Store::read_options(Some(self.snapshot));
+        options.set_iterate_lower_bound(vec![keys::TAG_ORDER]);
+        options.set_iterate_upper_bound(vec![keys::TAG_END]);
+        let mut iter = self.store.db().raw_iterator_opt(options);
+        iter.seek_for_prev(keys::order_key(first_seq));
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&keys::order_key(first_seq), "verifying", error))?;
+        let Some((key, value)) = iter.item() else {
+            return Ok(Vec::new());
+        };
+        match keys::decode_key(key) {
+            Ok(Key::Order { first_seq: key_seq }) => order::decode(key, key_seq, value),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The arrival number of the trace's first event, if it has one.
+    fn first_event_seq(&self, trace_id: &str) -> Result<Option<u64>> {
+        let prefix = keys::event_prefix(trace_id);
+        let mut options = Store::read_options(Some(self.snapshot));
+        options.set_iterate_upper_bound(keys::prefix_end(&prefix));
+        let mut iter = self.store.db().raw_iterator_opt(options);
+        iter.seek(&prefix);
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&prefix, "verifying", error))?;
+        Ok(match iter.key().map(keys::decode_key) {
+            Some(Ok(Key::Event { seq, .. })) => Some(seq),
+            _ => None,
+        })
     }
 
     fn check_event(&mut self, key: &[u8], value: &[u8], trace_id: String, seq: u64) {
@@ -137,24 +162,18 @@ impl Pass<'_, '_> {
             self.tally = Some(TraceTally {
                 trace_id: trace_id.clone(),
                 key: key.to_vec(),
-                events_by_kind: BTreeMap::new(),
-                damaged: 0,
+                first_seq: seq,
             });
         }
         match records::decode_event(key, value) {
             Err(error) => {
                 self.damaged_events += 1;
-                if let Some(tally) = self.tally.as_mut() {
-                    tally.damaged += 1;
-                }
                 self.report_error(error);
             }
             Ok(event) => {
                 let code = u32::from(event.kind().code());
                 *self.found.events_by_kind.entry(code).or_default() += 1;
-                if let Some(tally) = self.tally.as_mut() {
-                    *tally.events_by_kind.entry(code).or_default() += 1;
-                }
+                self.found.widen_tso_range(event.tso());
                 if event.trace_id() != Some(trace_id.as_str()) {
                     self.problem(key, format!("the event's base.traceID is {:?}", event.trace_id()));
                 }
@@ -162,54 +181,33 @@ impl Pass<'_, '_> {
         }
     }
 
-    fn check_summary(&mut self, key: &[u8], value: &[u8], trace_id: &str) {
-        self.report.traces += 1;
-        self.found.traces += 1;
-        let meta = match records::decode_message::<TraceMeta>(key, value, records::KIND_TRACE_META) {
-            Ok(meta) => meta,
-            Err(error) => return self.report_error(error),
-        };
-        self.see_seq(meta.last_seq);
-        if meta.event_count() == 0 {
-            self.problem(key, "summary of a trace with no events");
-        }
-        let order_key = keys::order_key(meta.first_seq);
-        match self.get(&order_key) {
-            Err(error) => self.report_error(error),
-            Ok(None) => self.problem(key, format!("no first-seen entry at first_seq={}", meta.first_seq)),
-            Ok(Some(value)) => match records::decode_message::<OrderEntry>(&order_key, &value, records::KIND_ORDER) {
-                Err(error) => self.report_error(error),
-                Ok(entry) if entry.trace_id != trace_id => {
-                    self.problem(key, format!("its first-seen entry names trace {:?}", entry.trace_id))
-                }
-                Ok(_) => {}
-            },
+    fn check_summary(&mut self, key: &[u8]) {
+        // Format 1 kept a summary per trace; opening the store read-write drops them.
+        if self.store.format() >= 2 {
+            self.problem(key, "a format-1 trace summary in a format-2 store");
         }
     }
 
-    fn check_order(&mut self, key: &[u8], value: &[u8], first_seq: u64) {
-        self.see_seq(first_seq);
-        let entry = match records::decode_message::<OrderEntry>(key, value, records::KIND_ORDER) {
-            Ok(entry) => entry,
+    fn check_order(&mut self, key: &[u8], value: &[u8], key_seq: u64) {
+        let items = match order::decode(key, key_seq, value) {
+            Ok(items) => items,
             Err(error) => return self.report_error(error),
         };
-        let summary_key = keys::trace_key(&entry.trace_id);
-        match self.get(&summary_key) {
-            Err(error) => self.report_error(error),
-            Ok(None) => self.problem(key, format!("dangling: trace {:?} has no summary", entry.trace_id)),
-            Ok(Some(value)) => {
-                match records::decode_message::<TraceMeta>(&summary_key, &value, records::KIND_TRACE_META) {
-                    // The summary's own problems are reported when the pass reaches it.
-                    Err(_) => {}
-                    Ok(meta) if meta.first_seq != first_seq => self.problem(
-                        key,
-                        format!(
-                            "trace {:?} says it was first seen at {}",
-                            entry.trace_id, meta.first_seq
-                        ),
+        for item in items {
+            self.report.traces += 1;
+            self.found.traces += 1;
+            self.see_seq(item.first_seq);
+            match self.first_event_seq(&item.trace_id) {
+                Err(error) => self.report_error(error),
+                Ok(None) => self.problem(key, format!("dangling: trace {:?} has no events", item.trace_id)),
+                Ok(Some(seq)) if Some(seq) != item.first_seq.checked_add(1) => self.problem(
+                    key,
+                    format!(
+                        "trace {:?} was first seen at {}, but its first event is {seq}",
+                        item.trace_id, item.first_seq
                     ),
-                    Ok(_) => {}
-                }
+                ),
+                Ok(Some(_)) => {}
             }
         }
     }
@@ -250,6 +248,18 @@ impl Pass<'_, '_> {
                     "counts {:?} events by kind, the store holds {:?}",
                     stored.events_by_kind, self.found.events_by_kind
                 ),
+            );
+        }
+        let (found, stored_range) = (&self.found, (stored.min_tso, stored.max_tso));
+        // Format 1 kept the range in its summaries, not the counters.
+        let outside = self.store.format() >= 2
+            && found.min_tso != 0
+            && (found.min_tso < stored.min_tso || found.max_tso > stored.max_tso);
+        if outside {
+            let found_range = (found.min_tso, found.max_tso);
+            self.problem(
+                keys::META_COUNTERS,
+                format!("records TSO range {stored_range:?}, but events span {found_range:?}"),
             );
         }
         if let Some(max_seq) = self.max_seq
@@ -312,9 +322,9 @@ impl Store {
                 Err(error) => pass.problem(key, format!("undecodable key: {error}")),
                 Ok(Key::Meta(_)) => pass.check_meta(key, value),
                 Ok(Key::Event { trace_id, seq }) => pass.check_event(key, value, trace_id, seq),
-                Ok(Key::Trace { trace_id }) => {
+                Ok(Key::Trace { .. }) => {
                     pass.close_trace();
-                    pass.check_summary(key, value, &trace_id);
+                    pass.check_summary(key);
                 }
                 Ok(Key::Order { first_seq }) => pass.check_order(key, value, first_seq),
             }

@@ -8,25 +8,35 @@
 //! indexes it maintains (trace summaries, first-seen order, counters) need no
 //! locks and a delete can never interleave with an append to the same trace.
 //!
+//! An append needs no read in the common case: the writer knows which traces
+//! are stored from the traces it touched lately ([`HotTraces`]) and a Bloom
+//! filter over all of them ([`TraceFilter`]); only a trace the filter may hold
+//! but the writer has not seen lately costs a RocksDB read. A new trace gets a
+//! first-seen number, and the commit writes the first-seen entries of all its
+//! new traces as one record; there is no per-trace summary to rewrite.
+//!
 //! Each request is applied in two phases: first everything that can fail
-//! (loading the trace summaries it touches), then the changes, which cannot.
-//! A request that fails (say, on a damaged summary record) therefore leaves
-//! nothing behind in the group and does not fail its neighbours. Records
-//! arrive already encoded and checksummed by the callers' threads; the writer
-//! only adds the key.
+//! (those reads), then the changes, which cannot. A request that fails
+//! therefore leaves nothing behind in the group and does not fail its
+//! neighbours. Deletes and truncates commit on their own, against committed
+//! state. Records arrive already encoded and checksummed by the callers'
+//! threads; the writer only adds the key.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
-use rocksdb::{WriteBatch, WriteOptions};
+use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
 use tracekeep_proto::EventKind;
 
 use crate::error::{Result, StoreError};
-use crate::keys::{self, TAG_END, TAG_EVENT};
-use crate::records::{self, Counters, OrderEntry, PreparedRecord, TraceMeta};
+use crate::keys::{self, TAG_END, TAG_EVENT, TAG_ORDER};
+use crate::order::{self, OrderItem};
+use crate::records::{self, Counters, OrderBatch, PreparedRecord};
+use crate::trace_filter::TraceFilter;
 
 /// Most requests folded into one commit.
 const MAX_GROUP_REQUESTS: usize = 256;
@@ -135,56 +145,76 @@ pub(crate) struct WriterContext {
 }
 
 /// Runs until every sender is dropped.
-pub(crate) fn run(context: WriterContext, requests: Receiver<Request>, mut counters: Counters) {
-    let mut hot = HotSummaries::new(HOT_SUMMARIES);
+pub(crate) fn run(context: WriterContext, requests: Receiver<Request>, counters: Counters) {
+    let mut state = WriterState::new(&context, counters);
     while let Ok(first) = requests.recv() {
         let mut bytes = first.op.size();
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP_REQUESTS && bytes < MAX_GROUP_BYTES {
+        let mut drained = vec![first];
+        while drained.len() < MAX_GROUP_REQUESTS && bytes < MAX_GROUP_BYTES {
             match requests.try_recv() {
                 Ok(request) => {
                     bytes += request.op.size();
-                    group.push(request);
+                    drained.push(request);
                 }
                 Err(_) => break,
             }
         }
-        commit_group(&context, &mut counters, &mut hot, group);
+        state.take_loaded_filter();
+        // Appends commit together; a delete or truncate commits alone, after
+        // the appends queued before it, so it always sees committed state.
+        let mut appends = Vec::with_capacity(drained.len());
+        for request in drained {
+            if matches!(request.op, Op::Append(_)) {
+                appends.push(request);
+                continue;
+            }
+            commit_appends(&context, &mut state, std::mem::take(&mut appends));
+            commit_alone(&context, &mut state, request);
+        }
+        commit_appends(&context, &mut state, appends);
     }
+    state.stop_loader();
 }
 
-/// Traces whose summaries the writer keeps in memory, per generation.
-const HOT_SUMMARIES: usize = 16 * 1024;
+/// Traces the writer touched lately, per generation.
+const HOT_TRACES: usize = 16 * 1024;
 
-/// Summaries of the traces the writer touched lately, as committed, so that
-/// appends to an active trace read nothing. `None` records a trace known to
-/// be absent (deleted). Two generations approximate LRU without per-access
-/// bookkeeping: lookups see both, and when the young one fills, the old one
-/// is dropped and the young one takes its place.
-struct HotSummaries {
-    young: HashMap<String, Option<TraceMeta>>,
-    old: HashMap<String, Option<TraceMeta>>,
+/// IDs of traces the writer committed events for lately, so that appends to
+/// an active trace need neither the filter nor a read. Two generations
+/// approximate LRU without per-access bookkeeping: lookups see both, and when
+/// the young one fills, the old one is dropped and the young one takes its place.
+struct HotTraces {
+    young: HashSet<String>,
+    old: HashSet<String>,
     capacity: usize,
 }
 
-impl HotSummaries {
-    fn new(capacity: usize) -> HotSummaries {
-        HotSummaries {
-            young: HashMap::new(),
-            old: HashMap::new(),
+impl HotTraces {
+    fn new(capacity: usize) -> HotTraces {
+        HotTraces {
+            young: HashSet::new(),
+            old: HashSet::new(),
             capacity,
         }
     }
 
-    fn get(&self, trace_id: &str) -> Option<&Option<TraceMeta>> {
-        self.young.get(trace_id).or_else(|| self.old.get(trace_id))
+    fn contains(&self, trace_id: &str) -> bool {
+        self.young.contains(trace_id) || self.old.contains(trace_id)
     }
 
-    fn put(&mut self, trace_id: String, meta: Option<TraceMeta>) {
-        if self.young.len() >= self.capacity && !self.young.contains_key(&trace_id) {
+    fn touch(&mut self, trace_id: &str) {
+        if self.young.contains(trace_id) {
+            return;
+        }
+        if self.young.len() >= self.capacity {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(trace_id, meta);
+        self.young.insert(trace_id.to_owned());
+    }
+
+    fn forget(&mut self, trace_id: &str) {
+        self.young.remove(trace_id);
+        self.old.remove(trace_id);
     }
 
     fn clear(&mut self) {
@@ -193,197 +223,232 @@ impl HotSummaries {
     }
 }
 
-/// A trace's summary as the group sees it.
-struct Slot {
-    meta: Option<TraceMeta>,
-    /// Changed by the group: written (or deleted) at commit.
-    dirty: bool,
+/// What the writer knows between commits.
+struct WriterState {
+    /// As of the last commit.
+    counters: Counters,
+    hot: HotTraces,
+    /// Every trace committed since open (and, once `filter_complete`, before it).
+    filter: TraceFilter,
+    /// `filter` covers every stored trace: a miss means new.
+    filter_complete: bool,
+    /// The filter of the traces stored before open, from the loader thread.
+    loader: Option<FilterLoader>,
 }
 
-/// The group being built: its batch and the state it leads to.
+/// The thread that reads the first-seen order at open into a filter.
+struct FilterLoader {
+    filters: Receiver<TraceFilter>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl WriterState {
+    fn new(context: &WriterContext, counters: Counters) -> WriterState {
+        let stored = usize::try_from(counters.traces).unwrap_or(usize::MAX);
+        // An empty store needs nothing loaded; otherwise the writer reads
+        // (correct, slower) for traces it cannot rule out until the loader is done.
+        let loader = (stored > 0)
+            .then(|| FilterLoader::start(context.db.clone(), stored))
+            .flatten();
+        WriterState {
+            counters,
+            hot: HotTraces::new(HOT_TRACES),
+            filter: TraceFilter::with_capacity(0),
+            filter_complete: stored == 0,
+            loader,
+        }
+    }
+
+    /// Takes the loaded filter in once the loader has it.
+    fn take_loaded_filter(&mut self) {
+        let Some(loader) = self.loader.as_ref() else { return };
+        match loader.filters.try_recv() {
+            Ok(loaded) => {
+                self.filter.absorb(loaded);
+                self.filter_complete = true;
+                self.stop_loader();
+            }
+            Err(TryRecvError::Empty) => {}
+            // The loader failed (and logged why): keep reading for unknown traces.
+            Err(TryRecvError::Disconnected) => self.stop_loader(),
+        }
+    }
+
+    fn stop_loader(&mut self) {
+        if let Some(loader) = self.loader.take() {
+            loader.stop.store(true, Ordering::Relaxed);
+            if loader.thread.join().is_err() {
+                tracing::error!("the trace filter loader panicked");
+            }
+        }
+    }
+
+    /// Whether `trace_id` has no events stored (committed state).
+    fn is_new(&self, db: &rocksdb::DB, trace_id: &str) -> Result<bool> {
+        if self.hot.contains(trace_id) {
+            return Ok(false);
+        }
+        if self.filter_complete && !self.filter.may_contain(TraceFilter::hash(trace_id)) {
+            return Ok(true);
+        }
+        Ok(!trace_exists(db, trace_id)?)
+    }
+}
+
+impl FilterLoader {
+    fn start(db: Arc<rocksdb::DB>, expected: usize) -> Option<FilterLoader> {
+        let (sender, filters) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tracekeep-filter".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                match load_filter(&db, expected, &stopped) {
+                    Ok(Some(filter)) => {
+                        tracing::info!(
+                            traces = expected,
+                            bytes = filter.size_bytes(),
+                            millis = started.elapsed().as_millis() as u64,
+                            "trace filter loaded"
+                        );
+                        let _ = sender.send(filter);
+                    }
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(%error, "loading the trace filter failed; appends read instead"),
+                }
+            });
+        match spawned {
+            Ok(thread) => Some(FilterLoader { filters, stop, thread }),
+            Err(error) => {
+                tracing::warn!(%error, "starting the trace filter loader failed; appends read instead");
+                None
+            }
+        }
+    }
+}
+
+/// Every trace of the first-seen order, into a filter; `None` if stopped.
+/// Traces committed meanwhile are in the writer's own filter.
+fn load_filter(db: &rocksdb::DB, expected: usize, stop: &AtomicBool) -> Result<Option<TraceFilter>> {
+    let mut filter = TraceFilter::with_capacity(expected);
+    let mut options = ReadOptions::default();
+    options.set_total_order_seek(true);
+    options.set_iterate_upper_bound(vec![TAG_END]);
+    // A one-off pass: do not push the hot blocks out of the cache.
+    options.fill_cache(false);
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek([TAG_ORDER]);
+    while let Some((key, value)) = iter.item() {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let key_seq = match keys::decode_key(key) {
+            Ok(keys::Key::Order { first_seq }) => first_seq,
+            _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
+        };
+        for item in order::decode(key, key_seq, value)? {
+            filter.insert(TraceFilter::hash(&item.trace_id));
+        }
+        iter.next();
+    }
+    iter.status()
+        .map_err(|error| StoreError::engine_at(&[TAG_ORDER], "reading first-seen order", error))?;
+    Ok(Some(filter))
+}
+
+/// Whether any event of `trace_id` is stored.
+fn trace_exists(db: &rocksdb::DB, trace_id: &str) -> Result<bool> {
+    let prefix = keys::event_prefix(trace_id);
+    let mut options = ReadOptions::default();
+    options.set_prefix_same_as_start(true);
+    options.set_iterate_upper_bound(keys::prefix_end(&prefix));
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek(&prefix);
+    let exists = iter.valid();
+    iter.status()
+        .map_err(|error| StoreError::engine_at(&prefix, "looking up a trace", error))?;
+    Ok(exists)
+}
+
+/// The appends being folded into one commit.
 struct Group<'a> {
     db: &'a rocksdb::DB,
     batch: WriteBatch,
     counters: Counters,
-    traces: HashMap<String, Slot>,
-    /// Summaries the group's pre-read failed to load, by trace (their slots are missing).
-    unreadable: HashMap<String, StoreError>,
-    /// A truncate is in the group: nothing written before it is visible any more.
-    truncated: bool,
+    /// First-seen entries of the traces the group starts.
+    order: OrderBatch,
+    /// Those traces, for lookups by later requests of the group.
+    started: HashSet<String>,
+    /// Known traces the group appended to (for the hot set).
+    continued: Vec<String>,
     /// Scratch space for keys (the batch copies what it is given).
     key: Vec<u8>,
 }
 
 impl Group<'_> {
-    /// Phase one: makes sure the trace's summary is loaded. The only step that can fail.
-    fn load(&mut self, trace_id: &str, hot: &HotSummaries) -> Result<()> {
-        if self.traces.contains_key(trace_id) {
-            return Ok(());
-        }
-        let meta = if self.truncated {
-            None
-        } else if let Some(meta) = hot.get(trace_id) {
-            meta.clone()
-        } else {
-            match self.unreadable.remove(trace_id) {
-                Some(error) => return Err(error),
-                None => load_meta(self.db, trace_id)?,
-            }
-        };
-        self.traces.insert(trace_id.to_owned(), Slot { meta, dirty: false });
-        Ok(())
-    }
-
     fn next_seq(&mut self) -> u64 {
         let seq = self.counters.next_seq;
         self.counters.next_seq += 1;
         seq
     }
 
-    fn append(&mut self, events: Vec<PreparedEvent>, hot: &HotSummaries) -> Result<Outcome> {
+    fn append(&mut self, events: Vec<PreparedEvent>, state: &WriterState) -> Result<Outcome> {
+        // Phase one: which traces the request starts. The only step that can fail.
+        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
+        let mut starts: HashSet<&str> = HashSet::new();
         for event in &events {
-            self.load(event.trace_id(), hot)?;
-        }
-        for event in events {
             let trace_id = event.trace_id();
-            let known = self.traces.get(trace_id).is_some_and(|slot| slot.meta.is_some());
-            if !known {
+            if !seen.insert(trace_id) || self.started.contains(trace_id) {
+                continue;
+            }
+            if state.is_new(self.db, trace_id)? {
+                starts.insert(trace_id);
+            }
+        }
+        // Phase two: the changes.
+        for trace_id in &seen {
+            if !starts.contains(trace_id) && !self.started.contains(*trace_id) && !state.hot.young.contains(*trace_id) {
+                self.continued.push((*trace_id).to_owned());
+            }
+        }
+        let firsts: Vec<bool> = events.iter().map(|event| starts.remove(event.trace_id())).collect();
+        drop(seen);
+        for (event, first) in events.into_iter().zip(firsts) {
+            let trace_id = event.trace_id();
+            if first {
                 let first_seq = self.next_seq();
-                let order_key = keys::order_key(first_seq);
-                let entry = OrderEntry {
-                    trace_id: trace_id.to_owned(),
-                };
-                self.batch.put(
-                    &order_key,
-                    records::encode_message(&order_key, records::KIND_ORDER, &entry),
-                );
+                self.order.trace_ids.push(trace_id.to_owned());
+                self.order.first_seqs.push(first_seq);
+                self.started.insert(trace_id.to_owned());
                 self.counters.traces += 1;
-                if let Some(slot) = self.traces.get_mut(trace_id) {
-                    slot.meta = Some(TraceMeta {
-                        first_seq,
-                        last_seq: first_seq,
-                        ..TraceMeta::default()
-                    });
-                }
             }
             let seq = self.next_seq();
             keys::write_event_key(&mut self.key, trace_id, seq);
-            let code = u32::from(event.kind.code());
-            *self.counters.events_by_kind.entry(code).or_default() += 1;
-            if let Some(slot) = self.traces.get_mut(trace_id) {
-                slot.dirty = true;
-                if let Some(meta) = slot.meta.as_mut() {
-                    meta.last_seq = seq;
-                    meta.widen_tso_range(event.tso);
-                    *meta.events_by_kind.entry(code).or_default() += 1;
-                }
-            }
-            let record = event.record.seal(&self.key);
-            self.batch.put(&self.key, record);
+            *self
+                .counters
+                .events_by_kind
+                .entry(u32::from(event.kind.code()))
+                .or_default() += 1;
+            self.counters.widen_tso_range(event.tso);
+            self.batch.put(&self.key, event.record.seal(&self.key));
         }
         Ok(Outcome::Appended)
     }
 
-    fn delete(&mut self, trace_id: &str, hot: &HotSummaries) -> Result<Outcome> {
-        self.load(trace_id, hot)?;
-        let Some(slot) = self.traces.get_mut(trace_id) else {
-            return Ok(Outcome::Deleted(false));
-        };
-        let Some(meta) = slot.meta.take() else {
-            return Ok(Outcome::Deleted(false));
-        };
-        slot.dirty = true;
-        let prefix = keys::event_prefix(trace_id);
-        let end = keys::prefix_end(&prefix);
-        self.batch.delete_range(prefix, end);
-        self.batch.delete(keys::order_key(meta.first_seq));
-        self.counters.traces = self.counters.traces.saturating_sub(1);
-        for (kind, count) in &meta.events_by_kind {
-            if let Some(total) = self.counters.events_by_kind.get_mut(kind) {
-                *total = total.saturating_sub(*count);
-            }
+    /// The first-seen entries and the counters, into the batch.
+    fn finish(&mut self) {
+        if let Some((key, value)) = order::encode(&self.order) {
+            self.batch.put(key, value);
         }
-        Ok(Outcome::Deleted(true))
-    }
-
-    fn truncate(&mut self) -> Outcome {
-        self.batch.delete_range(vec![TAG_EVENT], vec![TAG_END]);
-        self.traces.clear();
-        self.truncated = true;
-        self.counters.traces = 0;
-        self.counters.events_by_kind.clear();
-        Outcome::Truncated
-    }
-
-    /// The summaries the group changed, and the counters, into the batch.
-    fn finish(&mut self) -> Counters {
-        for (trace_id, slot) in &self.traces {
-            if !slot.dirty {
-                continue;
-            }
-            let key = keys::trace_key(trace_id);
-            match &slot.meta {
-                Some(meta) => {
-                    let value = records::encode_message(&key, records::KIND_TRACE_META, meta);
-                    self.batch.put(key, value);
-                }
-                None => self.batch.delete(key),
-            }
-        }
-        let counters = records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &self.counters);
-        self.batch.put(keys::META_COUNTERS, counters);
-        self.counters.clone()
+        put_counters(&mut self.batch, &self.counters);
     }
 }
 
-/// Reads, in one MultiGet, the summaries of every trace the group's requests
-/// touch that the hot set does not hold, into the group's slots.
-fn prefetch(group: &mut Group<'_>, hot: &HotSummaries, requests: &[Request]) {
-    let mut wanted: Vec<&str> = Vec::new();
-    for request in requests {
-        match &request.op {
-            Op::Append(events) => wanted.extend(events.iter().map(PreparedEvent::trace_id)),
-            Op::Delete(trace_id) => wanted.push(trace_id),
-            Op::Truncate => {}
-        }
-    }
-    wanted.retain(|trace_id| hot.get(trace_id).is_none());
-    wanted.sort_unstable();
-    wanted.dedup();
-    if wanted.is_empty() {
-        return;
-    }
-    // One MultiGet for the group: RocksDB probes each file's filter for all
-    // the keys at once instead of walking the levels per key.
-    let keys: Vec<Vec<u8>> = wanted.iter().map(|trace_id| keys::trace_key(trace_id)).collect();
-    let values = group.db.multi_get(&keys);
-    group.traces.reserve(wanted.len());
-    for ((trace_id, key), value) in wanted.into_iter().zip(&keys).zip(values) {
-        match decode_meta(key, value) {
-            Ok(meta) => {
-                group.traces.insert(trace_id.to_owned(), Slot { meta, dirty: false });
-            }
-            Err(error) => {
-                group.unreadable.insert(trace_id.to_owned(), error);
-            }
-        }
-    }
-}
-
-fn load_meta(db: &rocksdb::DB, trace_id: &str) -> Result<Option<TraceMeta>> {
-    let key = keys::trace_key(trace_id);
-    decode_meta(&key, db.get_pinned(&key))
-}
-
-/// A trace summary as RocksDB returned it for `key` (absent, present, or failed).
-fn decode_meta(
-    key: &[u8],
-    value: std::result::Result<Option<impl AsRef<[u8]>>, rocksdb::Error>,
-) -> Result<Option<TraceMeta>> {
-    value
-        .map_err(|error| StoreError::engine_at(key, "reading a trace summary", error))?
-        .map(|value| records::decode_message(key, value.as_ref(), records::KIND_TRACE_META))
-        .transpose()
+fn put_counters(batch: &mut WriteBatch, counters: &Counters) {
+    let value = records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, counters);
+    batch.put(keys::META_COUNTERS, value);
 }
 
 /// The bytes free when the filesystem is below the reserve, `None` when it
@@ -397,9 +462,47 @@ fn space_below_reserve(context: &WriterContext) -> Option<u64> {
     (available < context.min_free_disk_bytes).then_some(available)
 }
 
-fn commit_group(context: &WriterContext, counters: &mut Counters, hot: &mut HotSummaries, requests: Vec<Request>) {
-    // Room for every record plus its key and the summaries, so the batch's
-    // buffer is not copied as it grows.
+/// Writes `batch`; on success publishes `counters` as the committed ones.
+/// A failure is returned as RocksDB's message, for every request of the commit.
+fn write(
+    context: &WriterContext,
+    state: &mut WriterState,
+    batch: WriteBatch,
+    counters: Counters,
+) -> std::result::Result<(), String> {
+    let mut options = WriteOptions::default();
+    options.set_sync(context.sync);
+    match context.db.write_opt(batch, &options) {
+        Ok(()) => {
+            if let Ok(mut published) = context.published.lock() {
+                *published = counters.clone();
+            }
+            state.counters = counters;
+            Ok(())
+        }
+        Err(error) => {
+            // What the failed batch left is unknown: forget which traces are hot.
+            state.hot.clear();
+            let message = error.into_string();
+            tracing::error!(%message, "commit failed; its requests are refused");
+            Err(message)
+        }
+    }
+}
+
+fn commit_failed(message: &str) -> StoreError {
+    StoreError::Engine {
+        action: "committing a batch",
+        message: message.to_owned(),
+    }
+}
+
+fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Vec<Request>) {
+    if requests.is_empty() {
+        return;
+    }
+    // Room for every record plus its key, so the batch's buffer is not
+    // copied as it grows.
     let capacity: usize = requests
         .iter()
         .map(|request| request.op.size() + request.op.events() * 48)
@@ -407,32 +510,29 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, hot: &mut HotS
     let mut group = Group {
         db: &context.db,
         batch: WriteBatch::with_capacity_bytes(capacity + 4096),
-        counters: counters.clone(),
-        traces: HashMap::new(),
-        unreadable: HashMap::new(),
-        truncated: false,
+        counters: state.counters.clone(),
+        order: OrderBatch::default(),
+        started: HashSet::new(),
+        continued: Vec::new(),
         key: Vec::with_capacity(64),
     };
-    prefetch(&mut group, hot, &requests);
-    let mut accepted = Vec::with_capacity(requests.len());
-    // Checked once per group, and only when it appends: deletes and truncates
-    // are how an operator frees space, so they always go through.
-    let mut below_reserve: Option<Option<u64>> = None;
-    for Request { op, reply } in requests {
-        if matches!(op, Op::Append(_))
-            && let Some(available) = *below_reserve.get_or_insert_with(|| space_below_reserve(context))
-        {
-            reply.send(Err(StoreError::DiskFull {
+    // Deletes and truncates are how an operator frees space, so only appends
+    // are checked, once per group.
+    if let Some(available) = space_below_reserve(context) {
+        for request in requests {
+            request.reply.send(Err(StoreError::DiskFull {
                 path: context.path.clone(),
                 available,
                 reserve: context.min_free_disk_bytes,
             }));
-            continue;
         }
+        return;
+    }
+    let mut accepted = Vec::with_capacity(requests.len());
+    for Request { op, reply } in requests {
         let outcome = match op {
-            Op::Append(events) => group.append(events, hot),
-            Op::Delete(trace_id) => group.delete(&trace_id, hot),
-            Op::Truncate => Ok(group.truncate()),
+            Op::Append(events) => group.append(events, state),
+            other => Err(unexpected_op(&other)),
         };
         match outcome {
             Ok(outcome) => accepted.push((reply, outcome)),
@@ -442,36 +542,175 @@ fn commit_group(context: &WriterContext, counters: &mut Counters, hot: &mut HotS
     if accepted.is_empty() {
         return;
     }
-    let staged = group.finish();
-    let mut options = WriteOptions::default();
-    options.set_sync(context.sync);
-    match context.db.write_opt(std::mem::take(&mut group.batch), &options) {
+    group.finish();
+    let Group {
+        batch,
+        counters,
+        started,
+        continued,
+        ..
+    } = group;
+    match write(context, state, batch, counters) {
         Ok(()) => {
-            *counters = staged;
-            if let Ok(mut published) = context.published.lock() {
-                *published = counters.clone();
+            for trace_id in &started {
+                state.filter.insert(TraceFilter::hash(trace_id));
+                state.hot.touch(trace_id);
             }
-            if group.truncated {
-                hot.clear();
-            }
-            for (trace_id, slot) in group.traces {
-                hot.put(trace_id, slot.meta);
+            for trace_id in &continued {
+                state.hot.touch(trace_id);
             }
             for (reply, outcome) in accepted {
                 reply.send(Ok(outcome));
             }
         }
-        Err(error) => {
-            // What the failed batch left is unknown: forget every cached summary.
-            hot.clear();
-            let message = error.into_string();
-            tracing::error!(%message, "commit failed; the group's requests are refused");
+        Err(message) => {
             for (reply, _) in accepted {
-                reply.send(Err(StoreError::Engine {
-                    action: "committing a batch",
-                    message: message.clone(),
-                }));
+                reply.send(Err(commit_failed(&message)));
             }
         }
     }
+}
+
+fn unexpected_op(op: &Op) -> StoreError {
+    let name = match op {
+        Op::Append(_) => "append",
+        Op::Delete(_) => "delete",
+        Op::Truncate => "truncate",
+    };
+    StoreError::Engine {
+        action: "grouping requests",
+        message: format!("a {name} reached the append group"),
+    }
+}
+
+/// A delete or truncate, as its own commit.
+fn commit_alone(context: &WriterContext, state: &mut WriterState, request: Request) {
+    let Request { op, reply } = request;
+    let outcome = match op {
+        Op::Delete(trace_id) => delete(context, state, &trace_id),
+        Op::Truncate => truncate(context, state),
+        other => Err(unexpected_op(&other)),
+    };
+    reply.send(outcome);
+}
+
+fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome> {
+    let mut batch = WriteBatch::default();
+    batch.delete_range(vec![TAG_EVENT], vec![TAG_END]);
+    let counters = Counters {
+        next_seq: state.counters.next_seq,
+        ..Counters::default()
+    };
+    put_counters(&mut batch, &counters);
+    write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
+    // The store is empty: an empty filter is complete, whatever a loader finds.
+    state.stop_loader();
+    state.hot.clear();
+    state.filter = TraceFilter::with_capacity(0);
+    state.filter_complete = true;
+    Ok(Outcome::Truncated)
+}
+
+/// What a delete needs to know of the trace: read from its events, since
+/// deletes are rare and appends keep no per-trace summary.
+struct Doomed {
+    first_event_seq: u64,
+    events_by_kind: Vec<(u32, u64)>,
+}
+
+fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
+    let prefix = keys::event_prefix(trace_id);
+    let mut options = ReadOptions::default();
+    options.set_prefix_same_as_start(true);
+    options.set_iterate_upper_bound(keys::prefix_end(&prefix));
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek(&prefix);
+    let mut doomed: Option<Doomed> = None;
+    while let Some((key, value)) = iter.item() {
+        let seq = match keys::decode_key(key) {
+            Ok(keys::Key::Event { seq, .. }) => seq,
+            _ => return Err(StoreError::corrupted(key, "malformed event key")),
+        };
+        let doomed = doomed.get_or_insert(Doomed {
+            first_event_seq: seq,
+            events_by_kind: Vec::new(),
+        });
+        // The kind from the header even if the record is damaged: deleting a
+        // damaged trace is how an operator gets rid of it.
+        if let Some(kind) = records::peek_kind(value) {
+            let kind = u32::from(kind);
+            match doomed.events_by_kind.iter_mut().find(|(code, _)| *code == kind) {
+                Some((_, count)) => *count += 1,
+                None => doomed.events_by_kind.push((kind, 1)),
+            }
+        }
+        iter.next();
+    }
+    iter.status()
+        .map_err(|error| StoreError::engine_at(&prefix, "reading a trace to delete", error))?;
+    Ok(doomed)
+}
+
+fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> Result<Outcome> {
+    let Some(doomed) = doomed_trace(&context.db, trace_id)? else {
+        return Ok(Outcome::Deleted(false));
+    };
+    let mut batch = WriteBatch::default();
+    let prefix = keys::event_prefix(trace_id);
+    let end = keys::prefix_end(&prefix);
+    batch.delete_range(prefix, end);
+    remove_order_item(
+        &context.db,
+        &mut batch,
+        trace_id,
+        doomed.first_event_seq.saturating_sub(1),
+    )?;
+    let mut counters = state.counters.clone();
+    counters.traces = counters.traces.saturating_sub(1);
+    for (kind, count) in doomed.events_by_kind {
+        if let Some(total) = counters.events_by_kind.get_mut(&kind) {
+            *total = total.saturating_sub(count);
+        }
+    }
+    put_counters(&mut batch, &counters);
+    write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
+    state.hot.forget(trace_id);
+    Ok(Outcome::Deleted(true))
+}
+
+/// Takes the trace's first-seen entry (number `first_seq`) out of the record
+/// holding it, rewriting the record under its new first number.
+pub(crate) fn remove_order_item(
+    db: &rocksdb::DB,
+    batch: &mut WriteBatch,
+    trace_id: &str,
+    first_seq: u64,
+) -> Result<()> {
+    let mut options = ReadOptions::default();
+    options.set_total_order_seek(true);
+    options.set_iterate_lower_bound(vec![TAG_ORDER]);
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek_for_prev(keys::order_key(first_seq));
+    iter.status()
+        .map_err(|error| StoreError::engine_at(&keys::order_key(first_seq), "reading first-seen order", error))?;
+    let Some((key, value)) = iter.item() else {
+        tracing::warn!(trace_id, first_seq, "deleted trace had no first-seen entry");
+        return Ok(());
+    };
+    let key_seq = match keys::decode_key(key) {
+        Ok(keys::Key::Order { first_seq }) => first_seq,
+        _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
+    };
+    let mut items = order::decode(key, key_seq, value)?;
+    let before = items.len();
+    items.retain(|item: &OrderItem| !(item.first_seq == first_seq && item.trace_id == trace_id));
+    if items.len() == before {
+        tracing::warn!(trace_id, first_seq, "deleted trace had no first-seen entry");
+        return Ok(());
+    }
+    batch.delete(key);
+    if let Some((key, value)) = order::encode(&order::to_batch(items)) {
+        batch.put(key, value);
+    }
+    Ok(())
 }

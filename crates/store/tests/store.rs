@@ -217,7 +217,7 @@ fn cursor_scan_pages_through_everything_once() {
 }
 
 #[test]
-fn list_traces_summarises_without_events() {
+fn list_traces_summarises_each_trace() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store.append(vec![job("a", 5), binlog("a", 2), job("b", 7)]).unwrap();
@@ -409,7 +409,8 @@ fn verify_reports_dangling_indexes_and_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store.append(vec![job("a", 1), job("lost", 2)]).unwrap();
-    store.inject_lost_summary("lost").unwrap();
+    store.inject_lost_first_seen("lost").unwrap();
+    store.inject_dangling_first_seen("ghost").unwrap();
     let mut problems = Vec::new();
     store.verify(|problem| problems.push(problem.clone()), |_| {}).unwrap();
     let text: Vec<_> = problems
@@ -421,7 +422,11 @@ fn verify_reports_dangling_indexes_and_orphans() {
             .any(|line| line.contains("orphans") && line.contains(r#"trace="lost""#)),
         "{text:?}"
     );
-    assert!(text.iter().any(|line| line.contains("dangling")), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|line| line.contains("dangling") && line.contains(r#""ghost""#)),
+        "{text:?}"
+    );
     assert!(text.iter().any(|line| line.starts_with("meta counters")), "{text:?}");
 }
 
@@ -436,8 +441,8 @@ fn a_newer_format_is_refused_with_a_clear_message() {
         matches!(
             error,
             StoreError::NewerFormat {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),
@@ -618,5 +623,102 @@ fn a_trace_deleted_or_truncated_then_written_again_starts_afresh() {
     assert_eq!(scanned_ids(&store, 0, 10).unwrap(), ["again"]);
     let stats = store.stats().unwrap();
     assert_eq!((stats.traces, stats.events()), (1, 2));
+    assert_consistent(&store);
+}
+
+fn all_ids(store: &Store) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.scan_after(after, 3).unwrap();
+        ids.extend(page.traces.into_iter().map(|trace| trace.trace_id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+#[test]
+fn traces_first_seen_in_one_commit_page_and_delete_one_by_one() {
+    // One append starts seven traces: their first-seen entries share a record.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let names: Vec<String> = (0..7).map(|n| format!("t{n}")).collect();
+    store
+        .append(names.iter().flat_map(|name| [job(name, 1), job(name, 2)]).collect())
+        .unwrap();
+    assert_eq!(all_ids(&store), names);
+    assert_eq!(scanned_ids(&store, 2, 3).unwrap(), ["t2", "t3", "t4"]);
+    // The record's first trace (its key changes), a middle one, the last one.
+    for gone in ["t0", "t3", "t6"] {
+        assert!(store.delete(gone).unwrap());
+        assert_consistent(&store);
+    }
+    assert_eq!(all_ids(&store), ["t1", "t2", "t4", "t5"]);
+    let first = store.scan_after(None, 1).unwrap();
+    assert_eq!(store.scan_after(first.next, 10).unwrap().traces.len(), 3);
+    // Back after a delete: first seen again, at the end.
+    store.append(vec![job("t0", 3), job("t1", 3)]).unwrap();
+    assert_eq!(all_ids(&store), ["t1", "t2", "t4", "t5", "t0"]);
+    assert_eq!(store.stats().unwrap().traces, 5);
+    assert_eq!(tsos(&store, "t1"), [1, 2, 3]);
+    assert_consistent(&store);
+}
+
+#[test]
+fn a_trace_that_went_cold_is_still_one_trace() {
+    // More traces than the writer keeps as recently touched (2 x 16 384)
+    // come between two appends to the same trace: the second must find it
+    // through the filter and a read, not start it again.
+    let dir = tempfile::tempdir().unwrap();
+    let cold_after = 40_000;
+    {
+        let store = open(&dir);
+        store.append(vec![job("cold", 1)]).unwrap();
+        for chunk in 0..cold_after / 1_000 {
+            let batch = (0..1_000).map(|n| job(&format!("filler.{chunk}.{n}"), 2)).collect();
+            store.append(batch).unwrap();
+        }
+        store.append(vec![job("cold", 3)]).unwrap();
+        assert_eq!(store.stats().unwrap().traces, cold_after + 1);
+        assert_eq!(tsos(&store, "cold"), [1, 3]);
+    }
+    // Reopened: whether or not the filter has loaded yet, the same answer.
+    let store = open(&dir);
+    store.append(vec![job("cold", 4), job("new", 5)]).unwrap();
+    assert_eq!(store.stats().unwrap().traces, cold_after + 2);
+    assert_eq!(scanned_ids(&store, 0, 1).unwrap(), ["cold"]);
+    assert_eq!(tsos(&store, "cold"), [1, 3, 4]);
+    assert_consistent(&store);
+}
+
+#[test]
+fn a_format_1_store_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        store.append(vec![job("a", 5), binlog("b", 2)]).unwrap();
+        store.append(vec![job("a", 9), job("c", 0)]).unwrap();
+        store.rewrite_as_format_1().unwrap();
+    }
+    {
+        // Read-only, a format-1 store is read as it is.
+        let store = Store::open_read_only(dir.path()).unwrap();
+        assert_eq!(all_ids(&store), ["a", "b", "c"]);
+        assert_eq!(store.tso_range().unwrap(), Some((2, 9)));
+        assert_consistent(&store);
+    }
+    let store = open(&dir);
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.format_version, stats.traces, stats.events()), (2, 3, 4));
+    assert_eq!(store.tso_range().unwrap(), Some((2, 9)));
+    assert_consistent(&store);
+    store.append(vec![job("a", 10), job("d", 1)]).unwrap();
+    assert_eq!(all_ids(&store), ["a", "b", "c", "d"]);
+    assert_eq!(tsos(&store, "a"), [5, 9, 10]);
+    assert!(store.delete("b").unwrap());
+    assert_eq!(all_ids(&store), ["a", "c", "d"]);
+    assert_eq!(store.stats().unwrap().traces, 3);
     assert_consistent(&store);
 }
