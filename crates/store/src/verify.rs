@@ -9,10 +9,12 @@
 //!   every event TSO inside the recorded range), and every arrival number is
 //!   below the next one to be handed out.
 //!
-//! Memory stays constant: cross-references are point lookups, and the events
-//! of one trace are tallied only while the pass is inside that trace.
+//! Memory stays constant: each first-seen entry is checked with one seek to
+//! its trace's first event, and the traces with events are counted, not kept.
+//! Only when more traces have events than valid first-seen entries does a
+//! second pass name the orphans, keeping 8 bytes per trace while it runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key};
@@ -42,13 +44,6 @@ pub struct VerifyReport {
     pub problems: u64,
 }
 
-/// The trace the pass is in: its ID and first event.
-struct TraceTally {
-    trace_id: String,
-    key: Vec<u8>,
-    first_seq: u64,
-}
-
 /// Whether tallied counts agree with recorded ones. Damaged records cannot be
 /// attributed to a kind (their header is not trusted), so with damage present
 /// only the totals are compared: the damage itself is already reported.
@@ -70,7 +65,14 @@ struct Pass<'s, 'p> {
     found: Counters,
     damaged_events: u64,
     max_seq: Option<u64>,
-    tally: Option<TraceTally>,
+    /// The trace the pass is in.
+    current_trace: Option<String>,
+    /// Traces with events.
+    traces_with_events: u64,
+    /// First-seen entries whose trace's first event is just after them.
+    linked_entries: u64,
+    /// Reused for the first-event seeks.
+    events: Option<rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>>,
 }
 
 impl Pass<'_, '_> {
@@ -104,52 +106,21 @@ impl Pass<'_, '_> {
         self.max_seq = Some(self.max_seq.map_or(seq, |max| max.max(seq)));
     }
 
-    /// Checks that the trace just left has its first-seen entry.
-    fn close_trace(&mut self) {
-        let Some(tally) = self.tally.take() else { return };
-        let first_seq = tally.first_seq.saturating_sub(1);
-        match self.order_items_at(first_seq) {
-            Err(error) => self.report_error(error),
-            Ok(items)
-                if items
-                    .iter()
-                    .any(|item| item.first_seq == first_seq && item.trace_id == tally.trace_id) => {}
-            Ok(_) => self.problem(
-                &tally.key,
-                format!("events with no first-seen entry at first_seq={first_seq} (orphans)"),
-            ),
-        }
-    }
-
-    /// The items of the order record that would hold `first_seq`.
-    fn order_items_at(&self, first_seq: u64) -> Result<Vec<order::OrderItem>> {
-        let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_lower_bound(vec![keys::TAG_ORDER]);
-        options.set_iterate_upper_bound(vec![keys::TAG_END]);
-        let mut iter = self.store.db().raw_iterator_opt(options);
-        iter.seek_for_prev(keys::order_key(first_seq));
-        iter.status()
-            .map_err(|error| StoreError::engine_at(&keys::order_key(first_seq), "verifying", error))?;
-        let Some((key, value)) = iter.item() else {
-            return Ok(Vec::new());
-        };
-        match keys::decode_key(key) {
-            Ok(Key::Order { first_seq: key_seq }) => order::decode(key, key_seq, value),
-            _ => Ok(Vec::new()),
-        }
-    }
-
     /// The arrival number of the trace's first event, if it has one.
-    fn first_event_seq(&self, trace_id: &str) -> Result<Option<u64>> {
+    fn first_event_seq(&mut self, trace_id: &str) -> Result<Option<u64>> {
         let prefix = keys::event_prefix(trace_id);
-        let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(keys::prefix_end(&prefix));
-        let mut iter = self.store.db().raw_iterator_opt(options);
+        let (store, snapshot) = (self.store, self.snapshot);
+        let iter = self
+            .events
+            .get_or_insert_with(|| store.db().raw_iterator_opt(Store::read_options(Some(snapshot))));
         iter.seek(&prefix);
         iter.status()
             .map_err(|error| StoreError::engine_at(&prefix, "verifying", error))?;
-        Ok(match iter.key().map(keys::decode_key) {
-            Some(Ok(Key::Event { seq, .. })) => Some(seq),
+        Ok(match iter.key() {
+            Some(key) if key.starts_with(&prefix) => match keys::decode_key(key) {
+                Ok(Key::Event { seq, .. }) => Some(seq),
+                _ => None,
+            },
             _ => None,
         })
     }
@@ -157,13 +128,9 @@ impl Pass<'_, '_> {
     fn check_event(&mut self, key: &[u8], value: &[u8], trace_id: String, seq: u64) {
         self.report.events += 1;
         self.see_seq(seq);
-        if self.tally.as_ref().is_none_or(|tally| tally.trace_id != trace_id) {
-            self.close_trace();
-            self.tally = Some(TraceTally {
-                trace_id: trace_id.clone(),
-                key: key.to_vec(),
-                first_seq: seq,
-            });
+        if self.current_trace.as_ref() != Some(&trace_id) {
+            self.traces_with_events += 1;
+            self.current_trace = Some(trace_id.clone());
         }
         match records::decode_event(key, value) {
             Err(error) => {
@@ -207,9 +174,52 @@ impl Pass<'_, '_> {
                         item.trace_id, item.first_seq
                     ),
                 ),
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => self.linked_entries += 1,
             }
         }
+    }
+
+    /// Names the traces with events but no valid first-seen entry: one pass
+    /// over first-seen order for its numbers, one over the events.
+    fn name_orphans(&mut self) -> Result<()> {
+        let mut first_seqs = HashSet::new();
+        let mut options = Store::read_options(Some(self.snapshot));
+        options.set_iterate_upper_bound(vec![keys::TAG_END]);
+        let mut iter = self.store.db().raw_iterator_opt(options);
+        iter.seek([keys::TAG_ORDER]);
+        while let Some((key, value)) = iter.item() {
+            if let Ok(Key::Order { first_seq }) = keys::decode_key(key)
+                && let Ok(items) = order::decode(key, first_seq, value)
+            {
+                first_seqs.extend(items.into_iter().map(|item| item.first_seq));
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&[keys::TAG_ORDER], "verifying", error))?;
+        let mut options = Store::read_options(Some(self.snapshot));
+        options.set_iterate_upper_bound(vec![keys::TAG_TRACE]);
+        let mut iter = self.store.db().raw_iterator_opt(options);
+        iter.seek([keys::TAG_EVENT]);
+        let mut current: Option<String> = None;
+        while let Some(key) = iter.key() {
+            if let Ok(Key::Event { trace_id, seq }) = keys::decode_key(key)
+                && current.as_ref() != Some(&trace_id)
+            {
+                let first_seq = seq.saturating_sub(1);
+                if !first_seqs.contains(&first_seq) {
+                    let key = key.to_vec();
+                    self.problem(
+                        &key,
+                        format!("events with no first-seen entry at first_seq={first_seq} (orphans)"),
+                    );
+                }
+                current = Some(trace_id);
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&[keys::TAG_EVENT], "verifying", error))
     }
 
     fn check_meta(&mut self, key: &[u8], value: &[u8]) {
@@ -234,7 +244,11 @@ impl Pass<'_, '_> {
     }
 
     fn finish(&mut self, stored: Counters) {
-        self.close_trace();
+        if self.traces_with_events > self.linked_entries
+            && let Err(error) = self.name_orphans()
+        {
+            self.report_error(error);
+        }
         if stored.traces != self.found.traces {
             self.problem(
                 keys::META_COUNTERS,
@@ -306,7 +320,10 @@ impl Store {
             found: Counters::default(),
             damaged_events: 0,
             max_seq: None,
-            tally: None,
+            current_trace: None,
+            traces_with_events: 0,
+            linked_entries: 0,
+            events: None,
         };
         if pass.get(keys::META_FORMAT)?.is_none() {
             pass.problem(keys::META_FORMAT, "the format record is missing");
@@ -322,10 +339,7 @@ impl Store {
                 Err(error) => pass.problem(key, format!("undecodable key: {error}")),
                 Ok(Key::Meta(_)) => pass.check_meta(key, value),
                 Ok(Key::Event { trace_id, seq }) => pass.check_event(key, value, trace_id, seq),
-                Ok(Key::Trace { .. }) => {
-                    pass.close_trace();
-                    pass.check_summary(key);
-                }
+                Ok(Key::Trace { .. }) => pass.check_summary(key),
                 Ok(Key::Order { first_seq }) => pass.check_order(key, value, first_seq),
             }
             iter.next();
@@ -338,10 +352,7 @@ impl Store {
         }
         match stored {
             Some(stored) => pass.finish(stored),
-            None => {
-                pass.close_trace();
-                pass.problem(keys::META_COUNTERS, "the counters record is missing or damaged");
-            }
+            None => pass.problem(keys::META_COUNTERS, "the counters record is missing or damaged"),
         }
         Ok(pass.report)
     }
