@@ -202,14 +202,14 @@ impl HotTraces {
         self.young.contains(trace_id) || self.old.contains(trace_id)
     }
 
-    fn touch(&mut self, trace_id: &str) {
-        if self.young.contains(trace_id) {
+    fn touch(&mut self, trace_id: String) {
+        if self.young.contains(&trace_id) {
             return;
         }
         if self.young.len() >= self.capacity {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(trace_id.to_owned());
+        self.young.insert(trace_id);
     }
 
     fn forget(&mut self, trace_id: &str) {
@@ -395,26 +395,27 @@ impl Group<'_> {
     }
 
     fn append(&mut self, events: Vec<PreparedEvent>, state: &WriterState) -> Result<Outcome> {
-        // Phase one: which traces the request starts. The only step that can fail.
+        // Phase one: which events start a trace. The only step that can fail.
         let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
-        let mut starts: HashSet<&str> = HashSet::new();
+        let mut firsts = Vec::with_capacity(events.len());
+        let mut continued = Vec::new();
         for event in &events {
             let trace_id = event.trace_id();
-            if !seen.insert(trace_id) || self.started.contains(trace_id) {
-                continue;
-            }
-            if state.is_new(self.db, trace_id)? {
-                starts.insert(trace_id);
-            }
+            let starts = seen.insert(trace_id)
+                && !self.started.contains(trace_id)
+                && if state.is_new(self.db, trace_id)? {
+                    true
+                } else {
+                    if !state.hot.young.contains(trace_id) {
+                        continued.push(trace_id.to_owned());
+                    }
+                    false
+                };
+            firsts.push(starts);
         }
-        // Phase two: the changes.
-        for trace_id in &seen {
-            if !starts.contains(trace_id) && !self.started.contains(*trace_id) && !state.hot.young.contains(*trace_id) {
-                self.continued.push((*trace_id).to_owned());
-            }
-        }
-        let firsts: Vec<bool> = events.iter().map(|event| starts.remove(event.trace_id())).collect();
         drop(seen);
+        // Phase two: the changes.
+        self.continued.append(&mut continued);
         for (event, first) in events.into_iter().zip(firsts) {
             let trace_id = event.trace_id();
             if first {
@@ -552,11 +553,11 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
     } = group;
     match write(context, state, batch, counters) {
         Ok(()) => {
-            for trace_id in &started {
-                state.filter.insert(TraceFilter::hash(trace_id));
+            for trace_id in started {
+                state.filter.insert(TraceFilter::hash(&trace_id));
                 state.hot.touch(trace_id);
             }
-            for trace_id in &continued {
+            for trace_id in continued {
                 state.hot.touch(trace_id);
             }
             for (reply, outcome) in accepted {
