@@ -532,15 +532,7 @@ impl Store {
             return Ok(());
         }
         let prefix = keys::event_prefix(trace_id);
-        // One trace's events: prefix mode, so the bloom filters can skip files.
-        let mut options = ReadOptions::default();
-        if let Some(snapshot) = snapshot {
-            options.set_snapshot(snapshot);
-        }
-        options.set_prefix_same_as_start(true);
-        options.set_iterate_upper_bound(keys::prefix_end(&prefix));
-        let mut iter = self.db.raw_iterator_opt(options);
-        iter.seek(&prefix);
+        let mut iter = trace_events(&self.db, &prefix, snapshot);
         while let Some((key, value)) = iter.item() {
             let seq = match keys::decode_key(key) {
                 Ok(keys::Key::Event { seq, .. }) => seq,
@@ -829,6 +821,25 @@ impl std::fmt::Debug for Store {
             .field("sync", &self.sync)
             .finish_non_exhaustive()
     }
+}
+
+/// An iterator over one trace's events (`prefix` is its
+/// [`keys::event_prefix`]), positioned at the first. Prefix mode, so the
+/// bloom filters skip table files without the trace.
+pub(crate) fn trace_events<'db>(
+    db: &'db rocksdb::DB,
+    prefix: &[u8],
+    snapshot: Option<&rocksdb::Snapshot<'_>>,
+) -> rocksdb::DBRawIteratorWithThreadMode<'db, rocksdb::DB> {
+    let mut options = ReadOptions::default();
+    if let Some(snapshot) = snapshot {
+        options.set_snapshot(snapshot);
+    }
+    options.set_prefix_same_as_start(true);
+    options.set_iterate_upper_bound(keys::prefix_end(prefix));
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek(prefix);
+    iter
 }
 
 /// Validates one encoded event (the `index`th of its batch) and frames it as a

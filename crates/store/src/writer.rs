@@ -361,11 +361,7 @@ fn load_filter(db: &rocksdb::DB, expected: usize, stop: &AtomicBool) -> Result<O
 /// Whether any event of `trace_id` is stored.
 fn trace_exists(db: &rocksdb::DB, trace_id: &str) -> Result<bool> {
     let prefix = keys::event_prefix(trace_id);
-    let mut options = ReadOptions::default();
-    options.set_prefix_same_as_start(true);
-    options.set_iterate_upper_bound(keys::prefix_end(&prefix));
-    let mut iter = db.raw_iterator_opt(options);
-    iter.seek(&prefix);
+    let iter = crate::store::trace_events(db, &prefix, None);
     let exists = iter.valid();
     iter.status()
         .map_err(|error| StoreError::engine_at(&prefix, "looking up a trace", error))?;
@@ -621,11 +617,7 @@ struct Doomed {
 
 fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
     let prefix = keys::event_prefix(trace_id);
-    let mut options = ReadOptions::default();
-    options.set_prefix_same_as_start(true);
-    options.set_iterate_upper_bound(keys::prefix_end(&prefix));
-    let mut iter = db.raw_iterator_opt(options);
-    iter.seek(&prefix);
+    let mut iter = crate::store::trace_events(db, &prefix, None);
     let mut doomed: Option<Doomed> = None;
     while let Some((key, value)) = iter.item() {
         let seq = match keys::decode_key(key) {
