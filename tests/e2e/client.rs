@@ -14,16 +14,22 @@ fn config(server: &Server) -> DmTracerConfig {
     }
 }
 
-/// Polls `done` against the server's pace, with a deadline.
+/// Polls `done` against the server's pace, with a deadline. The wait blocks
+/// its thread, so it first hands this worker's queued tasks to the runtime
+/// (`block_in_place`): a client task parked in this worker's slot would
+/// otherwise never run, and the wait would time out (it did, once in a
+/// loaded full run).
 fn wait_until(server: &Server, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        server.pace();
-    }
+    tokio::task::block_in_place(|| {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}"
+            );
+            server.pace();
+        }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
