@@ -11,8 +11,9 @@
 //!   A reader refuses versions newer than its own instead of guessing.
 //! - `kind`: what the payload is. Codes below 64 are event kinds
 //!   ([`tracekeep_proto::EventKind`] codes); 64 and up are the store's own records.
-//! - CRC32 (crc32fast, IEEE) over the key, the format and kind bytes, and the
-//!   payload. Covering the key catches a valid record found under the wrong key.
+//! - CRC32 (crc32fast, IEEE) over the format and kind bytes, the payload and
+//!   the key (format 1: the key first). Covering the key catches a valid
+//!   record found under the wrong key.
 //! - `payload`: protobuf, so fields can be added without a format bump.
 
 use std::collections::BTreeMap;
@@ -42,11 +43,20 @@ pub(crate) const KIND_TSO_MARK: u8 = 67;
 pub(crate) const KIND_FORMAT: u8 = 68;
 pub(crate) const KIND_ORDER_BATCH: u8 = 69;
 
+/// The CRC of a record: over the format and kind bytes, the payload and the
+/// key, in that order since format 2 (so the writer finishes a prepared
+/// record's CRC by feeding it the key alone); format 1 fed the key first.
 fn checksum(key: &[u8], format_and_kind: &[u8], payload: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(key);
-    hasher.update(format_and_kind);
-    hasher.update(payload);
+    if format_and_kind.first().is_some_and(|format| *format >= 2) {
+        hasher.update(format_and_kind);
+        hasher.update(payload);
+        hasher.update(key);
+    } else {
+        hasher.update(key);
+        hasher.update(format_and_kind);
+        hasher.update(payload);
+    }
     hasher.finalize()
 }
 
@@ -69,7 +79,7 @@ pub(crate) fn encode_as(key: &[u8], format: u8, kind: u8, payload: &[u8]) -> Vec
 
 /// A record built before its key is known: the header (with the CRC left
 /// zero) and the payload in one buffer, and the CRC state of everything the
-/// CRC covers after the key. [`PreparedRecord::seal`] finishes it once the key
+/// CRC covers before the key. [`PreparedRecord::seal`] finishes it once the key
 /// is known, so the payload is encoded and checksummed by the caller's thread,
 /// not by the single writer thread.
 #[derive(Clone, Debug)]
@@ -100,10 +110,9 @@ impl PreparedRecord {
 
     /// The finished record for `key`: identical to [`encode`]'s.
     pub(crate) fn seal(mut self, key: &[u8]) -> Vec<u8> {
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(key);
-        crc.combine(&self.rest);
-        self.bytes[4..HEADER_LEN].copy_from_slice(&crc.finalize().to_le_bytes());
+        self.rest.update(key);
+        let crc = self.rest.finalize();
+        self.bytes[4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
         self.bytes
     }
 
@@ -327,6 +336,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_format_1_record_checks_with_the_key_first() {
+        let key = keys::event_key("t", 3);
+        let value = encode_as(&key, 1, 2, b"payload");
+        assert_eq!(decode(&key, &value).unwrap(), (2, &b"payload"[..]));
+        let mut stored = value.clone();
+        stored[2] = 2;
+        assert!(decode(&key, &stored).is_err(), "the order is part of the format");
     }
 
     #[test]
