@@ -36,5 +36,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ingest = ingest.extern_path(request, "crate::ingest::EncodedEvents");
     }
     ingest.compile_fds(descriptors)?;
+
+    // Zipkin's proto3 span list, decoded by the server's Zipkin ingest.
+    let zipkin = protox::compile([proto_dir.join("zipkin.proto")], [&proto_dir])?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(false)
+        .btree_map(".")
+        .compile_fds(zipkin)?;
     Ok(())
 }

@@ -16,3 +16,4 @@ mod server_api;
 mod server_lifecycle;
 mod soak;
 mod spans;
+mod zipkin;

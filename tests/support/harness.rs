@@ -67,6 +67,9 @@ impl Server {
     /// Starts the server with exactly `args`, waiting for it to answer `/status`.
     pub fn start_with(args: &[&str], log: LogTo) -> Server {
         let mut child = Command::new(binary("tracekeep-server"))
+            // No Zipkin listener on :9411 unless a test asks (a later flag wins):
+            // tests run servers side by side and bind port 0 only.
+            .args(["--zipkin-addr", ""])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -251,6 +254,7 @@ pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
 /// Runs the server binary to completion (for commands that must fail fast).
 pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     let output = Command::new(binary("tracekeep-server"))
+        .args(["--zipkin-addr", ""])
         .args(args)
         .stdin(Stdio::null())
         .output()

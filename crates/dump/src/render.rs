@@ -59,7 +59,26 @@ pub fn timeline_entry(event: &TraceEvent) -> String {
             }
             fields.push(format!("op={:?}", span.operation));
             fields.push(format!("duration={:.3}ms", span.duration as f64 / 1e6));
+            if let Ok(kind) = pb::SpanKind::try_from(span.kind)
+                && kind != pb::SpanKind::Unspecified
+            {
+                fields.push(format!("kind={}", kind.as_str_name()));
+            }
+            for (side, endpoint) in [("local", &span.local_endpoint), ("remote", &span.remote_endpoint)] {
+                if let Some(endpoint) = endpoint {
+                    fields.push(format!("{side}={}", endpoint_text(endpoint)));
+                }
+            }
+            if span.shared {
+                fields.push("shared".into());
+            }
+            if span.debug {
+                fields.push("debug".into());
+            }
             fields.extend(span.tags.iter().map(|(key, value)| format!("{key}={value}")));
+            for annotation in &span.annotations {
+                details.push(format!("{} {}", format_tso(annotation.time), annotation.value));
+            }
             for log in &span.logs {
                 let text: Vec<String> = log
                     .fields
@@ -83,4 +102,22 @@ pub fn timeline_entry(event: &TraceEvent) -> String {
         entry.push_str(&detail);
     }
     entry
+}
+
+/// `service@address:port`, leaving out what is absent.
+fn endpoint_text(endpoint: &pb::Endpoint) -> String {
+    let mut text = format!("{:?}", endpoint.service_name);
+    let address = if endpoint.ipv4.is_empty() {
+        &endpoint.ipv6
+    } else {
+        &endpoint.ipv4
+    };
+    if !address.is_empty() {
+        text.push('@');
+        text.push_str(address);
+    }
+    if endpoint.port != 0 {
+        text.push_str(&format!(":{}", endpoint.port));
+    }
+    text
 }

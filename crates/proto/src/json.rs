@@ -220,6 +220,28 @@ fn span_event(event: &pb::Span) -> Value {
         .map("tags", &event.tags)
         .list("logs", &event.logs, span_log)
         .map("baggage", &event.baggage)
+        .int("kind", event.kind)
+        .message("localEndpoint", event.local_endpoint.as_ref(), endpoint)
+        .message("remoteEndpoint", event.remote_endpoint.as_ref(), endpoint)
+        .list("annotations", &event.annotations, span_annotation)
+        .bool("debug", event.debug)
+        .bool("shared", event.shared)
+        .build()
+}
+
+fn endpoint(endpoint: &pb::Endpoint) -> Value {
+    GoObject::default()
+        .string("serviceName", &endpoint.service_name)
+        .string("ipv4", &endpoint.ipv4)
+        .string("ipv6", &endpoint.ipv6)
+        .int("port", endpoint.port)
+        .build()
+}
+
+fn span_annotation(annotation: &pb::SpanAnnotation) -> Value {
+    GoObject::default()
+        .int("time", annotation.time)
+        .string("value", &annotation.value)
         .build()
 }
 

@@ -7,6 +7,7 @@
 //! - [`json`]: the JSON dm-tracer printed for events, byte for byte.
 //! - [`ingest`]: the server side of `pb.Tracer` with uploads left encoded.
 //! - [`wire`]: validating an event's protobuf bytes without decoding them.
+//! - [`zipkin_proto3`]: Zipkin's v2 proto3 span list, for Zipkin ingest.
 
 pub mod event;
 pub mod ingest;
@@ -19,4 +20,11 @@ pub use event::{EventKind, TraceEvent};
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod pb {
     tonic::include_proto!("pb");
+}
+
+/// Zipkin's v2 proto3 messages (package `zipkin.proto3`, from `proto/zipkin.proto`),
+/// as `POST /api/v2/spans` receives them with `application/x-protobuf`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod zipkin_proto3 {
+    tonic::include_proto!("zipkin.proto3");
 }

@@ -61,6 +61,8 @@ const SYNCER_JOB_EVENT: &[(u32, Field)] = &[
 /// `SpanLogField`, and the entries of a `map<string, string>`.
 const STRING_PAIR: &[(u32, Field)] = &[(1, Str), (2, Str)];
 const SPAN_LOG: &[(u32, Field)] = &[(1, Varint), (2, Message(STRING_PAIR))];
+const ENDPOINT: &[(u32, Field)] = &[(1, Str), (2, Str), (3, Str), (4, Varint)];
+const SPAN_ANNOTATION: &[(u32, Field)] = &[(1, Varint), (2, Str)];
 const SPAN: &[(u32, Field)] = &[
     (1, Message(BASE_EVENT)),
     (2, Str),
@@ -70,6 +72,12 @@ const SPAN: &[(u32, Field)] = &[
     (6, Message(STRING_PAIR)),
     (7, Message(SPAN_LOG)),
     (8, Message(STRING_PAIR)),
+    (9, Varint),
+    (10, Message(ENDPOINT)),
+    (11, Message(ENDPOINT)),
+    (12, Message(SPAN_ANNOTATION)),
+    (13, Varint),
+    (14, Varint),
 ];
 
 fn schema(kind: EventKind) -> &'static [(u32, Field)] {

@@ -74,6 +74,20 @@ fn span(trace_id: &str, tso: i64) -> TraceEvent {
             }],
         }],
         baggage: [("sb".to_owned(), "1".to_owned())].into(),
+        kind: pb::SpanKind::Client as i32,
+        local_endpoint: Some(pb::Endpoint {
+            service_name: "frontend".into(),
+            ipv4: "10.0.0.1".into(),
+            ipv6: String::new(),
+            port: 8080,
+        }),
+        remote_endpoint: Some(pb::Endpoint::default()),
+        annotations: vec![pb::SpanAnnotation {
+            time: 7,
+            value: "ws".into(),
+        }],
+        debug: true,
+        shared: false,
     })
 }
 

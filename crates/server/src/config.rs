@@ -32,6 +32,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Listen address for gRPC and HTTP: `host:port`, or Go's `:port` for every interface.
     pub tracer_addr: String,
+    /// A second listener serving only Zipkin's API (ingest and queries), on
+    /// Zipkin's port by default so Zipkin clients need no port change; empty
+    /// disables it. The main port serves Zipkin's API either way.
+    pub zipkin_addr: String,
     /// dm-tracer's key; accepted for compatibility, no effect on the server (DM
     /// workers read it to decide whether to trace).
     pub enable: bool,
@@ -70,6 +74,7 @@ impl Default for Config {
             log_file: String::new(),
             log_format: LogFormat::Text,
             tracer_addr: ":8263".into(),
+            zipkin_addr: ":9411".into(),
             enable: false,
             checksum: false,
             data_dir: PathBuf::from("./data"),
@@ -123,6 +128,9 @@ impl Config {
         if let Some(addr) = &args.tracer_addr {
             config.tracer_addr = addr.clone();
         }
+        if let Some(addr) = &args.zipkin_addr {
+            config.zipkin_addr = addr.clone();
+        }
         if let Some(level) = &args.log_level {
             config.log_level = level.clone();
         }
@@ -160,6 +168,9 @@ pub struct Args {
     /// Listen address for gRPC and HTTP, e.g. `:8263` or `127.0.0.1:8263`.
     #[arg(long, value_name = "ADDR")]
     pub tracer_addr: Option<String>,
+    /// Listen address for Zipkin's API alone, e.g. `:9411`; empty disables it.
+    #[arg(long, value_name = "ADDR")]
+    pub zipkin_addr: Option<String>,
     /// Log level: debug, info, warn, error (fatal means error).
     #[arg(short = 'L', long, value_name = "LEVEL")]
     pub log_level: Option<String>,

@@ -13,6 +13,12 @@ pub enum ApiError {
     /// What was asked for does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// The request body is larger than allowed (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The server cannot take the request now, e.g. the disk reserve is reached (503).
+    #[error("{0}")]
+    Unavailable(String),
     /// The server failed, or found damaged data (500).
     #[error("{0}")]
     Internal(String),
@@ -24,6 +30,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

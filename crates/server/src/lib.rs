@@ -13,6 +13,7 @@ pub mod http;
 pub mod listener;
 pub mod logging;
 mod params;
+pub mod zipkin;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -57,21 +58,36 @@ impl Settings {
     }
 }
 
-/// One router for both protocols: gRPC `pb.Tracer` and dm-tracer's HTTP API.
+/// One router for every protocol: gRPC `pb.Tracer`, dm-tracer's HTTP API and Zipkin's.
 pub fn app(store: Arc<Store>, settings: &Settings) -> axum::Router {
+    routers(store, settings).0
+}
+
+/// The main port's router and the `zipkin-addr` listener's (Zipkin's API
+/// alone); both share one limit on concurrent uploads.
+pub fn routers(store: Arc<Store>, settings: &Settings) -> (axum::Router, axum::Router) {
     let tracer =
         TracerServer::new(grpc::TracerService::new(store.clone())).max_decoding_message_size(settings.max_request_size);
     let uploads = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
     let grpc = tonic::service::Routes::new(tracer)
         .into_axum_router()
-        .layer(axum::middleware::from_fn_with_state(uploads, grpc::limit_uploads));
+        .layer(axum::middleware::from_fn_with_state(
+            uploads.clone(),
+            grpc::limit_uploads,
+        ));
+    let zipkin = zipkin::router(zipkin::ZipkinState {
+        store: store.clone(),
+        max_request_size: settings.max_request_size,
+        uploads,
+    });
     let http = http::router(http::HttpState {
         store,
         max_scan_limit: settings.max_scan_limit,
     });
     // Replacing tonic's fallback keeps `UNIMPLEMENTED` for gRPC calls and gives
     // HTTP clients dm-tracer's 404.
-    grpc.merge(http).fallback(http::fallback)
+    let main = grpc.merge(http).merge(zipkin.clone()).fallback(http::fallback);
+    (main, zipkin.fallback(http::fallback))
 }
 
 /// Serves gRPC (HTTP/2 with prior knowledge, as grpc-go dials) and HTTP/1.1
@@ -84,6 +100,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(store, &settings);
+    serve(listener, app, settings, shutdown).await
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, as [`run`] does.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = listener::ScreenedListener::new(listener, settings.handshake_timeout)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {

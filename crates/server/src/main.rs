@@ -59,20 +59,46 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(store);
     let listener = addr::bind(&config.tracer_addr).await?;
     let local = listener.local_addr().context("read the bound address")?;
+    let zipkin_listener = match config.zipkin_addr.trim() {
+        "" => None,
+        zipkin_addr => Some(addr::bind(zipkin_addr).await.context("bind zipkin-addr")?),
+    };
     tracing::info!(
         version = tracekeep_server::VERSION_LINE,
         data_dir = %config.data_dir.display(),
         sync = config.sync,
         "listening on {local} for gRPC and HTTP"
     );
-    tracekeep_server::run(
-        listener,
-        store.clone(),
-        Settings::from_config(&config),
-        shutdown_signal(),
-    )
-    .await
-    .context("serve")?;
+    let settings = Settings::from_config(&config);
+    let (main_app, zipkin_app) = tracekeep_server::routers(store.clone(), &settings);
+    // One signal stops both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    let zipkin = match zipkin_listener {
+        Some(listener) => {
+            let local = listener.local_addr().context("read the bound Zipkin address")?;
+            // Not "listening on": tools find the main address by that phrase.
+            tracing::info!("Zipkin API alone on {local}");
+            let serving = tracekeep_server::serve(listener, zipkin_app, settings.clone(), stopped(stop_rx.clone()));
+            Some(tokio::spawn(serving))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    tracekeep_server::serve(listener, main_app, settings, stopped(stop_rx))
+        .await
+        .context("serve")?;
+    if let Some(zipkin) = zipkin {
+        zipkin
+            .await
+            .context("join the Zipkin listener")?
+            .context("serve Zipkin")?;
+    }
     // The last reference closes the store cleanly (the writer drains first).
     drop(store);
     tracing::info!("stopped");

@@ -120,6 +120,7 @@ pub fn to_span_event(span: &RecordedSpan) -> pb::Span {
             })
             .collect(),
         baggage: span.baggage.clone(),
+        ..Default::default()
     }
 }
 

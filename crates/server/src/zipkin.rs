@@ -1,0 +1,229 @@
+//! Zipkin: span ingest (v1 Thrift and JSON, v2 JSON and proto3) and the v2
+//! query API, over the same store as DM's events.
+//!
+//! Every decoder yields [`model::ZipkinSpan`]s, stored as `pb.Span` events
+//! under their trace ID (lowercase hex), so Zipkin spans also show in
+//! `/events/query` and the dump tool, and spans from `UploadSpans` show in
+//! the Zipkin API.
+
+pub mod merge;
+pub mod model;
+pub mod proto3;
+pub mod query;
+pub mod thrift;
+pub mod v1;
+pub mod v1_json;
+pub mod v2_json;
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tokio::sync::Semaphore;
+use tracekeep_proto::TraceEvent;
+use tracekeep_store::{Store, StoreError};
+
+use crate::error::ApiError;
+use model::ZipkinSpan;
+
+/// Why a request body is refused; the text names the span when one is at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(String);
+
+impl DecodeError {
+    /// An error about the body as a whole.
+    pub fn new(reason: impl Into<String>) -> DecodeError {
+        DecodeError(reason.into())
+    }
+
+    /// An error about the span at `index` of the list.
+    pub fn span(index: usize, reason: impl std::fmt::Display) -> DecodeError {
+        DecodeError(format!("span {index}: {reason}"))
+    }
+}
+
+/// What the Zipkin handlers share.
+#[derive(Clone, Debug)]
+pub struct ZipkinState {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Largest request body accepted (after gzip is undone, too), in bytes.
+    pub max_request_size: usize,
+    /// Places for uploads, shared with DM's gRPC ingest.
+    pub uploads: Arc<Semaphore>,
+}
+
+/// Zipkin's routes: ingest and the v2 query API.
+pub fn router(state: ZipkinState) -> Router {
+    Router::new()
+        .route("/api/v2/spans", post(ingest_v2))
+        .route("/api/v1/spans", post(ingest_v1))
+        .merge(query::routes())
+        .with_state(state)
+}
+
+/// The wire formats a span list can arrive in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Proto3,
+    Thrift,
+}
+
+fn format(headers: &HeaderMap, version: u8) -> Result<Format, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap_or("(not text)"))
+        .unwrap_or("application/json");
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match (media_type.as_str(), version) {
+        // Zipkin reads a body without a content type as JSON.
+        ("application/json" | "", _) => Ok(Format::Json),
+        ("application/x-protobuf" | "application/protobuf", 2) => Ok(Format::Proto3),
+        ("application/x-thrift" | "application/vnd.apache.thrift.binary", 1) => Ok(Format::Thrift),
+        _ => Err(ApiError::BadRequest(format!(
+            "unsupported content type {content_type:?} for /api/v{version}/spans: use {}",
+            if version == 2 {
+                "application/json or application/x-protobuf"
+            } else {
+                "application/json or application/x-thrift"
+            }
+        ))),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!("request body is larger than max-request-size ({limit} bytes)"))
+}
+
+/// The request body, gunzipped when sent with `Content-Encoding: gzip`,
+/// refused with 413 past `limit` bytes either way.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_big =
+            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_big {
+            too_large(limit)
+        } else {
+            ApiError::BadRequest(format!("reading the request body failed: {error}"))
+        }
+    })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(bytes.to_vec()),
+        Some("gzip") => {
+            let mut plain = Vec::with_capacity(bytes.len() * 4);
+            let read = flate2::read::GzDecoder::new(bytes.as_ref())
+                .take(limit as u64 + 1)
+                .read_to_end(&mut plain);
+            match read {
+                Err(error) => Err(ApiError::BadRequest(format!("bad gzip body: {error}"))),
+                Ok(_) if plain.len() > limit => Err(too_large(limit)),
+                Ok(_) => Ok(plain),
+            }
+        }
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "unsupported content encoding {other:?}: use gzip or none"
+        ))),
+    }
+}
+
+async fn ingest_v2(State(state): State<ZipkinState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let result = async {
+        let format = format(&parts.headers, 2)?;
+        let _place = state.uploads.acquire().await.ok();
+        let body = read_body(&parts.headers, body, state.max_request_size).await?;
+        let spans = match format {
+            Format::Proto3 => proto3::decode(&body),
+            _ => v2_json::decode(&body),
+        }
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        store_spans(&state.store, spans).await
+    }
+    .await;
+    accepted(result, "v2")
+}
+
+async fn ingest_v1(State(state): State<ZipkinState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let result = async {
+        let format = format(&parts.headers, 1)?;
+        let _place = state.uploads.acquire().await.ok();
+        let body = read_body(&parts.headers, body, state.max_request_size).await?;
+        let spans = match format {
+            Format::Thrift => thrift::decode(&body),
+            _ => v1_json::decode(&body),
+        }
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+        let spans = spans.iter().flat_map(v1::to_v2).collect();
+        store_spans(&state.store, spans).await
+    }
+    .await;
+    accepted(result, "v1")
+}
+
+/// Zipkin's answers: `202 Accepted` once stored, the error's status otherwise.
+fn accepted(result: Result<usize, ApiError>, version: &str) -> Response {
+    match result {
+        Ok(count) => {
+            tracing::debug!(count, version, "stored Zipkin spans");
+            StatusCode::ACCEPTED.into_response()
+        }
+        Err(error) => {
+            tracing::warn!(%error, version, "Zipkin spans refused");
+            error.into_response()
+        }
+    }
+}
+
+/// Stores the spans in one commit; answers once they are durable.
+async fn store_spans(store: &Arc<Store>, spans: Vec<ZipkinSpan>) -> Result<usize, ApiError> {
+    let count = spans.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    let events = spans
+        .iter()
+        .enumerate()
+        .map(|(index, span)| {
+            span.to_pb()
+                .map(TraceEvent::Span)
+                .map_err(|error| ApiError::BadRequest(DecodeError::span(index, error).to_string()))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    store.append_then(events, move |result| {
+        let _ = done.send(result);
+    });
+    match outcome.await {
+        Ok(Ok(())) => Ok(count),
+        Ok(Err(error @ StoreError::DiskFull { .. })) => Err(ApiError::Unavailable(error.to_string())),
+        Ok(Err(error)) => Err(ApiError::from(error)),
+        Err(_) => Err(ApiError::Internal("the store stopped before answering".into())),
+    }
+}
+
+#[cfg(test)]
+#[path = "zipkin/decode_tests.rs"]
+mod decode_tests;

@@ -1,0 +1,104 @@
+//! Zipkin v2 proto3: `zipkin.proto3.ListOfSpans`, as `POST /api/v2/spans`
+//! receives it with `Content-Type: application/x-protobuf`.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use prost::Message;
+use tracekeep_proto::zipkin_proto3 as z;
+
+use super::DecodeError;
+use super::model::{Annotation, Endpoint, Kind, ZipkinSpan, normalize_span_id, normalize_trace_id};
+
+/// Decodes a `ListOfSpans`; any bad span refuses the whole list.
+pub fn decode(body: &[u8]) -> Result<Vec<ZipkinSpan>, DecodeError> {
+    let list = z::ListOfSpans::decode(body).map_err(|error| DecodeError::new(format!("bad protobuf: {error}")))?;
+    list.spans
+        .into_iter()
+        .enumerate()
+        .map(|(index, span)| convert(span).map_err(|reason| DecodeError::span(index, reason)))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+fn id(field: &str, bytes: &[u8], lengths: &[usize]) -> Result<String, String> {
+    if !lengths.contains(&bytes.len()) {
+        let expected: Vec<String> = lengths.iter().map(usize::to_string).collect();
+        return Err(format!(
+            "{field} has {} bytes, not {}",
+            bytes.len(),
+            expected.join(" or ")
+        ));
+    }
+    Ok(hex(bytes))
+}
+
+fn endpoint(field: &str, endpoint: Option<z::Endpoint>) -> Result<Option<Endpoint>, String> {
+    let Some(endpoint) = endpoint else { return Ok(None) };
+    let ipv4 = match endpoint.ipv4.len() {
+        0 => String::new(),
+        4 => Ipv4Addr::new(endpoint.ipv4[0], endpoint.ipv4[1], endpoint.ipv4[2], endpoint.ipv4[3]).to_string(),
+        n => return Err(format!("{field}.ipv4 has {n} bytes, not 4")),
+    };
+    let ipv6 = match <[u8; 16]>::try_from(endpoint.ipv6.as_slice()) {
+        _ if endpoint.ipv6.is_empty() => String::new(),
+        Ok(octets) => Ipv6Addr::from(octets).to_string(),
+        Err(_) => return Err(format!("{field}.ipv6 has {} bytes, not 16", endpoint.ipv6.len())),
+    };
+    Ok(Endpoint {
+        service_name: endpoint.service_name,
+        ipv4,
+        ipv6,
+        port: endpoint.port,
+    }
+    .non_empty())
+}
+
+fn convert(span: z::Span) -> Result<ZipkinSpan, String> {
+    let trace_id = id("traceId", &span.trace_id, &[8, 16])?;
+    let trace_id = normalize_trace_id(&trace_id).map_err(|error| format!("traceId {error}"))?;
+    let span_id = id("id", &span.id, &[8])?;
+    let span_id = normalize_span_id(&span_id).map_err(|error| format!("id {error}"))?;
+    let parent_id = if span.parent_id.is_empty() || span.parent_id.iter().all(|byte| *byte == 0) {
+        None
+    } else {
+        Some(id("parentId", &span.parent_id, &[8])?)
+    };
+    let kind = match z::span::Kind::try_from(span.kind) {
+        Ok(z::span::Kind::SpanKindUnspecified) => None,
+        Ok(z::span::Kind::Client) => Some(Kind::Client),
+        Ok(z::span::Kind::Server) => Some(Kind::Server),
+        Ok(z::span::Kind::Producer) => Some(Kind::Producer),
+        Ok(z::span::Kind::Consumer) => Some(Kind::Consumer),
+        Err(_) => return Err(format!("kind {} is not a Zipkin span kind", span.kind)),
+    };
+    Ok(ZipkinSpan {
+        trace_id,
+        parent_id,
+        id: span_id,
+        kind,
+        name: span.name,
+        timestamp: span.timestamp,
+        duration: span.duration,
+        local_endpoint: endpoint("localEndpoint", span.local_endpoint)?,
+        remote_endpoint: endpoint("remoteEndpoint", span.remote_endpoint)?,
+        annotations: span
+            .annotations
+            .into_iter()
+            .map(|annotation| Annotation {
+                timestamp: annotation.timestamp,
+                value: annotation.value,
+            })
+            .collect(),
+        tags: span.tags,
+        debug: span.debug,
+        shared: span.shared,
+    })
+}

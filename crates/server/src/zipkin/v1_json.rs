@@ -1,0 +1,130 @@
+//! Zipkin v1 JSON: the list of v1 spans older clients POST to `/api/v1/spans`.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::DecodeError;
+use super::model::{normalize_span_id, normalize_trace_id};
+use super::v1::{V1Annotation, V1BinaryAnnotation, V1Span, V1Value};
+use super::v2_json::{IndexedList, RawEndpoint};
+
+/// Decodes a v1 JSON list of spans; any bad span refuses the whole list.
+pub fn decode(body: &[u8]) -> Result<Vec<V1Span>, DecodeError> {
+    let raw: IndexedList<RawSpan<'_>> =
+        serde_json::from_slice(body).map_err(|error| DecodeError::new(format!("bad JSON: {error}")))?;
+    raw.0
+        .into_iter()
+        .enumerate()
+        .map(|(index, span)| span.validate().map_err(|reason| DecodeError::span(index, reason)))
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSpan<'a> {
+    #[serde(borrow)]
+    trace_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    trace_id_high: Option<Cow<'a, str>>,
+    name: Option<String>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    parent_id: Option<Cow<'a, str>>,
+    timestamp: Option<u64>,
+    duration: Option<u64>,
+    debug: Option<bool>,
+    annotations: Option<Vec<RawAnnotation>>,
+    binary_annotations: Option<Vec<RawBinaryAnnotation>>,
+}
+
+#[derive(Deserialize)]
+struct RawAnnotation {
+    timestamp: Option<u64>,
+    value: Option<String>,
+    endpoint: Option<RawEndpoint>,
+}
+
+#[derive(Deserialize)]
+struct RawBinaryAnnotation {
+    key: Option<String>,
+    value: Option<serde_json::Value>,
+    endpoint: Option<RawEndpoint>,
+}
+
+impl RawSpan<'_> {
+    fn validate(self) -> Result<V1Span, String> {
+        let trace_id = self.trace_id.ok_or("traceId is missing")?;
+        // Old clients sent a 128-bit ID's high half separately.
+        let trace_id = match self.trace_id_high.as_deref() {
+            Some(high) if !high.is_empty() && trace_id.len() <= 16 => format!("{high:0>16}{trace_id:0>16}"),
+            _ => trace_id.into_owned(),
+        };
+        let trace_id = normalize_trace_id(&trace_id).map_err(|error| format!("traceId {trace_id:?} {error}"))?;
+        let id = self.id.ok_or("id is missing")?;
+        let id = normalize_span_id(&id).map_err(|error| format!("id {id:?} {error}"))?;
+        let parent_id = match self.parent_id.as_deref() {
+            None | Some("") => None,
+            Some(parent) if parent.bytes().all(|byte| byte == b'0') => None,
+            Some(parent) => Some(normalize_span_id(parent).map_err(|error| format!("parentId {parent:?} {error}"))?),
+        };
+        let annotations = self
+            .annotations
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(index, annotation)| {
+                Ok(V1Annotation {
+                    timestamp: annotation
+                        .timestamp
+                        .ok_or_else(|| format!("annotation {index} has no timestamp"))?,
+                    value: annotation
+                        .value
+                        .ok_or_else(|| format!("annotation {index} has no value"))?,
+                    endpoint: annotation.endpoint.and_then(RawEndpoint::into_endpoint),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let binary_annotations = self
+            .binary_annotations
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(index, binary)| {
+                let key = binary
+                    .key
+                    .ok_or_else(|| format!("binaryAnnotation {index} has no key"))?;
+                let value = match binary.value {
+                    Some(serde_json::Value::String(text)) => V1Value::Text(text),
+                    Some(serde_json::Value::Bool(true)) if matches!(key.as_str(), "ca" | "sa" | "ma") => {
+                        V1Value::Address
+                    }
+                    Some(serde_json::Value::Bool(flag)) => V1Value::Text(flag.to_string()),
+                    Some(serde_json::Value::Number(number)) => V1Value::Text(number.to_string()),
+                    _ => {
+                        return Err(format!(
+                            "binaryAnnotation {index} ({key:?}) has no string, number or bool value"
+                        ));
+                    }
+                };
+                Ok(V1BinaryAnnotation {
+                    key,
+                    value,
+                    endpoint: binary.endpoint.and_then(RawEndpoint::into_endpoint),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(V1Span {
+            trace_id,
+            name: self.name.unwrap_or_default(),
+            id,
+            parent_id,
+            annotations,
+            binary_annotations,
+            debug: self.debug.unwrap_or_default(),
+            timestamp: self.timestamp.unwrap_or_default(),
+            duration: self.duration.unwrap_or_default(),
+        })
+    }
+}
