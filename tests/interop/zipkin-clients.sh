@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Interop with real Zipkin clients: py_zipkin, from PyPI, sends a trace in each
+# of its encodings (v1 Thrift, v2 JSON, v2 proto3) to a real tracekeep-server,
+# and the trace is read back through the v2 API with its fields checked.
+#
+# Usage: tests/interop/zipkin-clients.sh PATH/TO/tracekeep-server
+# The clients live in a virtualenv under ~/.cache/tracekeep (installed with pip
+# when missing or out of date), so CI reuses them between runs.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+server="${1:?usage: $0 PATH/TO/tracekeep-server}"
+say() { printf '[tracekeep] %s\n' "$*" >&2; }
+
+venv="${TRACEKEEP_VENV:-${HOME}/.cache/tracekeep/venv}"
+stamp="$venv/.requirements"
+if ! cmp -s "$here/requirements-zipkin.txt" "$stamp" 2>/dev/null; then
+    say "installing py_zipkin and its encoders from PyPI into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-zipkin.txt"
+    cp "$here/requirements-zipkin.txt" "$stamp"
+fi
+data="$(mktemp -d)"
+trap 'rm -rf "$data"' EXIT
+"$venv/bin/python" "$here/py_zipkin_roundtrip.py" "$server" "$data"
