@@ -1,7 +1,8 @@
 //! The crash loop: concurrent clients upload, delete and truncate while the
 //! server is killed with SIGKILL at a random moment; after each restart every
-//! acknowledged event must be there exactly once, in order, with no half
-//! batch, scan order intact and the TSO above everything issued before.
+//! acknowledged event (DM events over gRPC, Zipkin spans over HTTP) must be
+//! there exactly once, in order, with no half batch, scan order intact and the
+//! TSO above everything issued before.
 //!
 //! The model: each client owns its traces and runs one operation at a time,
 //! so a trace has a list of committed (acknowledged) events and at most one
@@ -122,8 +123,9 @@ impl ClientModel {
     }
 }
 
+/// Hex, so Zipkin uploads (whose trace IDs are hex) can share the traces.
 fn trace_name(client: usize, trace: usize) -> String {
-    format!("crash.c{client}.t{trace}")
+    format!("{:016x}", ((client as u64 + 1) << 32) | trace as u64)
 }
 
 /// Acknowledged batches of the current cycle, and a wake-up for whoever waits on them.
@@ -225,7 +227,41 @@ async fn run_client(
             next_id += size as i64;
             let was_empty = model.traces[&trace].committed.is_empty();
             model.traces.get_mut(&trace).unwrap().pending = Some(Pending::Upload(ids.clone()));
-            let reply = if rng.below(2) == 0 {
+            let flavour = rng.below(3);
+            let reply = if flavour == 2 {
+                // Zipkin v2 JSON spans: 202 means durable, like a gRPC `result = true`.
+                let spans: Vec<serde_json::Value> = ids
+                    .iter()
+                    .map(|&id| {
+                        serde_json::json!({
+                            "traceId": trace, "id": format!("{id:016x}"), "name": "crash",
+                            "timestamp": id, "duration": 5,
+                            "localEndpoint": {"serviceName": format!("crash-c{client}")},
+                            "tags": {"payload": "some realistic payload text"}
+                        })
+                    })
+                    .collect();
+                let body = serde_json::Value::Array(spans).to_string();
+                let answer = tokio::task::spawn_blocking(move || {
+                    crate::harness::try_http(
+                        addr,
+                        "POST",
+                        "/api/v2/spans",
+                        &[("Content-Type", "application/json")],
+                        body.as_bytes(),
+                    )
+                    .ok()
+                })
+                .await
+                .unwrap();
+                match answer {
+                    None => break,
+                    Some(response) => Ok(tonic::Response::new(pb::CommonUploadResponse {
+                        result: response.status == 202,
+                        msg: format!("Zipkin answered {}: {}", response.status, response.body),
+                    })),
+                }
+            } else if flavour == 0 {
                 let events = ids
                     .iter()
                     .map(|&id| pb::SyncerJobEvent {
@@ -303,7 +339,9 @@ fn stored_ids(server: &Server, trace: &str) -> Result<Vec<i64>, String> {
                 if base["traceID"] != trace {
                     return Err(format!("{trace}: an event of {} showed up", base["traceID"]));
                 }
-                ids.push(base["tso"].as_i64().unwrap_or(0));
+                let tso = base["tso"].as_i64().unwrap_or(0);
+                // Zipkin spans carry their ID as the timestamp, stored in nanoseconds.
+                ids.push(if event["type"] == 3 { tso / 1000 } else { tso });
             }
             Ok(ids)
         }

@@ -8,6 +8,7 @@ mod overload;
 mod query;
 mod scale;
 mod spans;
+mod zipkin;
 
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ enum Section {
     Overload,
     /// Only the in-process ceilings (store and bare RocksDB), 16 x 100, for profiling.
     Ceilings,
+    Zipkin,
 }
 
 /// Sizes of one run.
@@ -120,6 +122,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Section::Query) {
         query::run(&plan).await?;
+    }
+    if wants(Section::Zipkin) {
+        zipkin::run(plan.ingest_for.max(Duration::from_secs(1)) * 3).await?;
     }
     if args.only.contains(&Section::Ceilings) {
         ingest::ceilings(&plan)?;
