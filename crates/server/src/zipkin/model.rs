@@ -231,6 +231,25 @@ fn normalize_hex(text: &str, max: usize) -> Result<String, IdError> {
     Ok(id)
 }
 
+/// Zipkin's JSON ID fields, named for error messages: `traceId` and `id` are
+/// required; an absent, empty or all-zero `parentId` means a root span.
+pub fn json_ids(
+    trace_id: Option<&str>,
+    id: Option<&str>,
+    parent_id: Option<&str>,
+) -> Result<(String, String, Option<String>), String> {
+    let trace_id = trace_id.ok_or("traceId is missing")?;
+    let trace_id = normalize_trace_id(trace_id).map_err(|error| format!("traceId {trace_id:?} {error}"))?;
+    let id = id.ok_or("id is missing")?;
+    let id = normalize_span_id(id).map_err(|error| format!("id {id:?} {error}"))?;
+    let parent_id = match parent_id {
+        None | Some("") => None,
+        Some(parent) if parent.bytes().all(|byte| byte == b'0') => None,
+        Some(parent) => Some(normalize_span_id(parent).map_err(|error| format!("parentId {parent:?} {error}"))?),
+    };
+    Ok((trace_id, id, parent_id))
+}
+
 /// Microseconds to the store's nanoseconds; `None` past the year 2262.
 fn micros_to_nanos(micros: u64) -> Option<i64> {
     i64::try_from(micros).ok()?.checked_mul(1000)

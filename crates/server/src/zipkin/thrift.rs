@@ -161,8 +161,8 @@ impl<'a> Reader<'a> {
         Ok(Some((kind, self.i16()?)))
     }
 
-    /// Reads a field of the expected type, or fails naming it.
-    fn expect(&self, kind: u8, expected: u8, name: &str) -> Result<(), String> {
+    /// Checks that a field has the expected type, or fails naming it.
+    fn field_type(&self, kind: u8, expected: u8, name: &str) -> Result<(), String> {
         if kind == expected {
             Ok(())
         } else {
@@ -216,19 +216,19 @@ impl<'a> Reader<'a> {
         while let Some((kind, id)) = self.field()? {
             match id {
                 1 => {
-                    self.expect(kind, I32, "endpoint.ipv4")?;
+                    self.field_type(kind, I32, "endpoint.ipv4")?;
                     ipv4 = self.i32()?;
                 }
                 2 => {
-                    self.expect(kind, I16, "endpoint.port")?;
+                    self.field_type(kind, I16, "endpoint.port")?;
                     port = self.i16()?;
                 }
                 3 => {
-                    self.expect(kind, STRING, "endpoint.service_name")?;
+                    self.field_type(kind, STRING, "endpoint.service_name")?;
                     service_name = self.string()?;
                 }
                 4 => {
-                    self.expect(kind, STRING, "endpoint.ipv6")?;
+                    self.field_type(kind, STRING, "endpoint.ipv6")?;
                     let bytes = self.binary()?;
                     ipv6 = match <[u8; 16]>::try_from(bytes) {
                         Ok(octets) => Ipv6Addr::from(octets).to_string(),
@@ -262,15 +262,15 @@ impl<'a> Reader<'a> {
         while let Some((kind, id)) = self.field()? {
             match id {
                 1 => {
-                    self.expect(kind, I64, "annotation.timestamp")?;
+                    self.field_type(kind, I64, "annotation.timestamp")?;
                     annotation.timestamp = u64::try_from(self.i64()?).unwrap_or(0);
                 }
                 2 => {
-                    self.expect(kind, STRING, "annotation.value")?;
+                    self.field_type(kind, STRING, "annotation.value")?;
                     annotation.value = self.string()?;
                 }
                 3 => {
-                    self.expect(kind, STRUCT, "annotation.host")?;
+                    self.field_type(kind, STRUCT, "annotation.host")?;
                     annotation.endpoint = self.endpoint()?.non_empty();
                 }
                 _ => self.skip(kind, 1)?,
@@ -287,19 +287,19 @@ impl<'a> Reader<'a> {
         while let Some((kind, id)) = self.field()? {
             match id {
                 1 => {
-                    self.expect(kind, STRING, "binary_annotation.key")?;
+                    self.field_type(kind, STRING, "binary_annotation.key")?;
                     key = self.string()?;
                 }
                 2 => {
-                    self.expect(kind, STRING, "binary_annotation.value")?;
+                    self.field_type(kind, STRING, "binary_annotation.value")?;
                     value = self.binary()?;
                 }
                 3 => {
-                    self.expect(kind, I32, "binary_annotation.annotation_type")?;
+                    self.field_type(kind, I32, "binary_annotation.annotation_type")?;
                     annotation_type = self.i32()?;
                 }
                 4 => {
-                    self.expect(kind, STRUCT, "binary_annotation.host")?;
+                    self.field_type(kind, STRUCT, "binary_annotation.host")?;
                     endpoint = self.endpoint()?.non_empty();
                 }
                 _ => self.skip(kind, 1)?,
@@ -326,43 +326,43 @@ impl<'a> Reader<'a> {
         while let Some((kind, id)) = self.field()? {
             match id {
                 1 => {
-                    self.expect(kind, I64, "trace_id")?;
+                    self.field_type(kind, I64, "trace_id")?;
                     raw.trace_id = Some(self.i64()?);
                 }
                 3 => {
-                    self.expect(kind, STRING, "name")?;
+                    self.field_type(kind, STRING, "name")?;
                     raw.name = self.string()?;
                 }
                 4 => {
-                    self.expect(kind, I64, "id")?;
+                    self.field_type(kind, I64, "id")?;
                     raw.id = Some(self.i64()?);
                 }
                 5 => {
-                    self.expect(kind, I64, "parent_id")?;
+                    self.field_type(kind, I64, "parent_id")?;
                     raw.parent_id = Some(self.i64()?);
                 }
                 6 => {
-                    self.expect(kind, LIST, "annotations")?;
+                    self.field_type(kind, LIST, "annotations")?;
                     raw.annotations = self.list("annotations", Self::annotation)?;
                 }
                 8 => {
-                    self.expect(kind, LIST, "binary_annotations")?;
+                    self.field_type(kind, LIST, "binary_annotations")?;
                     raw.binary_annotations = self.list("binary_annotations", Self::binary_annotation)?;
                 }
                 9 => {
-                    self.expect(kind, BOOL, "debug")?;
+                    self.field_type(kind, BOOL, "debug")?;
                     raw.debug = self.bool()?;
                 }
                 10 => {
-                    self.expect(kind, I64, "timestamp")?;
+                    self.field_type(kind, I64, "timestamp")?;
                     raw.timestamp = self.i64()?;
                 }
                 11 => {
-                    self.expect(kind, I64, "duration")?;
+                    self.field_type(kind, I64, "duration")?;
                     raw.duration = self.i64()?;
                 }
                 12 => {
-                    self.expect(kind, I64, "trace_id_high")?;
+                    self.field_type(kind, I64, "trace_id_high")?;
                     raw.trace_id_high = self.i64()?;
                 }
                 _ => self.skip(kind, 1)?,

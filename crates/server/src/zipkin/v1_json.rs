@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::DecodeError;
-use super::model::{normalize_span_id, normalize_trace_id};
+use super::model::json_ids;
 use super::v1::{V1Annotation, V1BinaryAnnotation, V1Span, V1Value};
 use super::v2_json::{IndexedList, RawEndpoint};
 
@@ -55,20 +55,12 @@ struct RawBinaryAnnotation {
 
 impl RawSpan<'_> {
     fn validate(self) -> Result<V1Span, String> {
-        let trace_id = self.trace_id.ok_or("traceId is missing")?;
         // Old clients sent a 128-bit ID's high half separately.
-        let trace_id = match self.trace_id_high.as_deref() {
-            Some(high) if !high.is_empty() && trace_id.len() <= 16 => format!("{high:0>16}{trace_id:0>16}"),
-            _ => trace_id.into_owned(),
+        let trace_id = match (self.trace_id.as_deref(), self.trace_id_high.as_deref()) {
+            (Some(low), Some(high)) if !high.is_empty() && low.len() <= 16 => Some(format!("{high:0>16}{low:0>16}")),
+            (low, _) => low.map(str::to_owned),
         };
-        let trace_id = normalize_trace_id(&trace_id).map_err(|error| format!("traceId {trace_id:?} {error}"))?;
-        let id = self.id.ok_or("id is missing")?;
-        let id = normalize_span_id(&id).map_err(|error| format!("id {id:?} {error}"))?;
-        let parent_id = match self.parent_id.as_deref() {
-            None | Some("") => None,
-            Some(parent) if parent.bytes().all(|byte| byte == b'0') => None,
-            Some(parent) => Some(normalize_span_id(parent).map_err(|error| format!("parentId {parent:?} {error}"))?),
-        };
+        let (trace_id, id, parent_id) = json_ids(trace_id.as_deref(), self.id.as_deref(), self.parent_id.as_deref())?;
         let annotations = self
             .annotations
             .unwrap_or_default()

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 
 use super::DecodeError;
-use super::model::{Annotation, Endpoint, Kind, ZipkinSpan, normalize_span_id, normalize_trace_id};
+use super::model::{Annotation, Endpoint, Kind, ZipkinSpan, json_ids};
 
 /// Decodes a v2 JSON list of spans; any bad span refuses the whole list.
 pub fn decode(body: &[u8]) -> Result<Vec<ZipkinSpan>, DecodeError> {
@@ -115,16 +115,8 @@ impl<'de> Deserialize<'de> for TagValue {
 
 impl RawSpan<'_> {
     fn validate(self) -> Result<ZipkinSpan, String> {
-        let trace_id = self.trace_id.ok_or("traceId is missing")?;
-        let trace_id = normalize_trace_id(&trace_id).map_err(|error| format!("traceId {trace_id:?} {error}"))?;
-        let id = self.id.ok_or("id is missing")?;
-        let id = normalize_span_id(&id).map_err(|error| format!("id {id:?} {error}"))?;
-        let parent_id = match self.parent_id.as_deref() {
-            None | Some("") => None,
-            // An all-zero parent means "none", as Zipkin reads it.
-            Some(parent) if parent.bytes().all(|byte| byte == b'0') => None,
-            Some(parent) => Some(normalize_span_id(parent).map_err(|error| format!("parentId {parent:?} {error}"))?),
-        };
+        let (trace_id, id, parent_id) =
+            json_ids(self.trace_id.as_deref(), self.id.as_deref(), self.parent_id.as_deref())?;
         let kind = match self.kind.as_deref() {
             None | Some("") => None,
             Some(text) => Some(Kind::parse(text).ok_or_else(|| format!("kind {text:?} is not a Zipkin span kind"))?),
