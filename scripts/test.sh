@@ -31,7 +31,7 @@ scripts/check-rocksdb-builds.sh "$work"/*.json
 say "cargo test"
 cargo test --workspace --locked 2>&1 | tee "$work/test.log"
 # Real third-party clients against the real binary (installs them when missing).
-say "interop: py_zipkin (v1 Thrift, v2 JSON, v2 proto3) against tracekeep-server"
+say "interop: py_zipkin (v1 Thrift, v2 JSON, v2 proto3) and OpenTelemetry's Zipkin exporter against tracekeep-server"
 tests/interop/zipkin-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
 say "all steps done after $((SECONDS - started)) s"
 # One closing line for the whole run (cargo ends on a doc-test summary).

@@ -17,3 +17,4 @@ mod server_lifecycle;
 mod soak;
 mod spans;
 mod zipkin;
+mod zipkin_search;

@@ -1,5 +1,6 @@
-"""Sends a trace with py_zipkin in each encoding to a real tracekeep-server and
-reads it back through Zipkin's v2 API, checking fields, not just status codes.
+"""Sends a trace with py_zipkin in each encoding to a real tracekeep-server,
+finds it through Zipkin's v2 search API and reads it back, checking fields,
+not just status codes.
 
 Usage: py_zipkin_roundtrip.py PATH/TO/tracekeep-server DATA_DIR
 """
@@ -142,6 +143,12 @@ def check_trace(main_port, trace_id, encoding):
     for span in spans:
         check(span.get("timestamp", 0) > 0 and span.get("duration", 0) > 0, f"{encoding}: times", spans)
     check(client["timestamp"] >= root["timestamp"], f"{encoding}: child starts after its parent", spans)
+    # Found by search, too: by service and span name, and by a tag.
+    for query in ["serviceName=py-shop&spanName=select%20cart", "annotationQuery=http.method%3DGET"]:
+        found = get_json(main_port, f"/api/v2/traces?{query}&lookback=3600000&limit=100")
+        check(any(trace[0]["traceId"] == trace_id for trace in found), f"{encoding}: search {query}", found)
+    remote = get_json(main_port, "/api/v2/remoteServices?serviceName=py-shop")
+    check(remote == ["mysql"], f"{encoding}: remote services", remote)
 
 
 def main():

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Interop with real Zipkin clients: py_zipkin, from PyPI, sends a trace in each
-# of its encodings (v1 Thrift, v2 JSON, v2 proto3) to a real tracekeep-server,
-# and the trace is read back through the v2 API with its fields checked.
+# Interop with real Zipkin clients, from PyPI, against a real tracekeep-server:
+# py_zipkin sends a trace in each of its encodings (v1 Thrift, v2 JSON, v2
+# proto3), OpenTelemetry's Zipkin exporter sends one as v2 JSON, and each is
+# found through the v2 search API and read back with its fields checked.
 #
 # Usage: tests/interop/zipkin-clients.sh PATH/TO/tracekeep-server
 # The clients live in a virtualenv under ~/.cache/tracekeep (installed with pip
@@ -14,11 +15,12 @@ say() { printf '[tracekeep] %s\n' "$*" >&2; }
 venv="${TRACEKEEP_VENV:-${HOME}/.cache/tracekeep/venv}"
 stamp="$venv/.requirements"
 if ! cmp -s "$here/requirements-zipkin.txt" "$stamp" 2>/dev/null; then
-    say "installing py_zipkin and its encoders from PyPI into $venv"
+    say "installing py_zipkin and OpenTelemetry's Zipkin exporter from PyPI into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-zipkin.txt"
     cp "$here/requirements-zipkin.txt" "$stamp"
 fi
 data="$(mktemp -d)"
 trap 'rm -rf "$data"' EXIT
-"$venv/bin/python" "$here/py_zipkin_roundtrip.py" "$server" "$data"
+"$venv/bin/python" "$here/py_zipkin_roundtrip.py" "$server" "$data/py_zipkin"
+"$venv/bin/python" "$here/otel_zipkin_roundtrip.py" "$server" "$data/otel"

@@ -7,6 +7,7 @@ mod ingest;
 mod overload;
 mod query;
 mod scale;
+mod search;
 mod spans;
 mod zipkin;
 
@@ -54,7 +55,10 @@ enum Section {
     Overload,
     /// Only the in-process ceilings (store and bare RocksDB), 16 x 100, for profiling.
     Ceilings,
+    /// Zipkin ingest, v2 JSON and proto3.
     Zipkin,
+    /// Zipkin search (`/api/v2/traces`) over a store of 1 M spans.
+    Search,
 }
 
 /// Sizes of one run.
@@ -125,6 +129,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Section::Zipkin) {
         zipkin::run(plan.ingest_for.max(Duration::from_secs(1)) * 3).await?;
+    }
+    if wants(Section::Search) {
+        search::run(if args.quick { 100_000 } else { 1_000_000 }).await?;
     }
     if args.only.contains(&Section::Ceilings) {
         ingest::ceilings(&plan)?;

@@ -10,20 +10,25 @@ use tracekeep_proto::zipkin_proto3 as z;
 
 use crate::percentiles;
 
-const CLIENTS: usize = 16;
-const SPANS_PER_REQUEST: u64 = 100;
+pub(crate) const CLIENTS: usize = 16;
+pub(crate) const SPANS_PER_REQUEST: u64 = 100;
 const SPANS_PER_TRACE: u64 = 10;
 
 /// Which body format a run sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Json,
     Proto3,
 }
 
-fn span(client: usize, n: u64) -> z::Span {
+/// Epoch microseconds the ingest rows' spans start from.
+const INGEST_EPOCH_MICROS: u64 = 1_763_855_000_000_000;
+
+/// Span `n` of `client`, starting at `epoch + n * 50` µs. One trace in 100
+/// has an `error` tag, on its fourth span (service `frontend-3`).
+fn span(client: usize, n: u64, epoch: u64) -> z::Span {
     let trace = ((client as u64 + 1) << 40) | (n / SPANS_PER_TRACE);
-    let start = 1_763_855_000_000_000 + n * 50;
+    let start = epoch + n * 50;
     let tags = [
         ("http.method", "GET".to_owned()),
         ("http.path", format!("/api/orders/{}", n % 977)),
@@ -42,6 +47,10 @@ fn span(client: usize, n: u64) -> z::Span {
         ("region", "eu-west-1".to_owned()),
         ("version", "2.14.3".to_owned()),
     ];
+    let mut tags: Vec<(&str, String)> = tags.into();
+    if (n / SPANS_PER_TRACE).is_multiple_of(100) && n % SPANS_PER_TRACE == 3 {
+        tags.push(("error", "upstream timeout".to_owned()));
+    }
     z::Span {
         trace_id: trace.to_be_bytes().to_vec(),
         parent_id: if n.is_multiple_of(SPANS_PER_TRACE) {
@@ -108,8 +117,11 @@ fn json_span(span: &z::Span) -> serde_json::Value {
     value
 }
 
-fn body(format: Format, client: usize, first: u64) -> Vec<u8> {
-    let spans: Vec<z::Span> = (first..first + SPANS_PER_REQUEST).map(|n| span(client, n)).collect();
+/// One request's body: spans `first..first + 100` of `client`.
+pub(crate) fn body(format: Format, client: usize, first: u64, epoch: u64) -> Vec<u8> {
+    let spans: Vec<z::Span> = (first..first + SPANS_PER_REQUEST)
+        .map(|n| span(client, n, epoch))
+        .collect();
     match format {
         Format::Proto3 => z::ListOfSpans { spans }.encode_to_vec(),
         Format::Json => serde_json::Value::Array(spans.iter().map(json_span).collect())
@@ -134,7 +146,7 @@ async fn measure(format: Format, run_for: Duration) -> anyhow::Result<()> {
         tasks.push(tokio::task::spawn_blocking(move || {
             let (mut spans, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
             while Instant::now() < deadline {
-                let body = body(format, client, spans);
+                let body = body(format, client, spans, INGEST_EPOCH_MICROS);
                 let sent = Instant::now();
                 let response = try_http(addr, "POST", "/api/v2/spans", &[("Content-Type", content_type)], &body)
                     .context("post spans")?;

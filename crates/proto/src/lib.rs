@@ -6,12 +6,14 @@
 //!   and returns.
 //! - [`json`]: the JSON dm-tracer printed for events, byte for byte.
 //! - [`ingest`]: the server side of `pb.Tracer` with uploads left encoded.
+//! - [`span`]: the service and log rules every reader of a stored span shares.
 //! - [`wire`]: validating an event's protobuf bytes without decoding them.
 //! - [`zipkin_proto3`]: Zipkin's v2 proto3 span list, for Zipkin ingest.
 
 pub mod event;
 pub mod ingest;
 pub mod json;
+pub mod span;
 pub mod wire;
 
 pub use event::{EventKind, TraceEvent};

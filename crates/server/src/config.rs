@@ -65,6 +65,9 @@ pub struct Config {
     /// (one byte of an HTTP/1 request, or the whole 24-byte HTTP/2 preface)
     /// before it is closed.
     pub handshake_timeout_secs: u64,
+    /// Tag keys whose values Zipkin's `/api/v2/autocompleteValues` lists
+    /// (Zipkin's `AUTOCOMPLETE_KEYS`); empty lists none.
+    pub autocomplete_keys: Vec<String>,
 }
 
 impl Default for Config {
@@ -86,6 +89,7 @@ impl Default for Config {
             max_concurrent_uploads: 32,
             shutdown_timeout_secs: 10,
             handshake_timeout_secs: 10,
+            autocomplete_keys: Vec::new(),
         }
     }
 }
@@ -131,6 +135,14 @@ impl Config {
         if let Some(addr) = &args.zipkin_addr {
             config.zipkin_addr = addr.clone();
         }
+        if let Some(keys) = &args.autocomplete_keys {
+            config.autocomplete_keys = keys
+                .split(',')
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         if let Some(level) = &args.log_level {
             config.log_level = level.clone();
         }
@@ -171,6 +183,9 @@ pub struct Args {
     /// Listen address for Zipkin's API alone, e.g. `:9411`; empty disables it.
     #[arg(long, value_name = "ADDR")]
     pub zipkin_addr: Option<String>,
+    /// Tag keys for Zipkin's autocomplete, comma-separated, e.g. `http.method,env`.
+    #[arg(long, value_name = "KEYS")]
+    pub autocomplete_keys: Option<String>,
     /// Log level: debug, info, warn, error (fatal means error).
     #[arg(short = 'L', long, value_name = "LEVEL")]
     pub log_level: Option<String>,

@@ -43,6 +43,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// How long a new connection may take to show its opening bytes.
     pub handshake_timeout: Duration,
+    /// Tag keys whose values Zipkin's autocomplete lists.
+    pub autocomplete_keys: Vec<String>,
 }
 
 impl Settings {
@@ -54,6 +56,7 @@ impl Settings {
             max_concurrent_uploads: config.max_concurrent_uploads,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
             handshake_timeout: Duration::from_secs(config.handshake_timeout_secs),
+            autocomplete_keys: config.autocomplete_keys.clone(),
         }
     }
 }
@@ -79,6 +82,7 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> (axum::Router, axum::R
         store: store.clone(),
         max_request_size: settings.max_request_size,
         uploads,
+        autocomplete_keys: Arc::new(settings.autocomplete_keys.clone()),
     });
     let http = http::router(http::HttpState {
         store,

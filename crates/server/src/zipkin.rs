@@ -6,10 +6,12 @@
 //! `/events/query` and the dump tool, and spans from `UploadSpans` show in
 //! the Zipkin API.
 
+pub mod dependencies;
 pub mod merge;
 pub mod model;
 pub mod proto3;
 pub mod query;
+pub mod search;
 pub mod thrift;
 pub mod v1;
 pub mod v1_json;
@@ -57,6 +59,8 @@ pub struct ZipkinState {
     pub max_request_size: usize,
     /// Places for uploads, shared with DM's gRPC ingest.
     pub uploads: Arc<Semaphore>,
+    /// Tag keys whose values `/api/v2/autocompleteValues` lists.
+    pub autocomplete_keys: Arc<Vec<String>>,
 }
 
 /// Zipkin's routes: ingest and the v2 query API.

@@ -90,7 +90,7 @@ impl Store {
     pub fn rewrite_as_format_1(&self) -> Result<()> {
         use crate::records::{self, Counters, KIND_COUNTERS, KIND_ORDER, KIND_TRACE_META, OrderEntry, TraceMeta};
         let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_range(vec![keys::TAG_ORDER], vec![keys::TAG_END]);
+        batch.delete_range(vec![keys::TAG_ORDER], vec![keys::ORDER_END]);
         let mut traces = Vec::new();
         self.walk_order_for_tests(|trace_id, first_seq| traces.push((trace_id, first_seq)))?;
         for (trace_id, first_seq) in traces {
@@ -137,5 +137,38 @@ impl Store {
             .write_opt(batch, &options)
             .map_err(|error| StoreError::engine("injecting a fault", error))?;
         self.inject_format_version(1)
+    }
+}
+
+impl Store {
+    /// Drops the span index and marks the store format 2, as a tracekeep
+    /// before the span index left it. For tests of the upgrade.
+    pub fn rewrite_as_format_2(&self) -> Result<()> {
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_range(vec![keys::TAG_SPAN_TIME], vec![keys::TAG_END]);
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db()
+            .write_opt(batch, &options)
+            .map_err(|error| StoreError::engine("injecting a fault", error))?;
+        self.inject_format_version(2)
+    }
+
+    /// Removes the span index entries of a trace's spans, leaving the spans:
+    /// the damage verify must report (and a search would miss the trace).
+    pub fn inject_lost_span_index(&self, trace_id: &str) -> Result<()> {
+        let mut entries = std::collections::HashSet::new();
+        for stored in self.query(trace_id)? {
+            if let tracekeep_proto::TraceEvent::Span(span) = &stored.event {
+                crate::span_index::add_keys(span, trace_id, &mut entries);
+            }
+        }
+        let mut batch = rocksdb::WriteBatch::default();
+        for key in entries {
+            batch.delete(key);
+        }
+        self.db()
+            .write(batch)
+            .map_err(|error| StoreError::engine("injecting a fault", error))
     }
 }

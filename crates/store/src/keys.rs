@@ -6,12 +6,15 @@
 //! | `0x01` | `0x01 trace seq` | one event |
 //! | `0x02` | `0x02 trace` | format 1 only: the trace's summary ([`crate::records::TraceMeta`]) |
 //! | `0x03` | `0x03 first_seq` | first-seen order: the traces one commit saw first, from `first_seq` on |
+//! | `0x05`-`0x09` | `tag component... second trace` | span index entries (see [`crate::span_index`]) |
 //!
 //! `trace` is the trace ID as a 4-byte big-endian length followed by its bytes.
 //! The length makes the encoding prefix-free: no trace's encoding is a prefix of
 //! another's, so a prefix seek over `0x01 trace` can only ever return that
 //! trace's events, whatever bytes (`.`, `|`, `\0`, ...) the IDs hold. `seq` and
 //! `first_seq` are 8-byte big-endian arrival numbers, so keys sort in arrival order.
+//! A `component` (a service, span name or search term) is its bytes with each
+//! NUL escaped as `00 FF`, ended by `00 01`: order-preserving and prefix-free.
 
 /// Tag of store metadata keys.
 pub(crate) const TAG_META: u8 = 0x00;
@@ -21,8 +24,20 @@ pub(crate) const TAG_EVENT: u8 = 0x01;
 pub(crate) const TAG_TRACE: u8 = 0x02;
 /// Tag of first-seen order keys.
 pub(crate) const TAG_ORDER: u8 = 0x03;
+/// One past the first-seen order keys: walks of the order stop here.
+pub(crate) const ORDER_END: u8 = 0x04;
+/// Span index: every span, by time (`0x05 second trace`).
+pub(crate) const TAG_SPAN_TIME: u8 = 0x05;
+/// Span index: by service (`0x06 service second trace`).
+pub(crate) const TAG_SPAN_SERVICE: u8 = 0x06;
+/// Span index: by service and span name (`0x07 service name second trace`).
+pub(crate) const TAG_SPAN_NAME: u8 = 0x07;
+/// Span index: by service and remote service (`0x08 service remote second trace`).
+pub(crate) const TAG_SPAN_REMOTE: u8 = 0x08;
+/// Span index: by tag key, `key=value` or annotation (`0x09 term second trace`).
+pub(crate) const TAG_SPAN_TERM: u8 = 0x09;
 /// One past the last data tag: truncate removes `[TAG_EVENT, TAG_END)`.
-pub(crate) const TAG_END: u8 = 0x04;
+pub(crate) const TAG_END: u8 = 0x0A;
 
 /// The longest trace ID the store accepts, in bytes.
 pub const MAX_TRACE_ID_LEN: usize = 64 * 1024;
@@ -80,6 +95,105 @@ pub(crate) fn order_key(first_seq: u64) -> Vec<u8> {
     key
 }
 
+/// Appends `bytes` as a key component: each NUL doubled as `00 FF`, then the
+/// terminator `00 01`. Components sort as their bytes do and none is a prefix
+/// of another's encoding, so `tag component` bounds exactly one component's keys.
+pub(crate) fn push_component(key: &mut Vec<u8>, bytes: &[u8]) {
+    push_escaped(key, bytes);
+    key.extend_from_slice(&[0, 1]);
+}
+
+/// `bytes` escaped as in a component, without the terminator (a prefix of
+/// every component that starts with `bytes`).
+pub(crate) fn push_escaped(key: &mut Vec<u8>, bytes: &[u8]) {
+    for &byte in bytes {
+        key.push(byte);
+        if byte == 0 {
+            key.push(0xFF);
+        }
+    }
+}
+
+/// The smallest key past every key whose component at the end of `prefix`
+/// (ending in its terminator `00 01`) is that component: `00 01` becomes `00 02`.
+pub(crate) fn past_component(prefix_with_component: &[u8]) -> Vec<u8> {
+    let mut key = prefix_with_component.to_vec();
+    if let Some(last) = key.last_mut() {
+        *last = 2;
+    }
+    key
+}
+
+/// Takes one component off the front of `bytes`.
+pub(crate) fn take_component(bytes: &[u8]) -> Result<(String, &[u8]), KeyError> {
+    let mut raw = Vec::new();
+    let mut index = 0;
+    loop {
+        match (bytes.get(index), bytes.get(index + 1)) {
+            (Some(0), Some(1)) => break,
+            (Some(0), Some(0xFF)) => {
+                raw.push(0);
+                index += 2;
+            }
+            (Some(0), _) => return Err(KeyError("malformed escape in a key component")),
+            (Some(&byte), _) => {
+                raw.push(byte);
+                index += 1;
+            }
+            (None, _) => return Err(KeyError("unterminated key component")),
+        }
+    }
+    let text = String::from_utf8(raw).map_err(|_| KeyError("key component is not UTF-8"))?;
+    Ok((text, &bytes[index + 2..]))
+}
+
+/// How many components a span index tag's keys have before the time.
+pub(crate) fn span_index_components(tag: u8) -> Option<usize> {
+    match tag {
+        TAG_SPAN_TIME => Some(0),
+        TAG_SPAN_SERVICE | TAG_SPAN_TERM => Some(1),
+        TAG_SPAN_NAME | TAG_SPAN_REMOTE => Some(2),
+        _ => None,
+    }
+}
+
+/// `tag components...`: the part of span index keys before the time.
+pub(crate) fn span_index_prefix(tag: u8, components: &[&str]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + components.iter().map(|c| c.len() + 2).sum::<usize>() + 8 + 40);
+    key.push(tag);
+    for component in components {
+        push_component(&mut key, component.as_bytes());
+    }
+    key
+}
+
+/// Appends the time part of a span index key: the second, inverted so that
+/// the newest sorts first.
+pub(crate) fn push_span_second(key: &mut Vec<u8>, second: u64) {
+    key.extend_from_slice(&(u64::MAX - second).to_be_bytes());
+}
+
+/// `prefix second trace`: a whole span index key.
+pub(crate) fn span_index_key(prefix: &[u8], second: u64, trace_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 8 + 4 + trace_id.len());
+    key.extend_from_slice(prefix);
+    push_span_second(&mut key, second);
+    push_trace(&mut key, trace_id);
+    key
+}
+
+/// The second and trace ID at the end of a span index key, after its components.
+pub(crate) fn take_span_second_and_trace(bytes: &[u8]) -> Result<(u64, String), KeyError> {
+    let (inverted, rest) = bytes
+        .split_first_chunk::<8>()
+        .ok_or(KeyError("truncated span index time"))?;
+    let (trace_id, rest) = take_trace(rest)?;
+    if !rest.is_empty() {
+        return Err(KeyError("trailing bytes after the trace ID"));
+    }
+    Ok((u64::MAX - u64::from_be_bytes(*inverted), trace_id))
+}
+
 /// Length of an event key's `0x01 trace` part, if `key` is a well-formed one.
 fn event_prefix_len(key: &[u8]) -> Option<usize> {
     if key.first() != Some(&TAG_EVENT) {
@@ -129,6 +243,14 @@ pub(crate) enum Key {
     Trace { trace_id: String },
     /// A first-seen order key.
     Order { first_seq: u64 },
+    /// A span index entry: its tag, the names before the time, the second
+    /// and the trace.
+    SpanIndex {
+        tag: u8,
+        components: Vec<String>,
+        second: u64,
+        trace_id: String,
+    },
 }
 
 /// Why a key could not be taken apart.
@@ -179,7 +301,23 @@ pub(crate) fn decode_key(key: &[u8]) -> Result<Key, KeyError> {
         TAG_ORDER => Ok(Key::Order {
             first_seq: take_seq(rest)?,
         }),
-        _ => Err(KeyError("unknown key tag")),
+        tag => {
+            let count = span_index_components(tag).ok_or(KeyError("unknown key tag"))?;
+            let mut components = Vec::with_capacity(count);
+            let mut rest = rest;
+            for _ in 0..count {
+                let (component, after) = take_component(rest)?;
+                components.push(component);
+                rest = after;
+            }
+            let (second, trace_id) = take_span_second_and_trace(rest)?;
+            Ok(Key::SpanIndex {
+                tag,
+                components,
+                second,
+                trace_id,
+            })
+        }
     }
 }
 
@@ -192,6 +330,21 @@ pub fn describe_key(key: &[u8]) -> String {
         Ok(Key::Event { trace_id, seq }) => format!("event trace={trace_id:?} seq={seq}"),
         Ok(Key::Trace { trace_id }) => format!("trace {trace_id:?}"),
         Ok(Key::Order { first_seq }) => format!("order first_seq={first_seq}"),
+        Ok(Key::SpanIndex {
+            tag,
+            components,
+            second,
+            trace_id,
+        }) => {
+            let index = match tag {
+                TAG_SPAN_TIME => "span-time",
+                TAG_SPAN_SERVICE => "span-service",
+                TAG_SPAN_NAME => "span-name",
+                TAG_SPAN_REMOTE => "span-remote",
+                _ => "span-term",
+            };
+            format!("{index} {components:?} second={second} trace={trace_id:?}")
+        }
         Err(error) => format!("key 0x{} ({error})", hex(key)),
     }
 }
@@ -222,6 +375,16 @@ mod tests {
             );
         }
         assert_eq!(decode_key(&order_key(9)), Ok(Key::Order { first_seq: 9 }));
+        let prefix = span_index_prefix(TAG_SPAN_NAME, &["svc\0x", ""]);
+        assert_eq!(
+            decode_key(&span_index_key(&prefix, 1_700_000_000, "abc")),
+            Ok(Key::SpanIndex {
+                tag: TAG_SPAN_NAME,
+                components: vec!["svc\0x".into(), "".into()],
+                second: 1_700_000_000,
+                trace_id: "abc".into()
+            })
+        );
         assert_eq!(decode_key(META_TSO), Ok(Key::Meta(b"tso".to_vec())));
     }
 
@@ -263,6 +426,25 @@ mod tests {
     }
 
     #[test]
+    fn span_index_keys_sort_by_component_then_newest_first() {
+        let key = |service: &str, second| span_index_key(&span_index_prefix(TAG_SPAN_SERVICE, &[service]), second, "t");
+        // A component that extends another ("a\0") sorts after all of "a"'s keys.
+        let mut keys = [key("a\0", 5), key("b", 1), key("a", 1), key("a", 9), key("ab", 3)];
+        keys.sort();
+        let order: Vec<_> = keys
+            .iter()
+            .map(|key| match decode_key(key) {
+                Ok(Key::SpanIndex { components, second, .. }) => (components[0].clone(), second),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let expected = [("a", 9), ("a", 1), ("a\0", 5), ("ab", 3), ("b", 1)];
+        assert_eq!(order, expected.map(|(name, second)| (name.to_owned(), second)));
+        let a = span_index_prefix(TAG_SPAN_SERVICE, &["a"]);
+        assert!(past_component(&a) > key("a", 0) && past_component(&a) < key("a\0", u64::MAX));
+    }
+
+    #[test]
     fn prefix_end_bounds_exactly_the_prefix() {
         let prefix = event_prefix("t.1");
         let end = prefix_end(&prefix);
@@ -298,6 +480,10 @@ mod tests {
             &[TAG_TRACE, 0, 0, 0, 1, 0xFF],
             &[TAG_TRACE, 0, 0, 0, 0, 1],
             &[TAG_ORDER, 1],
+            &[TAG_SPAN_SERVICE, b'a', 0, 1, 0, 0],
+            &[TAG_SPAN_SERVICE, b'a', 0, 7],
+            &[TAG_SPAN_TERM, b'a'],
+            &[TAG_END],
         ] {
             assert!(decode_key(key).is_err(), "{key:?}");
             assert!(describe_key(key).starts_with("key 0x"));

@@ -7,6 +7,8 @@
 //!   trace-ID-prefixed keys, so one prefix seek returns a trace in arrival order;
 //! - traces are indexed in first-seen order for dm-tracer's `scan`, with a
 //!   cursor form whose cost does not grow with the page's depth;
+//! - spans are indexed for search (service, span name, remote service, tags and
+//!   annotations, time) in the same atomic batch as the spans;
 //! - appends from many threads are group-committed by one writer thread;
 //! - [`Store::next_tso`] never goes backwards, across restarts included;
 //! - [`Store::verify`] checks everything, for the offline dump tool.
@@ -26,6 +28,7 @@ mod keys;
 mod options;
 mod order;
 mod records;
+mod span_index;
 mod store;
 mod trace_filter;
 mod tso;
@@ -37,6 +40,7 @@ pub use figures::EngineFigures;
 pub use keys::{MAX_TRACE_ID_LEN, describe_key};
 pub use options::StoreOptions;
 pub use records::FORMAT_VERSION;
+pub use span_index::{MAX_INDEXED_TERM_LEN, SpanSearch};
 pub use store::{Cursor, ScanPage, Stats, Store, StoredEvent, TraceEvents, TraceSummary};
 pub use tracekeep_proto::{EventKind, TraceEvent, pb};
 pub use tso::{Clock, SystemClock, TSO_WINDOW_NANOS};

@@ -30,7 +30,9 @@ use crate::error::StoreError;
 ///   ([`OrderBatch`]). Opening a format-1 store read-write upgrades it in
 ///   place (its summaries are dropped); format-1 first-seen entries stay
 ///   readable as they are.
-pub const FORMAT_VERSION: u8 = 2;
+/// - 3: the span index (`0x05`-`0x09`). Opening an older store read-write
+///   indexes the spans it holds.
+pub const FORMAT_VERSION: u8 = 3;
 
 const MAGIC: [u8; 2] = *b"TK";
 const HEADER_LEN: usize = 8;
@@ -42,6 +44,8 @@ pub(crate) const KIND_COUNTERS: u8 = 66;
 pub(crate) const KIND_TSO_MARK: u8 = 67;
 pub(crate) const KIND_FORMAT: u8 = 68;
 pub(crate) const KIND_ORDER_BATCH: u8 = 69;
+/// A span index entry: no payload, the record only checksums its key.
+pub(crate) const KIND_SPAN_INDEX: u8 = 70;
 
 /// The CRC of a record: over the format and kind bytes, the payload and the
 /// key, in that order since format 2 (so the writer finishes a prepared

@@ -9,15 +9,16 @@ use rocksdb::{
     BlockBasedIndexType, BlockBasedOptions, Cache, DBCompactionStyle, DBCompressionType, Options, ReadOptions,
     SliceTransform, WriteOptions,
 };
-use tracekeep_proto::{EventKind, TraceEvent, wire};
+use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
 use crate::error::{Result, StoreError};
-use crate::keys::{self, MAX_TRACE_ID_LEN, TAG_END, TAG_ORDER};
+use crate::keys::{self, MAX_TRACE_ID_LEN, ORDER_END, TAG_ORDER};
 use crate::options::StoreOptions;
 use crate::order;
 use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, PreparedRecord, TraceMeta, TsoMark};
 use crate::tso::{Clock, SystemClock, TsoAllocator};
-use crate::writer::{self, Op, Outcome, PreparedEvent, Reply, Request, WriterContext};
+use crate::span_index;
+use crate::writer::{self, Op, Outcome, PreparedAppend, PreparedEvent, Reply, Request, WriterContext};
 
 /// A position in first-seen order: pass it as `after` to continue a scan.
 ///
@@ -160,9 +161,9 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
     block.set_metadata_block_size(4 << 10);
     block.set_pin_top_level_index_and_filter(true);
     block.set_bloom_filter(10.0, false);
-    if std::env::var_os("TK_NOWHOLE").is_some() {
-        block.set_whole_key_filtering(false);
-    }
+    // Prefixes only (below): nothing makes point lookups on event or index
+    // keys, and whole keys in the filters cost CPU per key written.
+    block.set_whole_key_filtering(false);
     block.set_optimize_filters_for_memory(true);
 
     let mut rocks = Options::default();
@@ -231,8 +232,12 @@ impl Store {
         rocks.create_if_missing(true);
         let db = rocksdb::DB::open(&rocks, &path).map_err(|error| open_error(&path, error))?;
         let db = Arc::new(db);
-        if check_format(&db, &path, true, options.clock.as_ref())? < FORMAT_VERSION {
+        let format = check_format(&db, &path, true, options.clock.as_ref())?;
+        if format < 2 {
             upgrade_from_format_1(&db)?;
+        }
+        if format < 3 {
+            upgrade_to_format_3(&db)?;
         }
         let counters = load_counters(&db)?;
         let tso_mark = load_tso_mark(&db)?;
@@ -388,7 +393,7 @@ impl Store {
     }
 
     /// Appends a prepared batch and waits for the outcome (an empty one is a no-op).
-    fn submit_prepared(&self, prepared: Result<Option<Vec<PreparedEvent>>>) -> Result<()> {
+    fn submit_prepared(&self, prepared: Result<Option<PreparedAppend>>) -> Result<()> {
         match prepared? {
             Some(prepared) => self.submit(Op::Append(prepared)).map(|_| ()),
             None => Ok(()),
@@ -398,7 +403,7 @@ impl Store {
     /// Appends a prepared batch; `done` gets the outcome (see [`Store::append_then`]).
     fn enqueue_prepared(
         &self,
-        prepared: Result<Option<Vec<PreparedEvent>>>,
+        prepared: Result<Option<PreparedAppend>>,
         done: impl FnOnce(Result<()>) + Send + 'static,
     ) {
         match prepared {
@@ -411,8 +416,9 @@ impl Store {
         }
     }
 
-    /// Encodes a batch of decoded events, then prepares it as if it had arrived encoded.
-    fn prepare_events(&self, events: Vec<TraceEvent>) -> Result<Option<Vec<PreparedEvent>>> {
+    /// Encodes a batch of decoded events, then prepares it as if it had arrived
+    /// encoded (its spans are indexed from the decoded ones).
+    fn prepare_events(&self, events: Vec<TraceEvent>) -> Result<Option<PreparedAppend>> {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
         }
@@ -427,11 +433,16 @@ impl Store {
                 })?;
             prepared.push(prepare_one(index, event.kind(), &bytes)?);
         }
-        Ok((!prepared.is_empty()).then_some(prepared))
+        let index = span_index::entries(events.iter().filter_map(|event| match event {
+            TraceEvent::Span(span) => Some((span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
+            _ => None,
+        }));
+        Ok((!prepared.is_empty()).then_some(PreparedAppend { events: prepared, index }))
     }
 
-    /// Validates and frames a batch of encoded events; `None` for an empty one.
-    fn prepare_encoded<B: AsRef<[u8]>>(&self, kind: EventKind, events: &[B]) -> Result<Option<Vec<PreparedEvent>>> {
+    /// Validates and frames a batch of encoded events; `None` for an empty
+    /// one. Spans are decoded once more, here, to index them.
+    fn prepare_encoded<B: AsRef<[u8]>>(&self, kind: EventKind, events: &[B]) -> Result<Option<PreparedAppend>> {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
         }
@@ -440,7 +451,26 @@ impl Store {
             .enumerate()
             .map(|(index, bytes)| prepare_one(index, kind, bytes.as_ref()))
             .collect::<Result<Vec<_>>>()?;
-        Ok((!prepared.is_empty()).then_some(prepared))
+        let index = if kind == EventKind::Span {
+            let spans = events
+                .iter()
+                .enumerate()
+                .map(|(index, bytes)| {
+                    <pb::Span as prost::Message>::decode(bytes.as_ref()).map_err(|error| StoreError::InvalidEvent {
+                        index,
+                        reason: format!("the span event does not decode: {error}"),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            span_index::entries(
+                spans
+                    .iter()
+                    .map(|span| (span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
+            )
+        } else {
+            Vec::new()
+        };
+        Ok((!prepared.is_empty()).then_some(PreparedAppend { events: prepared, index }))
     }
 
     /// Deletes a trace: its events and its first-seen entry.
@@ -573,7 +603,7 @@ impl Store {
     ) -> Result<()> {
         let mut options = Self::read_options(snapshot);
         options.set_iterate_lower_bound(vec![TAG_ORDER]);
-        options.set_iterate_upper_bound(vec![TAG_END]);
+        options.set_iterate_upper_bound(vec![ORDER_END]);
         let mut iter = self.db.raw_iterator_opt(options);
         match after {
             None => iter.seek([TAG_ORDER]),
@@ -979,31 +1009,92 @@ fn upgrade_from_format_1(db: &rocksdb::DB) -> Result<()> {
     let started = std::time::Instant::now();
     let mut counters = load_counters(db)?;
     (counters.min_tso, counters.max_tso) = tso_range_of_summaries(db)?;
-    let value = db
-        .get(keys::META_FORMAT)
-        .map_err(|error| StoreError::engine_at(keys::META_FORMAT, "reading the format record", error))?
-        .ok_or_else(|| StoreError::corrupted(keys::META_FORMAT, "the format record is missing"))?;
-    let mut info: FormatInfo = records::decode_message(keys::META_FORMAT, &value, records::KIND_FORMAT)?;
-    info.version = u32::from(FORMAT_VERSION);
     let mut batch = rocksdb::WriteBatch::default();
     batch.delete_range(vec![keys::TAG_TRACE], vec![TAG_ORDER]);
     batch.put(
         keys::META_COUNTERS,
         records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &counters),
     );
-    batch.put(
-        keys::META_FORMAT,
-        records::encode_message(keys::META_FORMAT, records::KIND_FORMAT, &info),
-    );
+    put_format(db, &mut batch, 2)?;
     let mut options = WriteOptions::default();
     options.set_sync(true);
     db.write_opt(batch, &options)
         .map_err(|error| StoreError::engine("upgrading the store from format 1", error))?;
     tracing::info!(
         millis = started.elapsed().as_millis() as u64,
-        "upgraded the store from format 1 to {FORMAT_VERSION}"
+        "upgraded the store from format 1 to 2"
     );
     Ok(())
+}
+
+/// Puts the format record, saying `version`, into `batch`.
+fn put_format(db: &rocksdb::DB, batch: &mut rocksdb::WriteBatch, version: u8) -> Result<()> {
+    let value = db
+        .get(keys::META_FORMAT)
+        .map_err(|error| StoreError::engine_at(keys::META_FORMAT, "reading the format record", error))?
+        .ok_or_else(|| StoreError::corrupted(keys::META_FORMAT, "the format record is missing"))?;
+    let mut info: FormatInfo = records::decode_message(keys::META_FORMAT, &value, records::KIND_FORMAT)?;
+    info.version = u32::from(version);
+    batch.put(
+        keys::META_FORMAT,
+        records::encode_message(keys::META_FORMAT, records::KIND_FORMAT, &info),
+    );
+    Ok(())
+}
+
+/// Upgrades a format-2 store in place: its spans get their index entries
+/// (written in batches; a crash part way leaves format 2, and the next open
+/// writes the same entries again), then the format record says 3. One pass
+/// over the events, reading only the span records' payloads.
+fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut options = Store::read_options(None);
+    options.set_iterate_upper_bound(vec![keys::TAG_TRACE]);
+    options.fill_cache(false);
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek([keys::TAG_EVENT]);
+    let mut index = std::collections::HashSet::new();
+    let mut spans = 0u64;
+    let write = |batch: rocksdb::WriteBatch| {
+        db.write(batch)
+            .map_err(|error| StoreError::engine("indexing stored spans", error))
+    };
+    while let Some((key, value)) = iter.item() {
+        if records::peek_kind(value) == Some(EventKind::Span.code())
+            && let TraceEvent::Span(span) = records::decode_event(key, value)?
+        {
+            spans += 1;
+            let trace_id = span.base.as_ref().map_or("", |base| base.trace_id.as_str());
+            span_index::add_keys(&span, trace_id, &mut index);
+            if index.len() >= 100_000 {
+                write(span_index_batch(std::mem::take(&mut index)))?;
+            }
+        }
+        iter.next();
+    }
+    iter.status()
+        .map_err(|error| StoreError::engine_at(&[keys::TAG_EVENT], "indexing stored spans", error))?;
+    let mut batch = span_index_batch(index);
+    put_format(db, &mut batch, 3)?;
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    db.write_opt(batch, &options)
+        .map_err(|error| StoreError::engine("upgrading the store to format 3", error))?;
+    tracing::info!(
+        spans,
+        millis = started.elapsed().as_millis() as u64,
+        "upgraded the store to format 3 (span index)"
+    );
+    Ok(())
+}
+
+fn span_index_batch(keys: std::collections::HashSet<Vec<u8>>) -> rocksdb::WriteBatch {
+    let mut batch = rocksdb::WriteBatch::default();
+    for key in keys {
+        let value = records::encode(&key, records::KIND_SPAN_INDEX, &[]);
+        batch.put(key, value);
+    }
+    batch
 }
 
 fn load_counters(db: &rocksdb::DB) -> Result<Counters> {

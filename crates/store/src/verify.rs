@@ -7,7 +7,12 @@
 //!   every first-seen entry names a trace whose first event is just after it;
 //! - the store-wide counters match what was found (traces, events by kind,
 //!   every event TSO inside the recorded range), and every arrival number is
-//!   below the next one to be handed out.
+//!   below the next one to be handed out;
+//! - the span index holds exactly the entries the stored spans call for:
+//!   each trace's expected entries are recomputed from its spans and summed
+//!   as 64-bit hashes, and the sum (and count) must equal that of the entries
+//!   found. Only on a mismatch does a second pass name the entries that are
+//!   missing or have no span, keeping the expected entries while it runs.
 //!
 //! Memory stays constant: each first-seen entry is checked with one seek to
 //! its trace's first event, and the traces with events are counted, not kept.
@@ -15,11 +20,15 @@
 //! second pass name the orphans, keeping 8 bytes per trace while it runs.
 
 use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash as _, Hasher as _};
+
+use tracekeep_proto::TraceEvent;
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key};
 use crate::order;
 use crate::records::{self, Counters};
+use crate::span_index;
 use crate::store::Store;
 
 /// One problem found by [`Store::verify`].
@@ -73,6 +82,29 @@ struct Pass<'s, 'p> {
     linked_entries: u64,
     /// Reused for the first-event seeks.
     events: Option<rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>>,
+    /// The span index entries the current trace's spans call for.
+    trace_index: HashSet<Vec<u8>>,
+    /// Entries the spans call for, and entries found: count and hash sum.
+    index_expected: IndexTally,
+    index_found: IndexTally,
+}
+
+/// A multiset of span index keys in constant space: how many, and the sum
+/// of their hashes (order does not matter, so two walks in different orders
+/// compare).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct IndexTally {
+    count: u64,
+    sum: u64,
+}
+
+impl IndexTally {
+    fn add(&mut self, key: &[u8]) {
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(hasher.finish());
+    }
 }
 
 impl Pass<'_, '_> {
@@ -129,6 +161,7 @@ impl Pass<'_, '_> {
         self.report.events += 1;
         self.see_seq(seq);
         if self.current_trace.as_ref() != Some(&trace_id) {
+            self.end_trace();
             self.traces_with_events += 1;
             self.current_trace = Some(trace_id.clone());
         }
@@ -144,8 +177,66 @@ impl Pass<'_, '_> {
                 if event.trace_id() != Some(trace_id.as_str()) {
                     self.problem(key, format!("the event's base.traceID is {:?}", event.trace_id()));
                 }
+                if let TraceEvent::Span(span) = &event {
+                    span_index::add_keys(span, &trace_id, &mut self.trace_index);
+                }
             }
         }
+    }
+
+    /// Tallies the entries the finished trace's spans call for.
+    fn end_trace(&mut self) {
+        for key in self.trace_index.drain() {
+            self.index_expected.add(&key);
+        }
+    }
+
+    fn check_span_index(&mut self, key: &[u8], value: &[u8]) {
+        self.index_found.add(key);
+        match records::decode(key, value) {
+            Err(error) => self.report_error(error),
+            Ok((records::KIND_SPAN_INDEX, _)) => {}
+            Ok((kind, _)) => self.problem(key, format!("record kind {kind} where a span index entry belongs")),
+        }
+    }
+
+    /// Names the span index entries that differ from what the spans call
+    /// for: one pass over the events for the expected entries, one over the index.
+    fn name_index_differences(&mut self) -> Result<()> {
+        let mut expected = HashSet::new();
+        let mut options = Store::read_options(Some(self.snapshot));
+        options.set_iterate_upper_bound(vec![keys::TAG_TRACE]);
+        let mut iter = self.store.db().raw_iterator_opt(options);
+        iter.seek([keys::TAG_EVENT]);
+        while let Some((key, value)) = iter.item() {
+            if let Ok(Key::Event { trace_id, .. }) = keys::decode_key(key)
+                && let Ok(TraceEvent::Span(span)) = records::decode_event(key, value)
+            {
+                span_index::add_keys(&span, &trace_id, &mut expected);
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&[keys::TAG_EVENT], "verifying", error))?;
+        let mut options = Store::read_options(Some(self.snapshot));
+        options.set_iterate_upper_bound(vec![keys::TAG_END]);
+        let mut iter = self.store.db().raw_iterator_opt(options);
+        iter.seek([keys::TAG_SPAN_TIME]);
+        while let Some(key) = iter.key() {
+            if !expected.remove(key) {
+                let key = key.to_vec();
+                self.problem(&key, "a span index entry no stored span calls for");
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&[keys::TAG_SPAN_TIME], "verifying", error))?;
+        let mut missing: Vec<_> = expected.into_iter().collect();
+        missing.sort();
+        for key in missing {
+            self.problem(&key, "a stored span's index entry is missing");
+        }
+        Ok(())
     }
 
     fn check_summary(&mut self, key: &[u8]) {
@@ -184,7 +275,7 @@ impl Pass<'_, '_> {
     fn name_orphans(&mut self) -> Result<()> {
         let mut first_seqs = HashSet::new();
         let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![keys::TAG_END]);
+        options.set_iterate_upper_bound(vec![keys::ORDER_END]);
         let mut iter = self.store.db().raw_iterator_opt(options);
         iter.seek([keys::TAG_ORDER]);
         while let Some((key, value)) = iter.item() {
@@ -244,6 +335,14 @@ impl Pass<'_, '_> {
     }
 
     fn finish(&mut self, stored: Counters) {
+        self.end_trace();
+        // Format 2 kept no span index (opening it read-write builds one).
+        if self.store.format() >= 3
+            && self.index_expected != self.index_found
+            && let Err(error) = self.name_index_differences()
+        {
+            self.report_error(error);
+        }
         if self.traces_with_events > self.linked_entries
             && let Err(error) = self.name_orphans()
         {
@@ -324,6 +423,9 @@ impl Store {
             traces_with_events: 0,
             linked_entries: 0,
             events: None,
+            trace_index: HashSet::new(),
+            index_expected: IndexTally::default(),
+            index_found: IndexTally::default(),
         };
         if pass.get(keys::META_FORMAT)?.is_none() {
             pass.problem(keys::META_FORMAT, "the format record is missing");
@@ -341,6 +443,7 @@ impl Store {
                 Ok(Key::Event { trace_id, seq }) => pass.check_event(key, value, trace_id, seq),
                 Ok(Key::Trace { .. }) => pass.check_summary(key),
                 Ok(Key::Order { first_seq }) => pass.check_order(key, value, first_seq),
+                Ok(Key::SpanIndex { .. }) => pass.check_span_index(key, value),
             }
             iter.next();
         }

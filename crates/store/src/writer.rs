@@ -30,12 +30,13 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
 use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
-use tracekeep_proto::EventKind;
+use tracekeep_proto::{EventKind, TraceEvent};
 
 use crate::error::{Result, StoreError};
-use crate::keys::{self, TAG_END, TAG_EVENT, TAG_ORDER};
+use crate::keys::{self, ORDER_END, TAG_END, TAG_EVENT, TAG_ORDER};
 use crate::order::{self, OrderItem};
 use crate::records::{self, Counters, OrderBatch, PreparedRecord};
+use crate::span_index;
 use crate::trace_filter::TraceFilter;
 
 /// Most requests folded into one commit.
@@ -74,9 +75,16 @@ impl PreparedEvent {
     }
 }
 
+/// A batch of events to append, and the span index entries of its spans
+/// (computed by the caller's thread, each once).
+pub(crate) struct PreparedAppend {
+    pub events: Vec<PreparedEvent>,
+    pub index: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// A mutation.
 pub(crate) enum Op {
-    Append(Vec<PreparedEvent>),
+    Append(PreparedAppend),
     Delete(String),
     Truncate,
 }
@@ -85,14 +93,18 @@ impl Op {
     /// Events the op appends.
     fn events(&self) -> usize {
         match self {
-            Op::Append(events) => events.len(),
+            Op::Append(append) => append.events.len() + append.index.len(),
             Op::Delete(_) | Op::Truncate => 0,
         }
     }
 
     fn size(&self) -> usize {
         match self {
-            Op::Append(events) => events.iter().map(|event| event.record.len()).sum(),
+            Op::Append(append) => {
+                let events: usize = append.events.iter().map(|event| event.record.len()).sum();
+                let index: usize = append.index.iter().map(|(key, value)| key.len() + value.len()).sum();
+                events + index
+            }
             Op::Delete(trace_id) => trace_id.len(),
             Op::Truncate => 0,
         }
@@ -337,7 +349,7 @@ fn load_filter(db: &rocksdb::DB, expected: usize, stop: &AtomicBool) -> Result<O
     let mut filter = TraceFilter::with_capacity(expected);
     let mut options = ReadOptions::default();
     options.set_total_order_seek(true);
-    options.set_iterate_upper_bound(vec![TAG_END]);
+    options.set_iterate_upper_bound(vec![ORDER_END]);
     // A one-off pass: do not push the hot blocks out of the cache.
     options.fill_cache(false);
     let mut iter = db.raw_iterator_opt(options);
@@ -392,7 +404,8 @@ impl Group<'_> {
         seq
     }
 
-    fn append(&mut self, events: Vec<PreparedEvent>, state: &WriterState) -> Result<Outcome> {
+    fn append(&mut self, append: PreparedAppend, state: &WriterState) -> Result<Outcome> {
+        let PreparedAppend { events, index } = append;
         // Phase one: which events start a trace. The only step that can fail.
         let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
         let mut firsts = Vec::with_capacity(events.len());
@@ -432,6 +445,9 @@ impl Group<'_> {
                 .or_default() += 1;
             self.counters.widen_tso_range(event.tso);
             self.batch.put(&self.key, event.record.seal(&self.key));
+        }
+        for (key, value) in index {
+            self.batch.put(key, value);
         }
         Ok(Outcome::Appended)
     }
@@ -530,7 +546,7 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
     let mut accepted = Vec::with_capacity(requests.len());
     for Request { op, reply } in requests {
         let outcome = match op {
-            Op::Append(events) => group.append(events, state),
+            Op::Append(append) => group.append(append, state),
             other => Err(unexpected_op(&other)),
         };
         match outcome {
@@ -615,6 +631,8 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
 struct Doomed {
     first_event_seq: u64,
     events_by_kind: Vec<(u32, u64)>,
+    /// The span index entries of its spans.
+    index: HashSet<Vec<u8>>,
 }
 
 fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
@@ -629,6 +647,7 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
         let doomed = doomed.get_or_insert(Doomed {
             first_event_seq: seq,
             events_by_kind: Vec::new(),
+            index: HashSet::new(),
         });
         // The kind from the header even if the record is damaged: deleting a
         // damaged trace is how an operator gets rid of it.
@@ -637,6 +656,13 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
             match doomed.events_by_kind.iter_mut().find(|(code, _)| *code == kind) {
                 Some((_, count)) => *count += 1,
                 None => doomed.events_by_kind.push((kind, 1)),
+            }
+            // A damaged span's entries cannot be recomputed; searches skip
+            // them once the trace is gone, and verify names them.
+            if kind == u32::from(EventKind::Span.code())
+                && let Ok(TraceEvent::Span(span)) = records::decode_event(key, value)
+            {
+                span_index::add_keys(&span, trace_id, &mut doomed.index);
             }
         }
         iter.next();
@@ -654,6 +680,9 @@ fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> R
     let prefix = keys::event_prefix(trace_id);
     let end = keys::prefix_end(&prefix);
     batch.delete_range(prefix, end);
+    for key in &doomed.index {
+        batch.delete(key);
+    }
     remove_order_item(
         &context.db,
         &mut batch,

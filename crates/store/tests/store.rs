@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Barrier};
 
-use tracekeep_store::{Clock, Cursor, EventKind, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS, TraceEvent, pb};
+use tracekeep_store::{
+    Clock, Cursor, EventKind, MAX_INDEXED_TERM_LEN, SpanSearch, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS,
+    TraceEvent, pb,
+};
 
 fn base(trace_id: &str, tso: i64) -> Option<pb::BaseEvent> {
     Some(pb::BaseEvent {
@@ -440,11 +443,8 @@ fn a_newer_format_is_refused_with_a_clear_message() {
     assert!(
         matches!(
             error,
-            StoreError::NewerFormat {
-                found: 3,
-                supported: 2,
-                ..
-            }
+            StoreError::NewerFormat { found, supported, .. }
+                if found == tracekeep_store::FORMAT_VERSION + 1 && supported == tracekeep_store::FORMAT_VERSION
         ),
         "{error:?}"
     );
@@ -711,7 +711,7 @@ fn a_format_1_store_is_upgraded_in_place() {
     }
     let store = open(&dir);
     let stats = store.stats().unwrap();
-    assert_eq!((stats.format_version, stats.traces, stats.events()), (2, 3, 4));
+    assert_eq!((stats.format_version, stats.traces, stats.events()), (3, 3, 4));
     assert_eq!(store.tso_range().unwrap(), Some((2, 9)));
     assert_consistent(&store);
     store.append(vec![job("a", 10), job("d", 1)]).unwrap();
@@ -720,5 +720,195 @@ fn a_format_1_store_is_upgraded_in_place() {
     assert!(store.delete("b").unwrap());
     assert_eq!(all_ids(&store), ["a", "c", "d"]);
     assert_eq!(store.stats().unwrap().traces, 3);
+    assert_consistent(&store);
+}
+
+/// A span of `service` (local endpoint) starting at `second`, with tags and an annotation.
+fn span(trace_id: &str, id: &str, service: &str, name: &str, second: i64, tags: &[(&str, &str)]) -> TraceEvent {
+    TraceEvent::Span(pb::Span {
+        base: Some(pb::BaseEvent {
+            trace_id: trace_id.to_owned(),
+            tso: second * 1_000_000_000 + 5,
+            r#type: pb::TraceType::SpanEvent as i32,
+            ..Default::default()
+        }),
+        span_id: id.to_owned(),
+        operation: name.to_owned(),
+        local_endpoint: Some(pb::Endpoint {
+            service_name: service.to_owned(),
+            ..Default::default()
+        }),
+        remote_endpoint: Some(pb::Endpoint {
+            service_name: "MySQL".into(),
+            ..Default::default()
+        }),
+        tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        annotations: vec![pb::SpanAnnotation {
+            time: second * 1_000_000_000,
+            value: "retried".into(),
+        }],
+        ..Default::default()
+    })
+}
+
+fn candidates(store: &Store, search: &SpanSearch) -> Vec<String> {
+    let mut found = Vec::new();
+    store
+        .span_search_candidates(search, |trace_id| {
+            found.push(trace_id.to_owned());
+            Ok(true)
+        })
+        .unwrap();
+    found
+}
+
+fn window(start: i64, end: i64) -> SpanSearch {
+    SpanSearch {
+        start_nanos: start * 1_000_000_000,
+        end_nanos: end * 1_000_000_000,
+        ..SpanSearch::default()
+    }
+}
+
+fn span_fixture(store: &Store) {
+    store
+        .append(vec![
+            span("t1", "a1", "Front", "GET /", 100, &[("http.method", "GET")]),
+            span("t1", "a2", "db", "query", 100, &[("error", "timeout"), ("sql\0x", "1")]),
+            job("t1", 7),
+        ])
+        .unwrap();
+    store
+        .append(vec![span("t2", "b1", "front", "POST /", 200, &[("http.method", "POST")])])
+        .unwrap();
+    store
+        .append(vec![span("t3", "c1", "cache", "get", 300, &[("http.method", "GET")])])
+        .unwrap();
+}
+
+#[test]
+fn spans_are_listed_by_service_name_and_remote_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    span_fixture(&store);
+    assert_eq!(store.span_services().unwrap(), ["cache", "db", "front"]);
+    assert_eq!(store.span_names("FRONT").unwrap(), ["get /", "post /"]);
+    assert_eq!(store.span_remote_services("db").unwrap(), ["mysql"]);
+    assert!(store.span_names("nobody").unwrap().is_empty());
+    assert_eq!(store.span_tag_values("http.method").unwrap(), ["GET", "POST"]);
+    assert_eq!(store.span_tag_values("sql\0x").unwrap(), ["1"]);
+    assert!(store.span_tag_values("http").unwrap().is_empty(), "a key is not a prefix of longer keys");
+    assert_consistent(&store);
+}
+
+#[test]
+fn search_candidates_come_newest_first_from_the_most_selective_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    span_fixture(&store);
+    assert_eq!(candidates(&store, &window(0, 1000)), ["t3", "t2", "t1"]);
+    assert_eq!(candidates(&store, &window(150, 250)), ["t2"]);
+    assert_eq!(candidates(&store, &window(100, 100)), ["t1"], "the window's ends are inside it");
+    let search = |change: &dyn Fn(&mut SpanSearch)| {
+        let mut search = window(0, 1000);
+        change(&mut search);
+        candidates(&store, &search)
+    };
+    assert_eq!(search(&|s| s.service = Some("Front".into())), ["t2", "t1"]);
+    assert_eq!(
+        search(&|s| {
+            s.service = Some("front".into());
+            s.span_name = Some("get /".into());
+        }),
+        ["t1"]
+    );
+    assert_eq!(search(&|s| s.terms = vec!["http.method=GET".into()]), ["t3", "t1"]);
+    assert_eq!(search(&|s| s.terms = vec!["error".into()]), ["t1"]);
+    assert_eq!(search(&|s| s.terms = vec!["retried".into()]), ["t3", "t2", "t1"]);
+    assert_eq!(
+        search(&|s| {
+            s.service = Some("db".into());
+            s.remote_service = Some("mysql".into());
+        }),
+        ["t1"]
+    );
+    assert!(search(&|s| s.terms = vec!["nothing".into()]).is_empty());
+    // A term too long to index falls back to a broader walk: still complete.
+    assert_eq!(
+        search(&|s| {
+            s.service = Some("cache".into());
+            s.terms = vec!["x".repeat(MAX_INDEXED_TERM_LEN + 1)];
+        }),
+        ["t3"]
+    );
+    let mut stopped = Vec::new();
+    store
+        .span_search_candidates(&window(0, 1000), |trace_id| {
+            stopped.push(trace_id.to_owned());
+            Ok(false)
+        })
+        .unwrap();
+    assert_eq!(stopped, ["t3"], "visit stops the walk");
+}
+
+#[test]
+fn a_deleted_or_truncated_trace_leaves_no_index_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    span_fixture(&store);
+    assert!(store.delete("t3").unwrap());
+    assert_eq!(store.span_services().unwrap(), ["db", "front"], "only t3 had cache");
+    assert_eq!(candidates(&store, &window(0, 1000)), ["t2", "t1"]);
+    assert_consistent(&store);
+    store.truncate().unwrap();
+    assert!(store.span_services().unwrap().is_empty());
+    assert!(candidates(&store, &window(0, 1000)).is_empty());
+    assert_consistent(&store);
+}
+
+#[test]
+fn spans_appended_encoded_are_indexed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let TraceEvent::Span(one) = span("t9", "s1", "", "op", 50, &[("service.name", "Tracer")]) else {
+        unreachable!()
+    };
+    let bytes = prost::Message::encode_to_vec(&one);
+    store.append_encoded(EventKind::Span, &[bytes]).unwrap();
+    assert_eq!(store.span_services().unwrap(), ["tracer"], "the service.name tag names it");
+    assert_eq!(candidates(&store, &window(0, 100)), ["t9"]);
+    assert_consistent(&store);
+}
+
+#[test]
+fn verify_names_missing_span_index_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    span_fixture(&store);
+    store.inject_lost_span_index("t2").unwrap();
+    let mut problems = Vec::new();
+    store.verify(|problem| problems.push(problem.clone()), |_| {}).unwrap();
+    assert!(!problems.is_empty());
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.description.contains("index entry is missing") && p.key.contains(r#"trace="t2""#)),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn opening_a_format_2_store_indexes_its_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        span_fixture(&store);
+        store.rewrite_as_format_2().unwrap();
+        assert!(store.span_services().unwrap().is_empty());
+    }
+    let store = open(&dir);
+    assert_eq!(store.span_services().unwrap(), ["cache", "db", "front"]);
+    assert_eq!(candidates(&store, &window(0, 1000)), ["t3", "t2", "t1"]);
+    assert_eq!(store.stats().unwrap().format_version, 3);
     assert_consistent(&store);
 }

@@ -9,10 +9,9 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tracekeep_proto::pb;
+use tracekeep_proto::{pb, span};
 
-/// The service name shown for a span that names none (Zipkin's UI shows the same).
-pub const UNKNOWN_SERVICE: &str = "unknown";
+pub use tracekeep_proto::span::UNKNOWN_SERVICE;
 
 /// Zipkin's span kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -335,13 +334,7 @@ impl ZipkinSpan {
     pub fn from_pb(span: &pb::Span) -> ZipkinSpan {
         let base = span.base.clone().unwrap_or_default();
         let mut local_endpoint = span.local_endpoint.as_ref().map(Endpoint::from_pb);
-        if local_endpoint
-            .as_ref()
-            .is_none_or(|endpoint| endpoint.service_name.is_empty())
-        {
-            let service = span.tags.get("service.name").map_or(UNKNOWN_SERVICE, String::as_str);
-            local_endpoint.get_or_insert_with(Endpoint::default).service_name = service.to_owned();
-        }
+        local_endpoint.get_or_insert_with(Endpoint::default).service_name = span::service_name(span).to_owned();
         let mut annotations: Vec<Annotation> = span
             .annotations
             .iter()
@@ -350,16 +343,9 @@ impl ZipkinSpan {
                 value: annotation.value.clone(),
             })
             .collect();
-        annotations.extend(span.logs.iter().map(|log| {
-            Annotation {
-                timestamp: nanos_to_micros(log.time),
-                value: log
-                    .fields
-                    .iter()
-                    .map(|field| format!("{}={}", field.key, field.value))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            }
+        annotations.extend(span.logs.iter().map(|log| Annotation {
+            timestamp: nanos_to_micros(log.time),
+            value: span::log_text(log),
         }));
         let mut zipkin = ZipkinSpan {
             trace_id: base.trace_id,

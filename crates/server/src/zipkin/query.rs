@@ -11,8 +11,10 @@ use tracekeep_proto::TraceEvent;
 use tracekeep_store::Store;
 
 use super::ZipkinState;
+use super::dependencies::Linker;
 use super::merge::merge;
 use super::model::{ZipkinSpan, normalize_trace_id};
+use super::search::{self, TraceQuery};
 use crate::error::{ApiError, blocking};
 use crate::params::Params;
 
@@ -21,6 +23,13 @@ pub(super) fn routes() -> Router<ZipkinState> {
     Router::new()
         .route("/api/v2/trace/{trace_id}", get(trace))
         .route("/api/v2/traceMany", get(trace_many))
+        .route("/api/v2/traces", get(traces))
+        .route("/api/v2/services", get(services))
+        .route("/api/v2/spans", get(span_names))
+        .route("/api/v2/remoteServices", get(remote_services))
+        .route("/api/v2/dependencies", get(dependencies))
+        .route("/api/v2/autocompleteKeys", get(autocomplete_keys))
+        .route("/api/v2/autocompleteValues", get(autocomplete_values))
         .route("/health", get(health))
 }
 
@@ -95,6 +104,79 @@ async fn trace_many(State(state): State<ZipkinState>, RawQuery(query): RawQuery)
     })
     .await?;
     json(&traces)
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+}
+
+async fn traces(State(state): State<ZipkinState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let query = TraceQuery::parse(&params(query.as_deref())?, now_millis())?;
+    let store = Arc::clone(&state.store);
+    let traces = blocking(move || search::find_traces(&store, &query)).await?;
+    json(&traces)
+}
+
+async fn services(State(state): State<ZipkinState>) -> Result<Response, ApiError> {
+    let store = Arc::clone(&state.store);
+    json(&blocking(move || store.span_services()).await?)
+}
+
+/// The `serviceName` parameter of the name lists, which Zipkin requires.
+fn service_param(query: Option<&str>) -> Result<String, ApiError> {
+    let params = params(query)?;
+    match params.get("serviceName").map(str::trim) {
+        Some(service) if !service.is_empty() => Ok(service.to_lowercase()),
+        _ => Err(ApiError::BadRequest("serviceName is required".into())),
+    }
+}
+
+async fn span_names(State(state): State<ZipkinState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let service = service_param(query.as_deref())?;
+    let store = Arc::clone(&state.store);
+    json(&blocking(move || store.span_names(&service)).await?)
+}
+
+async fn remote_services(State(state): State<ZipkinState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let service = service_param(query.as_deref())?;
+    let store = Arc::clone(&state.store);
+    json(&blocking(move || store.span_remote_services(&service)).await?)
+}
+
+async fn dependencies(State(state): State<ZipkinState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let params = params(query.as_deref())?;
+    let end_ts = search::positive(&params, "endTs")?.ok_or_else(|| ApiError::BadRequest("endTs is required".into()))?;
+    let lookback = search::positive(&params, "lookback")?.unwrap_or(search::DEFAULT_LOOKBACK_MS);
+    let store = Arc::clone(&state.store);
+    let links = blocking(move || {
+        let mut linker = Linker::default();
+        for trace in search::traces_in_window(&store, end_ts, lookback)? {
+            linker.put_trace(&trace);
+        }
+        Ok(linker.links())
+    })
+    .await?;
+    json(&links)
+}
+
+async fn autocomplete_keys(State(state): State<ZipkinState>) -> Result<Response, ApiError> {
+    json(state.autocomplete_keys.as_ref())
+}
+
+async fn autocomplete_values(State(state): State<ZipkinState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let params = params(query.as_deref())?;
+    let key = match params.get("key") {
+        Some(key) if !key.is_empty() => key.to_owned(),
+        _ => return Err(ApiError::BadRequest("key is required".into())),
+    };
+    // Only the configured keys, as Zipkin: other tags may hold unbounded values.
+    if !state.autocomplete_keys.contains(&key) {
+        return json(&Vec::<String>::new());
+    }
+    let store = Arc::clone(&state.store);
+    json(&blocking(move || store.span_tag_values(&key)).await?)
 }
 
 /// Zipkin's health document: UP while the store answers.
