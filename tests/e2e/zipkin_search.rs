@@ -75,12 +75,18 @@ fn found(server: &Server, query: &str) -> Vec<String> {
 fn services_spans_and_remote_services_are_listed_lowercase() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir);
-    assert_eq!(ok_json(&server, "/api/v2/services"), json!(["cache", "frontend", "orders"]));
+    assert_eq!(
+        ok_json(&server, "/api/v2/services"),
+        json!(["cache", "frontend", "orders"])
+    );
     assert_eq!(
         ok_json(&server, "/api/v2/spans?serviceName=Frontend"),
         json!(["call orders", "get /orders", "post /orders"])
     );
-    assert_eq!(ok_json(&server, "/api/v2/remoteServices?serviceName=frontend"), json!(["orders"]));
+    assert_eq!(
+        ok_json(&server, "/api/v2/remoteServices?serviceName=frontend"),
+        json!(["orders"])
+    );
     assert_eq!(ok_json(&server, "/api/v2/remoteServices?serviceName=cache"), json!([]));
     assert_eq!(ok_json(&server, "/api/v2/spans?serviceName=nobody"), json!([]));
 }
@@ -99,8 +105,14 @@ fn trace_search_applies_every_parameter_newest_first() {
     assert_eq!(found(&server, "annotationQuery=error"), [T3, T1]);
     assert_eq!(found(&server, "serviceName=orders&annotationQuery=error%3Dboom"), [T1]);
     assert_eq!(found(&server, "annotationQuery=http.method%3DPOST"), [T2]);
-    assert_eq!(found(&server, "annotationQuery=retried%20and%20http.method%3DPOST"), [T2]);
-    assert!(found(&server, "annotationQuery=retried%20and%20error").is_empty(), "not on one span");
+    assert_eq!(
+        found(&server, "annotationQuery=retried%20and%20http.method%3DPOST"),
+        [T2]
+    );
+    assert!(
+        found(&server, "annotationQuery=retried%20and%20error").is_empty(),
+        "not on one span"
+    );
     assert!(found(&server, "serviceName=frontend&annotationQuery=error").is_empty());
     assert_eq!(found(&server, "minDuration=1000"), [T1]);
     assert_eq!(found(&server, "minDuration=100&maxDuration=300"), [T2]);
@@ -109,14 +121,22 @@ fn trace_search_applies_every_parameter_newest_first() {
     // The window: endTs and lookback in milliseconds, on the trace's root timestamp.
     let traces = |end_ts: u64, lookback: u64| {
         let value = ok_json(&server, &format!("/api/v2/traces?endTs={end_ts}&lookback={lookback}"));
-        value.as_array().unwrap().iter().map(|t| t[0]["traceId"].clone()).collect::<Vec<_>>()
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t[0]["traceId"].clone())
+            .collect::<Vec<_>>()
     };
     assert_eq!(traces(BASE / 1000 + 500, 1000), [json!(T1)]);
     assert_eq!(traces(BASE / 1000 + 1000, 1), [json!(T2)]);
     assert!(traces(BASE / 1000 - 1, 60_000).is_empty());
 
     // Whole traces, merged as /api/v2/trace returns them.
-    let whole = ok_json(&server, &format!("/api/v2/traces?endTs={}&serviceName=orders", BASE / 1000 + 10));
+    let whole = ok_json(
+        &server,
+        &format!("/api/v2/traces?endTs={}&serviceName=orders", BASE / 1000 + 10),
+    );
     assert_eq!(whole, json!([ok_json(&server, &format!("/api/v2/trace/{T1}"))]));
     assert_eq!(whole[0].as_array().unwrap().len(), 3);
 }
@@ -140,7 +160,12 @@ fn the_default_window_is_the_last_day() {
     );
     assert_eq!(response.status, 202);
     let traces = ok_json(&server, "/api/v2/traces");
-    let ids: Vec<_> = traces.as_array().unwrap().iter().map(|t| t[0]["traceId"].clone()).collect();
+    let ids: Vec<_> = traces
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t[0]["traceId"].clone())
+        .collect();
     assert_eq!(ids, [json!("00000000000000ff")], "the 2023 fixture is older than a day");
 }
 
@@ -154,7 +179,10 @@ fn dependencies_link_services_with_call_and_error_counts() {
         json!([{"parent": "frontend", "child": "orders", "callCount": 1, "errorCount": 1}])
     );
     assert_eq!(
-        ok_json(&server, &format!("/api/v2/dependencies?endTs={}&lookback=1", BASE / 1000 - 1)),
+        ok_json(
+            &server,
+            &format!("/api/v2/dependencies?endTs={}&lookback=1", BASE / 1000 - 1)
+        ),
         json!([])
     );
 }
@@ -163,7 +191,10 @@ fn dependencies_link_services_with_call_and_error_counts() {
 fn autocomplete_lists_the_configured_keys_and_their_values() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(&dir);
-    assert_eq!(ok_json(&server, "/api/v2/autocompleteKeys"), json!(["http.method", "missing"]));
+    assert_eq!(
+        ok_json(&server, "/api/v2/autocompleteKeys"),
+        json!(["http.method", "missing"])
+    );
     assert_eq!(
         ok_json(&server, "/api/v2/autocompleteValues?key=http.method"),
         json!(["GET", "POST"])
@@ -199,7 +230,10 @@ fn bad_search_parameters_answer_400_with_a_reason() {
         ("/api/v2/traces?endTs=abc", "not a number"),
         ("/api/v2/traces?lookback=0", "lookback <= 0"),
         ("/api/v2/traces?maxDuration=5", "only valid with minDuration"),
-        ("/api/v2/traces?minDuration=9&maxDuration=5", "maxDuration < minDuration"),
+        (
+            "/api/v2/traces?minDuration=9&maxDuration=5",
+            "maxDuration < minDuration",
+        ),
         ("/api/v2/traces?serviceName=%ZZ", "escape"),
         ("/api/v2/spans", "serviceName is required"),
         ("/api/v2/remoteServices?serviceName=", "serviceName is required"),

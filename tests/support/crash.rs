@@ -566,5 +566,23 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
         report.deletes_acknowledged += model.deletes;
     }
     drop(server);
+    // The whole store, offline, after every kill: records, first-seen order,
+    // counters and the span index all agree with what is stored.
+    let verify = std::process::Command::new(crate::harness::binary("tracekeep-dump"))
+        .arg("verify")
+        .arg(&options.data_dir)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match verify {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => report.problems.push(format!(
+            "tracekeep-dump verify after the last cycle: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )),
+        Err(error) => report
+            .problems
+            .push(format!("running tracekeep-dump verify failed: {error}")),
+    }
     report
 }

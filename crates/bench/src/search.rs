@@ -15,7 +15,9 @@ use crate::zipkin::{CLIENTS, Format, SPANS_PER_REQUEST, body};
 const QUERIES: usize = 200;
 
 fn now_micros() -> anyhow::Result<u64> {
-    Ok(u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros())?)
+    Ok(u64::try_from(
+        SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros(),
+    )?)
 }
 
 /// Fills the server with `total` spans from 16 clients; returns spans per second.
@@ -97,9 +99,11 @@ pub async fn run(total: u64) -> anyhow::Result<()> {
     measure(&server, "serviceName=frontend-3 + annotationQuery=error", |_| {
         format!("/api/v2/traces?serviceName=frontend-3&annotationQuery=error&{common}")
     })?;
-    measure(&server, "no match: serviceName=frontend-2 + annotationQuery=error", |_| {
-        format!("/api/v2/traces?serviceName=frontend-2&annotationQuery=error&{common}")
-    })?;
+    measure(
+        &server,
+        "no match: serviceName=frontend-2 + annotationQuery=error",
+        |_| format!("/api/v2/traces?serviceName=frontend-2&annotationQuery=error&{common}"),
+    )?;
     measure(&server, "serviceName + annotationQuery=http.method=GET", |i| {
         format!(
             "/api/v2/traces?serviceName=frontend-{}&annotationQuery=http.method%3DGET&{common}",

@@ -139,7 +139,11 @@ impl Store {
     /// else service, else any span) and starts inside its window. The caller
     /// checks the rest of the search against the trace itself. `visit` returns
     /// `false` to stop. Deleted traces are never offered.
-    pub fn span_search_candidates(&self, search: &SpanSearch, mut visit: impl FnMut(&str) -> Result<bool>) -> Result<()> {
+    pub fn span_search_candidates(
+        &self,
+        search: &SpanSearch,
+        mut visit: impl FnMut(&str) -> Result<bool>,
+    ) -> Result<()> {
         if search.end_nanos < search.start_nanos {
             return Ok(());
         }

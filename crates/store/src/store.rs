@@ -16,8 +16,8 @@ use crate::keys::{self, MAX_TRACE_ID_LEN, ORDER_END, TAG_ORDER};
 use crate::options::StoreOptions;
 use crate::order;
 use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, PreparedRecord, TraceMeta, TsoMark};
-use crate::tso::{Clock, SystemClock, TsoAllocator};
 use crate::span_index;
+use crate::tso::{Clock, SystemClock, TsoAllocator};
 use crate::writer::{self, Op, Outcome, PreparedAppend, PreparedEvent, Reply, Request, WriterContext};
 
 /// A position in first-seen order: pass it as `after` to continue a scan.
@@ -437,7 +437,10 @@ impl Store {
             TraceEvent::Span(span) => Some((span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
             _ => None,
         }));
-        Ok((!prepared.is_empty()).then_some(PreparedAppend { events: prepared, index }))
+        Ok((!prepared.is_empty()).then_some(PreparedAppend {
+            events: prepared,
+            index,
+        }))
     }
 
     /// Validates and frames a batch of encoded events; `None` for an empty
@@ -470,7 +473,10 @@ impl Store {
         } else {
             Vec::new()
         };
-        Ok((!prepared.is_empty()).then_some(PreparedAppend { events: prepared, index }))
+        Ok((!prepared.is_empty()).then_some(PreparedAppend {
+            events: prepared,
+            index,
+        }))
     }
 
     /// Deletes a trace: its events and its first-seen entry.

@@ -779,7 +779,14 @@ fn span_fixture(store: &Store) {
         ])
         .unwrap();
     store
-        .append(vec![span("t2", "b1", "front", "POST /", 200, &[("http.method", "POST")])])
+        .append(vec![span(
+            "t2",
+            "b1",
+            "front",
+            "POST /",
+            200,
+            &[("http.method", "POST")],
+        )])
         .unwrap();
     store
         .append(vec![span("t3", "c1", "cache", "get", 300, &[("http.method", "GET")])])
@@ -797,7 +804,10 @@ fn spans_are_listed_by_service_name_and_remote_service() {
     assert!(store.span_names("nobody").unwrap().is_empty());
     assert_eq!(store.span_tag_values("http.method").unwrap(), ["GET", "POST"]);
     assert_eq!(store.span_tag_values("sql\0x").unwrap(), ["1"]);
-    assert!(store.span_tag_values("http").unwrap().is_empty(), "a key is not a prefix of longer keys");
+    assert!(
+        store.span_tag_values("http").unwrap().is_empty(),
+        "a key is not a prefix of longer keys"
+    );
     assert_consistent(&store);
 }
 
@@ -808,7 +818,11 @@ fn search_candidates_come_newest_first_from_the_most_selective_entries() {
     span_fixture(&store);
     assert_eq!(candidates(&store, &window(0, 1000)), ["t3", "t2", "t1"]);
     assert_eq!(candidates(&store, &window(150, 250)), ["t2"]);
-    assert_eq!(candidates(&store, &window(100, 100)), ["t1"], "the window's ends are inside it");
+    assert_eq!(
+        candidates(&store, &window(100, 100)),
+        ["t1"],
+        "the window's ends are inside it"
+    );
     let search = |change: &dyn Fn(&mut SpanSearch)| {
         let mut search = window(0, 1000);
         change(&mut search);
@@ -875,7 +889,11 @@ fn spans_appended_encoded_are_indexed_too() {
     };
     let bytes = prost::Message::encode_to_vec(&one);
     store.append_encoded(EventKind::Span, &[bytes]).unwrap();
-    assert_eq!(store.span_services().unwrap(), ["tracer"], "the service.name tag names it");
+    assert_eq!(
+        store.span_services().unwrap(),
+        ["tracer"],
+        "the service.name tag names it"
+    );
     assert_eq!(candidates(&store, &window(0, 100)), ["t9"]);
     assert_consistent(&store);
 }

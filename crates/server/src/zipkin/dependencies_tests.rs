@@ -40,8 +40,20 @@ fn links(traces: &[Vec<ZipkinSpan>]) -> Vec<DependencyLink> {
 
 #[test]
 fn a_client_and_its_server_make_one_link_named_by_the_server() {
-    let client = span("0000000000000002", Some("0000000000000001"), Some(Kind::Client), "front", Some("be"));
-    let mut server = span("0000000000000002", Some("0000000000000001"), Some(Kind::Server), "backend", None);
+    let client = span(
+        "0000000000000002",
+        Some("0000000000000001"),
+        Some(Kind::Client),
+        "front",
+        Some("be"),
+    );
+    let mut server = span(
+        "0000000000000002",
+        Some("0000000000000001"),
+        Some(Kind::Server),
+        "backend",
+        None,
+    );
     server.shared = true;
     let root = span("0000000000000001", None, Some(Kind::Server), "front", None);
     assert_eq!(
@@ -53,7 +65,13 @@ fn a_client_and_its_server_make_one_link_named_by_the_server() {
 #[test]
 fn an_uninstrumented_callee_is_linked_from_the_client_span() {
     let root = span("0000000000000001", None, Some(Kind::Server), "front", Some("browser"));
-    let mut client = span("0000000000000002", Some("0000000000000001"), Some(Kind::Client), "front", Some("mysql"));
+    let mut client = span(
+        "0000000000000002",
+        Some("0000000000000001"),
+        Some(Kind::Client),
+        "front",
+        Some("mysql"),
+    );
     client.tags.insert("error".into(), "timeout".into());
     assert_eq!(
         links(&[vec![root.clone(), client.clone()], vec![root, client]]),
@@ -65,9 +83,21 @@ fn an_uninstrumented_callee_is_linked_from_the_client_span() {
 fn a_server_under_local_spans_links_from_the_nearest_remote_ancestor() {
     let root = span("0000000000000001", None, Some(Kind::Server), "front", None);
     let local = span("0000000000000002", Some("0000000000000001"), None, "front", None);
-    let mut client = span("0000000000000003", Some("0000000000000002"), Some(Kind::Client), "front", None);
+    let mut client = span(
+        "0000000000000003",
+        Some("0000000000000002"),
+        Some(Kind::Client),
+        "front",
+        None,
+    );
     client.tags.insert("error".into(), "".into());
-    let server = span("0000000000000004", Some("0000000000000003"), Some(Kind::Server), "backend", None);
+    let server = span(
+        "0000000000000004",
+        Some("0000000000000003"),
+        Some(Kind::Server),
+        "backend",
+        None,
+    );
     assert_eq!(
         links(&[vec![root, local, client, server]]),
         vec![link("front", "backend", 1, 1)],
@@ -78,7 +108,13 @@ fn a_server_under_local_spans_links_from_the_nearest_remote_ancestor() {
 #[test]
 fn messaging_spans_link_through_the_broker_and_local_spans_alone_link_nothing() {
     let producer = span("0000000000000001", None, Some(Kind::Producer), "orders", Some("kafka"));
-    let consumer = span("0000000000000002", Some("0000000000000001"), Some(Kind::Consumer), "billing", Some("kafka"));
+    let consumer = span(
+        "0000000000000002",
+        Some("0000000000000001"),
+        Some(Kind::Consumer),
+        "billing",
+        Some("kafka"),
+    );
     let local = span("0000000000000003", Some("0000000000000002"), None, "billing", None);
     assert_eq!(
         links(&[vec![producer, consumer, local]]),
@@ -89,7 +125,13 @@ fn messaging_spans_link_through_the_broker_and_local_spans_alone_link_nothing() 
 #[test]
 fn a_cycle_of_parent_ids_ends() {
     let a = span("0000000000000001", Some("0000000000000002"), None, "a", None);
-    let b = span("0000000000000002", Some("0000000000000001"), Some(Kind::Server), "b", None);
+    let b = span(
+        "0000000000000002",
+        Some("0000000000000001"),
+        Some(Kind::Server),
+        "b",
+        None,
+    );
     assert!(links(&[vec![a, b]]).is_empty());
 }
 

@@ -165,7 +165,10 @@ async fn autocomplete_keys(State(state): State<ZipkinState>) -> Result<Response,
     json(state.autocomplete_keys.as_ref())
 }
 
-async fn autocomplete_values(State(state): State<ZipkinState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+async fn autocomplete_values(
+    State(state): State<ZipkinState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let params = params(query.as_deref())?;
     let key = match params.get("key") {
         Some(key) if !key.is_empty() => key.to_owned(),

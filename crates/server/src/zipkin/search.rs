@@ -92,14 +92,15 @@ pub fn parse_annotation_query(text: &str) -> Vec<Condition> {
 impl TraceQuery {
     /// Reads and checks the request's parameters; `now_ms` is the default `endTs`.
     pub fn parse(params: &Params, now_ms: u64) -> Result<TraceQuery, ApiError> {
-        let limit = positive(params, "limit")?.map_or(DEFAULT_LIMIT, |limit| {
-            usize::try_from(limit).unwrap_or(usize::MAX)
-        });
+        let limit =
+            positive(params, "limit")?.map_or(DEFAULT_LIMIT, |limit| usize::try_from(limit).unwrap_or(usize::MAX));
         let min_duration = positive(params, "minDuration")?;
         let max_duration = positive(params, "maxDuration")?;
         match (min_duration, max_duration) {
             (None, Some(_)) => {
-                return Err(ApiError::BadRequest("maxDuration is only valid with minDuration".into()));
+                return Err(ApiError::BadRequest(
+                    "maxDuration is only valid with minDuration".into(),
+                ));
             }
             (Some(min), Some(max)) if max < min => {
                 return Err(ApiError::BadRequest("maxDuration < minDuration".into()));

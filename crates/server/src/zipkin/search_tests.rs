@@ -26,7 +26,10 @@ fn span(id: &str, parent: Option<&str>, service: &str, name: &str, timestamp: u6
 }
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+        .collect()
 }
 
 #[test]
@@ -100,7 +103,10 @@ fn every_condition_must_hold_on_one_span() {
     assert!(matches("minDuration=5000&maxDuration=5000"));
     assert!(!matches("minDuration=5001"));
     assert!(!matches("annotationQuery=error=other"));
-    assert!(!matches("serviceName=front&annotationQuery=error"), "the error is on db's span");
+    assert!(
+        !matches("serviceName=front&annotationQuery=error"),
+        "the error is on db's span"
+    );
     assert!(
         !matches("annotationQuery=http.method=GET and error"),
         "two conditions met only by two different spans"
