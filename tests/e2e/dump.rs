@@ -229,3 +229,52 @@ fn a_missing_or_foreign_directory_is_a_one_line_error_and_exit_2() {
     let output = dump(&["show", missing.to_str().unwrap()]);
     assert_eq!(output.code, 2, "missing arguments are usage errors");
 }
+
+#[test]
+fn services_lists_the_span_index_and_show_prints_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let store = Store::open(&data, StoreOptions::default()).unwrap();
+        let span = |id: &str, service: &str, name: &str, remote: &str| {
+            TraceEvent::Span(tracekeep_proto::pb::Span {
+                base: base("00000000000000aa", 1_700_000_000_000_000_000),
+                span_id: id.into(),
+                operation: name.into(),
+                local_endpoint: Some(tracekeep_proto::pb::Endpoint {
+                    service_name: service.into(),
+                    ..Default::default()
+                }),
+                remote_endpoint: Some(tracekeep_proto::pb::Endpoint {
+                    service_name: remote.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
+        store
+            .append(vec![
+                span("0000000000000001", "Front", "GET /", "orders"),
+                span("0000000000000002", "orders", "select", "mysql"),
+            ])
+            .unwrap();
+    }
+    let path = data.to_str().unwrap();
+    assert_eq!(dump_ok(&["services", path]), "front\norders\n");
+    assert_eq!(
+        dump_ok(&["services", path, "--service", "Front"]),
+        "span names of front:\n  get /\nremote services:\n  orders\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&dump_ok(&["services", path, "--service", "orders", "--json"])).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"service": "orders", "span_names": ["select"], "remote_services": ["mysql"]})
+    );
+    let shown = dump_ok(&["show", path, "00000000000000aa"]);
+    assert!(
+        shown.contains("0000000000000002") && shown.contains("select"),
+        "{shown}"
+    );
+    assert_eq!(dump(&["verify", path]).code, 0);
+}

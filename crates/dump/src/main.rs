@@ -79,6 +79,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Services that recorded spans (from the span index); with --service,
+    /// that service's span names and the remote services it called.
+    Services {
+        /// The data directory.
+        dir: PathBuf,
+        /// One service's span names and remote services.
+        #[arg(long)]
+        service: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every event as one JSON object per line (with trace_id and type), streamed.
     Export {
         /// The data directory.
@@ -169,6 +181,7 @@ fn run(command: Command) -> Result<u8, Failure> {
             }
             other => verify(&other.map_err(open_failure)?, json, &mut out)?,
         },
+        Command::Services { dir, service, json } => services(&open(&dir)?, service.as_deref(), json, &mut out)?,
         Command::Export { dir } => export(&open(&dir)?, &mut out)?,
     };
     out.flush()?;
@@ -223,6 +236,36 @@ fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<
         None => writeln!(out, "oldest event    -\nnewest event    -")?,
     }
     writeln!(out, "next seq        {}", stats.next_seq)?;
+    Ok(0)
+}
+
+fn services(store: &Store, service: Option<&str>, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
+    let Some(service) = service else {
+        let services = store.span_services().context("list services")?;
+        if json {
+            writeln!(out, "{}", to_go_string(&json!({ "services": services })))?;
+        } else {
+            for service in services {
+                writeln!(out, "{service}")?;
+            }
+        }
+        return Ok(0);
+    };
+    let names = store.span_names(service).context("list span names")?;
+    let remote = store.span_remote_services(service).context("list remote services")?;
+    if json {
+        let value = json!({ "service": service.to_lowercase(), "span_names": names, "remote_services": remote });
+        writeln!(out, "{}", to_go_string(&value))?;
+        return Ok(0);
+    }
+    writeln!(out, "span names of {}:", service.to_lowercase())?;
+    for name in names {
+        writeln!(out, "  {name}")?;
+    }
+    writeln!(out, "remote services:")?;
+    for name in remote {
+        writeln!(out, "  {name}")?;
+    }
     Ok(0)
 }
 
