@@ -108,23 +108,39 @@ pub struct SpanSearch {
 }
 
 impl SpanSearch {
-    /// The most selective index entries the search can walk: every trace
-    /// the search matches has one of them in its time window.
-    fn driving_prefix(&self) -> Vec<u8> {
+    /// The index entries a matching span must have, most selective first:
+    /// service and span name, indexed terms, service and remote service,
+    /// service alone (when nothing narrower names it); the time entries when
+    /// the search names nothing indexed. One span writes all of its entries
+    /// under the same second, so a matching span has every one of them at
+    /// the second of the first.
+    fn required_prefixes(&self) -> Vec<Vec<u8>> {
         let lower = |name: &Option<String>| name.as_deref().map(str::to_lowercase);
         let (service, span_name, remote) = (
             lower(&self.service),
             lower(&self.span_name),
             lower(&self.remote_service),
         );
-        let term = self.terms.iter().find(|term| term.len() <= MAX_INDEXED_TERM_LEN);
-        match (service.as_deref(), span_name.as_deref(), remote.as_deref(), term) {
-            (Some(service), Some(name), _, _) => span_index_prefix(TAG_SPAN_NAME, &[service, name]),
-            (_, _, _, Some(term)) => span_index_prefix(TAG_SPAN_TERM, &[term]),
-            (Some(service), None, Some(remote), None) => span_index_prefix(TAG_SPAN_REMOTE, &[service, remote]),
-            (Some(service), None, None, None) => span_index_prefix(TAG_SPAN_SERVICE, &[service]),
-            (None, _, _, None) => span_index_prefix(TAG_SPAN_TIME, &[]),
+        let mut prefixes = Vec::new();
+        if let (Some(service), Some(name)) = (&service, &span_name) {
+            prefixes.push(span_index_prefix(TAG_SPAN_NAME, &[service, name]));
         }
+        for term in self.terms.iter().filter(|term| term.len() <= MAX_INDEXED_TERM_LEN) {
+            prefixes.push(span_index_prefix(TAG_SPAN_TERM, &[term]));
+        }
+        if let (Some(service), Some(remote)) = (&service, &remote) {
+            prefixes.push(span_index_prefix(TAG_SPAN_REMOTE, &[service, remote]));
+        }
+        if let Some(service) = &service
+            && span_name.is_none()
+            && remote.is_none()
+        {
+            prefixes.push(span_index_prefix(TAG_SPAN_SERVICE, &[service]));
+        }
+        if prefixes.is_empty() {
+            prefixes.push(span_index_prefix(TAG_SPAN_TIME, &[]));
+        }
+        prefixes
     }
 }
 
@@ -134,11 +150,13 @@ fn nanos_to_second(nanos: i64) -> u64 {
 
 impl Store {
     /// Candidate traces for `search`, newest first (to the second), each once:
-    /// every trace with a span that matches the search's most selective part
-    /// (service and span name, else a term, else service and remote service,
-    /// else service, else any span) and starts inside its window. The caller
-    /// checks the rest of the search against the trace itself. `visit` returns
-    /// `false` to stop. Deleted traces are never offered.
+    /// every trace with a span that starts inside the window and has the
+    /// index entries of every indexed condition (service, span name, remote
+    /// service, terms). The walk follows the most selective condition's
+    /// entries and checks the others with point reads at the same second. The
+    /// caller checks the rest (durations, long terms, the trace's own
+    /// timestamp) against the trace itself. `visit` returns `false` to stop.
+    /// Deleted traces are never offered.
     pub fn span_search_candidates(
         &self,
         search: &SpanSearch,
@@ -147,7 +165,8 @@ impl Store {
         if search.end_nanos < search.start_nanos {
             return Ok(());
         }
-        let prefix = search.driving_prefix();
+        let mut required = search.required_prefixes();
+        let prefix = required.remove(0);
         let (newest, oldest) = (nanos_to_second(search.end_nanos), nanos_to_second(search.start_nanos));
         let mut lower = prefix.clone();
         keys::push_span_second(&mut lower, newest);
@@ -163,17 +182,36 @@ impl Store {
         options.set_iterate_upper_bound(upper);
         let mut iter = self.db().raw_iterator_opt(options);
         iter.seek(&lower);
-        let mut seen = HashSet::new();
+        let mut offered = HashSet::new();
         while let Some(key) = iter.key() {
-            let (_, trace_id) = keys::take_span_second_and_trace(key.get(prefix.len()..).unwrap_or_default())
+            let (second, trace_id) = keys::take_span_second_and_trace(key.get(prefix.len()..).unwrap_or_default())
                 .map_err(|error| StoreError::corrupted(key, error.to_string()))?;
-            if seen.insert(trace_id.clone()) && !visit(&trace_id)? {
-                return Ok(());
+            if !offered.contains(&trace_id) && self.has_span_entries(&required, second, &trace_id)? {
+                if !visit(&trace_id)? {
+                    return Ok(());
+                }
+                offered.insert(trace_id);
             }
             iter.next();
         }
         iter.status()
             .map_err(|error| StoreError::engine_at(&prefix, "walking the span index", error))
+    }
+
+    /// Whether `trace` has an entry under each of `prefixes` at `second`: one
+    /// point read each, far cheaper than loading a trace that cannot match.
+    fn has_span_entries(&self, prefixes: &[Vec<u8>], second: u64, trace_id: &str) -> Result<bool> {
+        for prefix in prefixes {
+            let key = span_index_key(prefix, second, trace_id);
+            let found = self
+                .db()
+                .get_pinned_opt(&key, &Store::read_options(None))
+                .map_err(|error| StoreError::engine_at(&key, "reading the span index", error))?;
+            if found.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Every service that recorded a stored span, lowercase, sorted.

@@ -847,6 +847,29 @@ fn search_candidates_come_newest_first_from_the_most_selective_entries() {
         ["t1"]
     );
     assert!(search(&|s| s.terms = vec!["nothing".into()]).is_empty());
+    // Every indexed condition is checked at the driving entry's second.
+    assert_eq!(
+        search(&|s| {
+            s.service = Some("db".into());
+            s.terms = vec!["error".into(), "sql\0x=1".into()];
+        }),
+        ["t1"]
+    );
+    assert!(
+        search(&|s| {
+            s.service = Some("cache".into());
+            s.terms = vec!["error".into()];
+        })
+        .is_empty()
+    );
+    assert!(
+        search(&|s| {
+            s.service = Some("front".into());
+            s.span_name = Some("get /".into());
+            s.remote_service = Some("redis".into());
+        })
+        .is_empty()
+    );
     // A term too long to index falls back to a broader walk: still complete.
     assert_eq!(
         search(&|s| {
