@@ -46,7 +46,7 @@ pub(crate) const META_FORMAT: &[u8] = b"\x00format";
 pub(crate) const META_COUNTERS: &[u8] = b"\x00counters";
 pub(crate) const META_TSO: &[u8] = b"\x00tso";
 
-fn push_trace(key: &mut Vec<u8>, trace_id: &str) {
+pub(crate) fn push_trace(key: &mut Vec<u8>, trace_id: &str) {
     // Callers validate the length against MAX_TRACE_ID_LEN, far below u32::MAX.
     let len = u32::try_from(trace_id.len()).unwrap_or(u32::MAX);
     key.extend_from_slice(&len.to_be_bytes());

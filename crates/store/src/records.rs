@@ -44,8 +44,6 @@ pub(crate) const KIND_COUNTERS: u8 = 66;
 pub(crate) const KIND_TSO_MARK: u8 = 67;
 pub(crate) const KIND_FORMAT: u8 = 68;
 pub(crate) const KIND_ORDER_BATCH: u8 = 69;
-/// A span index entry: no payload, the record only checksums its key.
-pub(crate) const KIND_SPAN_INDEX: u8 = 70;
 
 /// The CRC of a record: over the format and kind bytes, the payload and the
 /// key, in that order since format 2 (so the writer finishes a prepared

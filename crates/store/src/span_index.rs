@@ -2,8 +2,9 @@
 //! span name, remote service, a tag or annotation, a time window) to trace IDs,
 //! written in the same batch as the spans and removed with their trace.
 //!
-//! Every entry is `tag component... second trace` (see [`crate::keys`]), with
-//! an 8-byte record as its value (header and CRC, no payload). The second is
+//! Every entry is `tag component... second trace` (see [`crate::keys`]) with
+//! an empty value: the index is derived data, and verify recomputes it from
+//! the spans, so a damaged entry shows up as one missing and one stray. The second is
 //! the span's start, truncated and inverted so a forward walk goes newest
 //! first. An entry's key is a function of one span and its trace alone, so
 //! writing it again is harmless, a trace's entries can be recomputed from its
@@ -17,7 +18,8 @@
 //! kept exact. Terms longer than [`MAX_INDEXED_TERM_LEN`] are not indexed (a
 //! search can still ask for them; it then walks a broader entry).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rocksdb::ReadOptions;
 use tracekeep_proto::{pb, span};
@@ -27,67 +29,168 @@ use crate::keys::{
     self, TAG_SPAN_NAME, TAG_SPAN_REMOTE, TAG_SPAN_SERVICE, TAG_SPAN_TERM, TAG_SPAN_TIME, past_component,
     span_index_key, span_index_prefix,
 };
-use crate::records;
 use crate::store::Store;
 
 /// The longest search term (tag key, `key=value`, annotation) indexed, in bytes.
 pub const MAX_INDEXED_TERM_LEN: usize = 256;
 
-/// The second a span started in, as the index keeps it (0 when unknown).
+/// The second a span started in, as the index keys it (0 when unknown).
 fn span_second(span: &pb::Span) -> u64 {
     let nanos = span.base.as_ref().map_or(0, |base| base.tso);
     u64::try_from(nanos).unwrap_or(0) / 1_000_000_000
 }
 
-/// Adds the index keys of `span` (of trace `trace_id`) to `keys`.
-/// Writes, deletes, the format-3 upgrade and verify all derive them here.
-pub(crate) fn add_keys(span: &pb::Span, trace_id: &str, keys: &mut HashSet<Vec<u8>>) {
+/// Builds each index key of `span` (of trace `trace_id`) in `key`, one after
+/// the other, and hands it to `visit`. Writes, deletes, the format-3 upgrade
+/// and verify all derive the keys here. No allocation per key: a span costs
+/// about twenty keys, and this runs for every span ingested.
+fn for_each_key(span: &pb::Span, trace_id: &str, key: &mut Vec<u8>, mut visit: impl FnMut(&[u8])) {
     let second = span_second(span);
     let service = span::service_name(span).to_lowercase();
     let name = span.operation.to_lowercase();
-    let mut add = |tag: u8, components: &[&str]| {
-        keys.insert(span_index_key(&span_index_prefix(tag, components), second, trace_id));
+    let mut emit = |key: &mut Vec<u8>, prefix_len: usize| {
+        keys::push_span_second(key, second);
+        keys::push_trace(key, trace_id);
+        visit(key);
+        key.truncate(prefix_len);
     };
-    add(TAG_SPAN_TIME, &[]);
-    add(TAG_SPAN_SERVICE, &[&service]);
-    add(TAG_SPAN_NAME, &[&service, &name]);
+    key.clear();
+    key.push(TAG_SPAN_TIME);
+    emit(key, 0);
+    key.clear();
+    key.push(TAG_SPAN_SERVICE);
+    keys::push_component(key, service.as_bytes());
+    emit(key, 0);
+    key.clear();
+    key.push(TAG_SPAN_NAME);
+    keys::push_component(key, service.as_bytes());
+    keys::push_component(key, name.as_bytes());
+    emit(key, 0);
     if let Some(remote) = span::remote_service_name(span) {
-        add(TAG_SPAN_REMOTE, &[&service, &remote.to_lowercase()]);
+        key.clear();
+        key.push(TAG_SPAN_REMOTE);
+        keys::push_component(key, service.as_bytes());
+        keys::push_component(key, remote.to_lowercase().as_bytes());
+        emit(key, 0);
     }
-    let mut add_term = |term: &str| {
-        if term.len() <= MAX_INDEXED_TERM_LEN {
-            add(TAG_SPAN_TERM, &[term]);
+    let mut term = |key: &mut Vec<u8>, parts: &[&[u8]]| {
+        if parts.iter().map(|part| part.len()).sum::<usize>() > MAX_INDEXED_TERM_LEN {
+            return;
         }
+        key.clear();
+        key.push(TAG_SPAN_TERM);
+        for part in parts {
+            keys::push_escaped(key, part);
+        }
+        key.extend_from_slice(&[0, 1]);
+        emit(key, 0);
     };
-    let mut pair = String::new();
-    for (key, value) in &span.tags {
-        add_term(key);
-        pair.clear();
-        pair.push_str(key);
-        pair.push('=');
-        pair.push_str(value);
-        add_term(&pair);
+    for (tag, value) in &span.tags {
+        term(key, &[tag.as_bytes()]);
+        term(key, &[tag.as_bytes(), b"=", value.as_bytes()]);
     }
     for annotation in &span.annotations {
-        add_term(&annotation.value);
+        term(key, &[annotation.value.as_bytes()]);
     }
     for log in &span.logs {
-        add_term(&span::log_text(log));
+        term(key, &[span::log_text(log).as_bytes()]);
     }
 }
 
-/// The index entries (key and record) of a batch's spans, each once.
-pub(crate) fn entries<'s>(spans: impl IntoIterator<Item = (&'s pb::Span, &'s str)>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut keys = HashSet::new();
-    for (span, trace_id) in spans {
-        add_keys(span, trace_id, &mut keys);
+/// Adds the index keys of `span` (of trace `trace_id`) to `keys`.
+pub(crate) fn add_keys(span: &pb::Span, trace_id: &str, keys: &mut HashSet<Vec<u8>>) {
+    let mut key = Vec::with_capacity(96);
+    for_each_key(span, trace_id, &mut key, |key| {
+        if !keys.contains(key) {
+            keys.insert(key.to_vec());
+        }
+    });
+}
+
+/// FNV-1a: a fast hash for deduplicating keys in memory (never persisted).
+#[derive(Clone, Copy, Debug)]
+struct FnvHasher(u64);
+
+impl Default for FnvHasher {
+    fn default() -> Self {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
     }
-    keys.into_iter()
-        .map(|key| {
-            let value = records::encode(&key, records::KIND_SPAN_INDEX, &[]);
-            (key, value)
-        })
-        .collect()
+}
+
+impl Hasher for FnvHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The index keys of a batch's spans in one buffer, sorted, each once.
+///
+/// Sorted because RocksDB's memtable inserts a run of ascending keys far
+/// faster than scattered ones (it reuses the previous insert's position), and
+/// the index keys outnumber the spans.
+#[derive(Debug, Default)]
+pub(crate) struct IndexKeys {
+    bytes: Vec<u8>,
+    ranges: Vec<(u32, u32)>,
+}
+
+impl IndexKeys {
+    /// The keys of `spans` (each with its trace ID).
+    pub(crate) fn of<'s>(spans: impl IntoIterator<Item = (&'s pb::Span, &'s str)>) -> IndexKeys {
+        let mut keys = IndexKeys::default();
+        let mut key = Vec::with_capacity(96);
+        // Most keys repeat (the spans of a trace share services and terms):
+        // drop repeats by hash before sorting. A hash seen before whose key
+        // differs is kept; the sort below removes any repeat that remains.
+        let mut seen: HashMap<u64, (u32, u32), BuildHasherDefault<FnvHasher>> = HashMap::default();
+        for (span, trace_id) in spans {
+            for_each_key(span, trace_id, &mut key, |key| {
+                let mut hasher = FnvHasher::default();
+                hasher.write(key);
+                let hash = hasher.finish();
+                if let Some(&(start, end)) = seen.get(&hash)
+                    && &keys.bytes[start as usize..end as usize] == key
+                {
+                    return;
+                }
+                let start = keys.bytes.len();
+                keys.bytes.extend_from_slice(key);
+                // Batches are bounded by max-request-size, far below 4 GiB.
+                let at = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
+                let range = (at(start), at(keys.bytes.len()));
+                seen.entry(hash).or_insert(range);
+                keys.ranges.push(range);
+            });
+        }
+        let bytes = &keys.bytes;
+        let slice = |&(start, end): &(u32, u32)| &bytes[start as usize..end as usize];
+        keys.ranges.sort_unstable_by(|a, b| slice(a).cmp(slice(b)));
+        keys.ranges.dedup_by(|a, b| slice(a) == slice(b));
+        keys
+    }
+
+    /// The keys, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.ranges
+            .iter()
+            .map(|&(start, end)| &self.bytes[start as usize..end as usize])
+    }
+
+    /// How many keys.
+    pub(crate) fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Their bytes, for sizing a commit.
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.len()
+    }
 }
 
 /// What a trace search asks of the span index. Names are compared lowercase.

@@ -160,10 +160,12 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
     block.set_partition_filters(true);
     block.set_metadata_block_size(4 << 10);
     block.set_pin_top_level_index_and_filter(true);
+    // Whole keys as well as trace prefixes (below): a search checks each
+    // candidate's other conditions with point reads of span index keys, which
+    // mostly miss, and without whole-key filters a miss reads a block in every
+    // sorted run (80 us per read at 20 runs, against about 3 with the filters).
     block.set_bloom_filter(10.0, false);
-    // Prefixes only (below): nothing makes point lookups on event or index
-    // keys, and whole keys in the filters cost CPU per key written.
-    block.set_whole_key_filtering(false);
+    block.set_whole_key_filtering(true);
     block.set_optimize_filters_for_memory(true);
 
     let mut rocks = Options::default();
@@ -433,7 +435,7 @@ impl Store {
                 })?;
             prepared.push(prepare_one(index, event.kind(), &bytes)?);
         }
-        let index = span_index::entries(events.iter().filter_map(|event| match event {
+        let index = span_index::IndexKeys::of(events.iter().filter_map(|event| match event {
             TraceEvent::Span(span) => Some((span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
             _ => None,
         }));
@@ -465,13 +467,13 @@ impl Store {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            span_index::entries(
+            span_index::IndexKeys::of(
                 spans
                     .iter()
                     .map(|span| (span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
             )
         } else {
-            Vec::new()
+            span_index::IndexKeys::default()
         };
         Ok((!prepared.is_empty()).then_some(PreparedAppend {
             events: prepared,
@@ -1097,8 +1099,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
 fn span_index_batch(keys: std::collections::HashSet<Vec<u8>>) -> rocksdb::WriteBatch {
     let mut batch = rocksdb::WriteBatch::default();
     for key in keys {
-        let value = records::encode(&key, records::KIND_SPAN_INDEX, &[]);
-        batch.put(key, value);
+        batch.put(key, []);
     }
     batch
 }

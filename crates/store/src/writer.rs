@@ -79,7 +79,7 @@ impl PreparedEvent {
 /// (computed by the caller's thread, each once).
 pub(crate) struct PreparedAppend {
     pub events: Vec<PreparedEvent>,
-    pub index: Vec<(Vec<u8>, Vec<u8>)>,
+    pub index: span_index::IndexKeys,
 }
 
 /// A mutation.
@@ -102,8 +102,7 @@ impl Op {
         match self {
             Op::Append(append) => {
                 let events: usize = append.events.iter().map(|event| event.record.len()).sum();
-                let index: usize = append.index.iter().map(|(key, value)| key.len() + value.len()).sum();
-                events + index
+                events + append.index.size()
             }
             Op::Delete(trace_id) => trace_id.len(),
             Op::Truncate => 0,
@@ -446,8 +445,8 @@ impl Group<'_> {
             self.counters.widen_tso_range(event.tso);
             self.batch.put(&self.key, event.record.seal(&self.key));
         }
-        for (key, value) in index {
-            self.batch.put(key, value);
+        for key in index.iter() {
+            self.batch.put(key, []);
         }
         Ok(Outcome::Appended)
     }
