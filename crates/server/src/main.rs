@@ -49,6 +49,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         sync: config.sync,
         block_cache_size: config.block_cache_size,
         min_free_disk_bytes: config.min_free_disk_bytes,
+        autocomplete_keys: config.autocomplete_keys.clone(),
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();

@@ -157,14 +157,14 @@ impl Store {
     /// Removes the span index entries of a trace's spans, leaving the spans:
     /// the damage verify must report (and a search would miss the trace).
     pub fn inject_lost_span_index(&self, trace_id: &str) -> Result<()> {
-        let mut entries = std::collections::HashSet::new();
+        let mut entries = crate::span_index::IndexEntries::default();
         for stored in self.query(trace_id)? {
             if let tracekeep_proto::TraceEvent::Span(span) = &stored.event {
-                crate::span_index::add_keys(span, trace_id, &mut entries);
+                entries.add_span(span, trace_id);
             }
         }
         let mut batch = rocksdb::WriteBatch::default();
-        for key in entries {
+        for key in entries.span_keys() {
             batch.delete(key);
         }
         self.db()

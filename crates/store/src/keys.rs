@@ -6,7 +6,8 @@
 //! | `0x01` | `0x01 trace seq` | one event |
 //! | `0x02` | `0x02 trace` | format 1 only: the trace's summary ([`crate::records::TraceMeta`]) |
 //! | `0x03` | `0x03 first_seq` | first-seen order: the traces one commit saw first, from `first_seq` on |
-//! | `0x05`-`0x09` | `tag component... second trace` | span index entries (see [`crate::span_index`]) |
+//! | `0x05`-`0x08` | `tag component... second trace` | span index entries (see [`crate::span_index`]) |
+//! | `0x09` | `0x09 key value` | a value an autocomplete tag key was seen with |
 //!
 //! `trace` is the trace ID as a 4-byte big-endian length followed by its bytes.
 //! The length makes the encoding prefix-free: no trace's encoding is a prefix of
@@ -34,8 +35,8 @@ pub(crate) const TAG_SPAN_SERVICE: u8 = 0x06;
 pub(crate) const TAG_SPAN_NAME: u8 = 0x07;
 /// Span index: by service and remote service (`0x08 service remote second trace`).
 pub(crate) const TAG_SPAN_REMOTE: u8 = 0x08;
-/// Span index: by tag key, `key=value` or annotation (`0x09 term second trace`).
-pub(crate) const TAG_SPAN_TERM: u8 = 0x09;
+/// The values stored spans carry for the autocomplete tag keys (`0x09 key value`).
+pub(crate) const TAG_TAG_VALUE: u8 = 0x09;
 /// One past the last data tag: truncate removes `[TAG_EVENT, TAG_END)`.
 pub(crate) const TAG_END: u8 = 0x0A;
 
@@ -151,7 +152,7 @@ pub(crate) fn take_component(bytes: &[u8]) -> Result<(String, &[u8]), KeyError> 
 pub(crate) fn span_index_components(tag: u8) -> Option<usize> {
     match tag {
         TAG_SPAN_TIME => Some(0),
-        TAG_SPAN_SERVICE | TAG_SPAN_TERM => Some(1),
+        TAG_SPAN_SERVICE => Some(1),
         TAG_SPAN_NAME | TAG_SPAN_REMOTE => Some(2),
         _ => None,
     }
@@ -251,6 +252,8 @@ pub(crate) enum Key {
         second: u64,
         trace_id: String,
     },
+    /// A value an autocomplete tag key was seen with.
+    TagValue { key: String, value: String },
 }
 
 /// Why a key could not be taken apart.
@@ -301,6 +304,15 @@ pub(crate) fn decode_key(key: &[u8]) -> Result<Key, KeyError> {
         TAG_ORDER => Ok(Key::Order {
             first_seq: take_seq(rest)?,
         }),
+        TAG_TAG_VALUE => {
+            let (key, rest) = take_component(rest)?;
+            let (value, rest) = take_component(rest)?;
+            if rest.is_empty() {
+                Ok(Key::TagValue { key, value })
+            } else {
+                Err(KeyError("trailing bytes after a tag value"))
+            }
+        }
         tag => {
             let count = span_index_components(tag).ok_or(KeyError("unknown key tag"))?;
             let mut components = Vec::with_capacity(count);
@@ -340,11 +352,11 @@ pub fn describe_key(key: &[u8]) -> String {
                 TAG_SPAN_TIME => "span-time",
                 TAG_SPAN_SERVICE => "span-service",
                 TAG_SPAN_NAME => "span-name",
-                TAG_SPAN_REMOTE => "span-remote",
-                _ => "span-term",
+                _ => "span-remote",
             };
             format!("{index} {components:?} second={second} trace={trace_id:?}")
         }
+        Ok(Key::TagValue { key, value }) => format!("tag-value {key:?}={value:?}"),
         Err(error) => format!("key 0x{} ({error})", hex(key)),
     }
 }
@@ -482,7 +494,8 @@ mod tests {
             &[TAG_ORDER, 1],
             &[TAG_SPAN_SERVICE, b'a', 0, 1, 0, 0],
             &[TAG_SPAN_SERVICE, b'a', 0, 7],
-            &[TAG_SPAN_TERM, b'a'],
+            &[TAG_TAG_VALUE, b'a'],
+            &[TAG_TAG_VALUE, b'a', 0, 1, b'b', 0, 1, 7],
             &[TAG_END],
         ] {
             assert!(decode_key(key).is_err(), "{key:?}");

@@ -24,6 +24,9 @@ pub struct StoreOptions {
     /// refusing before that keeps deletes working and lets ingest resume by
     /// itself once space returns.
     pub min_free_disk_bytes: u64,
+    /// Tag keys whose values are recorded for autocomplete
+    /// ([`crate::Store::span_tag_values`]); default none.
+    pub autocomplete_keys: Vec<String>,
     /// The clock the TSO allocator reads.
     pub clock: Arc<dyn Clock>,
 }
@@ -35,6 +38,7 @@ impl Default for StoreOptions {
             block_cache_size: 64 << 20,
             write_buffer_size: 64 << 20,
             min_free_disk_bytes: 64 << 20,
+            autocomplete_keys: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -47,6 +51,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("block_cache_size", &self.block_cache_size)
             .field("write_buffer_size", &self.write_buffer_size)
             .field("min_free_disk_bytes", &self.min_free_disk_bytes)
+            .field("autocomplete_keys", &self.autocomplete_keys)
             .finish_non_exhaustive()
     }
 }

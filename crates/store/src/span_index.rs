@@ -1,38 +1,138 @@
 //! The span index: entries that lead from what a trace search asks (service,
-//! span name, remote service, a tag or annotation, a time window) to trace IDs,
-//! written in the same batch as the spans and removed with their trace.
+//! span name, remote service, tags and annotations, a time window) to trace
+//! IDs, written in the same batch as the spans and removed with their trace.
 //!
-//! Every entry is `tag component... second trace` (see [`crate::keys`]) with
-//! an empty value: the index is derived data, and verify recomputes it from
-//! the spans, so a damaged entry shows up as one missing and one stray. The second is
-//! the span's start, truncated and inverted so a forward walk goes newest
-//! first. An entry's key is a function of one span and its trace alone, so
-//! writing it again is harmless, a trace's entries can be recomputed from its
-//! spans (delete removes exactly them; verify compares them), and the spans of
-//! one trace that start in the same second share their entries: a trace of ten
-//! spans costs about one entry per distinct service, name and term, not per span.
+//! Every entry is `tag component... second trace` (see [`crate::keys`]). The
+//! second is the span's start, truncated and inverted so a forward walk goes
+//! newest first. An entry's key is a function of one span and its trace
+//! alone, so writing it again is harmless, a trace's entries can be
+//! recomputed from its spans (delete removes exactly them; verify compares
+//! them), and the spans of one trace that start in the same second share
+//! their entries.
+//!
+//! Search terms (tag keys, `key=value`, annotation and log text) get no keys
+//! of their own: a trace makes dozens of distinct terms, and every key costs
+//! the single writer, the memtable and compaction. Instead the time entry and
+//! each service entry hold, as their value, the set of 32-bit hashes
+//! ([`term_hash`]) of the terms of their spans. Spans of one entry that
+//! arrive in different commits each add their set through a RocksDB merge
+//! (union), so the stored set is the union over all of them, whatever the
+//! order. A search checks its terms against these sets before it loads a
+//! trace; a hash match is a candidate, confirmed on the trace itself.
 //!
 //! The store knows no protocol: it indexes its own span type, `pb.Span`, by
 //! the rules in [`tracekeep_proto::span`], with names lowercased as Zipkin
-//! compares them and terms (tag keys, `key=value`, annotation and log text)
-//! kept exact. Terms longer than [`MAX_INDEXED_TERM_LEN`] are not indexed (a
-//! search can still ask for them; it then walks a broader entry).
+//! compares them and terms kept exact.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rocksdb::ReadOptions;
+use rocksdb::{MergeOperands, ReadOptions};
 use tracekeep_proto::{pb, span};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{
-    self, TAG_SPAN_NAME, TAG_SPAN_REMOTE, TAG_SPAN_SERVICE, TAG_SPAN_TERM, TAG_SPAN_TIME, past_component,
+    self, TAG_SPAN_NAME, TAG_SPAN_REMOTE, TAG_SPAN_SERVICE, TAG_SPAN_TIME, TAG_TAG_VALUE, past_component,
     span_index_key, span_index_prefix,
 };
 use crate::store::Store;
 
-/// The longest search term (tag key, `key=value`, annotation) indexed, in bytes.
-pub const MAX_INDEXED_TERM_LEN: usize = 256;
+/// The first byte of a term set value: its encoding (sorted little-endian u32s).
+const TERM_SET_V1: u8 = 1;
+
+/// The name RocksDB records for the term-set merge; never change it.
+pub(crate) const TERM_SET_MERGE: &str = "tracekeep.term-set-union.v1";
+
+/// The hash a search term is indexed by: 32-bit FNV-1a of its UTF-8 bytes.
+/// Persisted in every store: never change it.
+pub fn term_hash(term: &str) -> u32 {
+    term_hash_parts(&[term.as_bytes()])
+}
+
+fn term_hash_parts(parts: &[&[u8]]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for part in parts {
+        for &byte in *part {
+            hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+        }
+    }
+    hash
+}
+
+/// The hashes of a span's terms: each tag key, each `key=value`, each
+/// annotation value and each span-tracer log line (as the Zipkin API shows it).
+fn span_terms(span: &pb::Span, terms: &mut BTreeSet<u32>) {
+    for (key, value) in &span.tags {
+        terms.insert(term_hash_parts(&[key.as_bytes()]));
+        terms.insert(term_hash_parts(&[key.as_bytes(), b"=", value.as_bytes()]));
+    }
+    for annotation in &span.annotations {
+        terms.insert(term_hash(&annotation.value));
+    }
+    for log in &span.logs {
+        terms.insert(term_hash(&span::log_text(log)));
+    }
+}
+
+/// A term set as stored: the version byte, then the hashes in ascending order.
+pub(crate) fn encode_term_set(terms: &BTreeSet<u32>) -> Vec<u8> {
+    let mut value = Vec::with_capacity(1 + 4 * terms.len());
+    value.push(TERM_SET_V1);
+    for term in terms {
+        value.extend_from_slice(&term.to_le_bytes());
+    }
+    value
+}
+
+/// The hashes of a stored term set; `None` if it is not one.
+pub(crate) fn decode_term_set(value: &[u8]) -> Option<impl Iterator<Item = u32> + '_> {
+    let (&version, hashes) = value.split_first()?;
+    if version != TERM_SET_V1 || hashes.len() % 4 != 0 {
+        return None;
+    }
+    Some(
+        hashes
+            .chunks_exact(4)
+            .map(|chunk| u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]])),
+    )
+}
+
+/// Whether a stored term set holds every one of `wanted`.
+fn term_set_holds(value: &[u8], wanted: &[u32]) -> bool {
+    let Some((&TERM_SET_V1, hashes)) = value.split_first() else {
+        return false;
+    };
+    let count = hashes.len() / 4;
+    let at = |index: usize| {
+        let bytes = &hashes[index * 4..index * 4 + 4];
+        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    };
+    wanted.iter().all(|want| {
+        // The set is sorted: a binary search over its hashes.
+        let (mut low, mut high) = (0, count);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match at(middle).cmp(want) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    })
+}
+
+/// RocksDB's merge of term sets: the union of the stored set and every
+/// operand. An operand that is not a term set (damage) is skipped, never a
+/// panic; verify reports the entry.
+pub(crate) fn merge_term_sets(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let mut union = BTreeSet::new();
+    for value in existing.into_iter().chain(operands.iter()) {
+        if let Some(hashes) = decode_term_set(value) {
+            union.extend(hashes);
+        }
+    }
+    Some(encode_term_set(&union))
+}
 
 /// The second a span started in, as the index keys it (0 when unknown).
 fn span_second(span: &pb::Span) -> u64 {
@@ -40,156 +140,106 @@ fn span_second(span: &pb::Span) -> u64 {
     u64::try_from(nanos).unwrap_or(0) / 1_000_000_000
 }
 
-/// Builds each index key of `span` (of trace `trace_id`) in `key`, one after
-/// the other, and hands it to `visit`. Writes, deletes, the format-3 upgrade
-/// and verify all derive the keys here. No allocation per key: a span costs
-/// about twenty keys, and this runs for every span ingested.
-fn for_each_key(span: &pb::Span, trace_id: &str, key: &mut Vec<u8>, mut visit: impl FnMut(&[u8])) {
-    let second = span_second(span);
-    let service = span::service_name(span).to_lowercase();
-    let name = span.operation.to_lowercase();
-    let mut emit = |key: &mut Vec<u8>, prefix_len: usize| {
-        keys::push_span_second(key, second);
-        keys::push_trace(key, trace_id);
-        visit(key);
-        key.truncate(prefix_len);
-    };
-    key.clear();
-    key.push(TAG_SPAN_TIME);
-    emit(key, 0);
-    key.clear();
-    key.push(TAG_SPAN_SERVICE);
-    keys::push_component(key, service.as_bytes());
-    emit(key, 0);
-    key.clear();
-    key.push(TAG_SPAN_NAME);
-    keys::push_component(key, service.as_bytes());
-    keys::push_component(key, name.as_bytes());
-    emit(key, 0);
-    if let Some(remote) = span::remote_service_name(span) {
-        key.clear();
-        key.push(TAG_SPAN_REMOTE);
-        keys::push_component(key, service.as_bytes());
-        keys::push_component(key, remote.to_lowercase().as_bytes());
-        emit(key, 0);
-    }
-    let mut term = |key: &mut Vec<u8>, parts: &[&[u8]]| {
-        if parts.iter().map(|part| part.len()).sum::<usize>() > MAX_INDEXED_TERM_LEN {
-            return;
-        }
-        key.clear();
-        key.push(TAG_SPAN_TERM);
-        for part in parts {
-            keys::push_escaped(key, part);
-        }
-        key.extend_from_slice(&[0, 1]);
-        emit(key, 0);
-    };
-    for (tag, value) in &span.tags {
-        term(key, &[tag.as_bytes()]);
-        term(key, &[tag.as_bytes(), b"=", value.as_bytes()]);
-    }
-    for annotation in &span.annotations {
-        term(key, &[annotation.value.as_bytes()]);
-    }
-    for log in &span.logs {
-        term(key, &[span::log_text(log).as_bytes()]);
-    }
-}
-
-/// Adds the index keys of `span` (of trace `trace_id`) to `keys`.
-pub(crate) fn add_keys(span: &pb::Span, trace_id: &str, keys: &mut HashSet<Vec<u8>>) {
-    let mut key = Vec::with_capacity(96);
-    for_each_key(span, trace_id, &mut key, |key| {
-        if !keys.contains(key) {
-            keys.insert(key.to_vec());
-        }
-    });
-}
-
-/// FNV-1a: a fast hash for deduplicating keys in memory (never persisted).
-#[derive(Clone, Copy, Debug)]
-struct FnvHasher(u64);
-
-impl Default for FnvHasher {
-    fn default() -> Self {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for FnvHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// The index keys of a batch's spans in one buffer, sorted, each once.
-///
-/// Sorted because RocksDB's memtable inserts a run of ascending keys far
-/// faster than scattered ones (it reuses the previous insert's position), and
-/// the index keys outnumber the spans.
+/// A trace's (or batch's) span index entries: each key once, with the term
+/// set it merges in (time and service entries) or none (plain entries),
+/// in key order. Writes, deletes, the format-3 upgrade and verify all derive
+/// them here.
 #[derive(Debug, Default)]
-pub(crate) struct IndexKeys {
-    bytes: Vec<u8>,
-    ranges: Vec<(u32, u32)>,
+pub(crate) struct IndexEntries {
+    entries: BTreeMap<Vec<u8>, Option<BTreeSet<u32>>>,
 }
 
-impl IndexKeys {
-    /// The keys of `spans` (each with its trace ID).
-    pub(crate) fn of<'s>(spans: impl IntoIterator<Item = (&'s pb::Span, &'s str)>) -> IndexKeys {
-        let mut keys = IndexKeys::default();
-        let mut key = Vec::with_capacity(96);
-        // Most keys repeat (the spans of a trace share services and terms):
-        // drop repeats by hash before sorting. A hash seen before whose key
-        // differs is kept; the sort below removes any repeat that remains.
-        let mut seen: HashMap<u64, (u32, u32), BuildHasherDefault<FnvHasher>> = HashMap::default();
+impl IndexEntries {
+    /// The entries of `spans` (each with its trace ID), plus one tag-value
+    /// entry per value of the `autocomplete` keys.
+    pub(crate) fn of<'s>(
+        spans: impl IntoIterator<Item = (&'s pb::Span, &'s str)>,
+        autocomplete: &[String],
+    ) -> IndexEntries {
+        let mut entries = IndexEntries::default();
         for (span, trace_id) in spans {
-            for_each_key(span, trace_id, &mut key, |key| {
-                let mut hasher = FnvHasher::default();
-                hasher.write(key);
-                let hash = hasher.finish();
-                if let Some(&(start, end)) = seen.get(&hash)
-                    && &keys.bytes[start as usize..end as usize] == key
-                {
-                    return;
+            entries.add_span(span, trace_id);
+            for key in autocomplete {
+                if let Some(value) = span.tags.get(key) {
+                    let mut entry = vec![TAG_TAG_VALUE];
+                    keys::push_component(&mut entry, key.as_bytes());
+                    keys::push_component(&mut entry, value.as_bytes());
+                    entries.entries.entry(entry).or_insert(None);
                 }
-                let start = keys.bytes.len();
-                keys.bytes.extend_from_slice(key);
-                // Batches are bounded by max-request-size, far below 4 GiB.
-                let at = |offset: usize| u32::try_from(offset).unwrap_or(u32::MAX);
-                let range = (at(start), at(keys.bytes.len()));
-                seen.entry(hash).or_insert(range);
-                keys.ranges.push(range);
-            });
+            }
         }
-        let bytes = &keys.bytes;
-        let slice = |&(start, end): &(u32, u32)| &bytes[start as usize..end as usize];
-        keys.ranges.sort_unstable_by(|a, b| slice(a).cmp(slice(b)));
-        keys.ranges.dedup_by(|a, b| slice(a) == slice(b));
-        keys
+        entries
     }
 
-    /// The keys, in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.ranges
+    /// Adds the entries of one span of trace `trace_id`.
+    pub(crate) fn add_span(&mut self, span: &pb::Span, trace_id: &str) {
+        let second = span_second(span);
+        let service = span::service_name(span).to_lowercase();
+        let mut terms = BTreeSet::new();
+        span_terms(span, &mut terms);
+        let mut add = |tag: u8, components: &[&str], terms: Option<&BTreeSet<u32>>| {
+            let key = span_index_key(&span_index_prefix(tag, components), second, trace_id);
+            let slot = self
+                .entries
+                .entry(key)
+                .or_insert_with(|| terms.map(|_| BTreeSet::new()));
+            if let (Some(slot), Some(terms)) = (slot, terms) {
+                slot.extend(terms);
+            }
+        };
+        add(TAG_SPAN_TIME, &[], Some(&terms));
+        add(TAG_SPAN_SERVICE, &[&service], Some(&terms));
+        add(TAG_SPAN_NAME, &[&service, &span.operation.to_lowercase()], None);
+        if let Some(remote) = span::remote_service_name(span) {
+            add(TAG_SPAN_REMOTE, &[&service, &remote.to_lowercase()], None);
+        }
+    }
+
+    /// Every entry in key order: its key and, for a term-set entry, the
+    /// encoded set to merge in.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], Option<Vec<u8>>)> {
+        self.entries
             .iter()
-            .map(|&(start, end)| &self.bytes[start as usize..end as usize])
+            .map(|(key, terms)| (key.as_slice(), terms.as_ref().map(encode_term_set)))
     }
 
-    /// How many keys.
+    /// The keys alone (the tag values are left out: they outlive traces).
+    pub(crate) fn span_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.entries
+            .keys()
+            .filter(|key| key.first() != Some(&TAG_TAG_VALUE))
+            .map(Vec::as_slice)
+    }
+
+    /// How many entries.
     pub(crate) fn len(&self) -> usize {
-        self.ranges.len()
+        self.entries.len()
     }
 
-    /// Their bytes, for sizing a commit.
+    /// Their bytes, roughly, for sizing a commit.
     pub(crate) fn size(&self) -> usize {
-        self.bytes.len()
+        self.entries
+            .iter()
+            .map(|(key, terms)| key.len() + terms.as_ref().map_or(0, |terms| 1 + 4 * terms.len()))
+            .sum()
+    }
+
+    /// Takes the entries out, for verify's comparison: key and stored value.
+    pub(crate) fn into_stored(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
+        self.entries
+            .into_iter()
+            .map(|(key, terms)| (key, terms.as_ref().map(encode_term_set).unwrap_or_default()))
+    }
+}
+
+/// Adds `index` to `batch`: term sets as merges, the other entries as puts
+/// of an empty value.
+pub(crate) fn write_entries(batch: &mut rocksdb::WriteBatch, index: &IndexEntries) {
+    for (key, terms) in index.iter() {
+        match terms {
+            Some(terms) => batch.merge(key, terms),
+            None => batch.put(key, []),
+        }
     }
 }
 
@@ -211,12 +261,11 @@ pub struct SpanSearch {
 }
 
 impl SpanSearch {
-    /// The index entries a matching span must have, most selective first:
-    /// service and span name, indexed terms, service and remote service,
-    /// service alone (when nothing narrower names it); the time entries when
-    /// the search names nothing indexed. One span writes all of its entries
-    /// under the same second, so a matching span has every one of them at
-    /// the second of the first.
+    /// The keyed entries a matching span must have, most selective first:
+    /// service and span name, service and remote service, the service alone
+    /// (when nothing narrower names it), the time entries when the search
+    /// names no service. One span writes all of its entries under the same
+    /// second, so a matching span has every one of them at that second.
     fn required_prefixes(&self) -> Vec<Vec<u8>> {
         let lower = |name: &Option<String>| name.as_deref().map(str::to_lowercase);
         let (service, span_name, remote) = (
@@ -227,9 +276,6 @@ impl SpanSearch {
         let mut prefixes = Vec::new();
         if let (Some(service), Some(name)) = (&service, &span_name) {
             prefixes.push(span_index_prefix(TAG_SPAN_NAME, &[service, name]));
-        }
-        for term in self.terms.iter().filter(|term| term.len() <= MAX_INDEXED_TERM_LEN) {
-            prefixes.push(span_index_prefix(TAG_SPAN_TERM, &[term]));
         }
         if let (Some(service), Some(remote)) = (&service, &remote) {
             prefixes.push(span_index_prefix(TAG_SPAN_REMOTE, &[service, remote]));
@@ -245,6 +291,15 @@ impl SpanSearch {
         }
         prefixes
     }
+
+    /// The entries whose term sets the search's terms are checked against:
+    /// the service's when it names one (its spans' terms), else the time entries.
+    fn term_set_prefix(&self) -> Vec<u8> {
+        match &self.service {
+            Some(service) => span_index_prefix(TAG_SPAN_SERVICE, &[&service.to_lowercase()]),
+            None => span_index_prefix(TAG_SPAN_TIME, &[]),
+        }
+    }
 }
 
 fn nanos_to_second(nanos: i64) -> u64 {
@@ -253,13 +308,14 @@ fn nanos_to_second(nanos: i64) -> u64 {
 
 impl Store {
     /// Candidate traces for `search`, newest first (to the second), each once:
-    /// every trace with a span that starts inside the window and has the
-    /// index entries of every indexed condition (service, span name, remote
-    /// service, terms). The walk follows the most selective condition's
+    /// every trace with a span that starts inside the window and whose entries
+    /// at that second name its service, span name and remote service, and
+    /// hold the hash of each of its terms (in the service's term set, or the
+    /// time entry's without a service). The walk follows the most selective
     /// entries and checks the others with point reads at the same second. The
-    /// caller checks the rest (durations, long terms, the trace's own
-    /// timestamp) against the trace itself. `visit` returns `false` to stop.
-    /// Deleted traces are never offered.
+    /// caller checks the search against the trace itself (one span must meet
+    /// every condition; durations; the trace's own timestamp). `visit`
+    /// returns `false` to stop. Deleted traces are never offered.
     pub fn span_search_candidates(
         &self,
         search: &SpanSearch,
@@ -270,6 +326,10 @@ impl Store {
         }
         let mut required = search.required_prefixes();
         let prefix = required.remove(0);
+        let term_set_prefix = search.term_set_prefix();
+        let mut terms: Vec<u32> = search.terms.iter().map(|term| term_hash(term)).collect();
+        terms.sort_unstable();
+        terms.dedup();
         let (newest, oldest) = (nanos_to_second(search.end_nanos), nanos_to_second(search.start_nanos));
         let mut lower = prefix.clone();
         keys::push_span_second(&mut lower, newest);
@@ -286,10 +346,19 @@ impl Store {
         let mut iter = self.db().raw_iterator_opt(options);
         iter.seek(&lower);
         let mut offered = HashSet::new();
-        while let Some(key) = iter.key() {
+        while let Some((key, value)) = iter.item() {
             let (second, trace_id) = keys::take_span_second_and_trace(key.get(prefix.len()..).unwrap_or_default())
                 .map_err(|error| StoreError::corrupted(key, error.to_string()))?;
-            if !offered.contains(&trace_id) && self.has_span_entries(&required, second, &trace_id)? {
+            if !offered.contains(&trace_id)
+                && self.has_span_entries(&required, second, &trace_id)?
+                && (terms.is_empty()
+                    || if prefix == term_set_prefix {
+                        term_set_holds(value, &terms)
+                    } else {
+                        self.term_set_at(&term_set_prefix, second, &trace_id)?
+                            .is_some_and(|set| term_set_holds(&set, &terms))
+                    })
+            {
                 if !visit(&trace_id)? {
                     return Ok(());
                 }
@@ -299,6 +368,14 @@ impl Store {
         }
         iter.status()
             .map_err(|error| StoreError::engine_at(&prefix, "walking the span index", error))
+    }
+
+    /// The term set stored under `prefix second trace`, if that entry exists.
+    fn term_set_at(&self, prefix: &[u8], second: u64, trace_id: &str) -> Result<Option<Vec<u8>>> {
+        let key = span_index_key(prefix, second, trace_id);
+        self.db()
+            .get_opt(&key, &Store::read_options(None))
+            .map_err(|error| StoreError::engine_at(&key, "reading the span index", error))
     }
 
     /// Whether `trace` has an entry under each of `prefixes` at `second`: one
@@ -319,44 +396,39 @@ impl Store {
 
     /// Every service that recorded a stored span, lowercase, sorted.
     pub fn span_services(&self) -> Result<Vec<String>> {
-        self.distinct_components(&[TAG_SPAN_SERVICE], None)
+        self.distinct_components(&[TAG_SPAN_SERVICE])
     }
 
     /// The span names `service` recorded, lowercase, sorted.
     pub fn span_names(&self, service: &str) -> Result<Vec<String>> {
         let prefix = span_index_prefix(TAG_SPAN_NAME, &[&service.to_lowercase()]);
-        self.distinct_components(&prefix, None)
+        self.distinct_components(&prefix)
     }
 
     /// The remote services `service` called, lowercase, sorted.
     pub fn span_remote_services(&self, service: &str) -> Result<Vec<String>> {
         let prefix = span_index_prefix(TAG_SPAN_REMOTE, &[&service.to_lowercase()]);
-        self.distinct_components(&prefix, None)
+        self.distinct_components(&prefix)
     }
 
-    /// The values stored spans carry for tag `key` (those short enough to be
-    /// indexed), sorted.
+    /// The values stored spans carried for tag `key`, sorted, when `key` is
+    /// one of [`crate::StoreOptions::autocomplete_keys`] (a value is recorded
+    /// when a span with it is stored, and stays after its traces are deleted,
+    /// until a truncate).
     pub fn span_tag_values(&self, key: &str) -> Result<Vec<String>> {
-        let head = format!("{key}=");
-        let mut prefix = vec![TAG_SPAN_TERM];
-        keys::push_escaped(&mut prefix, head.as_bytes());
-        let values = self.distinct_components(&[TAG_SPAN_TERM], Some(&prefix))?;
-        Ok(values
-            .into_iter()
-            .filter_map(|term| term.strip_prefix(&head).map(str::to_owned))
-            .collect())
+        let mut prefix = vec![TAG_TAG_VALUE];
+        keys::push_component(&mut prefix, key.as_bytes());
+        self.distinct_components(&prefix)
     }
 
     /// The distinct components right after `prefix`, in key order: one seek
-    /// per distinct value, however many entries each has. With `within`, only
-    /// keys starting with it (a longer prefix ending inside the component).
-    fn distinct_components(&self, prefix: &[u8], within: Option<&[u8]>) -> Result<Vec<String>> {
-        let start = within.unwrap_or(prefix);
+    /// per distinct value, however many entries each has.
+    fn distinct_components(&self, prefix: &[u8]) -> Result<Vec<String>> {
         let mut options = ReadOptions::default();
         options.set_total_order_seek(true);
-        options.set_iterate_upper_bound(keys::prefix_end(start));
+        options.set_iterate_upper_bound(keys::prefix_end(prefix));
         let mut iter = self.db().raw_iterator_opt(options);
-        iter.seek(start);
+        iter.seek(prefix);
         let mut found = Vec::new();
         while let Some(key) = iter.key() {
             let rest = key.get(prefix.len()..).unwrap_or_default();

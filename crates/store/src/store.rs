@@ -132,6 +132,8 @@ pub struct Store {
     sync: bool,
     /// The on-disk format as opened (older only when opened read-only).
     format: u8,
+    /// Tag keys whose values the span index records.
+    autocomplete_keys: Vec<String>,
 }
 
 fn is_lock_error(message: &str) -> bool {
@@ -170,6 +172,8 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
 
     let mut rocks = Options::default();
     rocks.set_block_based_table_factory(&block);
+    // Term sets of the span index are merged (unioned), not overwritten.
+    rocks.set_merge_operator_associative(span_index::TERM_SET_MERGE, span_index::merge_term_sets);
     // Bloom filters over each trace's event prefix (as well as whole keys):
     // a query's seek skips table files that do not hold the trace.
     rocks.set_prefix_extractor(SliceTransform::create(
@@ -272,6 +276,7 @@ impl Store {
             counters: published,
             sync: options.sync,
             format: FORMAT_VERSION,
+            autocomplete_keys: options.autocomplete_keys,
         })
     }
 
@@ -314,6 +319,7 @@ impl Store {
             counters: Arc::new(Mutex::new(counters)),
             sync: false,
             format,
+            autocomplete_keys: Vec::new(),
         })
     }
 
@@ -435,10 +441,13 @@ impl Store {
                 })?;
             prepared.push(prepare_one(index, event.kind(), &bytes)?);
         }
-        let index = span_index::IndexKeys::of(events.iter().filter_map(|event| match event {
-            TraceEvent::Span(span) => Some((span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
-            _ => None,
-        }));
+        let index = span_index::IndexEntries::of(
+            events.iter().filter_map(|event| match event {
+                TraceEvent::Span(span) => Some((span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
+                _ => None,
+            }),
+            &self.autocomplete_keys,
+        );
         Ok((!prepared.is_empty()).then_some(PreparedAppend {
             events: prepared,
             index,
@@ -467,13 +476,14 @@ impl Store {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            span_index::IndexKeys::of(
+            span_index::IndexEntries::of(
                 spans
                     .iter()
                     .map(|span| (span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
+                &self.autocomplete_keys,
             )
         } else {
-            span_index::IndexKeys::default()
+            span_index::IndexEntries::default()
         };
         Ok((!prepared.is_empty()).then_some(PreparedAppend {
             events: prepared,
@@ -1061,7 +1071,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
     options.fill_cache(false);
     let mut iter = db.raw_iterator_opt(options);
     iter.seek([keys::TAG_EVENT]);
-    let mut index = std::collections::HashSet::new();
+    let mut index = span_index::IndexEntries::default();
     let mut spans = 0u64;
     let write = |batch: rocksdb::WriteBatch| {
         db.write(batch)
@@ -1073,7 +1083,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
         {
             spans += 1;
             let trace_id = span.base.as_ref().map_or("", |base| base.trace_id.as_str());
-            span_index::add_keys(&span, trace_id, &mut index);
+            index.add_span(&span, trace_id);
             if index.len() >= 100_000 {
                 write(span_index_batch(std::mem::take(&mut index)))?;
             }
@@ -1096,11 +1106,9 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
     Ok(())
 }
 
-fn span_index_batch(keys: std::collections::HashSet<Vec<u8>>) -> rocksdb::WriteBatch {
+fn span_index_batch(index: span_index::IndexEntries) -> rocksdb::WriteBatch {
     let mut batch = rocksdb::WriteBatch::default();
-    for key in keys {
-        batch.put(key, []);
-    }
+    span_index::write_entries(&mut batch, &index);
     batch
 }
 

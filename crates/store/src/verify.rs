@@ -8,10 +8,10 @@
 //! - the store-wide counters match what was found (traces, events by kind,
 //!   every event TSO inside the recorded range), and every arrival number is
 //!   below the next one to be handed out;
-//! - the span index holds exactly the entries the stored spans call for:
-//!   each trace's expected entries are recomputed from its spans and summed
-//!   as 64-bit hashes, and the sum (and count) must equal that of the entries
-//!   found. Only on a mismatch does a second pass name the entries that are
+//! - the span index holds exactly the entries the stored spans call for,
+//!   term sets included: each trace's expected entries are recomputed from
+//!   its spans and summed as 64-bit hashes of key and value, and the sum (and
+//!   count) must equal that of the entries found. Only on a mismatch does a second pass name the entries that are
 //!   missing or have no span, keeping the expected entries while it runs.
 //!
 //! Memory stays constant: each first-seen entry is checked with one seek to
@@ -83,7 +83,7 @@ struct Pass<'s, 'p> {
     /// Reused for the first-event seeks.
     events: Option<rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>>,
     /// The span index entries the current trace's spans call for.
-    trace_index: HashSet<Vec<u8>>,
+    trace_index: span_index::IndexEntries,
     /// Entries the spans call for, and entries found: count and hash sum.
     index_expected: IndexTally,
     index_found: IndexTally,
@@ -99,9 +99,11 @@ struct IndexTally {
 }
 
 impl IndexTally {
-    fn add(&mut self, key: &[u8]) {
+    /// Adds an entry: its key and its value (a term set, or empty).
+    fn add(&mut self, key: &[u8], value: &[u8]) {
         let mut hasher = std::hash::DefaultHasher::new();
         key.hash(&mut hasher);
+        value.hash(&mut hasher);
         self.count += 1;
         self.sum = self.sum.wrapping_add(hasher.finish());
     }
@@ -178,7 +180,7 @@ impl Pass<'_, '_> {
                     self.problem(key, format!("the event's base.traceID is {:?}", event.trace_id()));
                 }
                 if let TraceEvent::Span(span) = &event {
-                    span_index::add_keys(span, &trace_id, &mut self.trace_index);
+                    self.trace_index.add_span(span, &trace_id);
                 }
             }
         }
@@ -186,17 +188,20 @@ impl Pass<'_, '_> {
 
     /// Tallies the entries the finished trace's spans call for.
     fn end_trace(&mut self) {
-        for key in self.trace_index.drain() {
-            self.index_expected.add(&key);
+        for (key, value) in std::mem::take(&mut self.trace_index).into_stored() {
+            self.index_expected.add(&key, &value);
         }
     }
 
     fn check_span_index(&mut self, key: &[u8], value: &[u8]) {
-        self.index_found.add(key);
+        self.index_found.add(key, value);
+    }
+
+    fn check_tag_value(&mut self, key: &[u8], value: &[u8]) {
         if !value.is_empty() {
             self.problem(
                 key,
-                format!("a span index entry holds {} bytes; it should hold none", value.len()),
+                format!("a tag value entry holds {} bytes; it should hold none", value.len()),
             );
         }
     }
@@ -204,7 +209,7 @@ impl Pass<'_, '_> {
     /// Names the span index entries that differ from what the spans call
     /// for: one pass over the events for the expected entries, one over the index.
     fn name_index_differences(&mut self) -> Result<()> {
-        let mut expected = HashSet::new();
+        let mut expected = span_index::IndexEntries::default();
         let mut options = Store::read_options(Some(self.snapshot));
         options.set_iterate_upper_bound(vec![keys::TAG_TRACE]);
         let mut iter = self.store.db().raw_iterator_opt(options);
@@ -213,26 +218,34 @@ impl Pass<'_, '_> {
             if let Ok(Key::Event { trace_id, .. }) = keys::decode_key(key)
                 && let Ok(TraceEvent::Span(span)) = records::decode_event(key, value)
             {
-                span_index::add_keys(&span, &trace_id, &mut expected);
+                expected.add_span(&span, &trace_id);
             }
             iter.next();
         }
         iter.status()
             .map_err(|error| StoreError::engine_at(&[keys::TAG_EVENT], "verifying", error))?;
+        let mut expected: std::collections::HashMap<Vec<u8>, Vec<u8>> = expected.into_stored().collect();
         let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![keys::TAG_END]);
+        options.set_iterate_upper_bound(vec![keys::TAG_TAG_VALUE]);
         let mut iter = self.store.db().raw_iterator_opt(options);
         iter.seek([keys::TAG_SPAN_TIME]);
-        while let Some(key) = iter.key() {
-            if !expected.remove(key) {
-                let key = key.to_vec();
-                self.problem(&key, "a span index entry no stored span calls for");
+        while let Some((key, value)) = iter.item() {
+            match expected.remove(key) {
+                None => {
+                    let key = key.to_vec();
+                    self.problem(&key, "a span index entry no stored span calls for");
+                }
+                Some(wanted) if wanted != value => {
+                    let key = key.to_vec();
+                    self.problem(&key, "a span index entry's term set differs from its spans' terms");
+                }
+                Some(_) => {}
             }
             iter.next();
         }
         iter.status()
             .map_err(|error| StoreError::engine_at(&[keys::TAG_SPAN_TIME], "verifying", error))?;
-        let mut missing: Vec<_> = expected.into_iter().collect();
+        let mut missing: Vec<_> = expected.into_keys().collect();
         missing.sort();
         for key in missing {
             self.problem(&key, "a stored span's index entry is missing");
@@ -424,7 +437,7 @@ impl Store {
             traces_with_events: 0,
             linked_entries: 0,
             events: None,
-            trace_index: HashSet::new(),
+            trace_index: span_index::IndexEntries::default(),
             index_expected: IndexTally::default(),
             index_found: IndexTally::default(),
         };
@@ -445,6 +458,7 @@ impl Store {
                 Ok(Key::Trace { .. }) => pass.check_summary(key),
                 Ok(Key::Order { first_seq }) => pass.check_order(key, value, first_seq),
                 Ok(Key::SpanIndex { .. }) => pass.check_span_index(key, value),
+                Ok(Key::TagValue { .. }) => pass.check_tag_value(key, value),
             }
             iter.next();
         }

@@ -79,7 +79,7 @@ impl PreparedEvent {
 /// (computed by the caller's thread, each once).
 pub(crate) struct PreparedAppend {
     pub events: Vec<PreparedEvent>,
-    pub index: span_index::IndexKeys,
+    pub index: span_index::IndexEntries,
 }
 
 /// A mutation.
@@ -445,9 +445,7 @@ impl Group<'_> {
             self.counters.widen_tso_range(event.tso);
             self.batch.put(&self.key, event.record.seal(&self.key));
         }
-        for key in index.iter() {
-            self.batch.put(key, []);
-        }
+        span_index::write_entries(&mut self.batch, &index);
         Ok(Outcome::Appended)
     }
 
@@ -631,7 +629,7 @@ struct Doomed {
     first_event_seq: u64,
     events_by_kind: Vec<(u32, u64)>,
     /// The span index entries of its spans.
-    index: HashSet<Vec<u8>>,
+    index: span_index::IndexEntries,
 }
 
 fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
@@ -646,7 +644,7 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
         let doomed = doomed.get_or_insert(Doomed {
             first_event_seq: seq,
             events_by_kind: Vec::new(),
-            index: HashSet::new(),
+            index: span_index::IndexEntries::default(),
         });
         // The kind from the header even if the record is damaged: deleting a
         // damaged trace is how an operator gets rid of it.
@@ -661,7 +659,7 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
             if kind == u32::from(EventKind::Span.code())
                 && let Ok(TraceEvent::Span(span)) = records::decode_event(key, value)
             {
-                span_index::add_keys(&span, trace_id, &mut doomed.index);
+                doomed.index.add_span(&span, trace_id);
             }
         }
         iter.next();
@@ -679,7 +677,7 @@ fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> R
     let prefix = keys::event_prefix(trace_id);
     let end = keys::prefix_end(&prefix);
     batch.delete_range(prefix, end);
-    for key in &doomed.index {
+    for key in doomed.index.span_keys() {
         batch.delete(key);
     }
     remove_order_item(

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Barrier};
 
 use tracekeep_store::{
-    Clock, Cursor, EventKind, MAX_INDEXED_TERM_LEN, SpanSearch, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS,
-    TraceEvent, pb,
+    Clock, Cursor, EventKind, SpanSearch, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS, TraceEvent, pb,
 };
 
 fn base(trace_id: &str, tso: i64) -> Option<pb::BaseEvent> {
@@ -793,10 +792,18 @@ fn span_fixture(store: &Store) {
         .unwrap();
 }
 
+fn open_with_autocomplete(dir: &tempfile::TempDir) -> Store {
+    let options = StoreOptions {
+        autocomplete_keys: vec!["http.method".into(), "sql\0x".into()],
+        ..StoreOptions::default()
+    };
+    Store::open(dir.path(), options).unwrap()
+}
+
 #[test]
 fn spans_are_listed_by_service_name_and_remote_service() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let store = open_with_autocomplete(&dir);
     span_fixture(&store);
     assert_eq!(store.span_services().unwrap(), ["cache", "db", "front"]);
     assert_eq!(store.span_names("FRONT").unwrap(), ["get /", "post /"]);
@@ -807,6 +814,10 @@ fn spans_are_listed_by_service_name_and_remote_service() {
     assert!(
         store.span_tag_values("http").unwrap().is_empty(),
         "a key is not a prefix of longer keys"
+    );
+    assert!(
+        store.span_tag_values("error").unwrap().is_empty(),
+        "only the autocomplete keys' values are kept"
     );
     assert_consistent(&store);
 }
@@ -870,13 +881,12 @@ fn search_candidates_come_newest_first_from_the_most_selective_entries() {
         })
         .is_empty()
     );
-    // A term too long to index falls back to a broader walk: still complete.
-    assert_eq!(
+    assert!(
         search(&|s| {
             s.service = Some("cache".into());
-            s.terms = vec!["x".repeat(MAX_INDEXED_TERM_LEN + 1)];
-        }),
-        ["t3"]
+            s.terms = vec!["x".repeat(1000)];
+        })
+        .is_empty()
     );
     let mut stopped = Vec::new();
     store
@@ -886,6 +896,38 @@ fn search_candidates_come_newest_first_from_the_most_selective_entries() {
         })
         .unwrap();
     assert_eq!(stopped, ["t3"], "visit stops the walk");
+}
+
+#[test]
+fn terms_of_one_service_and_second_sent_in_two_commits_are_both_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .append(vec![span("t5", "x1", "svc", "a", 400, &[("k1", "v1")])])
+        .unwrap();
+    store
+        .append(vec![span("t5", "x2", "svc", "b", 400, &[("k2", "v2")])])
+        .unwrap();
+    let search = |terms: &[&str], service: Option<&str>| SpanSearch {
+        service: service.map(str::to_owned),
+        terms: terms.iter().map(|term| (*term).to_owned()).collect(),
+        ..window(0, 1000)
+    };
+    let both = search(&["k1=v1", "k2"], Some("svc"));
+    assert_eq!(
+        candidates(&store, &both),
+        ["t5"],
+        "the term sets are merged, not overwritten"
+    );
+    assert_eq!(candidates(&store, &search(&["k2=v2", "k1"], None)), ["t5"]);
+    assert!(candidates(&store, &search(&["k1=v2"], None)).is_empty());
+    assert_consistent(&store);
+    drop(store);
+    // The merged sets read the same after a restart, and from table files.
+    let store = open(&dir);
+    store.flush().unwrap();
+    assert_eq!(candidates(&store, &both), ["t5"]);
+    assert_consistent(&store);
 }
 
 #[test]
