@@ -208,10 +208,10 @@ async fn store_spans(store: &Arc<Store>, spans: Vec<ZipkinSpan>) -> Result<usize
         return Ok(0);
     }
     let events = spans
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(index, span)| {
-            span.to_pb()
+            span.into_pb()
                 .map(TraceEvent::Span)
                 .map_err(|error| ApiError::BadRequest(DecodeError::span(index, error).to_string()))
         })

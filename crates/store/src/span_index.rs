@@ -24,7 +24,7 @@
 //! the rules in [`tracekeep_proto::span`], with names lowercased as Zipkin
 //! compares them and terms kept exact.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use rocksdb::{MergeOperands, ReadOptions};
 use tracekeep_proto::{pb, span};
@@ -60,21 +60,22 @@ fn term_hash_parts(parts: &[&[u8]]) -> u32 {
 
 /// The hashes of a span's terms: each tag key, each `key=value`, each
 /// annotation value and each span-tracer log line (as the Zipkin API shows it).
-fn span_terms(span: &pb::Span, terms: &mut BTreeSet<u32>) {
+fn span_terms(span: &pb::Span, terms: &mut Vec<u32>) {
     for (key, value) in &span.tags {
-        terms.insert(term_hash_parts(&[key.as_bytes()]));
-        terms.insert(term_hash_parts(&[key.as_bytes(), b"=", value.as_bytes()]));
+        terms.push(term_hash_parts(&[key.as_bytes()]));
+        terms.push(term_hash_parts(&[key.as_bytes(), b"=", value.as_bytes()]));
     }
     for annotation in &span.annotations {
-        terms.insert(term_hash(&annotation.value));
+        terms.push(term_hash(&annotation.value));
     }
     for log in &span.logs {
-        terms.insert(term_hash(&span::log_text(log)));
+        terms.push(term_hash(&span::log_text(log)));
     }
 }
 
-/// A term set as stored: the version byte, then the hashes in ascending order.
-pub(crate) fn encode_term_set(terms: &BTreeSet<u32>) -> Vec<u8> {
+/// A term set as stored: the version byte, then the hashes in ascending
+/// order, each once (`terms` must be sorted and free of repeats).
+pub(crate) fn encode_term_set(terms: &[u32]) -> Vec<u8> {
     let mut value = Vec::with_capacity(1 + 4 * terms.len());
     value.push(TERM_SET_V1);
     for term in terms {
@@ -125,12 +126,14 @@ fn term_set_holds(value: &[u8], wanted: &[u32]) -> bool {
 /// operand. An operand that is not a term set (damage) is skipped, never a
 /// panic; verify reports the entry.
 pub(crate) fn merge_term_sets(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
-    let mut union = BTreeSet::new();
+    let mut union = Vec::new();
     for value in existing.into_iter().chain(operands.iter()) {
         if let Some(hashes) = decode_term_set(value) {
             union.extend(hashes);
         }
     }
+    union.sort_unstable();
+    union.dedup();
     Some(encode_term_set(&union))
 }
 
@@ -141,12 +144,15 @@ fn span_second(span: &pb::Span) -> u64 {
 }
 
 /// A trace's (or batch's) span index entries: each key once, with the term
-/// set it merges in (time and service entries) or none (plain entries),
-/// in key order. Writes, deletes, the format-3 upgrade and verify all derive
-/// them here.
+/// set it merges in (time and service entries) or none (plain entries).
+/// Writes, deletes, the format-3 upgrade and verify all derive them here.
 #[derive(Debug, Default)]
 pub(crate) struct IndexEntries {
-    entries: BTreeMap<Vec<u8>, Option<BTreeSet<u32>>>,
+    entries: HashMap<Vec<u8>, Option<Vec<u32>>>,
+    /// Scratch space for a key.
+    key: Vec<u8>,
+    /// Scratch space for a span's terms.
+    terms: Vec<u32>,
 }
 
 impl IndexEntries {
@@ -175,32 +181,48 @@ impl IndexEntries {
     pub(crate) fn add_span(&mut self, span: &pb::Span, trace_id: &str) {
         let second = span_second(span);
         let service = span::service_name(span).to_lowercase();
-        let mut terms = BTreeSet::new();
+        let mut terms = std::mem::take(&mut self.terms);
+        terms.clear();
         span_terms(span, &mut terms);
-        let mut add = |tag: u8, components: &[&str], terms: Option<&BTreeSet<u32>>| {
-            let key = span_index_key(&span_index_prefix(tag, components), second, trace_id);
-            let slot = self
+        let name = span.operation.to_lowercase();
+        let remote = span::remote_service_name(span).map(str::to_lowercase);
+        self.add(&[TAG_SPAN_TIME], &[], second, trace_id, Some(&terms));
+        self.add(&[TAG_SPAN_SERVICE], &[&service], second, trace_id, Some(&terms));
+        self.add(&[TAG_SPAN_NAME], &[&service, &name], second, trace_id, None);
+        if let Some(remote) = remote {
+            self.add(&[TAG_SPAN_REMOTE], &[&service, &remote], second, trace_id, None);
+        }
+        self.terms = terms;
+    }
+
+    /// Adds one entry (built in the scratch key: no allocation when it is
+    /// already there), merging `terms` into its set.
+    fn add(&mut self, tag: &[u8], components: &[&str], second: u64, trace_id: &str, terms: Option<&[u32]>) {
+        self.key.clear();
+        self.key.extend_from_slice(tag);
+        for component in components {
+            keys::push_component(&mut self.key, component.as_bytes());
+        }
+        keys::push_span_second(&mut self.key, second);
+        keys::push_trace(&mut self.key, trace_id);
+        let slot = match self.entries.get_mut(self.key.as_slice()) {
+            Some(slot) => slot,
+            None => self
                 .entries
-                .entry(key)
-                .or_insert_with(|| terms.map(|_| BTreeSet::new()));
-            if let (Some(slot), Some(terms)) = (slot, terms) {
-                slot.extend(terms);
-            }
+                .entry(self.key.clone())
+                .or_insert_with(|| terms.map(|_| Vec::new())),
         };
-        add(TAG_SPAN_TIME, &[], Some(&terms));
-        add(TAG_SPAN_SERVICE, &[&service], Some(&terms));
-        add(TAG_SPAN_NAME, &[&service, &span.operation.to_lowercase()], None);
-        if let Some(remote) = span::remote_service_name(span) {
-            add(TAG_SPAN_REMOTE, &[&service, &remote.to_lowercase()], None);
+        if let (Some(slot), Some(terms)) = (slot, terms) {
+            slot.extend_from_slice(terms);
         }
     }
 
     /// Every entry in key order: its key and, for a term-set entry, the
     /// encoded set to merge in.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], Option<Vec<u8>>)> {
-        self.entries
-            .iter()
-            .map(|(key, terms)| (key.as_slice(), terms.as_ref().map(encode_term_set)))
+        let mut sorted: Vec<_> = self.entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        sorted.into_iter().map(|(key, terms)| (key.as_slice(), terms.as_ref().map(|terms| term_set(terms))))
     }
 
     /// The keys alone (the tag values are left out: they outlive traces).
@@ -228,8 +250,16 @@ impl IndexEntries {
     pub(crate) fn into_stored(self) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> {
         self.entries
             .into_iter()
-            .map(|(key, terms)| (key, terms.as_ref().map(encode_term_set).unwrap_or_default()))
+            .map(|(key, terms)| (key, terms.as_ref().map(|terms| term_set(terms)).unwrap_or_default()))
     }
+}
+
+/// `terms` (in any order, repeats allowed) as a stored term set.
+fn term_set(terms: &[u32]) -> Vec<u8> {
+    let mut sorted = terms.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    encode_term_set(&sorted)
 }
 
 /// Adds `index` to `batch`: term sets as merges, the other entries as puts

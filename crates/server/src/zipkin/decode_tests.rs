@@ -56,7 +56,7 @@ fn v2_json_keeps_every_field() {
     assert!(span.debug);
 
     // Stored and read back, it renders as Zipkin would: names lowercased, nothing lost.
-    let stored = span.to_pb().unwrap();
+    let stored = span.clone().into_pb().unwrap();
     assert_eq!(stored.operation, "Get /API");
     let shown = ZipkinSpan::from_pb(&stored);
     assert_eq!(shown.name, "get /api");

@@ -290,31 +290,31 @@ impl ZipkinSpan {
             .filter(|name| !name.is_empty())
     }
 
-    /// The span as the store keeps it.
-    pub fn to_pb(&self) -> Result<pb::Span, TimeRangeError> {
+    /// The span as the store keeps it (taken apart: ingest keeps no copy).
+    pub fn into_pb(self) -> Result<pb::Span, TimeRangeError> {
         let nanos = |field, value| micros_to_nanos(value).ok_or(TimeRangeError { field, value });
         let annotations = self
             .annotations
-            .iter()
+            .into_iter()
             .map(|annotation| {
                 Ok(pb::SpanAnnotation {
                     time: nanos("annotation timestamp", annotation.timestamp)?,
-                    value: annotation.value.clone(),
+                    value: annotation.value,
                 })
             })
             .collect::<Result<Vec<_>, TimeRangeError>>()?;
         Ok(pb::Span {
             base: Some(pb::BaseEvent {
-                trace_id: self.trace_id.clone(),
+                trace_id: self.trace_id,
                 tso: nanos("timestamp", self.timestamp)?,
                 r#type: pb::TraceType::SpanEvent as i32,
                 ..Default::default()
             }),
-            span_id: self.id.clone(),
-            parent_span_id: self.parent_id.clone().unwrap_or_default(),
-            operation: self.name.clone(),
+            span_id: self.id,
+            parent_span_id: self.parent_id.unwrap_or_default(),
+            operation: self.name,
             duration: nanos("duration", self.duration)?,
-            tags: self.tags.clone(),
+            tags: self.tags,
             kind: Kind::code(self.kind),
             local_endpoint: self.local_endpoint.as_ref().map(Endpoint::to_pb),
             remote_endpoint: self.remote_endpoint.as_ref().map(Endpoint::to_pb),
