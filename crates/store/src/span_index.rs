@@ -222,7 +222,9 @@ impl IndexEntries {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], Option<Vec<u8>>)> {
         let mut sorted: Vec<_> = self.entries.iter().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        sorted.into_iter().map(|(key, terms)| (key.as_slice(), terms.as_ref().map(|terms| term_set(terms))))
+        sorted
+            .into_iter()
+            .map(|(key, terms)| (key.as_slice(), terms.as_ref().map(|terms| term_set(terms))))
     }
 
     /// The keys alone (the tag values are left out: they outlive traces).
