@@ -992,10 +992,7 @@ fn check_format(db: &rocksdb::DB, path: &Path, create: bool, clock: &dyn Clock) 
                 keys::META_COUNTERS,
                 records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &Counters::default()),
             );
-            let mut options = WriteOptions::default();
-            options.set_sync(true);
-            db.write_opt(batch, &options)
-                .map_err(|error| StoreError::engine("initialising the store", error))?;
+            write_synced(db, batch, "initialising the store")?;
             Ok(FORMAT_VERSION)
         }
     }
@@ -1034,15 +1031,21 @@ fn upgrade_from_format_1(db: &rocksdb::DB) -> Result<()> {
         records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &counters),
     );
     put_format(db, &mut batch, 2)?;
-    let mut options = WriteOptions::default();
-    options.set_sync(true);
-    db.write_opt(batch, &options)
-        .map_err(|error| StoreError::engine("upgrading the store from format 1", error))?;
+    write_synced(db, batch, "upgrading the store from format 1")?;
     tracing::info!(
         millis = started.elapsed().as_millis() as u64,
         "upgraded the store from format 1 to 2"
     );
     Ok(())
+}
+
+/// Writes `batch` with an fsync of the WAL, whatever the store's mode: format
+/// changes must not be lost to a power cut.
+fn write_synced(db: &rocksdb::DB, batch: rocksdb::WriteBatch, action: &'static str) -> Result<()> {
+    let mut options = WriteOptions::default();
+    options.set_sync(true);
+    db.write_opt(batch, &options)
+        .map_err(|error| StoreError::engine(action, error))
 }
 
 /// Puts the format record, saying `version`, into `batch`.
@@ -1094,10 +1097,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
         .map_err(|error| StoreError::engine_at(&[keys::TAG_EVENT], "indexing stored spans", error))?;
     let mut batch = span_index_batch(index);
     put_format(db, &mut batch, 3)?;
-    let mut options = WriteOptions::default();
-    options.set_sync(true);
-    db.write_opt(batch, &options)
-        .map_err(|error| StoreError::engine("upgrading the store to format 3", error))?;
+    write_synced(db, batch, "upgrading the store to format 3")?;
     tracing::info!(
         spans,
         millis = started.elapsed().as_millis() as u64,
