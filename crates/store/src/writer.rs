@@ -49,8 +49,16 @@ pub(crate) struct PreparedEvent {
     kind: EventKind,
     tso: i64,
     record: PreparedRecord,
-    /// Where `base.traceID` lies in the record's payload (the event's bytes).
-    trace_id: Range<usize>,
+    /// The event's `base.traceID`.
+    trace_id: TraceIdAt,
+}
+
+/// Where a prepared event's trace ID is.
+enum TraceIdAt {
+    /// In the record's payload (the event's bytes, as they arrived), at this range.
+    Payload(Range<usize>),
+    /// Taken from the decoded event the store encoded itself.
+    Owned(String),
 }
 
 impl PreparedEvent {
@@ -61,17 +69,31 @@ impl PreparedEvent {
             kind,
             tso,
             record,
-            trace_id,
+            trace_id: TraceIdAt::Payload(trace_id),
+        }
+    }
+
+    /// An event the store encoded from its decoded form, whose trace ID is known.
+    pub(crate) fn encoded_from(kind: EventKind, tso: i64, record: PreparedRecord, trace_id: String) -> PreparedEvent {
+        PreparedEvent {
+            kind,
+            tso,
+            record,
+            trace_id: TraceIdAt::Owned(trace_id),
         }
     }
 
     fn trace_id(&self) -> &str {
-        // Checked to be UTF-8 when the event was prepared; never empty then.
-        self.record
-            .payload()
-            .get(self.trace_id.clone())
-            .and_then(|id| std::str::from_utf8(id).ok())
-            .unwrap_or_default()
+        match &self.trace_id {
+            // Checked to be UTF-8 when the event was prepared; never empty then.
+            TraceIdAt::Payload(range) => self
+                .record
+                .payload()
+                .get(range.clone())
+                .and_then(|id| std::str::from_utf8(id).ok())
+                .unwrap_or_default(),
+            TraceIdAt::Owned(trace_id) => trace_id,
+        }
     }
 }
 
