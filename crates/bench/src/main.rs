@@ -15,6 +15,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// The allocator the server ships with, so the in-process ceilings measure
+/// the store as it runs there (bare RocksDB allocates in C++, unaffected).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmark tracekeep on this machine.
 #[derive(Debug, Parser)]
 #[command(name = "tracekeep-bench")]
