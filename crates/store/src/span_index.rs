@@ -44,7 +44,7 @@ pub(crate) const TERM_SET_MERGE: &str = "tracekeep.term-set-union.v1";
 
 /// The hash a search term is indexed by: 32-bit FNV-1a of its UTF-8 bytes.
 /// Persisted in every store: never change it.
-pub fn term_hash(term: &str) -> u32 {
+pub(crate) fn term_hash(term: &str) -> u32 {
     term_hash_parts(&[term.as_bytes()])
 }
 
