@@ -15,6 +15,14 @@ impl Store {
             .map_err(|error| StoreError::engine("injecting a fault", error))
     }
 
+    fn raw_write(&self, batch: rocksdb::WriteBatch) -> Result<()> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db()
+            .write_opt(batch, &options)
+            .map_err(|error| StoreError::engine("injecting a fault", error))
+    }
+
     fn nth_event_key(&self, trace_id: &str, index: usize) -> Result<Vec<u8>> {
         let events = self.query(trace_id)?;
         let event = events.get(index).ok_or_else(|| StoreError::TraceNotFound {
@@ -48,11 +56,7 @@ impl Store {
         };
         let mut batch = rocksdb::WriteBatch::default();
         crate::writer::remove_order_item(self.db(), &mut batch, trace_id, first_seq)?;
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db()
-            .write_opt(batch, &options)
-            .map_err(|error| StoreError::engine("injecting a fault", error))
+        self.raw_write(batch)
     }
 
     /// Adds a first-seen entry for a trace that has no events: the dangling
@@ -131,11 +135,7 @@ impl Store {
             keys::META_COUNTERS,
             records::encode_message(keys::META_COUNTERS, KIND_COUNTERS, &counters),
         );
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db()
-            .write_opt(batch, &options)
-            .map_err(|error| StoreError::engine("injecting a fault", error))?;
+        self.raw_write(batch)?;
         self.inject_format_version(1)
     }
 }
@@ -146,11 +146,7 @@ impl Store {
     pub fn rewrite_as_format_2(&self) -> Result<()> {
         let mut batch = rocksdb::WriteBatch::default();
         batch.delete_range(vec![keys::TAG_SPAN_TIME], vec![keys::TAG_END]);
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db()
-            .write_opt(batch, &options)
-            .map_err(|error| StoreError::engine("injecting a fault", error))?;
+        self.raw_write(batch)?;
         self.inject_format_version(2)
     }
 
@@ -167,8 +163,6 @@ impl Store {
         for key in entries.span_keys() {
             batch.delete(key);
         }
-        self.db()
-            .write(batch)
-            .map_err(|error| StoreError::engine("injecting a fault", error))
+        self.raw_write(batch)
     }
 }
