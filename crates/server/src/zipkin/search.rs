@@ -199,7 +199,8 @@ pub fn find_traces(store: &Store, query: &TraceQuery) -> Result<Vec<Vec<ZipkinSp
 }
 
 /// Every trace whose timestamp lies in `[end_ts - lookback, end_ts]` (epoch
-/// milliseconds), for the dependency links.
+/// milliseconds), for the dependency links: a search with no condition and
+/// no limit.
 pub fn traces_in_window(store: &Store, end_ts: u64, lookback: u64) -> Result<Vec<Vec<ZipkinSpan>>, StoreError> {
     let query = TraceQuery {
         service: None,
@@ -212,15 +213,7 @@ pub fn traces_in_window(store: &Store, end_ts: u64, lookback: u64) -> Result<Vec
         lookback,
         limit: usize::MAX,
     };
-    let mut traces = Vec::new();
-    store.span_search_candidates(&query.to_search(), |trace_id| {
-        let spans = load_trace(store, trace_id)?;
-        if query.matches(&spans) {
-            traces.push(spans);
-        }
-        Ok(true)
-    })?;
-    Ok(traces)
+    find_traces(store, &query)
 }
 
 #[cfg(test)]
