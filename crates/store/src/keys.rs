@@ -100,19 +100,13 @@ pub(crate) fn order_key(first_seq: u64) -> Vec<u8> {
 /// terminator `00 01`. Components sort as their bytes do and none is a prefix
 /// of another's encoding, so `tag component` bounds exactly one component's keys.
 pub(crate) fn push_component(key: &mut Vec<u8>, bytes: &[u8]) {
-    push_escaped(key, bytes);
-    key.extend_from_slice(&[0, 1]);
-}
-
-/// `bytes` escaped as in a component, without the terminator (a prefix of
-/// every component that starts with `bytes`).
-pub(crate) fn push_escaped(key: &mut Vec<u8>, bytes: &[u8]) {
     for &byte in bytes {
         key.push(byte);
         if byte == 0 {
             key.push(0xFF);
         }
     }
+    key.extend_from_slice(&[0, 1]);
 }
 
 /// The smallest key past every key whose component at the end of `prefix`
@@ -161,11 +155,16 @@ pub(crate) fn span_index_components(tag: u8) -> Option<usize> {
 /// `tag components...`: the part of span index keys before the time.
 pub(crate) fn span_index_prefix(tag: u8, components: &[&str]) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + components.iter().map(|c| c.len() + 2).sum::<usize>() + 8 + 40);
+    push_span_index_prefix(&mut key, tag, components);
+    key
+}
+
+/// Appends `tag components...` to `key`.
+pub(crate) fn push_span_index_prefix(key: &mut Vec<u8>, tag: u8, components: &[&str]) {
     key.push(tag);
     for component in components {
-        push_component(&mut key, component.as_bytes());
+        push_component(key, component.as_bytes());
     }
-    key
 }
 
 /// Appends the time part of a span index key: the second, inverted so that

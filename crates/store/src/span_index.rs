@@ -26,7 +26,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rocksdb::{MergeOperands, ReadOptions};
+use rocksdb::MergeOperands;
 use tracekeep_proto::{pb, span};
 
 use crate::error::{Result, StoreError};
@@ -75,7 +75,7 @@ fn span_terms(span: &pb::Span, terms: &mut Vec<u32>) {
 
 /// A term set as stored: the version byte, then the hashes in ascending
 /// order, each once (`terms` must be sorted and free of repeats).
-pub(crate) fn encode_term_set(terms: &[u32]) -> Vec<u8> {
+fn encode_term_set(terms: &[u32]) -> Vec<u8> {
     let mut value = Vec::with_capacity(1 + 4 * terms.len());
     value.push(TERM_SET_V1);
     for term in terms {
@@ -84,29 +84,32 @@ pub(crate) fn encode_term_set(terms: &[u32]) -> Vec<u8> {
     value
 }
 
-/// The hashes of a stored term set; `None` if it is not one.
-pub(crate) fn decode_term_set(value: &[u8]) -> Option<impl Iterator<Item = u32> + '_> {
+/// The hash bytes of a stored term set (4 little-endian bytes each); `None`
+/// if it is not one.
+fn term_set_hashes(value: &[u8]) -> Option<&[u8]> {
     let (&version, hashes) = value.split_first()?;
-    if version != TERM_SET_V1 || hashes.len() % 4 != 0 {
-        return None;
-    }
-    Some(
-        hashes
-            .chunks_exact(4)
-            .map(|chunk| u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]])),
-    )
+    (version == TERM_SET_V1 && hashes.len() % 4 == 0).then_some(hashes)
+}
+
+/// The hash at `index` of a term set's hash bytes.
+fn hash_at(hashes: &[u8], index: usize) -> u32 {
+    let bytes = &hashes[index * 4..index * 4 + 4];
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// The hashes of a stored term set; `None` if it is not one.
+fn decode_term_set(value: &[u8]) -> Option<impl Iterator<Item = u32> + '_> {
+    let hashes = term_set_hashes(value)?;
+    Some((0..hashes.len() / 4).map(|index| hash_at(hashes, index)))
 }
 
 /// Whether a stored term set holds every one of `wanted`.
 fn term_set_holds(value: &[u8], wanted: &[u32]) -> bool {
-    let Some((&TERM_SET_V1, hashes)) = value.split_first() else {
+    let Some(hashes) = term_set_hashes(value) else {
         return false;
     };
     let count = hashes.len() / 4;
-    let at = |index: usize| {
-        let bytes = &hashes[index * 4..index * 4 + 4];
-        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-    };
+    let at = |index: usize| hash_at(hashes, index);
     wanted.iter().all(|want| {
         // The set is sorted: a binary search over its hashes.
         let (mut low, mut high) = (0, count);
@@ -137,6 +140,12 @@ pub(crate) fn merge_term_sets(_key: &[u8], existing: Option<&[u8]>, operands: &M
     Some(encode_term_set(&union))
 }
 
+/// The trace a span names (`base.traceID`; empty without a base, which the
+/// store refuses before indexing).
+pub(crate) fn trace_id_of(span: &pb::Span) -> &str {
+    span.base.as_ref().map_or("", |base| base.trace_id.as_str())
+}
+
 /// The second a span started in, as the index keys it (0 when unknown).
 fn span_second(span: &pb::Span) -> u64 {
     let nanos = span.base.as_ref().map_or(0, |base| base.tso);
@@ -156,15 +165,12 @@ pub(crate) struct IndexEntries {
 }
 
 impl IndexEntries {
-    /// The entries of `spans` (each with its trace ID), plus one tag-value
-    /// entry per value of the `autocomplete` keys.
-    pub(crate) fn of<'s>(
-        spans: impl IntoIterator<Item = (&'s pb::Span, &'s str)>,
-        autocomplete: &[String],
-    ) -> IndexEntries {
+    /// The entries of `spans` (each under its own `base.traceID`), plus one
+    /// tag-value entry per value of the `autocomplete` keys.
+    pub(crate) fn of<'s>(spans: impl IntoIterator<Item = &'s pb::Span>, autocomplete: &[String]) -> IndexEntries {
         let mut entries = IndexEntries::default();
-        for (span, trace_id) in spans {
-            entries.add_span(span, trace_id);
+        for span in spans {
+            entries.add_span(span, trace_id_of(span));
             for key in autocomplete {
                 if let Some(value) = span.tags.get(key) {
                     let mut entry = vec![TAG_TAG_VALUE];
@@ -186,23 +192,20 @@ impl IndexEntries {
         span_terms(span, &mut terms);
         let name = span.operation.to_lowercase();
         let remote = span::remote_service_name(span).map(str::to_lowercase);
-        self.add(&[TAG_SPAN_TIME], &[], second, trace_id, Some(&terms));
-        self.add(&[TAG_SPAN_SERVICE], &[&service], second, trace_id, Some(&terms));
-        self.add(&[TAG_SPAN_NAME], &[&service, &name], second, trace_id, None);
+        self.add(TAG_SPAN_TIME, &[], second, trace_id, Some(&terms));
+        self.add(TAG_SPAN_SERVICE, &[&service], second, trace_id, Some(&terms));
+        self.add(TAG_SPAN_NAME, &[&service, &name], second, trace_id, None);
         if let Some(remote) = remote {
-            self.add(&[TAG_SPAN_REMOTE], &[&service, &remote], second, trace_id, None);
+            self.add(TAG_SPAN_REMOTE, &[&service, &remote], second, trace_id, None);
         }
         self.terms = terms;
     }
 
     /// Adds one entry (built in the scratch key: no allocation when it is
     /// already there), merging `terms` into its set.
-    fn add(&mut self, tag: &[u8], components: &[&str], second: u64, trace_id: &str, terms: Option<&[u32]>) {
+    fn add(&mut self, tag: u8, components: &[&str], second: u64, trace_id: &str, terms: Option<&[u32]>) {
         self.key.clear();
-        self.key.extend_from_slice(tag);
-        for component in components {
-            keys::push_component(&mut self.key, component.as_bytes());
-        }
+        keys::push_span_index_prefix(&mut self.key, tag, components);
         keys::push_span_second(&mut self.key, second);
         keys::push_trace(&mut self.key, trace_id);
         let slot = match self.entries.get_mut(self.key.as_slice()) {
@@ -456,8 +459,7 @@ impl Store {
     /// The distinct components right after `prefix`, in key order: one seek
     /// per distinct value, however many entries each has.
     fn distinct_components(&self, prefix: &[u8]) -> Result<Vec<String>> {
-        let mut options = ReadOptions::default();
-        options.set_total_order_seek(true);
+        let mut options = Store::read_options(None);
         options.set_iterate_upper_bound(keys::prefix_end(prefix));
         let mut iter = self.db().raw_iterator_opt(options);
         iter.seek(prefix);

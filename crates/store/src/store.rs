@@ -454,13 +454,11 @@ impl Store {
                 base.trace_id.clone(),
             ));
         }
-        let index = span_index::IndexEntries::of(
-            events.iter().filter_map(|event| match event {
-                TraceEvent::Span(span) => Some((span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
-                _ => None,
-            }),
-            &self.autocomplete_keys,
-        );
+        let spans = events.iter().filter_map(|event| match event {
+            TraceEvent::Span(span) => Some(span),
+            _ => None,
+        });
+        let index = span_index::IndexEntries::of(spans, &self.autocomplete_keys);
         Ok((!prepared.is_empty()).then_some(PreparedAppend {
             events: prepared,
             index,
@@ -489,12 +487,7 @@ impl Store {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            span_index::IndexEntries::of(
-                spans
-                    .iter()
-                    .map(|span| (span, span.base.as_ref().map_or("", |base| base.trace_id.as_str()))),
-                &self.autocomplete_keys,
-            )
+            span_index::IndexEntries::of(&spans, &self.autocomplete_keys)
         } else {
             span_index::IndexEntries::default()
         };
@@ -1104,8 +1097,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
             && let TraceEvent::Span(span) = records::decode_event(key, value)?
         {
             spans += 1;
-            let trace_id = span.base.as_ref().map_or("", |base| base.trace_id.as_str());
-            index.add_span(&span, trace_id);
+            index.add_span(&span, span_index::trace_id_of(&span));
             if index.len() >= 100_000 {
                 write(span_index_batch(std::mem::take(&mut index)))?;
             }
