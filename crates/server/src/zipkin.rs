@@ -113,7 +113,7 @@ fn too_large(limit: usize) -> ApiError {
 
 /// The request body, gunzipped when sent with `Content-Encoding: gzip`,
 /// refused with 413 past `limit` bytes either way.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -134,7 +134,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase());
     match encoding.as_deref() {
-        None | Some("" | "identity") => Ok(bytes.to_vec()),
+        None | Some("" | "identity") => Ok(bytes),
         Some("gzip") => {
             let mut plain = Vec::with_capacity(bytes.len() * 4);
             let read = flate2::read::GzDecoder::new(bytes.as_ref())
@@ -143,7 +143,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
             match read {
                 Err(error) => Err(ApiError::BadRequest(format!("bad gzip body: {error}"))),
                 Ok(_) if plain.len() > limit => Err(too_large(limit)),
-                Ok(_) => Ok(plain),
+                Ok(_) => Ok(Bytes::from(plain)),
             }
         }
         Some(other) => Err(ApiError::BadRequest(format!(

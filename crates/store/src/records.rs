@@ -93,16 +93,30 @@ pub(crate) struct PreparedRecord {
 impl PreparedRecord {
     /// Frames `payload` as a record of `kind`.
     pub(crate) fn new(kind: u8, payload: &[u8]) -> PreparedRecord {
-        let mut bytes = Vec::with_capacity(HEADER_LEN + payload.len());
+        Self::written(kind, payload.len(), |bytes| {
+            bytes.extend_from_slice(payload);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {})
+    }
+
+    /// Frames a payload that `write` appends (about `len` bytes), so a
+    /// message is encoded straight into its record, not copied there.
+    pub(crate) fn written<E>(
+        kind: u8,
+        len: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<PreparedRecord, E> {
+        let mut bytes = Vec::with_capacity(HEADER_LEN + len);
         bytes.extend_from_slice(&MAGIC);
         bytes.push(FORMAT_VERSION);
         bytes.push(kind);
         bytes.extend_from_slice(&[0; 4]);
-        bytes.extend_from_slice(payload);
+        write(&mut bytes)?;
         let mut rest = crc32fast::Hasher::new();
         rest.update(&bytes[2..4]);
-        rest.update(payload);
-        PreparedRecord { bytes, rest }
+        rest.update(&bytes[HEADER_LEN..]);
+        Ok(PreparedRecord { bytes, rest })
     }
 
     /// The record's payload (what follows the header).

@@ -432,13 +432,13 @@ impl Store {
         }
         let mut prepared = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
-            let mut bytes = Vec::with_capacity(event.encoded_len());
-            event
-                .encode_into(&mut bytes)
-                .map_err(|error| StoreError::InvalidEvent {
-                    index,
-                    reason: format!("the event does not encode: {error}"),
-                })?;
+            let record = PreparedRecord::written(event.kind().code(), event.encoded_len(), |bytes| {
+                event.encode_into(bytes)
+            })
+            .map_err(|error| StoreError::InvalidEvent {
+                index,
+                reason: format!("the event does not encode: {error}"),
+            })?;
             // Encoded here from a valid message: only the base needs checking,
             // not the bytes (a structural pass over them cost 5% of ingest).
             let base = event.base().ok_or_else(|| StoreError::InvalidEvent {
@@ -446,7 +446,6 @@ impl Store {
                 reason: "the event has no base".into(),
             })?;
             check_trace_id_len(index, base.trace_id.len())?;
-            let record = PreparedRecord::new(event.kind().code(), &bytes);
             prepared.push(PreparedEvent::encoded_from(
                 event.kind(),
                 base.tso,

@@ -26,6 +26,11 @@ fn ids_are_normalised_as_zipkin_does() {
         format!("{}1234567890abcdef1", "0".repeat(15))
     );
     assert_eq!(normalize_trace_id(&"f".repeat(32)).unwrap(), "f".repeat(32));
+    // A 128-bit ID with a zero upper half is the 64-bit one, as in Zipkin.
+    assert_eq!(
+        normalize_trace_id(&format!("{}00000000000000AB", "0".repeat(16))).unwrap(),
+        "00000000000000ab"
+    );
     assert!(normalize_trace_id(&"f".repeat(33)).is_err());
     assert!(normalize_trace_id("000").is_err());
     assert!(normalize_trace_id("").is_err());
@@ -129,6 +134,14 @@ fn proto3_spans_decode_with_binary_ids_and_addresses() {
     short.spans[0].id = vec![1, 2, 3];
     let error = proto3::decode(&short.encode_to_vec()).unwrap_err().to_string();
     assert_eq!(error, "span 0: id has 3 bytes, not 8");
+    let mut zero = list.clone();
+    zero.spans[0].trace_id = vec![0; 16];
+    let error = proto3::decode(&zero.encode_to_vec()).unwrap_err().to_string();
+    assert_eq!(error, "span 0: traceId is zero or empty");
+    let mut lower_half = list.clone();
+    lower_half.spans[0].trace_id = [[0; 8], [0xcd; 8]].concat();
+    let spans = proto3::decode(&lower_half.encode_to_vec()).unwrap();
+    assert_eq!(spans[0].trace_id, "cd".repeat(8));
     let bytes = list.encode_to_vec();
     assert!(
         proto3::decode(&bytes[..bytes.len() - 3])

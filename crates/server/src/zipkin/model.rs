@@ -203,7 +203,8 @@ pub enum IdError {
 }
 
 /// Zipkin's trace ID normalisation: 1 to 32 hex digits, lowercased, padded
-/// with leading zeros to 16 (64-bit) or 32 (128-bit) digits.
+/// with leading zeros to 16 (64-bit) or 32 (128-bit) digits; 32 digits whose
+/// first 16 are zeros become the last 16.
 pub fn normalize_trace_id(text: &str) -> Result<String, IdError> {
     normalize_hex(text, 32)
 }
@@ -223,11 +224,28 @@ fn normalize_hex(text: &str, max: usize) -> Result<String, IdError> {
     if text.bytes().all(|byte| byte == b'0') {
         return Err(IdError::Zero);
     }
+    // Zipkin keeps a 128-bit ID whose upper half is zero as its 64-bit
+    // lower half (`Span.normalizeTraceId`), so both spellings find the trace.
+    if max == 32 && text.len() == 32 && text.bytes().take(16).all(|byte| byte == b'0') {
+        return Ok(text[16..].to_ascii_lowercase());
+    }
     let width = if text.len() <= 16 { 16 } else { 32 };
     let mut id = String::with_capacity(width);
     id.extend(std::iter::repeat_n('0', width - text.len()));
     id.extend(text.chars().map(|c| c.to_ascii_lowercase()));
     Ok(id)
+}
+
+/// `bytes` as lowercase hex, two digits a byte (binary IDs and Thrift's
+/// bytes-typed values).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    text
 }
 
 /// Zipkin's JSON ID fields, named for error messages: `traceId` and `id` are

@@ -1,14 +1,13 @@
 //! Zipkin v2 proto3: `zipkin.proto3.ListOfSpans`, as `POST /api/v2/spans`
 //! receives it with `Content-Type: application/x-protobuf`.
 
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use prost::Message;
 use tracekeep_proto::zipkin_proto3 as z;
 
 use super::DecodeError;
-use super::model::{Annotation, Endpoint, Kind, ZipkinSpan, normalize_span_id, normalize_trace_id};
+use super::model::{Annotation, Endpoint, IdError, Kind, ZipkinSpan, lower_hex};
 
 /// Decodes a `ListOfSpans`; any bad span refuses the whole list.
 pub fn decode(body: &[u8]) -> Result<Vec<ZipkinSpan>, DecodeError> {
@@ -20,14 +19,8 @@ pub fn decode(body: &[u8]) -> Result<Vec<ZipkinSpan>, DecodeError> {
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
-    text
-}
-
+/// A binary ID as Zipkin's lowercase hex: `lengths` bytes, not all zero.
+/// Whole bytes give 16 or 32 digits, already in Zipkin's normal form.
 fn id(field: &str, bytes: &[u8], lengths: &[usize]) -> Result<String, String> {
     if !lengths.contains(&bytes.len()) {
         let expected: Vec<String> = lengths.iter().map(usize::to_string).collect();
@@ -37,7 +30,16 @@ fn id(field: &str, bytes: &[u8], lengths: &[usize]) -> Result<String, String> {
             expected.join(" or ")
         ));
     }
-    Ok(hex(bytes))
+    if bytes.iter().all(|byte| *byte == 0) {
+        return Err(format!("{field} {}", IdError::Zero));
+    }
+    // A 128-bit ID with a zero upper half is its lower half, as in
+    // `normalize_trace_id`.
+    let bytes = match bytes.split_at_checked(8) {
+        Some((high, low)) if bytes.len() == 16 && high.iter().all(|byte| *byte == 0) => low,
+        _ => bytes,
+    };
+    Ok(lower_hex(bytes))
 }
 
 fn endpoint(field: &str, endpoint: Option<z::Endpoint>) -> Result<Option<Endpoint>, String> {
@@ -63,9 +65,7 @@ fn endpoint(field: &str, endpoint: Option<z::Endpoint>) -> Result<Option<Endpoin
 
 fn convert(span: z::Span) -> Result<ZipkinSpan, String> {
     let trace_id = id("traceId", &span.trace_id, &[8, 16])?;
-    let trace_id = normalize_trace_id(&trace_id).map_err(|error| format!("traceId {error}"))?;
     let span_id = id("id", &span.id, &[8])?;
-    let span_id = normalize_span_id(&span_id).map_err(|error| format!("id {error}"))?;
     let parent_id = if span.parent_id.is_empty() || span.parent_id.iter().all(|byte| *byte == 0) {
         None
     } else {

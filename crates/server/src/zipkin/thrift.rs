@@ -9,7 +9,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::DecodeError;
-use super::model::{Endpoint, normalize_span_id, normalize_trace_id};
+use super::model::{Endpoint, lower_hex, normalize_span_id, normalize_trace_id};
 use super::v1::{V1Annotation, V1BinaryAnnotation, V1Span, V1Value};
 
 const STOP: u8 = 0;
@@ -420,13 +420,9 @@ fn binary_value(key: &str, annotation_type: i32, value: &[u8]) -> Result<V1Value
         }
         ANNOTATION_I64 => V1Value::Text(i64::from_be_bytes(fixed(8)?).to_string()),
         ANNOTATION_DOUBLE => V1Value::Text(f64::from_be_bytes(fixed(8)?).to_string()),
-        ANNOTATION_BYTES => V1Value::Text(hex(value)),
+        ANNOTATION_BYTES => V1Value::Text(lower_hex(value)),
         other => return Err(format!("binary annotation {key:?} has unknown type {other}")),
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 impl RawSpan {
