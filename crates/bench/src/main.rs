@@ -3,6 +3,7 @@
 
 mod events;
 mod fill;
+mod http;
 mod ingest;
 mod overload;
 mod query;
