@@ -7,7 +7,8 @@ use tracekeep_e2e::harness::*;
 
 /// 2023-11-14T22:13:20Z in epoch microseconds: the fixture's first trace.
 const BASE: u64 = 1_700_000_000_000_000;
-const T1: &str = "00000000000000000000000000000001";
+// A 128-bit ID (its upper half not zero: Zipkin would shorten that to 64 bits).
+const T1: &str = "10000000000000000000000000000001";
 const T2: &str = "0000000000000002";
 const T3: &str = "0000000000000003";
 
@@ -139,6 +140,10 @@ fn trace_search_applies_every_parameter_newest_first() {
     );
     assert_eq!(whole, json!([ok_json(&server, &format!("/api/v2/trace/{T1}"))]));
     assert_eq!(whole[0].as_array().unwrap().len(), 3);
+    // A 128-bit spelling of a 64-bit ID names the same trace, as in Zipkin.
+    let long = ok_json(&server, &format!("/api/v2/trace/0000000000000000{T2}"));
+    assert_eq!(long, ok_json(&server, &format!("/api/v2/trace/{T2}")));
+    assert_eq!(long[0]["traceId"], json!(T2));
 }
 
 #[test]
