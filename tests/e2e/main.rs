@@ -11,6 +11,7 @@ mod crash;
 mod disk;
 mod dump;
 mod limits;
+mod otlp;
 mod properties;
 mod server_api;
 mod server_lifecycle;

@@ -25,7 +25,8 @@ DEADLINE_SECONDS = 30
 def start_server(binary, data_dir):
     """Starts the server on free ports; returns (process, main port, Zipkin port)."""
     process = subprocess.Popen(
-        [binary, "--tracer-addr", "127.0.0.1:0", "--zipkin-addr", "127.0.0.1:0", "--data-dir", data_dir],
+        [binary, "--tracer-addr", "127.0.0.1:0", "--zipkin-addr", "127.0.0.1:0",
+         "--otlp-grpc-addr", "", "--otlp-http-addr", "", "--data-dir", data_dir],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -1,6 +1,6 @@
 //! The crash loop: concurrent clients upload, delete and truncate while the
 //! server is killed with SIGKILL at a random moment; after each restart every
-//! acknowledged event (DM events over gRPC, Zipkin spans over HTTP) must be
+//! acknowledged event (DM events over gRPC, Zipkin and OTLP spans over HTTP) must be
 //! there exactly once, in order, with no half batch, scan order intact and the
 //! TSO above everything issued before.
 //!
@@ -227,8 +227,30 @@ async fn run_client(
             next_id += size as i64;
             let was_empty = model.traces[&trace].committed.is_empty();
             model.traces.get_mut(&trace).unwrap().pending = Some(Pending::Upload(ids.clone()));
-            let flavour = rng.below(3);
-            let reply = if flavour == 2 {
+            let flavour = rng.below(4);
+            let reply = if flavour == 3 {
+                // OTLP/HTTP protobuf: 200 means durable.
+                let body = otlp_body(&trace, client, &ids);
+                let answer = tokio::task::spawn_blocking(move || {
+                    crate::harness::try_http(
+                        addr,
+                        "POST",
+                        "/v1/traces",
+                        &[("Content-Type", "application/x-protobuf")],
+                        &body,
+                    )
+                    .ok()
+                })
+                .await
+                .unwrap();
+                match answer {
+                    None => break,
+                    Some(response) => Ok(tonic::Response::new(pb::CommonUploadResponse {
+                        result: response.status == 200,
+                        msg: format!("OTLP answered {}: {}", response.status, response.body),
+                    })),
+                }
+            } else if flavour == 2 {
                 // Zipkin v2 JSON spans: 202 means durable, like a gRPC `result = true`.
                 let spans: Vec<serde_json::Value> = ids
                     .iter()
@@ -317,6 +339,52 @@ async fn run_client(
     (model, problems)
 }
 
+/// An OTLP `ExportTraceServiceRequest` of spans `ids` of `trace` (16 hex
+/// digits: the 128-bit OTLP ID's upper half is zero, which stores it under the
+/// same 16 digits). Like Zipkin's, each span starts at its ID in microseconds.
+fn otlp_body(trace: &str, client: usize, ids: &[i64]) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message as _;
+
+    let low = u64::from_str_radix(trace, 16).unwrap_or(1);
+    let text = |key: &str, value: String| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
+        ..Default::default()
+    };
+    let spans = ids
+        .iter()
+        .map(|&id| Span {
+            trace_id: [[0; 8], low.to_be_bytes()].concat(),
+            span_id: (id as u64).to_be_bytes().to_vec(),
+            name: "crash".into(),
+            start_time_unix_nano: id as u64 * 1000,
+            end_time_unix_nano: id as u64 * 1000 + 5000,
+            attributes: vec![text("payload", "some realistic payload text".into())],
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", format!("crash-otlp-c{client}"))],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
 /// Counts a client as stopped however its task ends, and wakes the waiter.
 struct DoneGuard(std::sync::Arc<std::sync::atomic::AtomicUsize>, std::sync::Arc<Progress>);
 
@@ -340,7 +408,8 @@ fn stored_ids(server: &Server, trace: &str) -> Result<Vec<i64>, String> {
                     return Err(format!("{trace}: an event of {} showed up", base["traceID"]));
                 }
                 let tso = base["tso"].as_i64().unwrap_or(0);
-                // Zipkin spans carry their ID as the timestamp, stored in nanoseconds.
+                // Zipkin and OTLP spans carry their ID as the timestamp in
+                // microseconds, stored in nanoseconds.
                 ids.push(if event["type"] == 3 { tso / 1000 } else { tso });
             }
             Ok(ids)

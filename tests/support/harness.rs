@@ -67,9 +67,9 @@ impl Server {
     /// Starts the server with exactly `args`, waiting for it to answer `/status`.
     pub fn start_with(args: &[&str], log: LogTo) -> Server {
         let mut child = Command::new(binary("tracekeep-server"))
-            // No Zipkin listener on :9411 unless a test asks (a later flag wins):
+            // No Zipkin or OTLP listener on :9411, :4317, :4318 unless a test asks (a later flag wins):
             // tests run servers side by side and bind port 0 only.
-            .args(["--zipkin-addr", ""])
+            .args(["--zipkin-addr", "", "--otlp-grpc-addr", "", "--otlp-http-addr", ""])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -254,7 +254,7 @@ pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
 /// Runs the server binary to completion (for commands that must fail fast).
 pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     let output = Command::new(binary("tracekeep-server"))
-        .args(["--zipkin-addr", ""])
+        .args(["--zipkin-addr", "", "--otlp-grpc-addr", "", "--otlp-http-addr", ""])
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -268,7 +268,10 @@ pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body as text (invalid UTF-8 replaced).
     pub body: String,
+    /// The body as sent, for binary answers (protobuf).
+    pub bytes: Vec<u8>,
 }
 
 impl HttpResponse {
@@ -306,10 +309,13 @@ pub fn try_http(
     stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no header end in {text:?}")))?;
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no header end in {:?}", String::from_utf8_lossy(&raw))))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let bytes = raw[split + 4..].to_vec();
+    let body = String::from_utf8_lossy(&bytes).into_owned();
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -323,7 +329,8 @@ pub fn try_http(
     Ok(HttpResponse {
         status,
         headers,
-        body: body.to_owned(),
+        body,
+        bytes,
     })
 }
 

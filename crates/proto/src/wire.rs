@@ -25,6 +25,8 @@ enum Field {
     Varint,
     /// A UTF-8 string (also each element of a repeated string).
     String,
+    /// A `bytes` field: length-delimited, any content.
+    Bytes,
     /// A nested message (also each element of a repeated message, and a map entry).
     Message(&'static [(u32, Field)]),
 }
@@ -78,6 +80,7 @@ const SPAN: &[(u32, Field)] = &[
     (12, Message(SPAN_ANNOTATION)),
     (13, Varint),
     (14, Varint),
+    (15, Field::Bytes),
 ];
 
 fn schema(kind: EventKind) -> &'static [(u32, Field)] {
@@ -240,6 +243,12 @@ impl Scanner<'_> {
                         self.head.trace_id = self.at..stop;
                     }
                     self.at = stop;
+                }
+                Some(Field::Bytes) => {
+                    if wire_type != LENGTH_DELIMITED {
+                        return Err(self.error("wrong wire type for a bytes field"));
+                    }
+                    self.at = self.delimited(end)?;
                 }
                 Some(Field::Message(inner)) => {
                     if wire_type != LENGTH_DELIMITED {

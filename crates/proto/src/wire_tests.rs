@@ -88,6 +88,8 @@ fn span(trace_id: &str, tso: i64) -> TraceEvent {
         }],
         debug: true,
         shared: false,
+        // Not UTF-8: a bytes field may hold anything.
+        otlp: vec![0xff, 0x00, 0x80],
     })
 }
 

@@ -36,6 +36,13 @@ pub struct Config {
     /// Zipkin's port by default so Zipkin clients need no port change; empty
     /// disables it. The main port serves Zipkin's API either way.
     pub zipkin_addr: String,
+    /// A listener serving only OTLP/gRPC trace export, on OpenTelemetry's
+    /// gRPC port by default; empty disables it. The main port serves it too.
+    pub otlp_grpc_addr: String,
+    /// A listener serving only OTLP/HTTP (`POST /v1/traces`), on
+    /// OpenTelemetry's HTTP port by default; empty disables it. The main port
+    /// serves it too.
+    pub otlp_http_addr: String,
     /// dm-tracer's key; accepted for compatibility, no effect on the server (DM
     /// workers read it to decide whether to trace).
     pub enable: bool,
@@ -78,6 +85,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             tracer_addr: ":8263".into(),
             zipkin_addr: ":9411".into(),
+            otlp_grpc_addr: ":4317".into(),
+            otlp_http_addr: ":4318".into(),
             enable: false,
             checksum: false,
             data_dir: PathBuf::from("./data"),
@@ -135,6 +144,12 @@ impl Config {
         if let Some(addr) = &args.zipkin_addr {
             config.zipkin_addr = addr.clone();
         }
+        if let Some(addr) = &args.otlp_grpc_addr {
+            config.otlp_grpc_addr = addr.clone();
+        }
+        if let Some(addr) = &args.otlp_http_addr {
+            config.otlp_http_addr = addr.clone();
+        }
         if let Some(keys) = &args.autocomplete_keys {
             config.autocomplete_keys = keys
                 .split(',')
@@ -183,6 +198,12 @@ pub struct Args {
     /// Listen address for Zipkin's API alone, e.g. `:9411`; empty disables it.
     #[arg(long, value_name = "ADDR")]
     pub zipkin_addr: Option<String>,
+    /// Listen address for OTLP/gRPC alone, e.g. `:4317`; empty disables it.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_grpc_addr: Option<String>,
+    /// Listen address for OTLP/HTTP alone, e.g. `:4318`; empty disables it.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_http_addr: Option<String>,
     /// Tag keys for Zipkin's autocomplete, comma-separated, e.g. `http.method,env`.
     #[arg(long, value_name = "KEYS")]
     pub autocomplete_keys: Option<String>,

@@ -16,6 +16,9 @@ pub enum ApiError {
     /// The request body is larger than allowed (413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request body's content type is not one the endpoint reads (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The server cannot take the request now, e.g. the disk reserve is reached (503).
     #[error("{0}")]
     Unavailable(String),
@@ -31,9 +34,30 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+impl ApiError {
+    /// The gRPC code for this error, as OTLP/gRPC expects it: a full disk is
+    /// `UNAVAILABLE` (clients retry), a bad request `INVALID_ARGUMENT` (not retried).
+    pub fn grpc_code(&self) -> tonic::Code {
+        match self {
+            ApiError::BadRequest(_) | ApiError::UnsupportedMediaType(_) => tonic::Code::InvalidArgument,
+            ApiError::NotFound(_) => tonic::Code::NotFound,
+            ApiError::PayloadTooLarge(_) => tonic::Code::ResourceExhausted,
+            ApiError::Unavailable(_) => tonic::Code::Unavailable,
+            ApiError::Internal(_) => tonic::Code::Internal,
+        }
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(error: ApiError) -> tonic::Status {
+        tonic::Status::new(error.grpc_code(), error.to_string())
     }
 }
 

@@ -18,13 +18,14 @@ use crate::error::{ApiError, blocking};
 /// Holds each upload until a place among `max-concurrent-uploads` is free,
 /// before its body is read: waiting uploads cost no memory beyond what their
 /// connections' flow-control windows buffer, and the writer sets the pace.
-/// Other calls (`GetTSO`) pass straight through.
+/// OTLP's `Export` waits the same way; other calls (`GetTSO`) pass straight through.
 pub async fn limit_uploads(
     State(places): State<Arc<Semaphore>>,
     request: axum::http::Request<Body>,
     next: Next,
 ) -> HttpResponse {
-    if !request.uri().path().starts_with("/pb.Tracer/Upload") {
+    let path = request.uri().path();
+    if !(path.starts_with("/pb.Tracer/Upload") || path == crate::otlp::EXPORT_PATH) {
         return next.run(request).await;
     }
     // The semaphore is never closed; if it were, serving unlimited beats refusing.

@@ -1,5 +1,5 @@
-//! tracekeep-server: dm-tracer's gRPC ingest and HTTP API on one port,
-//! served from the durable store.
+//! tracekeep-server: dm-tracer's gRPC ingest and HTTP API, Zipkin's API
+//! and OTLP ingest on one port, served from the durable store.
 //!
 //! The library entry point is [`run`]: give it a bound listener, an open
 //! store and a shutdown future. `main.rs` only parses the command line, sets
@@ -10,8 +10,10 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod http;
+mod ingest;
 pub mod listener;
 pub mod logging;
+pub mod otlp;
 mod params;
 pub mod zipkin;
 
@@ -61,23 +63,48 @@ impl Settings {
     }
 }
 
-/// One router for every protocol: gRPC `pb.Tracer`, dm-tracer's HTTP API and Zipkin's.
+/// One router for every protocol: gRPC `pb.Tracer` and OTLP, dm-tracer's
+/// HTTP API, Zipkin's and OTLP/HTTP.
 pub fn app(store: Arc<Store>, settings: &Settings) -> axum::Router {
-    routers(store, settings).0
+    routers(store, settings).main
 }
 
-/// The main port's router and the `zipkin-addr` listener's (Zipkin's API
-/// alone); both share one limit on concurrent uploads.
-pub fn routers(store: Arc<Store>, settings: &Settings) -> (axum::Router, axum::Router) {
+/// The routers of the main port and of the protocols' own listeners.
+#[derive(Debug)]
+pub struct Routers {
+    /// Everything: the main port's.
+    pub main: axum::Router,
+    /// Zipkin's API alone (`zipkin-addr`).
+    pub zipkin: axum::Router,
+    /// OTLP/gRPC alone (`otlp-grpc-addr`).
+    pub otlp_grpc: axum::Router,
+    /// OTLP/HTTP alone (`otlp-http-addr`).
+    pub otlp_http: axum::Router,
+}
+
+/// Builds every router; all share one limit on concurrent uploads.
+pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
     let tracer =
         TracerServer::new(grpc::TracerService::new(store.clone())).max_decoding_message_size(settings.max_request_size);
     let uploads = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
-    let grpc = tonic::service::Routes::new(tracer)
-        .into_axum_router()
-        .layer(axum::middleware::from_fn_with_state(
-            uploads.clone(),
-            grpc::limit_uploads,
-        ));
+    let otlp_state = otlp::OtlpState {
+        store: store.clone(),
+        max_request_size: settings.max_request_size,
+        uploads: uploads.clone(),
+    };
+    let grpc_layers =
+        |router: axum::Router| {
+            router.layer(axum::middleware::from_fn(otlp::grpc_status_codes)).layer(
+                axum::middleware::from_fn_with_state(uploads.clone(), grpc::limit_uploads),
+            )
+        };
+    let grpc = grpc_layers(
+        tonic::service::Routes::new(tracer)
+            .add_service(otlp::grpc_service(otlp_state.clone()))
+            .into_axum_router(),
+    );
+    let otlp_grpc = grpc_layers(tonic::service::Routes::new(otlp::grpc_service(otlp_state.clone())).into_axum_router());
+    let otlp_http = otlp::http_router(otlp_state);
     let zipkin = zipkin::router(zipkin::ZipkinState {
         store: store.clone(),
         max_request_size: settings.max_request_size,
@@ -90,8 +117,17 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> (axum::Router, axum::R
     });
     // Replacing tonic's fallback keeps `UNIMPLEMENTED` for gRPC calls and gives
     // HTTP clients dm-tracer's 404.
-    let main = grpc.merge(http).merge(zipkin.clone()).fallback(http::fallback);
-    (main, zipkin.fallback(http::fallback))
+    let main = grpc
+        .merge(http)
+        .merge(zipkin.clone())
+        .merge(otlp_http.clone())
+        .fallback(http::fallback);
+    Routers {
+        main,
+        zipkin: zipkin.fallback(http::fallback),
+        otlp_grpc: otlp_grpc.fallback(http::fallback),
+        otlp_http: otlp_http.fallback(http::fallback),
+    }
 }
 
 /// Serves gRPC (HTTP/2 with prior knowledge, as grpc-go dials) and HTTP/1.1

@@ -66,10 +66,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(store);
     let listener = addr::bind(&config.tracer_addr).await?;
     let local = listener.local_addr().context("read the bound address")?;
-    let zipkin_listener = match config.zipkin_addr.trim() {
-        "" => None,
-        zipkin_addr => Some(addr::bind(zipkin_addr).await.context("bind zipkin-addr")?),
-    };
+    // Each protocol's own listener, when configured: (name, address, router).
+    let mut extra = Vec::new();
+    for (name, configured) in [
+        ("Zipkin API", &config.zipkin_addr),
+        ("OTLP/gRPC", &config.otlp_grpc_addr),
+        ("OTLP/HTTP", &config.otlp_http_addr),
+    ] {
+        match configured.trim() {
+            "" => extra.push(None),
+            address => {
+                let listener = addr::bind(address)
+                    .await
+                    .with_context(|| format!("bind the {name} address {address}"))?;
+                extra.push(Some((name, listener)));
+            }
+        }
+    }
     tracing::info!(
         version = tracekeep_server::VERSION_LINE,
         data_dir = %config.data_dir.display(),
@@ -77,34 +90,42 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "listening on {local} for gRPC and HTTP"
     );
     let settings = Settings::from_config(&config);
-    let (main_app, zipkin_app) = tracekeep_server::routers(store.clone(), &settings);
-    // One signal stops both listeners.
+    let routers = tracekeep_server::routers(store.clone(), &settings);
+    // One signal stops every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
-    let zipkin = match zipkin_listener {
-        Some(listener) => {
-            let local = listener.local_addr().context("read the bound Zipkin address")?;
-            // Not "listening on": tools find the main address by that phrase.
-            tracing::info!("Zipkin API alone on {local}");
-            let serving = tracekeep_server::serve(listener, zipkin_app, settings.clone(), stopped(stop_rx.clone()));
-            Some(tokio::spawn(serving))
-        }
-        None => None,
-    };
+    let mut serving = Vec::new();
+    for (slot, app) in extra
+        .into_iter()
+        .zip([routers.zipkin, routers.otlp_grpc, routers.otlp_http])
+    {
+        let Some((name, listener)) = slot else { continue };
+        let local = listener
+            .local_addr()
+            .with_context(|| format!("read the bound {name} address"))?;
+        // Not "listening on": tools find the main address by that phrase.
+        tracing::info!("{name} alone on {local}");
+        let task = tokio::spawn(tracekeep_server::serve(
+            listener,
+            app,
+            settings.clone(),
+            stopped(stop_rx.clone()),
+        ));
+        serving.push((name, task));
+    }
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    tracekeep_server::serve(listener, main_app, settings, stopped(stop_rx))
+    tracekeep_server::serve(listener, routers.main, settings, stopped(stop_rx))
         .await
         .context("serve")?;
-    if let Some(zipkin) = zipkin {
-        zipkin
-            .await
-            .context("join the Zipkin listener")?
-            .context("serve Zipkin")?;
+    for (name, task) in serving {
+        task.await
+            .with_context(|| format!("join the {name} listener"))?
+            .with_context(|| format!("serve {name}"))?;
     }
     // The last reference closes the store cleanly (the writer drains first).
     drop(store);

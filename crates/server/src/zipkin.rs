@@ -17,20 +17,19 @@ pub mod v1;
 pub mod v1_json;
 pub mod v2_json;
 
-use std::io::Read as _;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::sync::Semaphore;
 use tracekeep_proto::TraceEvent;
-use tracekeep_store::{Store, StoreError};
+use tracekeep_store::Store;
 
 use crate::error::ApiError;
+use crate::ingest;
 use model::ZipkinSpan;
 
 /// Why a request body is refused; the text names the span when one is at fault.
@@ -107,57 +106,12 @@ fn format(headers: &HeaderMap, version: u8) -> Result<Format, ApiError> {
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::PayloadTooLarge(format!("request body is larger than max-request-size ({limit} bytes)"))
-}
-
-/// The request body, gunzipped when sent with `Content-Encoding: gzip`,
-/// refused with 413 past `limit` bytes either way.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large(limit));
-    }
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let too_big =
-            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if too_big {
-            too_large(limit)
-        } else {
-            ApiError::BadRequest(format!("reading the request body failed: {error}"))
-        }
-    })?;
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|value| value.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("" | "identity") => Ok(bytes),
-        Some("gzip") => {
-            let mut plain = Vec::with_capacity(bytes.len() * 4);
-            let read = flate2::read::GzDecoder::new(bytes.as_ref())
-                .take(limit as u64 + 1)
-                .read_to_end(&mut plain);
-            match read {
-                Err(error) => Err(ApiError::BadRequest(format!("bad gzip body: {error}"))),
-                Ok(_) if plain.len() > limit => Err(too_large(limit)),
-                Ok(_) => Ok(Bytes::from(plain)),
-            }
-        }
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "unsupported content encoding {other:?}: use gzip or none"
-        ))),
-    }
-}
-
 async fn ingest_v2(State(state): State<ZipkinState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let result = async {
         let format = format(&parts.headers, 2)?;
         let _place = state.uploads.acquire().await.ok();
-        let body = read_body(&parts.headers, body, state.max_request_size).await?;
+        let body = ingest::read_body(&parts.headers, body, state.max_request_size).await?;
         let spans = match format {
             Format::Proto3 => proto3::decode(&body),
             _ => v2_json::decode(&body),
@@ -174,7 +128,7 @@ async fn ingest_v1(State(state): State<ZipkinState>, request: Request) -> Respon
     let result = async {
         let format = format(&parts.headers, 1)?;
         let _place = state.uploads.acquire().await.ok();
-        let body = read_body(&parts.headers, body, state.max_request_size).await?;
+        let body = ingest::read_body(&parts.headers, body, state.max_request_size).await?;
         let spans = match format {
             Format::Thrift => thrift::decode(&body),
             _ => v1_json::decode(&body),
@@ -204,9 +158,6 @@ fn accepted(result: Result<usize, ApiError>, version: &str) -> Response {
 /// Stores the spans in one commit; answers once they are durable.
 async fn store_spans(store: &Arc<Store>, spans: Vec<ZipkinSpan>) -> Result<usize, ApiError> {
     let count = spans.len();
-    if count == 0 {
-        return Ok(0);
-    }
     let events = spans
         .into_iter()
         .enumerate()
@@ -216,16 +167,8 @@ async fn store_spans(store: &Arc<Store>, spans: Vec<ZipkinSpan>) -> Result<usize
                 .map_err(|error| ApiError::BadRequest(DecodeError::span(index, error).to_string()))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    let (done, outcome) = tokio::sync::oneshot::channel();
-    store.append_then(events, move |result| {
-        let _ = done.send(result);
-    });
-    match outcome.await {
-        Ok(Ok(())) => Ok(count),
-        Ok(Err(error @ StoreError::DiskFull { .. })) => Err(ApiError::Unavailable(error.to_string())),
-        Ok(Err(error)) => Err(ApiError::from(error)),
-        Err(_) => Err(ApiError::Internal("the store stopped before answering".into())),
-    }
+    ingest::store_events(store, events).await?;
+    Ok(count)
 }
 
 #[cfg(test)]

@@ -1,0 +1,77 @@
+//! What the span protocols' HTTP ingest shares: reading a request body
+//! (size limit, gzip) and storing a decoded batch durably.
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
+use tracekeep_proto::TraceEvent;
+use tracekeep_store::{Store, StoreError};
+
+use crate::error::ApiError;
+
+/// The 413 answer for a body past `limit` bytes.
+pub(crate) fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!("request body is larger than max-request-size ({limit} bytes)"))
+}
+
+/// The request body, gunzipped when sent with `Content-Encoding: gzip`,
+/// refused with 413 past `limit` bytes either way.
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_big =
+            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_big {
+            too_large(limit)
+        } else {
+            ApiError::BadRequest(format!("reading the request body failed: {error}"))
+        }
+    })?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(bytes),
+        Some("gzip") => {
+            let mut plain = Vec::with_capacity(bytes.len() * 4);
+            let read = flate2::read::GzDecoder::new(bytes.as_ref())
+                .take(limit as u64 + 1)
+                .read_to_end(&mut plain);
+            match read {
+                Err(error) => Err(ApiError::BadRequest(format!("bad gzip body: {error}"))),
+                Ok(_) if plain.len() > limit => Err(too_large(limit)),
+                Ok(_) => Ok(Bytes::from(plain)),
+            }
+        }
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "unsupported content encoding {other:?}: use gzip or none"
+        ))),
+    }
+}
+
+/// Stores `events` in one commit and returns once they are durable. A full
+/// disk (the store's reserve reached) is [`ApiError::Unavailable`], which
+/// clients retry.
+pub(crate) async fn store_events(store: &Arc<Store>, events: Vec<TraceEvent>) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    store.append_then(events, move |result| {
+        let _ = done.send(result);
+    });
+    match outcome.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error @ StoreError::DiskFull { .. })) => Err(ApiError::Unavailable(error.to_string())),
+        Ok(Err(error)) => Err(ApiError::from(error)),
+        Err(_) => Err(ApiError::Internal("the store stopped before answering".into())),
+    }
+}

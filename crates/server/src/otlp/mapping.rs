@@ -1,0 +1,376 @@
+//! OTLP spans to the store's `pb.Span`.
+//!
+//! Each span keeps two forms. Its Zipkin view fills the ordinary fields, the
+//! way OpenTelemetry's Zipkin exporters map a span (kind, `otel.status_code`,
+//! `error`, `otel.scope.name`, events as annotations, attributes as text
+//! tags), so search and the Zipkin API need no OTLP knowledge. And `otlp`
+//! holds the span exactly as it arrived, as a `ResourceSpans` with its
+//! resource, its scope and this one span, for lossless export.
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
+use prost::Message as _;
+use prost::encoding::{WireType, encode_key, encode_varint};
+use serde_json::{Map, Value};
+use tracekeep_proto::pb;
+
+use crate::zipkin::model::lower_hex;
+
+/// Attributes that name a client span's remote side, most specific first
+/// (OpenTelemetry's Zipkin exporter specification's ranking).
+const REMOTE_SERVICE_KEYS: &[&str] = &[
+    "peer.service",
+    "server.address",
+    "net.peer.name",
+    "network.peer.address",
+    "net.sock.peer.addr",
+    "peer.hostname",
+    "peer.address",
+    "db.name",
+];
+
+/// Attributes that give the remote side's port.
+const REMOTE_PORT_KEYS: &[&str] = &["server.port", "net.peer.port", "network.peer.port"];
+
+/// How many rejected spans the error message names; the count covers all.
+const REASONS_NAMED: usize = 3;
+
+/// A request's spans, sorted into what can be stored and what is refused.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// The valid spans, ready to store.
+    pub spans: Vec<pb::Span>,
+    /// How many spans were refused (OTLP's `rejected_spans`).
+    pub rejected: i64,
+    /// Why, for the first few (OTLP's `error_message`); empty when none were.
+    pub error_message: String,
+}
+
+/// Converts every span of `request`; an invalid span (a trace or span ID of
+/// the wrong length or all zeros, a parent ID of the wrong length, a start
+/// past the year 2262) is counted and named, the others are kept.
+pub fn convert(request: ExportTraceServiceRequest) -> Converted {
+    let mut converted = Converted::default();
+    let mut reasons = Vec::new();
+    for (resource_index, resource_spans) in request.resource_spans.into_iter().enumerate() {
+        let resource_bytes = resource_spans
+            .resource
+            .as_ref()
+            .map(|resource| resource.encode_to_vec());
+        let service = resource_spans
+            .resource
+            .as_ref()
+            .and_then(|resource| string_attribute(&resource.attributes, "service.name"))
+            .unwrap_or_default()
+            .to_owned();
+        for (scope_index, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
+            let scope_bytes = scope_spans.scope.as_ref().map(|scope| scope.encode_to_vec());
+            let (scope_name, scope_version) = scope_spans
+                .scope
+                .as_ref()
+                .map(|scope| (scope.name.as_str(), scope.version.as_str()))
+                .unwrap_or_default();
+            for (span_index, otlp_span) in scope_spans.spans.into_iter().enumerate() {
+                let view = zipkin_view(&otlp_span, &service, scope_name, scope_version);
+                match view {
+                    Ok(mut view) => {
+                        view.otlp = frame_resource_spans(
+                            resource_bytes.as_deref(),
+                            &resource_spans.schema_url,
+                            scope_bytes.as_deref(),
+                            &scope_spans.schema_url,
+                            &otlp_span.encode_to_vec(),
+                        );
+                        converted.spans.push(view);
+                    }
+                    Err(reason) => {
+                        converted.rejected += 1;
+                        if reasons.len() < REASONS_NAMED {
+                            reasons.push(format!(
+                                "resource {resource_index} scope {scope_index} span {span_index}: {reason}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if converted.rejected > 0 {
+        let more = converted.rejected - reasons.len() as i64;
+        converted.error_message = reasons.join("; ");
+        if more > 0 {
+            converted.error_message.push_str(&format!("; and {more} more"));
+        }
+    }
+    converted
+}
+
+/// The value of a string attribute.
+fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .rev()
+        .find(|attribute| attribute.key == key)
+        .and_then(|attribute| match attribute.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(text) => Some(text.as_str()),
+            _ => None,
+        })
+}
+
+/// An ID of `len` bytes, not all zero, as lowercase hex.
+fn id_hex(field: &str, bytes: &[u8], len: usize) -> Result<String, String> {
+    if bytes.len() != len {
+        return Err(format!("{field} has {} bytes, not {len}", bytes.len()));
+    }
+    if bytes.iter().all(|byte| *byte == 0) {
+        return Err(format!("{field} is all zeros"));
+    }
+    Ok(lower_hex(bytes))
+}
+
+/// A trace ID as Zipkin spells it: 32 hex digits, or 16 when the upper half
+/// is zero (Zipkin's normalisation, so both protocols find the same trace).
+fn trace_id_hex(bytes: &[u8]) -> Result<String, String> {
+    let hex = id_hex("traceId", bytes, 16)?;
+    Ok(match hex.strip_prefix("0000000000000000") {
+        Some(lower) => lower.to_owned(),
+        None => hex,
+    })
+}
+
+/// The Zipkin view of one OTLP span, or why the span is refused.
+fn zipkin_view(otlp: &Span, service: &str, scope_name: &str, scope_version: &str) -> Result<pb::Span, String> {
+    let trace_id = trace_id_hex(&otlp.trace_id)?;
+    let span_id = id_hex("spanId", &otlp.span_id, 8)?;
+    let parent_span_id = match otlp.parent_span_id.len() {
+        0 => String::new(),
+        8 if otlp.parent_span_id.iter().all(|byte| *byte == 0) => String::new(),
+        8 => lower_hex(&otlp.parent_span_id),
+        n => return Err(format!("parentSpanId has {n} bytes, not 8 or none")),
+    };
+    let start = i64::try_from(otlp.start_time_unix_nano)
+        .map_err(|_| format!("startTimeUnixNano {} is out of range", otlp.start_time_unix_nano))?;
+    let duration = i64::try_from(otlp.end_time_unix_nano.saturating_sub(otlp.start_time_unix_nano)).unwrap_or(i64::MAX);
+    let kind = span::SpanKind::try_from(otlp.kind).unwrap_or(span::SpanKind::Unspecified);
+
+    let mut tags = std::collections::BTreeMap::new();
+    for attribute in &otlp.attributes {
+        tags.insert(attribute.key.clone(), tag_text(attribute.value.as_ref()));
+    }
+    if !scope_name.is_empty() {
+        tags.insert("otel.scope.name".to_owned(), scope_name.to_owned());
+    }
+    if !scope_version.is_empty() {
+        tags.insert("otel.scope.version".to_owned(), scope_version.to_owned());
+    }
+    if let Some(status) = &otlp.status {
+        match status::StatusCode::try_from(status.code) {
+            Ok(status::StatusCode::Ok) => {
+                tags.insert("otel.status_code".to_owned(), "OK".to_owned());
+            }
+            Ok(status::StatusCode::Error) => {
+                tags.insert("otel.status_code".to_owned(), "ERROR".to_owned());
+                tags.insert("error".to_owned(), status.message.clone());
+            }
+            _ => {}
+        }
+    }
+    for (key, count) in [
+        ("otel.dropped_attributes_count", otlp.dropped_attributes_count),
+        ("otel.dropped_events_count", otlp.dropped_events_count),
+        ("otel.dropped_links_count", otlp.dropped_links_count),
+    ] {
+        if count > 0 {
+            tags.insert(key.to_owned(), count.to_string());
+        }
+    }
+
+    let annotations = otlp
+        .events
+        .iter()
+        .map(|event| pb::SpanAnnotation {
+            time: i64::try_from(event.time_unix_nano).unwrap_or(i64::MAX),
+            value: event_text(&event.name, &event.attributes),
+        })
+        .collect();
+    let remote_endpoint = matches!(kind, span::SpanKind::Client | span::SpanKind::Producer)
+        .then(|| remote_endpoint(&otlp.attributes))
+        .flatten();
+    Ok(pb::Span {
+        base: Some(pb::BaseEvent {
+            trace_id,
+            tso: start,
+            r#type: pb::TraceType::SpanEvent as i32,
+            ..Default::default()
+        }),
+        span_id,
+        parent_span_id,
+        operation: otlp.name.clone(),
+        duration,
+        tags,
+        kind: match kind {
+            span::SpanKind::Client => pb::SpanKind::Client,
+            span::SpanKind::Server => pb::SpanKind::Server,
+            span::SpanKind::Producer => pb::SpanKind::Producer,
+            span::SpanKind::Consumer => pb::SpanKind::Consumer,
+            span::SpanKind::Internal | span::SpanKind::Unspecified => pb::SpanKind::Unspecified,
+        } as i32,
+        local_endpoint: (!service.is_empty()).then(|| pb::Endpoint {
+            service_name: service.to_owned(),
+            ..Default::default()
+        }),
+        remote_endpoint,
+        annotations,
+        ..Default::default()
+    })
+}
+
+/// The remote side of a client or producer span, from its attributes.
+fn remote_endpoint(attributes: &[KeyValue]) -> Option<pb::Endpoint> {
+    let service_name = REMOTE_SERVICE_KEYS
+        .iter()
+        .find_map(|key| string_attribute(attributes, key))?
+        .to_owned();
+    let port = REMOTE_PORT_KEYS
+        .iter()
+        .find_map(|key| {
+            attributes
+                .iter()
+                .find(|attribute| attribute.key == *key)
+                .and_then(|attribute| match attribute.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::IntValue(port) => i32::try_from(*port).ok(),
+                    any_value::Value::StringValue(port) => port.parse().ok(),
+                    _ => None,
+                })
+        })
+        .unwrap_or(0);
+    Some(pb::Endpoint {
+        service_name,
+        port,
+        ..Default::default()
+    })
+}
+
+/// An attribute's value as a Zipkin tag: strings as they are, scalars as
+/// text, arrays and maps as JSON, bytes as base64.
+pub fn tag_text(value: Option<&AnyValue>) -> String {
+    match value.and_then(|value| value.value.as_ref()) {
+        // A string-table index is for profiles only; OTLP says to read it
+        // elsewhere as if absent (the OTLP form keeps it).
+        None | Some(any_value::Value::StringValueStrindex(_)) => String::new(),
+        Some(any_value::Value::StringValue(text)) => text.clone(),
+        Some(any_value::Value::BoolValue(flag)) => flag.to_string(),
+        Some(any_value::Value::IntValue(number)) => number.to_string(),
+        Some(any_value::Value::DoubleValue(number)) => number.to_string(),
+        Some(any_value::Value::BytesValue(bytes)) => base64_text(bytes),
+        Some(other @ (any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_))) => {
+            json_value(Some(other)).to_string()
+        }
+    }
+}
+
+/// An attribute value as JSON, for arrays, maps and event attributes.
+fn json_value(value: Option<&any_value::Value>) -> Value {
+    match value {
+        None | Some(any_value::Value::StringValueStrindex(_)) => Value::Null,
+        Some(any_value::Value::StringValue(text)) => Value::from(text.as_str()),
+        Some(any_value::Value::BoolValue(flag)) => Value::from(*flag),
+        Some(any_value::Value::IntValue(number)) => Value::from(*number),
+        Some(any_value::Value::DoubleValue(number)) => Value::from(*number),
+        Some(any_value::Value::BytesValue(bytes)) => Value::from(base64_text(bytes)),
+        Some(any_value::Value::ArrayValue(array)) => Value::Array(
+            array
+                .values
+                .iter()
+                .map(|item| json_value(item.value.as_ref()))
+                .collect(),
+        ),
+        Some(any_value::Value::KvlistValue(list)) => Value::Object(json_object(&list.values)),
+    }
+}
+
+fn json_object(attributes: &[KeyValue]) -> Map<String, Value> {
+    attributes
+        .iter()
+        .map(|attribute| {
+            (
+                attribute.key.clone(),
+                json_value(attribute.value.as_ref().and_then(|value| value.value.as_ref())),
+            )
+        })
+        .collect()
+}
+
+/// An event as a Zipkin annotation: its name, or `{"name":{attributes}}`
+/// when it has attributes (the Zipkin exporter specification's form).
+fn event_text(name: &str, attributes: &[KeyValue]) -> String {
+    if attributes.is_empty() {
+        return name.to_owned();
+    }
+    let mut outer = Map::new();
+    outer.insert(name.to_owned(), Value::Object(json_object(attributes)));
+    Value::Object(outer).to_string()
+}
+
+/// Standard base64 with padding (RFC 4648), as OTLP's JSON writes bytes.
+fn base64_text(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let word = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |word, (index, &byte)| word | u32::from(byte) << (16 - 8 * index));
+        for position in 0..4 {
+            if position <= chunk.len() {
+                let sextet = (word >> (18 - 6 * position)) & 0x3f;
+                text.push(char::from(ALPHABET[sextet as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
+
+/// Appends field `tag` holding `bytes` (length-delimited).
+fn push_field(buffer: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
+    encode_key(tag, WireType::LengthDelimited, buffer);
+    encode_varint(bytes.len() as u64, buffer);
+    buffer.extend_from_slice(bytes);
+}
+
+/// The protobuf encoding of `ResourceSpans { resource, scope_spans: [ScopeSpans
+/// { scope, spans: [span], schema_url }], schema_url }`, from the already
+/// encoded resource, scope and span: a request's resource is encoded once,
+/// not once per span.
+pub fn frame_resource_spans(
+    resource: Option<&[u8]>,
+    resource_schema_url: &str,
+    scope: Option<&[u8]>,
+    scope_schema_url: &str,
+    span: &[u8],
+) -> Vec<u8> {
+    let mut scope_spans = Vec::with_capacity(span.len() + scope.map_or(0, <[u8]>::len) + 16);
+    if let Some(scope) = scope {
+        push_field(&mut scope_spans, 1, scope);
+    }
+    push_field(&mut scope_spans, 2, span);
+    if !scope_schema_url.is_empty() {
+        push_field(&mut scope_spans, 3, scope_schema_url.as_bytes());
+    }
+    let mut resource_spans = Vec::with_capacity(scope_spans.len() + resource.map_or(0, <[u8]>::len) + 16);
+    if let Some(resource) = resource {
+        push_field(&mut resource_spans, 1, resource);
+    }
+    push_field(&mut resource_spans, 2, &scope_spans);
+    if !resource_schema_url.is_empty() {
+        push_field(&mut resource_spans, 3, resource_schema_url.as_bytes());
+    }
+    resource_spans
+}
+
+#[cfg(test)]
+#[path = "mapping_tests.rs"]
+mod tests;
