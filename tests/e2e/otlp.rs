@@ -398,3 +398,111 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()
 }
+
+#[test]
+fn dump_exports_otlp_spans_exactly_as_they_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    // Every field OTLP has, on two spans of one trace; and a Zipkin span of
+    // another trace, which export maps.
+    let mut first = span(7, 1, 1_700_000_000_000_000_000);
+    first.trace_state = "vendor=a".into();
+    first.kind = 2;
+    first.flags = 0x301;
+    first.attributes.push(KeyValue {
+        key: "nested".into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::ArrayValue(
+                opentelemetry_proto::tonic::common::v1::ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(any_value::Value::BytesValue(vec![1, 2, 255])),
+                    }],
+                },
+            )),
+        }),
+        ..Default::default()
+    });
+    first.events.push(opentelemetry_proto::tonic::trace::v1::span::Event {
+        time_unix_nano: 1_700_000_000_000_500_000,
+        name: "retry".into(),
+        attributes: vec![text("attempt", "2")],
+        dropped_attributes_count: 1,
+    });
+    first.links.push(opentelemetry_proto::tonic::trace::v1::span::Link {
+        trace_id: vec![0x42; 16],
+        span_id: vec![0x43; 8],
+        trace_state: "k=v".into(),
+        attributes: vec![text("link.kind", "follows")],
+        dropped_attributes_count: 0,
+        flags: 0x100,
+    });
+    first.status = Some(opentelemetry_proto::tonic::trace::v1::Status {
+        message: "boom".into(),
+        code: 2,
+    });
+    first.dropped_attributes_count = 3;
+    first.dropped_events_count = 4;
+    first.dropped_links_count = 5;
+    let mut second = span(7, 2, 1_700_000_000_001_000_000);
+    second.parent_span_id = 1u64.to_be_bytes().to_vec();
+    let mut sent = request("exported", vec![first, second]);
+    sent.resource_spans[0].schema_url = "https://opentelemetry.io/schemas/1.26.0".into();
+    sent.resource_spans[0].scope_spans[0].scope = Some(opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+        name: "scope".into(),
+        version: "9".into(),
+        attributes: vec![text("scope.key", "v")],
+        dropped_attributes_count: 0,
+    });
+    let response = post(server.addr, "application/x-protobuf", &sent.encode_to_vec());
+    assert_eq!(response.status, 200, "{}", response.body);
+    let zipkin = r#"[{"traceId":"00000000000000f7","id":"0000000000000009","name":"zipkin op","timestamp":1700000000000000,"duration":10,"localEndpoint":{"serviceName":"zsvc"},"tags":{"k":"v"}}]"#;
+    let response = http(
+        server.addr,
+        "POST",
+        "/api/v2/spans",
+        &[("Content-Type", "application/json")],
+        zipkin.as_bytes(),
+    );
+    assert_eq!(response.status, 202);
+
+    let output = std::process::Command::new(binary("tracekeep-dump"))
+        .args(["export", "--format", "otlp", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<ExportTraceServiceRequest> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "a line per trace");
+    let exported = lines
+        .iter()
+        .find(|line| {
+            line.resource_spans[0].scope_spans[0].spans[0].trace_id
+                == sent.resource_spans[0].scope_spans[0].spans[0].trace_id
+        })
+        .unwrap();
+    // Each span comes back in its own ResourceSpans, with its resource and scope.
+    for (index, back) in exported.resource_spans.iter().enumerate() {
+        let mut expected = sent.resource_spans[0].clone();
+        expected.scope_spans[0].spans = vec![sent.resource_spans[0].scope_spans[0].spans[index].clone()];
+        assert_eq!(back, &expected);
+    }
+    let mapped = lines.iter().find(|line| line != &exported).unwrap();
+    let zipkin_span = &mapped.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(
+        zipkin_span.trace_id,
+        [vec![0; 8], 0xf7u64.to_be_bytes().to_vec()].concat()
+    );
+    assert_eq!(zipkin_span.name, "zipkin op");
+    assert_eq!(
+        zipkin_span.end_time_unix_nano - zipkin_span.start_time_unix_nano,
+        10_000
+    );
+    assert_eq!(
+        mapped.resource_spans[0].resource.as_ref().unwrap().attributes[0],
+        text("service.name", "zsvc")
+    );
+}

@@ -7,6 +7,7 @@
 //! Exit codes: 0 fine; 1 `verify` found problems or a read failed; 2 bad
 //! usage, or the directory is missing or not a tracekeep store.
 
+mod otlp;
 mod render;
 mod time;
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{Map, Value, json};
 use tracekeep_proto::json::{event_value, events_value, to_go_line, to_go_string};
 use tracekeep_store::{Cursor, Store, StoreError};
@@ -91,11 +93,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Every event as one JSON object per line (with trace_id and type), streamed.
+    /// Every event as one JSON object per line (with trace_id and type), streamed;
+    /// with --format otlp, every trace's spans as one OTLP JSON request per line.
     Export {
         /// The data directory.
         dir: PathBuf,
+        /// `events`: the events as `/events/query` shows them; `otlp`: spans as
+        /// OTLP JSON `ExportTraceServiceRequest`s, OTLP-ingested ones exactly as sent.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Events)]
+        format: ExportFormat,
     },
+}
+
+/// What `export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    /// Every event as one JSON object per line.
+    Events,
+    /// Spans as OTLP JSON, one `ExportTraceServiceRequest` per trace and line.
+    Otlp,
 }
 
 /// A failure, with the exit code it deserves.
@@ -182,7 +198,14 @@ fn run(command: Command) -> Result<u8, Failure> {
             other => verify(&other.map_err(open_failure)?, json, &mut out)?,
         },
         Command::Services { dir, service, json } => services(&open(&dir)?, service.as_deref(), json, &mut out)?,
-        Command::Export { dir } => export(&open(&dir)?, &mut out)?,
+        Command::Export {
+            dir,
+            format: ExportFormat::Events,
+        } => export(&open(&dir)?, &mut out)?,
+        Command::Export {
+            dir,
+            format: ExportFormat::Otlp,
+        } => export_otlp(&open(&dir)?, &mut out)?,
     };
     out.flush()?;
     Ok(code)
@@ -389,6 +412,37 @@ fn report_problems(
         )?;
     }
     Ok(())
+}
+
+/// `export --format otlp`: one OTLP JSON request per trace with spans.
+fn export_otlp(store: &Store, out: &mut impl Write) -> Result<u8, Failure> {
+    let mut batch = otlp::TraceBatch::default();
+    let mut failure: Option<anyhow::Error> = None;
+    let result = store.export(|trace_id, stored| {
+        let step = batch
+            .add(trace_id, &stored.event)
+            .map_err(anyhow::Error::msg)
+            .and_then(|finished| finished.map_or(Ok(()), |request| write_otlp(out, &request)));
+        if let Err(error) = step {
+            failure = Some(error);
+            // Stop the walk: a span did not decode, or the reader went away.
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    });
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    result.context("export")?;
+    if let Some(request) = batch.finish() {
+        write_otlp(out, &request)?;
+    }
+    Ok(0)
+}
+
+fn write_otlp(out: &mut impl Write, request: &ExportTraceServiceRequest) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, request).context("write OTLP JSON")?;
+    writeln!(out).context("write OTLP JSON")
 }
 
 fn export(store: &Store, out: &mut impl Write) -> Result<u8, Failure> {
