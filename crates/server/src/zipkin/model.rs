@@ -272,13 +272,20 @@ fn micros_to_nanos(micros: u64) -> Option<i64> {
     i64::try_from(micros).ok()?.checked_mul(1000)
 }
 
-/// The store's nanoseconds to microseconds, rounding a positive duration
-/// under one microsecond up to one, as Zipkin asks.
-fn nanos_to_micros(nanos: i64) -> u64 {
+/// A duration in the store's nanoseconds as Zipkin's microseconds, rounded
+/// up, so a positive duration under one microsecond stays positive (Zipkin
+/// asks for at least 1).
+fn duration_micros(nanos: i64) -> u64 {
     match u64::try_from(nanos) {
         Ok(0) | Err(_) => 0,
         Ok(nanos) => nanos.div_ceil(1000).max(1),
     }
+}
+
+/// A point in time in the store's nanoseconds as Zipkin's epoch
+/// microseconds, truncated, as OpenTelemetry's Zipkin exporters convert.
+fn timestamp_micros(nanos: i64) -> u64 {
+    u64::try_from(nanos).map_or(0, |nanos| nanos / 1000)
 }
 
 /// A time that does not fit the store.
@@ -357,12 +364,12 @@ impl ZipkinSpan {
             .annotations
             .iter()
             .map(|annotation| Annotation {
-                timestamp: nanos_to_micros(annotation.time),
+                timestamp: timestamp_micros(annotation.time),
                 value: annotation.value.clone(),
             })
             .collect();
         annotations.extend(span.logs.iter().map(|log| Annotation {
-            timestamp: nanos_to_micros(log.time),
+            timestamp: timestamp_micros(log.time),
             value: span::log_text(log),
         }));
         let mut zipkin = ZipkinSpan {
@@ -371,8 +378,8 @@ impl ZipkinSpan {
             id: span.span_id.clone(),
             kind: Kind::from_code(span.kind),
             name: span.operation.clone(),
-            timestamp: nanos_to_micros(base.tso),
-            duration: nanos_to_micros(span.duration),
+            timestamp: timestamp_micros(base.tso),
+            duration: duration_micros(span.duration),
             local_endpoint,
             remote_endpoint: span.remote_endpoint.as_ref().map(Endpoint::from_pb),
             annotations,
