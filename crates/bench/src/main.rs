@@ -5,6 +5,7 @@ mod events;
 mod fill;
 mod http;
 mod ingest;
+mod otlp;
 mod overload;
 mod query;
 mod scale;
@@ -65,6 +66,8 @@ enum Section {
     Zipkin,
     /// Zipkin search (`/api/v2/traces`) over a store of 1 M spans.
     Search,
+    /// OTLP ingest over gRPC and HTTP, beside Zipkin proto3.
+    Otlp,
 }
 
 /// Sizes of one run.
@@ -135,6 +138,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Section::Zipkin) {
         zipkin::run(plan.ingest_for.max(Duration::from_secs(1)) * 3).await?;
+    }
+    if wants(Section::Otlp) {
+        otlp::run(plan.ingest_for.max(Duration::from_secs(1)) * 3).await?;
     }
     if wants(Section::Search) {
         search::run(if args.quick { 100_000 } else { 1_000_000 }).await?;

@@ -156,6 +156,11 @@ async fn prebuild(format: Format, run_for: Duration) -> anyhow::Result<Vec<Vec<V
 }
 
 async fn measure(format: Format, run_for: Duration) -> anyhow::Result<()> {
+    measure_labelled(format, &format!("{format:?}"), run_for).await
+}
+
+/// [`measure`], its row labelled `label` (the OTLP table compares against it).
+pub(crate) async fn measure_labelled(format: Format, label: &str, run_for: Duration) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("make a data directory")?;
     let server = Server::start(&dir.path().join("data"), &[]);
     let addr = server.addr;
@@ -201,7 +206,7 @@ async fn measure(format: Format, run_for: Duration) -> anyhow::Result<()> {
     let (p50, p99) = percentiles(&mut latencies);
     println!(
         "| {:<6} | {:>9.0} | {:>11.0} | {:>10.1} | {:>8.2} | {:>8.2} |",
-        format!("{format:?}"),
+        label,
         spans as f64 / seconds,
         bytes as f64 / spans.max(1) as f64,
         cpu * 1e6 / spans.max(1) as f64,

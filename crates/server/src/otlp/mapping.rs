@@ -72,16 +72,19 @@ pub fn convert(request: ExportTraceServiceRequest) -> Converted {
                 .map(|scope| (scope.name.as_str(), scope.version.as_str()))
                 .unwrap_or_default();
             for (span_index, otlp_span) in scope_spans.spans.into_iter().enumerate() {
-                let view = zipkin_view(&otlp_span, &service, scope_name, scope_version);
-                match view {
-                    Ok(mut view) => {
-                        view.otlp = frame_resource_spans(
+                match Ids::of(&otlp_span) {
+                    Ok(ids) => {
+                        // The OTLP form first, while the span is whole; the
+                        // view then takes its strings instead of copying them.
+                        let otlp = frame_resource_spans(
                             resource_bytes.as_deref(),
                             &resource_spans.schema_url,
                             scope_bytes.as_deref(),
                             &scope_spans.schema_url,
-                            &otlp_span.encode_to_vec(),
+                            &otlp_span,
                         );
+                        let mut view = zipkin_view(otlp_span, ids, &service, scope_name, scope_version);
+                        view.otlp = otlp;
                         converted.spans.push(view);
                     }
                     Err(reason) => {
@@ -139,24 +142,54 @@ fn trace_id_hex(bytes: &[u8]) -> Result<String, String> {
     })
 }
 
-/// The Zipkin view of one OTLP span, or why the span is refused.
-fn zipkin_view(otlp: &Span, service: &str, scope_name: &str, scope_version: &str) -> Result<pb::Span, String> {
-    let trace_id = trace_id_hex(&otlp.trace_id)?;
-    let span_id = id_hex("spanId", &otlp.span_id, 8)?;
-    let parent_span_id = match otlp.parent_span_id.len() {
-        0 => String::new(),
-        8 if otlp.parent_span_id.iter().all(|byte| *byte == 0) => String::new(),
-        8 => lower_hex(&otlp.parent_span_id),
-        n => return Err(format!("parentSpanId has {n} bytes, not 8 or none")),
-    };
-    let start = i64::try_from(otlp.start_time_unix_nano)
-        .map_err(|_| format!("startTimeUnixNano {} is out of range", otlp.start_time_unix_nano))?;
+/// A valid span's IDs and start, as the view spells them.
+#[derive(Debug)]
+struct Ids {
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    start: i64,
+}
+
+impl Ids {
+    /// The IDs of `otlp`, or why the span is refused.
+    fn of(otlp: &Span) -> Result<Ids, String> {
+        let trace_id = trace_id_hex(&otlp.trace_id)?;
+        let span_id = id_hex("spanId", &otlp.span_id, 8)?;
+        let parent_span_id = match otlp.parent_span_id.len() {
+            0 => String::new(),
+            8 if otlp.parent_span_id.iter().all(|byte| *byte == 0) => String::new(),
+            8 => lower_hex(&otlp.parent_span_id),
+            n => return Err(format!("parentSpanId has {n} bytes, not 8 or none")),
+        };
+        let start = i64::try_from(otlp.start_time_unix_nano)
+            .map_err(|_| format!("startTimeUnixNano {} is out of range", otlp.start_time_unix_nano))?;
+        Ok(Ids {
+            trace_id,
+            span_id,
+            parent_span_id,
+            start,
+        })
+    }
+}
+
+/// The Zipkin view of one valid OTLP span (taken apart: its strings move).
+fn zipkin_view(otlp: Span, ids: Ids, service: &str, scope_name: &str, scope_version: &str) -> pb::Span {
+    let Ids {
+        trace_id,
+        span_id,
+        parent_span_id,
+        start,
+    } = ids;
     let duration = i64::try_from(otlp.end_time_unix_nano.saturating_sub(otlp.start_time_unix_nano)).unwrap_or(i64::MAX);
     let kind = span::SpanKind::try_from(otlp.kind).unwrap_or(span::SpanKind::Unspecified);
 
+    let remote_endpoint = matches!(kind, span::SpanKind::Client | span::SpanKind::Producer)
+        .then(|| remote_endpoint(&otlp.attributes))
+        .flatten();
     let mut tags = std::collections::BTreeMap::new();
-    for attribute in &otlp.attributes {
-        tags.insert(attribute.key.clone(), tag_text(attribute.value.as_ref()));
+    for attribute in otlp.attributes {
+        tags.insert(attribute.key, tag_text(attribute.value));
     }
     if !scope_name.is_empty() {
         tags.insert("otel.scope.name".to_owned(), scope_name.to_owned());
@@ -164,14 +197,14 @@ fn zipkin_view(otlp: &Span, service: &str, scope_name: &str, scope_version: &str
     if !scope_version.is_empty() {
         tags.insert("otel.scope.version".to_owned(), scope_version.to_owned());
     }
-    if let Some(status) = &otlp.status {
+    if let Some(status) = otlp.status {
         match status::StatusCode::try_from(status.code) {
             Ok(status::StatusCode::Ok) => {
                 tags.insert("otel.status_code".to_owned(), "OK".to_owned());
             }
             Ok(status::StatusCode::Error) => {
                 tags.insert("otel.status_code".to_owned(), "ERROR".to_owned());
-                tags.insert("error".to_owned(), status.message.clone());
+                tags.insert("error".to_owned(), status.message);
             }
             _ => {}
         }
@@ -188,16 +221,13 @@ fn zipkin_view(otlp: &Span, service: &str, scope_name: &str, scope_version: &str
 
     let annotations = otlp
         .events
-        .iter()
+        .into_iter()
         .map(|event| pb::SpanAnnotation {
             time: i64::try_from(event.time_unix_nano).unwrap_or(i64::MAX),
-            value: event_text(&event.name, &event.attributes),
+            value: event_text(event.name, &event.attributes),
         })
         .collect();
-    let remote_endpoint = matches!(kind, span::SpanKind::Client | span::SpanKind::Producer)
-        .then(|| remote_endpoint(&otlp.attributes))
-        .flatten();
-    Ok(pb::Span {
+    pb::Span {
         base: Some(pb::BaseEvent {
             trace_id,
             tso: start,
@@ -206,7 +236,7 @@ fn zipkin_view(otlp: &Span, service: &str, scope_name: &str, scope_version: &str
         }),
         span_id,
         parent_span_id,
-        operation: otlp.name.clone(),
+        operation: otlp.name,
         duration,
         tags,
         kind: match kind {
@@ -223,7 +253,7 @@ fn zipkin_view(otlp: &Span, service: &str, scope_name: &str, scope_version: &str
         remote_endpoint,
         annotations,
         ..Default::default()
-    })
+    }
 }
 
 /// The remote side of a client or producer span, from its attributes.
@@ -254,18 +284,18 @@ fn remote_endpoint(attributes: &[KeyValue]) -> Option<pb::Endpoint> {
 
 /// An attribute's value as a Zipkin tag: strings as they are, scalars as
 /// text, arrays and maps as JSON, bytes as base64.
-pub fn tag_text(value: Option<&AnyValue>) -> String {
-    match value.and_then(|value| value.value.as_ref()) {
+fn tag_text(value: Option<AnyValue>) -> String {
+    match value.and_then(|value| value.value) {
         // A string-table index is for profiles only; OTLP says to read it
         // elsewhere as if absent (the OTLP form keeps it).
         None | Some(any_value::Value::StringValueStrindex(_)) => String::new(),
-        Some(any_value::Value::StringValue(text)) => text.clone(),
+        Some(any_value::Value::StringValue(text)) => text,
         Some(any_value::Value::BoolValue(flag)) => flag.to_string(),
         Some(any_value::Value::IntValue(number)) => number.to_string(),
         Some(any_value::Value::DoubleValue(number)) => number.to_string(),
-        Some(any_value::Value::BytesValue(bytes)) => base64_text(bytes),
+        Some(any_value::Value::BytesValue(bytes)) => base64_text(&bytes),
         Some(other @ (any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_))) => {
-            json_value(Some(other)).to_string()
+            json_value(Some(&other)).to_string()
         }
     }
 }
@@ -304,12 +334,12 @@ fn json_object(attributes: &[KeyValue]) -> Map<String, Value> {
 
 /// An event as a Zipkin annotation: its name, or `{"name":{attributes}}`
 /// when it has attributes (the Zipkin exporter specification's form).
-fn event_text(name: &str, attributes: &[KeyValue]) -> String {
+fn event_text(name: String, attributes: &[KeyValue]) -> String {
     if attributes.is_empty() {
-        return name.to_owned();
+        return name;
     }
     let mut outer = Map::new();
-    outer.insert(name.to_owned(), Value::Object(json_object(attributes)));
+    outer.insert(name, Value::Object(json_object(attributes)));
     Value::Object(outer).to_string()
 }
 
@@ -334,41 +364,59 @@ fn base64_text(bytes: &[u8]) -> String {
     text
 }
 
+/// Appends the key and length of length-delimited field `tag`.
+fn push_field_head(buffer: &mut Vec<u8>, tag: u32, len: usize) {
+    encode_key(tag, WireType::LengthDelimited, buffer);
+    encode_varint(len as u64, buffer);
+}
+
 /// Appends field `tag` holding `bytes` (length-delimited).
 fn push_field(buffer: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
-    encode_key(tag, WireType::LengthDelimited, buffer);
-    encode_varint(bytes.len() as u64, buffer);
+    push_field_head(buffer, tag, bytes.len());
     buffer.extend_from_slice(bytes);
 }
 
+/// How many bytes a length-delimited field of `len` bytes takes (tags under 16).
+fn field_len(len: usize) -> usize {
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
 /// The protobuf encoding of `ResourceSpans { resource, scope_spans: [ScopeSpans
-/// { scope, spans: [span], schema_url }], schema_url }`, from the already
-/// encoded resource, scope and span: a request's resource is encoded once,
-/// not once per span.
-pub fn frame_resource_spans(
+/// { scope, spans: [span], schema_url }], schema_url }`, written once into
+/// one buffer from the already encoded resource and scope (a request's
+/// resource is encoded once, not once per span) and the span itself.
+fn frame_resource_spans(
     resource: Option<&[u8]>,
     resource_schema_url: &str,
     scope: Option<&[u8]>,
     scope_schema_url: &str,
-    span: &[u8],
+    span: &Span,
 ) -> Vec<u8> {
-    let mut scope_spans = Vec::with_capacity(span.len() + scope.map_or(0, <[u8]>::len) + 16);
-    if let Some(scope) = scope {
-        push_field(&mut scope_spans, 1, scope);
-    }
-    push_field(&mut scope_spans, 2, span);
-    if !scope_schema_url.is_empty() {
-        push_field(&mut scope_spans, 3, scope_schema_url.as_bytes());
-    }
-    let mut resource_spans = Vec::with_capacity(scope_spans.len() + resource.map_or(0, <[u8]>::len) + 16);
+    let span_len = span.encoded_len();
+    let optional = |text: &str| if text.is_empty() { 0 } else { field_len(text.len()) };
+    let scope_spans_len =
+        scope.map_or(0, |scope| field_len(scope.len())) + field_len(span_len) + optional(scope_schema_url);
+    let total = resource.map_or(0, |resource| field_len(resource.len()))
+        + field_len(scope_spans_len)
+        + optional(resource_schema_url);
+    let mut buffer = Vec::with_capacity(total);
     if let Some(resource) = resource {
-        push_field(&mut resource_spans, 1, resource);
+        push_field(&mut buffer, 1, resource);
     }
-    push_field(&mut resource_spans, 2, &scope_spans);
+    push_field_head(&mut buffer, 2, scope_spans_len);
+    if let Some(scope) = scope {
+        push_field(&mut buffer, 1, scope);
+    }
+    push_field_head(&mut buffer, 2, span_len);
+    // Encoding into a Vec cannot run out of room: the error is impossible.
+    let _ = span.encode(&mut buffer);
+    if !scope_schema_url.is_empty() {
+        push_field(&mut buffer, 3, scope_schema_url.as_bytes());
+    }
     if !resource_schema_url.is_empty() {
-        push_field(&mut resource_spans, 3, resource_schema_url.as_bytes());
+        push_field(&mut buffer, 3, resource_schema_url.as_bytes());
     }
-    resource_spans
+    buffer
 }
 
 #[cfg(test)]
