@@ -22,7 +22,8 @@ async fn recorded_spans_appear_through_query_scan_and_the_dump_tool() {
     child.log("key", "/Table/52/1/7");
     child.finish();
     root.finish();
-    tracer.start_span("noop").finish(); // not recorded: never exported
+    // Real but not recording (a black hole): finished, yet never exported.
+    tracer.start_recordable_span("black hole").finish();
     exporter.flush().await.unwrap();
     assert_eq!(exporter.stats().sent, 2);
 
@@ -51,10 +52,61 @@ async fn recorded_spans_appear_through_query_scan_and_the_dump_tool() {
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(text.contains("span") && text.contains("op=\"kv.get\""), "{text}");
+    // One entry per span, the child first (arrival order), each with its operation.
+    assert_eq!(text.matches("op=").count(), 2, "{text}");
+    let (child_at, root_at) = (text.find("op=\"kv.get\""), text.find("op=\"txn\""));
+    assert!(child_at.is_some() && root_at.is_some() && child_at < root_at, "{text}");
     let stats = std::process::Command::new(binary("tracekeep-dump"))
         .args(["stats", data.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&stats.stdout).contains("span 2"));
+    assert!(stats.status.success(), "{}", String::from_utf8_lossy(&stats.stderr));
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    let events_line = ["events", "2", "(binlog", "0,", "job", "0,", "span", "2)"];
+    assert!(
+        stats.lines().any(|line| line.split_whitespace().eq(events_line)),
+        "{stats}"
+    );
+}
+
+#[test]
+fn the_zipkin_shadow_lands_in_tracekeeps_zipkin_api_in_both_formats() {
+    use std::time::Duration;
+    use tracekeep_client::span::shadow::ZipkinFormat;
+    use tracekeep_client::span::{ZipkinShadow, ZipkinShadowConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    for format in [ZipkinFormat::V2Json, ZipkinFormat::V1Thrift] {
+        let shadow = ZipkinShadow::start(ZipkinShadowConfig {
+            format,
+            flush_interval: Duration::from_millis(20),
+            // KaiwuDB's `trace.zipkin.collector` form: host:port.
+            ..ZipkinShadowConfig::new(server.addr.to_string())
+        })
+        .unwrap();
+        let tracer = Tracer::with_prefix("kwdb").with_zipkin_shadow(shadow.clone());
+        let root = tracer.start_span("txn");
+        root.set_tag("node", 1);
+        root.log("event", "begin");
+        let child = tracer.start_child_span("kv.get", &root, &[("range", "r7")], false);
+        child.finish();
+        root.finish();
+        assert!(shadow.flush(Duration::from_secs(10)), "{format:?}");
+        assert_eq!(shadow.stats().sent, 2, "{format:?}: {:?}", shadow.stats());
+
+        let response = server.get(&format!("/api/v2/trace/{:016x}", root.trace_id()));
+        assert_eq!(response.status, 200, "{format:?}: {}", response.body);
+        let spans = response.json();
+        let spans = spans.as_array().unwrap();
+        assert_eq!(spans.len(), 2, "{format:?}: {spans:?}");
+        let by_name = |name: &str| spans.iter().find(|span| span["name"] == name).unwrap();
+        let (root_json, child_json) = (by_name("txn"), by_name("kv.get"));
+        assert_eq!(root_json["id"], format!("{:016x}", root.span_id()), "{format:?}");
+        assert_eq!(child_json["parentId"], root_json["id"], "{format:?}");
+        assert_eq!(root_json["localEndpoint"]["serviceName"], "kwbase", "{format:?}");
+        assert_eq!(child_json["tags"]["range"], "r7", "{format:?}");
+        assert_eq!(root_json["tags"]["node"], "1", "{format:?}");
+        assert_eq!(root_json["annotations"][0]["value"], "event=begin", "{format:?}");
+    }
 }

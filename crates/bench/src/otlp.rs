@@ -51,7 +51,10 @@ fn otlp_span(client: usize, n: u64) -> Span {
             }),
             ..Default::default()
         },
-        text("url.full", format!("http://orders.internal:8080/api/orders/{}", n % 977)),
+        text(
+            "url.full",
+            format!("http://orders.internal:8080/api/orders/{}", n % 977),
+        ),
         text("component", "net/http".into()),
         text("peer.service", "orders".into()),
         text("db.system", "mysql".into()),
@@ -122,8 +125,7 @@ fn request(client: usize, first: u64) -> Vec<u8> {
 
 /// Each client's encoded requests, built before the clock starts.
 async fn prebuild(run_for: Duration) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
-    let per_client =
-        (PREBUILT_RATE as f64 * run_for.as_secs_f64()) as u64 / CLIENTS as u64 / SPANS_PER_REQUEST;
+    let per_client = (PREBUILT_RATE as f64 * run_for.as_secs_f64()) as u64 / CLIENTS as u64 / SPANS_PER_REQUEST;
     let mut tasks = Vec::new();
     for client in 0..CLIENTS {
         tasks.push(tokio::task::spawn_blocking(move || {

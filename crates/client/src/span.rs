@@ -23,11 +23,14 @@
 pub mod carrier;
 pub mod exporter;
 pub mod render;
+pub mod shadow;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
+
+pub use carrier::{Extractor, Injector};
+pub use shadow::{ZipkinShadow, ZipkinShadowConfig};
 
 /// Logs kept per span; later ones are counted in the tag `dropped_logs`.
 pub const MAX_LOGS_PER_SPAN: usize = 1_000;
@@ -49,9 +52,6 @@ pub enum SpanError {
     /// The carrier holds tracer keys whose values do not parse.
     #[error("corrupted span context: {0}")]
     CorruptedContext(String),
-    /// The carrier is not one the tracer can read or write.
-    #[error("unsupported carrier: use an http::HeaderMap, HashMap<String, String> or BTreeMap<String, String>")]
-    UnsupportedCarrier,
     /// A value cannot be carried in an HTTP header.
     #[error("{0:?} cannot be carried in an HTTP header")]
     Unencodable(String),
@@ -125,6 +125,13 @@ struct Recording {
 
 struct SpanData {
     finished: Option<Duration>,
+    /// Whether the span went to the sink: a second `finish` updates the
+    /// duration but does not export it again.
+    exported: bool,
+    /// Whether the span went to the Zipkin shadow (once, like `exported`).
+    shadowed: bool,
+    /// Every log, recording or not, for the Zipkin shadow (only with one).
+    shadow_logs: Vec<LogRecord>,
     tags: BTreeMap<String, String>,
     logs: Vec<LogRecord>,
     dropped_logs: u64,
@@ -197,7 +204,56 @@ pub trait SpanSink: Send + Sync + 'static {
 struct TracerInner {
     prefix: String,
     sink: Option<Arc<dyn SpanSink>>,
-    ids: AtomicU64,
+    shadow: Option<Arc<ZipkinShadow>>,
+}
+
+impl TracerInner {
+    /// A real span of this tracer: it exports through this tracer's sink.
+    fn real(
+        self: &Arc<Self>,
+        operation: &str,
+        trace_id: u64,
+        parent_span_id: u64,
+        tags: BTreeMap<String, String>,
+        baggage: BTreeMap<String, String>,
+        recording: Option<RecordingType>,
+    ) -> Arc<SpanInner> {
+        let mut data = SpanData {
+            finished: None,
+            exported: false,
+            shadowed: false,
+            shadow_logs: Vec::new(),
+            tags,
+            logs: Vec::new(),
+            dropped_logs: 0,
+            baggage,
+            recording: None,
+        };
+        if let Some(kind) = recording {
+            begin_recording(&mut data, kind);
+        }
+        Arc::new(SpanInner {
+            tracer: self.clone(),
+            trace_id,
+            span_id: new_id(),
+            parent_span_id,
+            operation: operation.to_owned(),
+            start: SystemTime::now(),
+            started: Instant::now(),
+            data: Mutex::new(data),
+        })
+    }
+}
+
+/// A random non-zero 63-bit ID, as CockroachDB's tracer draws them
+/// (`rand.Int63`): independent between tracers and processes.
+fn new_id() -> u64 {
+    loop {
+        let id = rand::random::<u64>() >> 1;
+        if id != 0 {
+            return id;
+        }
+    }
 }
 
 /// Starts spans. Cheap to clone.
@@ -220,14 +276,6 @@ impl Default for Tracer {
     }
 }
 
-/// SplitMix64: a well-mixed 64-bit value from a counter.
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl Tracer {
     /// A tracer with the `crdb` header prefix and no exporter.
     pub fn new() -> Tracer {
@@ -236,28 +284,36 @@ impl Tracer {
 
     /// A tracer whose inject/extract use `prefix` (`crdb`, `kwdb`, ...).
     pub fn with_prefix(prefix: impl Into<String>) -> Tracer {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos() as u64)
-            ^ u64::from(std::process::id()).rotate_left(32);
         Tracer {
             inner: Arc::new(TracerInner {
                 prefix: prefix.into(),
                 sink: None,
-                ids: AtomicU64::new(seed),
+                shadow: None,
             }),
         }
     }
 
     /// The same tracer, shipping every finished recorded span to `sink`.
     pub fn with_sink(self, sink: Arc<dyn SpanSink>) -> Tracer {
-        let prefix = self.inner.prefix.clone();
-        let seed = self.inner.ids.load(Ordering::Relaxed);
         Tracer {
             inner: Arc::new(TracerInner {
-                prefix,
+                prefix: self.inner.prefix.clone(),
                 sink: Some(sink),
-                ids: AtomicU64::new(seed),
+                shadow: self.inner.shadow.clone(),
+            }),
+        }
+    }
+
+    /// The same tracer with KaiwuDB's Zipkin shadow: every span is then real
+    /// (no noops, as in Go when a collector is configured), every finished
+    /// span goes to `shadow` once, with all its logs, and injected contexts
+    /// carry B3 headers too, so a Zipkin-instrumented peer joins the trace.
+    pub fn with_zipkin_shadow(self, shadow: Arc<ZipkinShadow>) -> Tracer {
+        Tracer {
+            inner: Arc::new(TracerInner {
+                prefix: self.inner.prefix.clone(),
+                sink: self.inner.sink.clone(),
+                shadow: Some(shadow),
             }),
         }
     }
@@ -267,57 +323,27 @@ impl Tracer {
         &self.inner.prefix
     }
 
-    fn new_id(&self) -> u64 {
-        loop {
-            let id = splitmix(self.inner.ids.fetch_add(1, Ordering::Relaxed));
-            if id != 0 {
-                return id;
-            }
+    /// A root span nobody records: a noop, or with a Zipkin shadow a real
+    /// span that records nothing but is reported to Zipkin when finished.
+    pub fn start_span(&self, operation: &str) -> Span {
+        if self.inner.shadow.is_none() {
+            return Span(None);
         }
-    }
-
-    fn real(
-        &self,
-        operation: &str,
-        trace_id: u64,
-        parent_span_id: u64,
-        tags: BTreeMap<String, String>,
-        baggage: BTreeMap<String, String>,
-        recording: Option<RecordingType>,
-    ) -> Arc<SpanInner> {
-        let mut data = SpanData {
-            finished: None,
-            tags,
-            logs: Vec::new(),
-            dropped_logs: 0,
-            baggage,
-            recording: None,
-        };
-        if let Some(kind) = recording {
-            begin_recording(&mut data, kind);
-        }
-        Arc::new(SpanInner {
-            tracer: self.inner.clone(),
-            trace_id,
-            span_id: self.new_id(),
-            parent_span_id,
-            operation: operation.to_owned(),
-            start: SystemTime::now(),
-            started: Instant::now(),
-            data: Mutex::new(data),
-        })
-    }
-
-    /// A root span nobody records: a noop.
-    pub fn start_span(&self, _operation: &str) -> Span {
-        Span(None)
+        Span(Some(self.inner.real(
+            operation,
+            new_id(),
+            0,
+            BTreeMap::new(),
+            BTreeMap::new(),
+            None,
+        )))
     }
 
     /// A real root span that records nothing until [`start_recording`]: its
     /// tags stick, its logs are dropped, its children are noops.
     pub fn start_recordable_span(&self, operation: &str) -> Span {
-        let trace_id = self.new_id();
-        Span(Some(self.real(
+        let trace_id = new_id();
+        Span(Some(self.inner.real(
             operation,
             trace_id,
             0,
@@ -329,7 +355,9 @@ impl Tracer {
 
     /// A child of `parent`: a noop unless the parent is recording; it then
     /// joins the parent's recording, or starts its own of the same type with
-    /// `separate_recording`. `log_tags` become the child's tags.
+    /// `separate_recording`. `log_tags` become the child's tags. The child
+    /// belongs to the parent's tracer (its sink), as in Go, whichever tracer
+    /// starts it.
     pub fn start_child_span(
         &self,
         operation: &str,
@@ -338,16 +366,29 @@ impl Tracer {
         separate_recording: bool,
     ) -> Span {
         let Some(parent) = &parent.0 else { return Span(None) };
-        let mut parent_data = parent.data();
-        let Some(parent_recording) = &mut parent_data.recording else {
-            return Span(None);
-        };
-        let kind = parent_recording.kind;
-        let tags = log_tags
+        let tags: BTreeMap<String, String> = log_tags
             .iter()
             .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
             .collect();
-        let child = self.real(
+        let mut parent_data = parent.data();
+        let Some(parent_recording) = &mut parent_data.recording else {
+            // Not recording: a noop, unless a Zipkin shadow wants every span.
+            if parent.tracer.shadow.is_none() {
+                return Span(None);
+            }
+            let baggage = parent_data.baggage.clone();
+            drop(parent_data);
+            return Span(Some(parent.tracer.real(
+                operation,
+                parent.trace_id,
+                parent.span_id,
+                tags,
+                baggage,
+                None,
+            )));
+        };
+        let kind = parent_recording.kind;
+        let child = parent.tracer.real(
             operation,
             parent.trace_id,
             parent.span_id,
@@ -376,26 +417,45 @@ impl Tracer {
     /// (baggage `sb=1`); then it records automatically, tagged `sb=1`.
     pub fn start_remote_span(&self, operation: &str, context: &SpanContext) -> Span {
         let snowball = context.baggage.get(SNOWBALL_KEY).is_some_and(|value| value == "1");
-        if context.is_noop() || !snowball {
+        if context.is_noop() || (!snowball && self.inner.shadow.is_none()) {
             return Span(None);
         }
-        Span(Some(self.real(
+        if !snowball {
+            // Only for the Zipkin shadow: real, not recording.
+            return Span(Some(self.inner.real(
+                operation,
+                context.trace_id,
+                context.span_id,
+                BTreeMap::new(),
+                context.baggage.clone(),
+                None,
+            )));
+        }
+        // Tagged `sb=1` like the span that asked for it (Go's remote spans
+        // show the tag; local children, which inherit the baggage, do not).
+        let tags = BTreeMap::from([(SNOWBALL_KEY.to_owned(), "1".to_owned())]);
+        Span(Some(self.inner.real(
             operation,
             context.trace_id,
             context.span_id,
-            BTreeMap::new(),
+            tags,
             context.baggage.clone(),
             Some(RecordingType::Snowball),
         )))
     }
 
     /// Writes `context` into `carrier` (see [`carrier`]); a noop context writes nothing.
-    pub fn inject(&self, context: &SpanContext, carrier: &mut dyn std::any::Any) -> Result<(), SpanError> {
-        carrier::inject(&self.inner.prefix, context, carrier)
+    pub fn inject(&self, context: &SpanContext, carrier: &mut impl Injector) -> Result<(), SpanError> {
+        carrier::inject(&self.inner.prefix, context, carrier)?;
+        if self.inner.shadow.is_some() {
+            carrier::inject_zipkin(&self.inner.prefix, context, carrier)?;
+        }
+        Ok(())
     }
 
-    /// Reads a context from `carrier`; a carrier without tracer keys gives the noop context.
-    pub fn extract(&self, carrier: &dyn std::any::Any) -> Result<SpanContext, SpanError> {
+    /// Reads a context from `carrier`; a carrier without the tracer's IDs gives
+    /// the noop context (see [`carrier`] for the rules).
+    pub fn extract(&self, carrier: &impl Extractor) -> Result<SpanContext, SpanError> {
         carrier::extract(&self.inner.prefix, carrier)
     }
 }
@@ -406,7 +466,9 @@ fn begin_recording(data: &mut SpanData, kind: RecordingType) {
         children: Vec::new(),
         remote: Vec::new(),
     });
-    if kind == RecordingType::Snowball {
+    // Go's `setBaggageItemLocked`: setting `sb=1` also tags the span, but is a
+    // no-op when the baggage (inherited from a local parent) already has it.
+    if kind == RecordingType::Snowball && data.baggage.get(SNOWBALL_KEY).is_none_or(|value| value != "1") {
         data.baggage.insert(SNOWBALL_KEY.into(), "1".into());
         data.tags.insert(SNOWBALL_KEY.into(), "1".into());
     }
@@ -475,10 +537,13 @@ impl Span {
         }
     }
 
-    /// Sets a tag (kept on every real span, recording or not).
+    /// Sets a tag (kept on every real span, recording or not). The value is
+    /// formatted before the span's lock is taken, so a value whose `Display`
+    /// reads this span cannot deadlock.
     pub fn set_tag(&self, key: &str, value: impl std::fmt::Display) {
         if let Some(inner) = &self.0 {
-            inner.data().tags.insert(key.to_owned(), value.to_string());
+            let value = value.to_string();
+            inner.data().tags.insert(key.to_owned(), value);
         }
     }
 
@@ -505,7 +570,23 @@ impl Span {
     /// [`MAX_LOGS_PER_SPAN`] per span).
     pub fn log_fields(&self, fields: &[(&str, &dyn std::fmt::Display)]) {
         let Some(inner) = &self.0 else { return };
+        let shadow = inner.tracer.shadow.is_some();
+        if !shadow && !self.is_recording() {
+            return;
+        }
+        // Formatted before the lock is taken (see `set_tag`).
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.to_string()))
+            .collect();
+        let time = SystemTime::now();
         let mut data = inner.data();
+        if shadow && data.shadow_logs.len() < MAX_LOGS_PER_SPAN {
+            data.shadow_logs.push(LogRecord {
+                time,
+                fields: fields.clone(),
+            });
+        }
         if data.recording.is_none() {
             return;
         }
@@ -513,27 +594,37 @@ impl Span {
             data.dropped_logs += 1;
             return;
         }
-        let fields = fields
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), value.to_string()))
-            .collect();
-        data.logs.push(LogRecord {
-            time: SystemTime::now(),
-            fields,
-        });
+        data.logs.push(LogRecord { time, fields });
     }
 
-    /// Finishes the span (finishing again keeps the last duration). A
-    /// recording span is also shipped to the tracer's sink, if it has one.
+    /// Finishes the span (finishing again keeps the last duration, as in Go).
+    /// A recording span is also shipped to the tracer's sink, if it has one,
+    /// once: a second finish does not ship it again.
     pub fn finish(&self) {
         let Some(inner) = &self.0 else { return };
         let mut data = inner.data();
         data.finished = Some(inner.started.elapsed());
-        if data.recording.is_some()
-            && let Some(sink) = &inner.tracer.sink
-        {
-            let span = inner.snapshot(&data);
-            drop(data);
+        let shadow_span = match &inner.tracer.shadow {
+            Some(shadow) if !data.shadowed => {
+                data.shadowed = true;
+                let mut span = inner.snapshot(&data);
+                span.logs = std::mem::take(&mut data.shadow_logs);
+                Some((shadow, span))
+            }
+            _ => None,
+        };
+        let sink_span = match &inner.tracer.sink {
+            Some(sink) if data.recording.is_some() && !data.exported => {
+                data.exported = true;
+                Some((sink, inner.snapshot(&data)))
+            }
+            _ => None,
+        };
+        drop(data);
+        if let Some((shadow, span)) = shadow_span {
+            shadow.report(span);
+        }
+        if let Some((sink, span)) = sink_span {
             sink.export(span);
         }
     }
@@ -548,10 +639,20 @@ pub fn start_recording(span: &Span, kind: RecordingType) {
 }
 
 /// Stops recording `span`: its later logs are dropped and its recording is
-/// empty; children that were recording keep recording.
+/// empty; children that were recording keep recording. A snowball recording
+/// also takes back the `sb` baggage item it set (CockroachDB's
+/// `disableRecording`), so contexts injected afterwards no longer make remote
+/// nodes record.
 pub fn stop_recording(span: &Span) {
     if let Some(inner) = &span.0 {
-        inner.data().recording = None;
+        let mut data = inner.data();
+        if data
+            .recording
+            .take()
+            .is_some_and(|recording| recording.kind == RecordingType::Snowball)
+        {
+            data.baggage.remove(SNOWBALL_KEY);
+        }
     }
 }
 

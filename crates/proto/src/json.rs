@@ -67,6 +67,28 @@ fn go_html_escape(json: &str) -> String {
     escaped
 }
 
+/// Standard base64 with padding (RFC 4648), as Go's `encoding/json` writes
+/// a `[]byte` and OTLP's JSON writes `bytes`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let word = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |word, (index, &byte)| word | u32::from(byte) << (16 - 8 * index));
+        for position in 0..4 {
+            if position <= chunk.len() {
+                let sextet = (word >> (18 - 6 * position)) & 0x3f;
+                text.push(char::from(ALPHABET[sextet as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
+
 /// An object builder that applies Go's `omitempty` rules.
 #[derive(Default)]
 struct GoObject(Map<String, Value>);
@@ -97,6 +119,13 @@ impl GoObject {
     fn bool(mut self, key: &str, value: bool) -> Self {
         if value {
             self.0.insert(key.into(), Value::from(true));
+        }
+        self
+    }
+
+    fn bytes(mut self, key: &str, value: &[u8]) -> Self {
+        if !value.is_empty() {
+            self.0.insert(key.into(), Value::from(base64(value)));
         }
         self
     }
@@ -226,6 +255,7 @@ fn span_event(event: &pb::Span) -> Value {
         .list("annotations", &event.annotations, span_annotation)
         .bool("debug", event.debug)
         .bool("shared", event.shared)
+        .bytes("otlp", &event.otlp)
         .build()
 }
 
@@ -258,6 +288,33 @@ mod tests {
             r#type: pb::TraceType::BinlogEvent as i32,
             ..Default::default()
         })
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (bytes, expected) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+            (b"fooba", "Zm9vYmE="),
+            (b"foobar", "Zm9vYmFy"),
+            (&[0xff, 0xfe, 0x00], "//4A"),
+        ] {
+            assert_eq!(base64(bytes), expected);
+        }
+    }
+
+    #[test]
+    fn a_spans_otlp_form_prints_as_base64_like_a_go_byte_slice() {
+        let span = TraceEvent::Span(pb::Span {
+            otlp: vec![0x0a, 0x00],
+            ..Default::default()
+        });
+        assert_eq!(event_value(&span)["event"]["otlp"], "CgA=");
+        let plain = TraceEvent::Span(pb::Span::default());
+        assert!(event_value(&plain)["event"].get("otlp").is_none());
     }
 
     #[test]

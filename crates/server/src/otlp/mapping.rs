@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use prost::Message as _;
 use prost::encoding::{WireType, encode_key, encode_varint};
 use serde_json::{Map, Value};
+use tracekeep_proto::json::base64;
 use tracekeep_proto::pb;
 
 use crate::zipkin::model::lower_hex;
@@ -293,7 +294,7 @@ fn tag_text(value: Option<AnyValue>) -> String {
         Some(any_value::Value::BoolValue(flag)) => flag.to_string(),
         Some(any_value::Value::IntValue(number)) => number.to_string(),
         Some(any_value::Value::DoubleValue(number)) => number.to_string(),
-        Some(any_value::Value::BytesValue(bytes)) => base64_text(&bytes),
+        Some(any_value::Value::BytesValue(bytes)) => base64(&bytes),
         Some(other @ (any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_))) => {
             json_value(Some(&other)).to_string()
         }
@@ -308,7 +309,7 @@ fn json_value(value: Option<&any_value::Value>) -> Value {
         Some(any_value::Value::BoolValue(flag)) => Value::from(*flag),
         Some(any_value::Value::IntValue(number)) => Value::from(*number),
         Some(any_value::Value::DoubleValue(number)) => Value::from(*number),
-        Some(any_value::Value::BytesValue(bytes)) => Value::from(base64_text(bytes)),
+        Some(any_value::Value::BytesValue(bytes)) => Value::from(base64(bytes)),
         Some(any_value::Value::ArrayValue(array)) => Value::Array(
             array
                 .values
@@ -341,27 +342,6 @@ fn event_text(name: String, attributes: &[KeyValue]) -> String {
     let mut outer = Map::new();
     outer.insert(name, Value::Object(json_object(attributes)));
     Value::Object(outer).to_string()
-}
-
-/// Standard base64 with padding (RFC 4648), as OTLP's JSON writes bytes.
-fn base64_text(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let word = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |word, (index, &byte)| word | u32::from(byte) << (16 - 8 * index));
-        for position in 0..4 {
-            if position <= chunk.len() {
-                let sextet = (word >> (18 - 6 * position)) & 0x3f;
-                text.push(char::from(ALPHABET[sextet as usize]));
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    text
 }
 
 /// Appends the key and length of length-delimited field `tag`.
