@@ -231,24 +231,9 @@ async fn run_client(
             let reply = if flavour == 3 {
                 // OTLP/HTTP protobuf: 200 means durable.
                 let body = otlp_body(&trace, client, &ids);
-                let answer = tokio::task::spawn_blocking(move || {
-                    crate::harness::try_http(
-                        addr,
-                        "POST",
-                        "/v1/traces",
-                        &[("Content-Type", "application/x-protobuf")],
-                        &body,
-                    )
-                    .ok()
-                })
-                .await
-                .unwrap();
-                match answer {
+                match post_spans(addr, "/v1/traces", "application/x-protobuf", body, 200).await {
                     None => break,
-                    Some(response) => Ok(tonic::Response::new(pb::CommonUploadResponse {
-                        result: response.status == 200,
-                        msg: format!("OTLP answered {}: {}", response.status, response.body),
-                    })),
+                    Some(reply) => Ok(tonic::Response::new(reply)),
                 }
             } else if flavour == 2 {
                 // Zipkin v2 JSON spans: 202 means durable, like a gRPC `result = true`.
@@ -263,25 +248,10 @@ async fn run_client(
                         })
                     })
                     .collect();
-                let body = serde_json::Value::Array(spans).to_string();
-                let answer = tokio::task::spawn_blocking(move || {
-                    crate::harness::try_http(
-                        addr,
-                        "POST",
-                        "/api/v2/spans",
-                        &[("Content-Type", "application/json")],
-                        body.as_bytes(),
-                    )
-                    .ok()
-                })
-                .await
-                .unwrap();
-                match answer {
+                let body = serde_json::Value::Array(spans).to_string().into_bytes();
+                match post_spans(addr, "/api/v2/spans", "application/json", body, 202).await {
                     None => break,
-                    Some(response) => Ok(tonic::Response::new(pb::CommonUploadResponse {
-                        result: response.status == 202,
-                        msg: format!("Zipkin answered {}: {}", response.status, response.body),
-                    })),
+                    Some(reply) => Ok(tonic::Response::new(reply)),
                 }
             } else if flavour == 0 {
                 let events = ids
@@ -337,6 +307,26 @@ async fn run_client(
         }
     }
     (model, problems)
+}
+
+/// POSTs spans over HTTP; `None` when the server is gone (killed), else its
+/// answer as an upload reply: `result` when the status is `durable`.
+async fn post_spans(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    durable: u16,
+) -> Option<pb::CommonUploadResponse> {
+    let response = tokio::task::spawn_blocking(move || {
+        crate::harness::try_http(addr, "POST", path, &[("Content-Type", content_type)], &body).ok()
+    })
+    .await
+    .ok()??;
+    Some(pb::CommonUploadResponse {
+        result: response.status == durable,
+        msg: format!("{path} answered {}: {}", response.status, response.body),
+    })
 }
 
 /// An OTLP `ExportTraceServiceRequest` of spans `ids` of `trace` (16 hex

@@ -16,8 +16,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tracekeep_e2e::harness::Server;
 
 use crate::http::KeepAlive;
-use crate::percentiles;
-use crate::zipkin::{self, CLIENTS, SPANS_PER_REQUEST};
+use crate::zipkin::{self, CLIENTS, ClientTotals, SPANS_PER_REQUEST};
 
 const SPANS_PER_TRACE: u64 = 10;
 /// Epoch nanoseconds the spans start from.
@@ -190,9 +189,6 @@ enum Transport {
     Http,
 }
 
-/// What one client measured: spans, bytes, request latencies.
-type ClientTotals = (u64, u64, Vec<Duration>);
-
 async fn grpc_client(
     addr: std::net::SocketAddr,
     requests: Vec<Vec<u8>>,
@@ -267,29 +263,11 @@ async fn measure(transport: Transport, run_for: Duration) -> anyhow::Result<()> 
             Transport::Http => tokio::task::spawn_blocking(move || http_client(addr, requests, client, deadline)),
         });
     }
-    let (mut spans, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
-    for task in tasks {
-        let (s, b, l) = task.await.context("join a client")??;
-        spans += s;
-        bytes += b;
-        latencies.extend(l);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu = server.cpu_seconds().context("read the server's CPU time")? - cpu_before;
-    let (p50, p99) = percentiles(&mut latencies);
-    println!(
-        "| {:<13} | {:>9.0} | {:>11.0} | {:>10.1} | {:>8.2} | {:>8.2} |",
-        match transport {
-            Transport::Grpc => "OTLP gRPC",
-            Transport::Http => "OTLP HTTP",
-        },
-        spans as f64 / seconds,
-        bytes as f64 / spans.max(1) as f64,
-        cpu * 1e6 / spans.max(1) as f64,
-        p50 / 1e3,
-        p99 / 1e3,
-    );
-    Ok(())
+    let label = match transport {
+        Transport::Grpc => "OTLP gRPC",
+        Transport::Http => "OTLP HTTP",
+    };
+    zipkin::report_row(label, tasks, started, &server, cpu_before).await
 }
 
 /// OTLP ingest over gRPC and HTTP, after Zipkin proto3 ingest for comparison.

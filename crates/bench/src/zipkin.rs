@@ -194,6 +194,21 @@ pub(crate) async fn measure_labelled(format: Format, label: &str, run_for: Durat
             anyhow::Ok((spans, bytes, latencies))
         }));
     }
+    report_row(label, tasks, started, &server, cpu_before).await
+}
+
+/// What one load client measured: spans sent, bytes sent, request latencies.
+pub(crate) type ClientTotals = (u64, u64, Vec<Duration>);
+
+/// Joins the clients and prints their row: spans/s, bytes per span, the
+/// server's CPU per span, request p50 and p99.
+pub(crate) async fn report_row(
+    label: &str,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<ClientTotals>>>,
+    started: Instant,
+    server: &Server,
+    cpu_before: f64,
+) -> anyhow::Result<()> {
     let (mut spans, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());
     for task in tasks {
         let (s, b, l) = task.await.context("join a client")??;

@@ -11,6 +11,18 @@ use tracekeep_store::{Store, StoreError};
 
 use crate::error::ApiError;
 
+/// The request's `Content-Type` as sent (`absent` when there is none), and
+/// its media type lowercased without parameters (`application/json` from
+/// `Application/JSON; charset=utf-8`).
+pub(crate) fn content_type<'a>(headers: &'a HeaderMap, absent: &'a str) -> (&'a str, String) {
+    let sent = headers
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap_or("(not text)"))
+        .unwrap_or(absent);
+    let media_type = sent.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    (sent, media_type)
+}
+
 /// The 413 answer for a body past `limit` bytes.
 pub(crate) fn too_large(limit: usize) -> ApiError {
     ApiError::PayloadTooLarge(format!("request body is larger than max-request-size ({limit} bytes)"))

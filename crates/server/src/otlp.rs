@@ -141,16 +141,7 @@ enum Encoding {
 
 impl Encoding {
     fn of(headers: &HeaderMap) -> Result<Encoding, ApiError> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .map(|value| value.to_str().unwrap_or("(not text)"))
-            .unwrap_or_default();
-        let media_type = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let (content_type, media_type) = ingest::content_type(headers, "");
         match media_type.as_str() {
             "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
             "application/json" => Ok(Encoding::Json),

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::sync::Semaphore;
@@ -80,16 +80,7 @@ enum Format {
 }
 
 fn format(headers: &HeaderMap, version: u8) -> Result<Format, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|value| value.to_str().unwrap_or("(not text)"))
-        .unwrap_or("application/json");
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let (content_type, media_type) = ingest::content_type(headers, "application/json");
     match (media_type.as_str(), version) {
         // Zipkin reads a body without a content type as JSON.
         ("application/json" | "", _) => Ok(Format::Json),
