@@ -325,10 +325,18 @@ impl Tracer {
 
     /// A root span nobody records: a noop, or with a Zipkin shadow a real
     /// span that records nothing but is reported to Zipkin when finished.
+    #[inline]
     pub fn start_span(&self, operation: &str) -> Span {
         if self.inner.shadow.is_none() {
             return Span(None);
         }
+        self.start_shadowed_root(operation)
+    }
+
+    /// The shadow's real root span, out of line so the noop path stays a
+    /// branch the caller inlines.
+    #[inline(never)]
+    fn start_shadowed_root(&self, operation: &str) -> Span {
         Span(Some(self.inner.real(
             operation,
             new_id(),
@@ -600,8 +608,19 @@ impl Span {
     /// Finishes the span (finishing again keeps the last duration, as in Go).
     /// A recording span is also shipped to the tracer's sink, if it has one,
     /// once: a second finish does not ship it again.
+    #[inline]
     pub fn finish(&self) {
-        let Some(inner) = &self.0 else { return };
+        if let Some(inner) = &self.0 {
+            inner.finish();
+        }
+    }
+}
+
+impl SpanInner {
+    /// [`Span::finish`] of a real span.
+    #[inline(never)]
+    fn finish(&self) {
+        let inner = self;
         let mut data = inner.data();
         data.finished = Some(inner.started.elapsed());
         let shadow_span = match &inner.tracer.shadow {

@@ -4,8 +4,8 @@
 //! (`POST /api/v2/spans`) by default, or v1 Thrift (`POST /api/v1/spans`,
 //! what KaiwuDB's zipkin-go-opentracing collector sends).
 //!
-//! Reporting never blocks the traced code: spans go into a bounded queue
-//! (drops counted), a background thread batches them and POSTs each batch,
+//! Reporting never blocks the traced code on the collector: spans go into a
+//! bounded queue (drops counted), a background thread batches them and POSTs each batch,
 //! retrying a failed POST with exponential backoff until the collector
 //! answers. A batch the collector refuses (4xx) is dropped and counted.
 //! The thread needs no async runtime.
@@ -13,8 +13,7 @@
 use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs as _};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{LogRecord, RecordedSpan};
@@ -88,9 +87,32 @@ struct Counters {
     refused: AtomicU64,
 }
 
-enum Item {
-    Span(Box<RecordedSpan>),
-    Flush(SyncSender<()>),
+/// What the traced threads and the reporter thread share. Reporting a span
+/// is a push under this lock; the reporter is woken only when a batch is
+/// full, a flush is asked for, or the shadow is dropped (otherwise it wakes
+/// on its own every `flush_interval`), so a span costs no thread wake-up.
+#[derive(Debug, Default)]
+struct Queue {
+    spans: Vec<RecordedSpan>,
+    /// Flushes asked for so far, and answered so far.
+    flushes_asked: u64,
+    flushes_done: u64,
+    closed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the reporter.
+    work: Condvar,
+    /// Wakes flush callers.
+    flushed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// Why the shadow cannot start.
@@ -108,11 +130,11 @@ pub enum ShadowError {
 /// [`super::Tracer::with_zipkin_shadow`].
 #[derive(Debug)]
 pub struct ZipkinShadow {
-    items: SyncSender<Item>,
+    shared: Arc<Shared>,
     counters: Arc<Counters>,
     service_name: String,
-    /// Serialises `flush` callers (each waits for its own marker).
-    flushing: Mutex<()>,
+    batch_size: usize,
+    queue_capacity: usize,
 }
 
 impl ZipkinShadow {
@@ -120,43 +142,62 @@ impl ZipkinShadow {
     /// is not an error here.
     pub fn start(config: ZipkinShadowConfig) -> Result<Arc<ZipkinShadow>, ShadowError> {
         let collector = Collector::parse(&config.collector, config.format)?;
-        let (items, receiver) = sync_channel(config.queue_capacity.max(1));
+        let shared = Arc::new(Shared::default());
         let counters = Arc::new(Counters::default());
-        let worker_counters = counters.clone();
-        let service_name = config.service_name.clone();
+        let (worker_shared, worker_counters) = (shared.clone(), counters.clone());
+        let shadow = ZipkinShadow {
+            shared,
+            counters,
+            service_name: config.service_name.clone(),
+            batch_size: config.batch_size.max(1),
+            queue_capacity: config.queue_capacity.max(1),
+        };
         std::thread::Builder::new()
             .name("zipkin-shadow".into())
-            .spawn(move || run(&config, &collector, &receiver, &worker_counters))
+            .spawn(move || run(&config, &collector, &worker_shared, &worker_counters))
             .map_err(|error| ShadowError::Thread(error.to_string()))?;
-        Ok(Arc::new(ZipkinShadow {
-            items,
-            counters,
-            service_name,
-            flushing: Mutex::new(()),
-        }))
+        Ok(Arc::new(shadow))
     }
 
-    /// Queues a finished span; never blocks (a full queue drops it, counted).
+    /// Queues a finished span; never blocks on the collector (a full queue
+    /// drops it, counted).
     pub fn report(&self, span: RecordedSpan) {
-        match self.items.try_send(Item::Span(Box::new(span))) {
-            Ok(()) => {
-                self.counters.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                crate::upload::count_drop(&self.counters.dropped, "Zipkin shadow")
-            }
+        let mut queue = self.shared.lock();
+        if queue.spans.len() >= self.queue_capacity {
+            drop(queue);
+            crate::upload::count_drop(&self.counters.dropped, "Zipkin shadow");
+            return;
+        }
+        queue.spans.push(span);
+        let full = queue.spans.len() == self.batch_size;
+        drop(queue);
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        if full {
+            self.shared.work.notify_one();
         }
     }
 
     /// Blocks until every span reported before this call was answered by the
     /// collector (sent or refused), or `timeout` passes; false on timeout.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let _one_at_a_time = self.flushing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (done, answered) = sync_channel(1);
-        if self.items.send(Item::Flush(done)).is_err() {
-            return false;
+        let deadline = Instant::now() + timeout;
+        let mut queue = self.shared.lock();
+        queue.flushes_asked += 1;
+        let ticket = queue.flushes_asked;
+        self.shared.work.notify_one();
+        while queue.flushes_done < ticket {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            queue = self
+                .shared
+                .flushed
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
         }
-        answered.recv_timeout(timeout).is_ok()
+        true
     }
 
     /// What the shadow did so far.
@@ -235,45 +276,60 @@ impl Collector {
     }
 }
 
-fn run(config: &ZipkinShadowConfig, collector: &Collector, items: &Receiver<Item>, counters: &Counters) {
-    let mut batch: Vec<RecordedSpan> = Vec::new();
-    let mut deadline = Instant::now() + config.flush_interval;
+impl Drop for ZipkinShadow {
+    /// Lets the reporter send what is queued and stop.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.work.notify_one();
+    }
+}
+
+fn run(config: &ZipkinShadowConfig, collector: &Collector, shared: &Shared, counters: &Counters) {
+    let batch_size = config.batch_size.max(1);
     loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match items.recv_timeout(wait) {
-            Ok(Item::Span(span)) => {
-                batch.push(*span);
-                if batch.len() >= config.batch_size {
-                    send(config, collector, counters, &mut batch);
-                }
+        let mut queue = shared.lock();
+        let deadline = Instant::now() + config.flush_interval;
+        // Sleep until a batch is full, a flush is asked for, the shadow is
+        // dropped, or the flush interval passes.
+        while queue.spans.len() < batch_size && queue.flushes_done == queue.flushes_asked && !queue.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
-            Ok(Item::Flush(done)) => {
-                send(config, collector, counters, &mut batch);
-                let _ = done.send(());
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                send(config, collector, counters, &mut batch);
-                deadline = Instant::now() + config.flush_interval;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                send(config, collector, counters, &mut batch);
-                return;
-            }
+            queue = shared
+                .work
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        let mut batch = std::mem::take(&mut queue.spans);
+        let (flush_ticket, closed) = (queue.flushes_asked, queue.closed);
+        drop(queue);
+        for chunk in batch.chunks(batch_size) {
+            send(config, collector, counters, chunk);
+        }
+        batch.clear();
+        let mut queue = shared.lock();
+        if queue.flushes_done < flush_ticket {
+            queue.flushes_done = flush_ticket;
+            shared.flushed.notify_all();
+        }
+        if closed && queue.spans.is_empty() {
+            return;
         }
     }
 }
 
 /// POSTs the batch until the collector answers: 2xx counts as sent, 4xx as
 /// refused (retrying would not help); anything else is retried with backoff.
-fn send(config: &ZipkinShadowConfig, collector: &Collector, counters: &Counters, batch: &mut Vec<RecordedSpan>) {
-    if batch.is_empty() {
+fn send(config: &ZipkinShadowConfig, collector: &Collector, counters: &Counters, spans: &[RecordedSpan]) {
+    if spans.is_empty() {
         return;
     }
-    let spans = std::mem::take(batch);
     let count = spans.len() as u64;
     let body = match collector.format {
-        ZipkinFormat::V2Json => v2_json(&spans, &config.service_name),
-        ZipkinFormat::V1Thrift => v1_thrift(&spans, &config.service_name),
+        ZipkinFormat::V2Json => v2_json(spans, &config.service_name),
+        ZipkinFormat::V1Thrift => v1_thrift(spans, &config.service_name),
     };
     let mut delay = config.backoff_min;
     loop {

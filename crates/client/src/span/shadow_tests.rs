@@ -149,9 +149,10 @@ fn a_full_queue_drops_and_counts_instead_of_blocking() {
     for _ in 0..10 {
         tracer.start_span("op").finish();
     }
+    // At most two wait in the queue and two went to the stuck reporter.
     let stats = shadow.stats();
     assert_eq!(stats.queued + stats.dropped, 10);
-    assert!(stats.dropped >= 7, "{stats:?}");
+    assert!(stats.dropped >= 6, "{stats:?}");
     assert!(!shadow.flush(Duration::from_millis(50)), "the collector never answers");
 }
 
