@@ -18,7 +18,10 @@
 //!   automatically, and its recording can be brought back with
 //!   [`import_remote_spans`].
 //! - [`Tracer::inject`] / [`Tracer::extract`] carry a [`SpanContext`] across
-//!   processes in HTTP headers or a text map (see [`carrier`]).
+//!   processes in HTTP headers, gRPC metadata or a text map (see [`carrier`]).
+//! - With a [`ZipkinShadow`] ([`Tracer::with_zipkin_shadow`]), every span is
+//!   real and every finished one is reported to a Zipkin collector, as
+//!   KaiwuDB's shadow tracer does (see [`shadow`]).
 
 pub mod carrier;
 pub mod exporter;
