@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{Map, Value, json};
 use tracekeep_proto::json::{event_value, events_value, to_go_line, to_go_string};
-use tracekeep_store::{Cursor, Store, StoreError};
+use tracekeep_store::{Cursor, Store, StoreError, StoredEvent};
 
 use crate::time::format_tso;
 
@@ -414,55 +414,56 @@ fn report_problems(
     Ok(())
 }
 
+/// Walks every stored event in export order (constant memory). An error from
+/// `visit` (output that cannot be written, a span that does not decode) stops
+/// the walk and is the result.
+fn walk_events(store: &Store, mut visit: impl FnMut(&str, &StoredEvent) -> Result<(), Failure>) -> Result<(), Failure> {
+    let mut failure = None;
+    let result = store.export(|trace_id, stored| {
+        visit(trace_id, stored).map_err(|error| {
+            failure = Some(error);
+            StoreError::Closed
+        })
+    });
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    result.context("export")?;
+    Ok(())
+}
+
 /// `export --format otlp`: one OTLP JSON request per trace with spans.
 fn export_otlp(store: &Store, out: &mut impl Write) -> Result<u8, Failure> {
     let mut batch = otlp::TraceBatch::default();
-    let mut failure: Option<anyhow::Error> = None;
-    let result = store.export(|trace_id, stored| {
-        let step = batch
-            .add(trace_id, &stored.event)
-            .map_err(anyhow::Error::msg)
-            .and_then(|finished| finished.map_or(Ok(()), |request| write_otlp(out, &request)));
-        if let Err(error) = step {
-            failure = Some(error);
-            // Stop the walk: a span did not decode, or the reader went away.
-            return Err(StoreError::Closed);
+    walk_events(store, |trace_id, stored| {
+        if let Some(request) = batch.add(trace_id, &stored.event).map_err(anyhow::Error::msg)? {
+            write_otlp(out, &request)?;
         }
         Ok(())
-    });
-    if let Some(error) = failure {
-        return Err(error.into());
-    }
-    result.context("export")?;
+    })?;
     if let Some(request) = batch.finish() {
         write_otlp(out, &request)?;
     }
     Ok(0)
 }
 
-fn write_otlp(out: &mut impl Write, request: &ExportTraceServiceRequest) -> anyhow::Result<()> {
-    serde_json::to_writer(&mut *out, request).context("write OTLP JSON")?;
-    writeln!(out).context("write OTLP JSON")
+/// One request as a JSON line. Encoded first, then written, so a closed pipe
+/// stays an I/O error (which `main` treats as a normal end), not a JSON one.
+fn write_otlp(out: &mut impl Write, request: &ExportTraceServiceRequest) -> Result<(), Failure> {
+    let line = serde_json::to_string(request).context("encode OTLP JSON")?;
+    writeln!(out, "{line}")?;
+    Ok(())
 }
 
 fn export(store: &Store, out: &mut impl Write) -> Result<u8, Failure> {
-    let mut write_error = None;
-    let result = store.export(|trace_id, stored| {
+    walk_events(store, |trace_id, stored| {
         let mut object = Map::new();
         object.insert("trace_id".into(), Value::from(trace_id));
         if let Value::Object(event) = event_value(&stored.event) {
             object.extend(event);
         }
-        if let Err(error) = writeln!(out, "{}", to_go_line(&Value::Object(object))) {
-            write_error = Some(error);
-            // Stop the walk: the reader went away or the disk is full.
-            return Err(StoreError::Closed);
-        }
+        writeln!(out, "{}", to_go_line(&Value::Object(object)))?;
         Ok(())
-    });
-    if let Some(error) = write_error {
-        return Err(error.into());
-    }
-    result.context("export")?;
+    })?;
     Ok(0)
 }
