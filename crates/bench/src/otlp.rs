@@ -21,8 +21,6 @@ use crate::zipkin::{self, CLIENTS, ClientTotals, SPANS_PER_REQUEST};
 const SPANS_PER_TRACE: u64 = 10;
 /// Epoch nanoseconds the spans start from.
 const EPOCH_NANOS: u64 = 1_763_855_000_000_000_000;
-/// Spans per second the prebuilt requests are sized for (as for Zipkin).
-const PREBUILT_RATE: u64 = 180_000;
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 fn text(key: &str, value: String) -> KeyValue {
@@ -120,24 +118,6 @@ fn request(client: usize, first: u64) -> Vec<u8> {
         }],
     }
     .encode_to_vec()
-}
-
-/// Each client's encoded requests, built before the clock starts.
-async fn prebuild(run_for: Duration) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
-    let per_client = (PREBUILT_RATE as f64 * run_for.as_secs_f64()) as u64 / CLIENTS as u64 / SPANS_PER_REQUEST;
-    let mut tasks = Vec::new();
-    for client in 0..CLIENTS {
-        tasks.push(tokio::task::spawn_blocking(move || {
-            (0..per_client)
-                .map(|index| request(client, index * SPANS_PER_REQUEST))
-                .collect::<Vec<_>>()
-        }));
-    }
-    let mut bodies = Vec::new();
-    for task in tasks {
-        bodies.push(task.await.context("build a client's requests")?);
-    }
-    Ok(bodies)
 }
 
 /// A gRPC codec that sends requests already encoded: the client's share of
@@ -252,7 +232,7 @@ async fn measure(transport: Transport, run_for: Duration) -> anyhow::Result<()> 
     let dir = tempfile::tempdir().context("make a data directory")?;
     let server = Server::start(&dir.path().join("data"), &[]);
     let addr = server.addr;
-    let prebuilt = prebuild(run_for).await?;
+    let prebuilt = zipkin::prebuild(run_for, request).await?;
     let cpu_before = server.cpu_seconds().context("read the server's CPU time")?;
     let started = Instant::now();
     let deadline = started + run_for;

@@ -133,24 +133,28 @@ pub(crate) fn body(format: Format, client: usize, first: u64, epoch: u64) -> Vec
 
 /// Spans per second the prebuilt bodies are sized for; a client that runs out
 /// builds the rest on the fly, which only makes the figure pessimistic.
-const PREBUILT_RATE: u64 = 180_000;
+pub(crate) const PREBUILT_RATE: u64 = 180_000;
 
 /// Each client's request bodies, built before the clock starts: the load
 /// generator shares this 2-core machine with the server, and a remote client's
-/// encoding cost is not the server's.
-async fn prebuild(format: Format, run_for: Duration) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
+/// encoding cost is not the server's. `build(client, first)` encodes the
+/// request of that client's spans `first..first + 100`.
+pub(crate) async fn prebuild(
+    run_for: Duration,
+    build: impl Fn(usize, u64) -> Vec<u8> + Copy + Send + 'static,
+) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
     let per_client = (PREBUILT_RATE as f64 * run_for.as_secs_f64()) as u64 / CLIENTS as u64 / SPANS_PER_REQUEST;
     let mut tasks = Vec::new();
     for client in 0..CLIENTS {
         tasks.push(tokio::task::spawn_blocking(move || {
             (0..per_client)
-                .map(|request| body(format, client, request * SPANS_PER_REQUEST, INGEST_EPOCH_MICROS))
+                .map(|request| build(client, request * SPANS_PER_REQUEST))
                 .collect::<Vec<_>>()
         }));
     }
     let mut bodies = Vec::new();
     for task in tasks {
-        bodies.push(task.await.context("build a client's bodies")?);
+        bodies.push(task.await.context("build a client's requests")?);
     }
     Ok(bodies)
 }
@@ -168,7 +172,10 @@ pub(crate) async fn measure_labelled(format: Format, label: &str, run_for: Durat
         Format::Json => "application/json",
         Format::Proto3 => "application/x-protobuf",
     };
-    let prebuilt = prebuild(format, run_for).await?;
+    let prebuilt = prebuild(run_for, move |client, first| {
+        body(format, client, first, INGEST_EPOCH_MICROS)
+    })
+    .await?;
     let cpu_before = server.cpu_seconds().context("read the server's CPU time")?;
     let started = Instant::now();
     let deadline = started + run_for;
