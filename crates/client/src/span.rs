@@ -159,7 +159,9 @@ impl SpanInner {
         self.data.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn snapshot(&self, data: &SpanData) -> RecordedSpan {
+    /// The span as a recording reports it, with `logs` (its recorded logs, or
+    /// the shadow's, which the caller gives so that neither is copied in vain).
+    fn snapshot(&self, data: &SpanData, logs: Vec<LogRecord>) -> RecordedSpan {
         let mut tags = data.tags.clone();
         let duration = match data.finished {
             Some(duration) => duration,
@@ -179,7 +181,7 @@ impl SpanInner {
             start: self.start,
             duration,
             tags,
-            logs: data.logs.clone(),
+            logs,
             baggage: data.baggage.clone(),
         }
     }
@@ -188,7 +190,7 @@ impl SpanInner {
     fn collect(&self, into: &mut Vec<RecordedSpan>) {
         let data = self.data();
         let Some(recording) = &data.recording else { return };
-        into.push(self.snapshot(&data));
+        into.push(self.snapshot(&data, data.logs.clone()));
         into.extend(recording.remote.iter().cloned());
         let children = recording.children.clone();
         drop(data);
@@ -629,16 +631,15 @@ impl SpanInner {
         let shadow_span = match &inner.tracer.shadow {
             Some(shadow) if !data.shadowed => {
                 data.shadowed = true;
-                let mut span = inner.snapshot(&data);
-                span.logs = std::mem::take(&mut data.shadow_logs);
-                Some((shadow, span))
+                let logs = std::mem::take(&mut data.shadow_logs);
+                Some((shadow, inner.snapshot(&data, logs)))
             }
             _ => None,
         };
         let sink_span = match &inner.tracer.sink {
             Some(sink) if data.recording.is_some() && !data.exported => {
                 data.exported = true;
-                Some((sink, inner.snapshot(&data)))
+                Some((sink, inner.snapshot(&data, data.logs.clone())))
             }
             _ => None,
         };

@@ -29,14 +29,24 @@ pub fn remote_service_name(span: &pb::Span) -> Option<&str> {
 
 /// A span-tracer log as one annotation value: its `key=value` fields joined by spaces.
 pub fn log_text(log: &pb::SpanLog) -> String {
+    fields_text(
+        log.fields
+            .iter()
+            .map(|field| (field.key.as_str(), field.value.as_str())),
+    )
+}
+
+/// A log entry's fields as [`log_text`] renders them, for logs not (yet) in
+/// a `pb.SpanLog` (the span tracer's Zipkin shadow sends them this way).
+pub fn fields_text<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut text = String::new();
-    for (index, field) in log.fields.iter().enumerate() {
+    for (index, (key, value)) in fields.into_iter().enumerate() {
         if index > 0 {
             text.push(' ');
         }
-        text.push_str(&field.key);
+        text.push_str(key);
         text.push('=');
-        text.push_str(&field.value);
+        text.push_str(value);
     }
     text
 }

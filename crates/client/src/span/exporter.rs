@@ -47,25 +47,38 @@ impl SpanExporterConfig {
     }
 }
 
-/// What the exporter did.
+/// What a span exporter did: this one, or the Zipkin shadow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExportStats {
     /// Spans accepted into the queue.
     pub queued: u64,
-    /// Spans the server acknowledged.
+    /// Spans the receiver (tracekeep, or the Zipkin collector) acknowledged.
     pub sent: u64,
     /// Spans dropped because the queue was full.
     pub dropped: u64,
-    /// Spans the server refused.
+    /// Spans the receiver refused.
     pub refused: u64,
 }
 
+/// The live counts behind [`ExportStats`], shared with the sending task.
 #[derive(Debug, Default)]
-struct Counters {
-    queued: AtomicU64,
-    sent: AtomicU64,
-    dropped: AtomicU64,
-    refused: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) queued: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) refused: AtomicU64,
+}
+
+impl Counters {
+    /// The counts now.
+    pub(crate) fn stats(&self) -> ExportStats {
+        ExportStats {
+            queued: self.queued.load(Ordering::Relaxed),
+            sent: self.sent.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
 }
 
 // Spans are nearly every item; boxing them would cost an allocation each.
@@ -146,12 +159,7 @@ impl SpanExporter {
 
     /// What the exporter did so far.
     pub fn stats(&self) -> ExportStats {
-        ExportStats {
-            queued: self.counters.queued.load(Ordering::Relaxed),
-            sent: self.counters.sent.load(Ordering::Relaxed),
-            dropped: self.counters.dropped.load(Ordering::Relaxed),
-            refused: self.counters.refused.load(Ordering::Relaxed),
-        }
+        self.counters.stats()
     }
 }
 

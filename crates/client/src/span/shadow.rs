@@ -12,10 +12,11 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs as _};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::exporter::{Counters, ExportStats};
 use super::{LogRecord, RecordedSpan};
 
 /// The wire format the shadow sends.
@@ -64,27 +65,6 @@ impl ZipkinShadowConfig {
             backoff_max: Duration::from_secs(5),
         }
     }
-}
-
-/// What the shadow did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ShadowStats {
-    /// Spans accepted into the queue.
-    pub queued: u64,
-    /// Spans the collector accepted.
-    pub sent: u64,
-    /// Spans dropped because the queue was full.
-    pub dropped: u64,
-    /// Spans the collector refused (a 4xx answer).
-    pub refused: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    queued: AtomicU64,
-    sent: AtomicU64,
-    dropped: AtomicU64,
-    refused: AtomicU64,
 }
 
 /// What the traced threads and the reporter thread share. Reporting a span
@@ -201,13 +181,8 @@ impl ZipkinShadow {
     }
 
     /// What the shadow did so far.
-    pub fn stats(&self) -> ShadowStats {
-        ShadowStats {
-            queued: self.counters.queued.load(Ordering::Relaxed),
-            sent: self.counters.sent.load(Ordering::Relaxed),
-            dropped: self.counters.dropped.load(Ordering::Relaxed),
-            refused: self.counters.refused.load(Ordering::Relaxed),
-        }
+    pub fn stats(&self) -> ExportStats {
+        self.counters.stats()
     }
 
     /// The service name spans are reported under.
@@ -356,18 +331,14 @@ fn micros(time: SystemTime) -> u64 {
         .map_or(0, |since| u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// A log entry as an annotation value: `key=value` pairs joined by spaces
-/// (how tracekeep's Zipkin API shows span-tracer logs).
+/// A log entry as an annotation value: `key=value` pairs joined by spaces,
+/// exactly as tracekeep's Zipkin API shows span-tracer logs.
 fn log_text(log: &LogRecord) -> String {
-    log.fields
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    tracekeep_proto::span::fields_text(log.fields.iter().map(|(key, value)| (key.as_str(), value.as_str())))
 }
 
 /// The batch as Zipkin v2 JSON.
-pub fn v2_json(spans: &[RecordedSpan], service_name: &str) -> Vec<u8> {
+fn v2_json(spans: &[RecordedSpan], service_name: &str) -> Vec<u8> {
     let list: Vec<serde_json::Value> = spans
         .iter()
         .map(|span| {
@@ -451,7 +422,7 @@ const ANNOTATION_STRING: i32 = 6;
 /// The batch as a TBinaryProtocol `list<Span>` of zipkinCore.thrift, shaped
 /// like KaiwuDB's local spans: an `lc` binary annotation names the service,
 /// tags are string binary annotations, logs are annotations.
-pub fn v1_thrift(spans: &[RecordedSpan], service_name: &str) -> Vec<u8> {
+fn v1_thrift(spans: &[RecordedSpan], service_name: &str) -> Vec<u8> {
     let mut out = Thrift(Vec::new());
     out.0.push(Thrift::STRUCT);
     out.0
