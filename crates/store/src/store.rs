@@ -70,6 +70,16 @@ pub struct ScanPage {
     pub next: Option<Cursor>,
 }
 
+/// Which way a listing walks first-seen order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ListOrder {
+    /// The oldest trace first (dm-tracer's scan order).
+    #[default]
+    OldestFirst,
+    /// The newest trace first.
+    NewestFirst,
+}
+
 /// A trace's summary, without its events.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TraceSummary {
@@ -658,6 +668,43 @@ impl Store {
             .map_err(|error| StoreError::engine_at(&[TAG_ORDER], "reading first-seen order", error))
     }
 
+    /// [`Store::walk_order`] backwards: newest first, from just before
+    /// `before` (from the newest trace when `None`).
+    fn walk_order_newest_first(
+        &self,
+        before: Option<Cursor>,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        mut visit: impl FnMut(String, Cursor) -> Result<bool>,
+    ) -> Result<()> {
+        let mut options = Self::read_options(snapshot);
+        options.set_iterate_lower_bound(vec![TAG_ORDER]);
+        options.set_iterate_upper_bound(vec![ORDER_END]);
+        let mut iter = self.db.raw_iterator_opt(options);
+        match before {
+            None => iter.seek_to_last(),
+            // Records are keyed by their first item, so the one holding the
+            // entry before `seq` is keyed at or before it.
+            Some(Cursor(seq)) => iter.seek_for_prev(keys::order_key(seq)),
+        }
+        while let Some((key, value)) = iter.item() {
+            let key_seq = match keys::decode_key(key) {
+                Ok(keys::Key::Order { first_seq }) => first_seq,
+                _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
+            };
+            for item in order::decode(key, key_seq, value)?.into_iter().rev() {
+                if before.is_some_and(|Cursor(before)| item.first_seq >= before) {
+                    continue;
+                }
+                if !visit(item.trace_id, Cursor(item.first_seq))? {
+                    return Ok(());
+                }
+            }
+            iter.prev();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&[TAG_ORDER], "reading first-seen order", error))
+    }
+
     /// Every trace and its first-seen number (fault injection's rewrites).
     #[cfg(feature = "fault-injection")]
     pub(crate) fn walk_order_for_tests(&self, mut visit: impl FnMut(String, u64)) -> Result<()> {
@@ -740,9 +787,22 @@ impl Store {
         prefix: &str,
         snapshot: Option<&rocksdb::Snapshot<'_>>,
     ) -> Result<OrderPage> {
+        self.page_matching(ListOrder::OldestFirst, after, limit, prefix, snapshot)
+    }
+
+    /// Up to `limit` traces whose IDs start with `prefix`, past `from` in
+    /// `order`, and the cursor of the next page.
+    fn page_matching(
+        &self,
+        order: ListOrder,
+        from: Option<Cursor>,
+        limit: u64,
+        prefix: &str,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+    ) -> Result<OrderPage> {
         let mut found = Vec::new();
         let mut more = false;
-        self.walk_order(after, snapshot, |trace_id, cursor| {
+        let visit = |trace_id: String, cursor| {
             if !trace_id.starts_with(prefix) {
                 return Ok(true);
             }
@@ -752,7 +812,11 @@ impl Store {
             }
             found.push((trace_id, cursor));
             Ok(true)
-        })?;
+        };
+        match order {
+            ListOrder::OldestFirst => self.walk_order(from, snapshot, visit)?,
+            ListOrder::NewestFirst => self.walk_order_newest_first(from, snapshot, visit)?,
+        }
         let next = if more {
             found.last().map(|(_, cursor)| *cursor)
         } else {
@@ -772,8 +836,21 @@ impl Store {
         limit: u64,
         prefix: &str,
     ) -> Result<(Vec<TraceSummary>, Option<Cursor>)> {
+        self.list_traces_in(ListOrder::OldestFirst, after, limit, prefix)
+    }
+
+    /// [`Store::list_traces`] in either order: newest first starts from the
+    /// newest trace, or from the one just before `from`, and its next-page
+    /// cursor continues towards older traces.
+    pub fn list_traces_in(
+        &self,
+        order: ListOrder,
+        from: Option<Cursor>,
+        limit: u64,
+        prefix: &str,
+    ) -> Result<(Vec<TraceSummary>, Option<Cursor>)> {
         let snapshot = self.db.snapshot();
-        let (found, next) = self.page_after_matching(after, limit, prefix, Some(&snapshot))?;
+        let (found, next) = self.page_matching(order, from, limit, prefix, Some(&snapshot))?;
         let mut summaries = Vec::with_capacity(found.len());
         for (trace_id, cursor) in found {
             let mut summary = TraceSummary {

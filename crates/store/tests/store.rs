@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Barrier};
 
 use tracekeep_store::{
-    Clock, Cursor, EventKind, SpanSearch, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS, TraceEvent, pb,
+    Clock, Cursor, EventKind, ListOrder, SpanSearch, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS, TraceEvent, pb,
 };
 
 fn base(trace_id: &str, tso: i64) -> Option<pb::BaseEvent> {
@@ -243,6 +243,48 @@ fn list_traces_summarises_each_trace() {
     let ids: Vec<_> = rest.iter().map(|summary| summary.trace_id.as_str()).collect();
     assert_eq!((ids, end), (vec!["ab"], None));
     assert_eq!(store.tso_range().unwrap(), Some((1, 7)));
+}
+
+#[test]
+fn list_traces_newest_first_pages_backwards_across_order_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    // Two commits, so two first-seen order records of several traces each.
+    store.append(vec![job("t1", 1), job("t2", 2), job("t3", 3)]).unwrap();
+    store.append(vec![job("t4", 4), job("t5", 5), job("x6", 6)]).unwrap();
+    assert!(store.delete("t2").unwrap());
+    let ids = |page: &[tracekeep_store::TraceSummary]| -> Vec<String> {
+        page.iter().map(|summary| summary.trace_id.clone()).collect()
+    };
+    let (all, end) = store.list_traces_in(ListOrder::NewestFirst, None, 10, "").unwrap();
+    assert_eq!(
+        (ids(&all), end),
+        (
+            vec!["x6", "t5", "t4", "t3", "t1"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            None
+        )
+    );
+    let mut pages = Vec::new();
+    let mut from = None;
+    loop {
+        let (page, next) = store.list_traces_in(ListOrder::NewestFirst, from, 2, "t").unwrap();
+        pages.push(ids(&page));
+        match next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec!["t5", "t4"], vec!["t3", "t1"]]);
+    // A cursor from an oldest-first page continues backwards from there.
+    let (oldest, _) = store.list_traces_in(ListOrder::OldestFirst, None, 3, "").unwrap();
+    let (before, _) = store
+        .list_traces_in(ListOrder::NewestFirst, Some(oldest[2].cursor), 10, "")
+        .unwrap();
+    assert_eq!(ids(&before), ["t3", "t1"]);
+    assert_eq!(ids(&oldest), ["t1", "t3", "t4"]);
 }
 
 #[test]
