@@ -35,6 +35,8 @@ say "interop: py_zipkin (v1 Thrift, v2 JSON, v2 proto3) and OpenTelemetry's Zipk
 tests/interop/zipkin-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
 say "interop: the OpenTelemetry Python SDK's OTLP exporters (gRPC and HTTP) against tracekeep-server, read back through Zipkin's API and tracekeep-dump export --format otlp"
 tests/interop/otlp-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
+say "browser: the web UI in headless Chromium (Playwright), every page against a seeded tracekeep-server"
+tests/ui/ui-test.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
 say "all steps done after $((SECONDS - started)) s"
 # One closing line for the whole run (cargo ends on a doc-test summary).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$work/test.log"

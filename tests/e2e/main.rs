@@ -17,5 +17,6 @@ mod server_api;
 mod server_lifecycle;
 mod soak;
 mod spans;
+mod ui;
 mod zipkin;
 mod zipkin_search;

@@ -1,6 +1,7 @@
 //! dm-tracer's HTTP API: same paths, status codes and response shapes.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 use tracekeep_proto::json::{events_value, to_go_string};
-use tracekeep_store::{Cursor, Store, StoreError, StoredEvent};
+use tracekeep_store::{Cursor, ListOrder, Store, StoreError, StoredEvent};
 
 use crate::error::{ApiError, blocking, blocking_raw};
 use crate::params::{FormRequest, Params};
@@ -24,6 +25,8 @@ pub struct HttpState {
     pub store: Arc<Store>,
     /// Most traces one scan page may ask for.
     pub max_scan_limit: u64,
+    /// When the server started serving (for the uptime in the stats).
+    pub started: Instant,
 }
 
 /// The HTTP routes (without a fallback; the caller adds one).
@@ -35,6 +38,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/events/delete", any(delete))
         .route("/events/truncate", any(truncate))
         .route("/api/tracekeep/stats", get(stats))
+        .route("/api/tracekeep/traces", get(traces))
         .with_state(state)
 }
 
@@ -88,6 +92,7 @@ async fn stats(State(state): State<HttpState>) -> Result<Response, ApiError> {
         "events": events,
         "bytes_on_disk": stats.bytes_on_disk,
         "tso_mark": stats.tso_mark,
+        "uptime_seconds": state.started.elapsed().as_secs(),
         "engine": {
             "memtable_bytes": engine.memtable_bytes,
             "block_cache_bytes": engine.block_cache_bytes,
@@ -100,6 +105,54 @@ async fn stats(State(state): State<HttpState>) -> Result<Response, ApiError> {
         },
     });
     Ok(json_response(&body))
+}
+
+/// Trace summaries in first-seen order, newest first by default: what the
+/// web UI lists, without reading the traces' events into the response.
+async fn traces(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {
+    let params = request.params()?;
+    let limit = params.count("limit", 50)?;
+    if limit == 0 || limit > state.max_scan_limit {
+        return Err(ApiError::BadRequest(format!(
+            "limit: {limit} not valid: 1 to {} traces per page",
+            state.max_scan_limit
+        )));
+    }
+    let order = match params.get("order") {
+        None | Some("") | Some("newest") => ListOrder::NewestFirst,
+        Some("oldest") => ListOrder::OldestFirst,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "order: {other} not valid: newest or oldest is required"
+            )));
+        }
+    };
+    let from = match params.get("cursor") {
+        None | Some("") => None,
+        Some(text) => Some(text.trim().parse::<Cursor>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "cursor: {text} not valid: the next cursor of a previous page is required"
+            ))
+        })?),
+    };
+    let prefix = params.get("prefix").unwrap_or_default().to_owned();
+    let store = state.store.clone();
+    let (summaries, next) = blocking(move || store.list_traces_in(order, from, limit, &prefix)).await?;
+    let traces: Vec<Value> = summaries
+        .iter()
+        .map(|summary| {
+            json!({
+                "trace_id": summary.trace_id,
+                "cursor": summary.cursor.to_string(),
+                "events": summary.events,
+                "first_tso": summary.min_tso,
+                "last_tso": summary.max_tso,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        &json!({ "traces": traces, "next": next.map(|next| next.to_string()) }),
+    ))
 }
 
 async fn query(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod logging;
 pub mod otlp;
 mod params;
+pub mod ui;
 pub mod zipkin;
 
 use std::future::Future;
@@ -114,6 +115,7 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
     let http = http::router(http::HttpState {
         store,
         max_scan_limit: settings.max_scan_limit,
+        started: std::time::Instant::now(),
     });
     // Replacing tonic's fallback keeps `UNIMPLEMENTED` for gRPC calls and gives
     // HTTP clients dm-tracer's 404.
@@ -121,6 +123,7 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
         .merge(http)
         .merge(zipkin.clone())
         .merge(otlp_http.clone())
+        .merge(ui::router())
         .fallback(http::fallback);
     Routers {
         main,
