@@ -11,6 +11,7 @@ mod crash;
 mod disk;
 mod dump;
 mod limits;
+mod operations;
 mod otlp;
 mod properties;
 mod server_api;

@@ -197,11 +197,10 @@ class Watch:
 
     def __init__(self, page, port):
         self.problems = []
-        self.allowed_404 = set()
         page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console error: {msg.text}"))
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         page.on("requestfailed", lambda request: self.problems.append(f"request failed: {request.url} {request.failure}"))
-        page.on("response", lambda response: response.status >= 400 and response.url not in self.allowed_404
+        page.on("response", lambda response: response.status >= 400
                 and self.problems.append(f"HTTP {response.status}: {response.url}"))
         page.on("dialog", lambda dialog: (self.problems.append(f"a JavaScript dialog opened: {dialog.message}"), dialog.dismiss()))
 

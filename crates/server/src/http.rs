@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 use tracekeep_proto::json::{events_value, to_go_string};
-use tracekeep_store::{Cursor, ListOrder, Store, StoreError, StoredEvent};
+use tracekeep_store::{Cursor, ListOrder, Readiness, Store, StoreError, StoredEvent};
 
 use crate::error::{ApiError, blocking, blocking_raw};
 use crate::params::{FormRequest, Params};
@@ -39,6 +39,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/events/truncate", any(truncate))
         .route("/api/tracekeep/stats", get(stats))
         .route("/api/tracekeep/traces", get(traces))
+        .route("/ready", get(ready))
         .with_state(state)
 }
 
@@ -105,6 +106,39 @@ async fn stats(State(state): State<HttpState>) -> Result<Response, ApiError> {
         },
     });
     Ok(json_response(&body))
+}
+
+/// A readiness probe: 200 while the store takes writes, 503 (with the reason)
+/// while it refuses them, e.g. with the disk below `min-free-disk-bytes`.
+/// `/health` is the liveness probe.
+async fn ready(State(state): State<HttpState>) -> Response {
+    let store = state.store.clone();
+    let readiness = match tokio::task::spawn_blocking(move || store.readiness()).await {
+        Ok(readiness) => readiness,
+        Err(error) => {
+            return ApiError::Internal(format!("checking readiness: {error}")).into_response();
+        }
+    };
+    let (status, body) = match readiness {
+        Readiness::Ready => (StatusCode::OK, json!({ "status": "READY" })),
+        Readiness::ReadOnly => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "NOT_READY", "reason": "the store is open read-only" }),
+        ),
+        Readiness::DiskReserve { available, reserve } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({
+                "status": "NOT_READY",
+                "reason": format!("{available} bytes free on the data directory's filesystem, below min-free-disk-bytes ({reserve}): uploads are refused"),
+            }),
+        ),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        to_go_string(&body),
+    )
+        .into_response()
 }
 
 /// Trace summaries in first-seen order, newest first by default: what the

@@ -144,6 +144,25 @@ pub struct Store {
     format: u8,
     /// Tag keys whose values the span index records.
     autocomplete_keys: Vec<String>,
+    /// Free bytes below which appends are refused.
+    min_free_disk_bytes: u64,
+}
+
+/// Whether the store takes writes now, and if not, why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// Appends are accepted.
+    Ready,
+    /// Opened read-only.
+    ReadOnly,
+    /// The filesystem's free space is below `min-free-disk-bytes`: appends
+    /// are refused until space is freed.
+    DiskReserve {
+        /// Bytes free now.
+        available: u64,
+        /// The reserve.
+        reserve: u64,
+    },
 }
 
 fn is_lock_error(message: &str) -> bool {
@@ -287,6 +306,7 @@ impl Store {
             sync: options.sync,
             format: FORMAT_VERSION,
             autocomplete_keys: options.autocomplete_keys,
+            min_free_disk_bytes: options.min_free_disk_bytes,
         })
     }
 
@@ -330,6 +350,7 @@ impl Store {
             sync: false,
             format,
             autocomplete_keys: Vec::new(),
+            min_free_disk_bytes: 0,
         })
     }
 
@@ -515,6 +536,21 @@ impl Store {
         match self.submit(Op::Delete(trace_id.to_owned()))? {
             Outcome::Deleted(existed) => Ok(existed),
             other => Err(unexpected_outcome("delete", other)),
+        }
+    }
+
+    /// Whether appends are accepted now (a `statvfs` of the data directory;
+    /// no data is read): what a readiness probe asks.
+    pub fn readiness(&self) -> Readiness {
+        if self.writer.is_none() {
+            return Readiness::ReadOnly;
+        }
+        match writer::space_below_reserve(&self.path, self.min_free_disk_bytes) {
+            Some(available) => Readiness::DiskReserve {
+                available,
+                reserve: self.min_free_disk_bytes,
+            },
+            None => Readiness::Ready,
         }
     }
 

@@ -485,15 +485,16 @@ fn put_counters(batch: &mut WriteBatch, counters: &Counters) {
     batch.put(keys::META_COUNTERS, value);
 }
 
-/// The bytes free when the filesystem is below the reserve, `None` when it
-/// is not. A failed `statvfs` does not block writes: RocksDB reports real trouble.
-fn space_below_reserve(context: &WriterContext) -> Option<u64> {
-    if context.min_free_disk_bytes == 0 {
+/// The bytes free when the filesystem of `path` is below `reserve`, `None`
+/// when it is not. A failed `statvfs` does not block writes: RocksDB reports
+/// real trouble.
+pub(crate) fn space_below_reserve(path: &std::path::Path, reserve: u64) -> Option<u64> {
+    if reserve == 0 {
         return None;
     }
-    let stats = rustix::fs::statvfs(&context.path).ok()?;
+    let stats = rustix::fs::statvfs(path).ok()?;
     let available = stats.f_bavail.saturating_mul(stats.f_frsize);
-    (available < context.min_free_disk_bytes).then_some(available)
+    (available < reserve).then_some(available)
 }
 
 /// Writes `batch`; on success publishes `counters` as the committed ones.
@@ -552,7 +553,7 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
     };
     // Deletes and truncates are how an operator frees space, so only appends
     // are checked, once per group.
-    if let Some(available) = space_below_reserve(context) {
+    if let Some(available) = space_below_reserve(&context.path, context.min_free_disk_bytes) {
         for request in requests {
             request.reply.send(Err(StoreError::DiskFull {
                 path: context.path.clone(),
