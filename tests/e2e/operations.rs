@@ -31,3 +31,125 @@ fn ready_answers_503_with_the_reason_while_the_disk_reserve_refuses_uploads() {
     let health = server.get("/health");
     assert_eq!((health.status, health.json()["status"].clone()), (200, "UP".into()));
 }
+
+/// The value of one series in a Prometheus text scrape (0 when absent).
+fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let before = server.get("/metrics");
+    assert_eq!(before.status, 200);
+    assert_eq!(
+        before.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert_eq!(sample(&before.body, "tracekeep_traces"), 0.0);
+
+    let mut client = server.grpc().await;
+    assert!(
+        upload_jobs(&mut client, vec![job("a", 1), job("a", 2), job("b", 3)])
+            .await
+            .result
+    );
+    assert!(upload_binlogs(&mut client, vec![binlog("b", 4)]).await.result);
+    let spans = r#"[{"traceId":"000000000000000a","id":"000000000000000b","name":"get","timestamp":1700000000000000,"duration":5,"localEndpoint":{"serviceName":"web"}}]"#;
+    let accepted = http(
+        server.addr,
+        "POST",
+        "/api/v2/spans",
+        &[("Content-Type", "application/json")],
+        spans.as_bytes(),
+    );
+    assert_eq!(accepted.status, 202);
+    let refused = http(
+        server.addr,
+        "POST",
+        "/api/v2/spans",
+        &[("Content-Type", "application/json")],
+        b"[{",
+    );
+    assert_eq!(refused.status, 400);
+    assert_eq!(server.get("/events/query?trace_id=a").status, 200);
+    assert_eq!(server.get("/no/such/path").status, 404);
+
+    let after = server.get("/metrics").body;
+    let expect = |series: &str, value: f64| {
+        assert_eq!(sample(&after, series), value, "{series} in\n{after}");
+    };
+    expect("tracekeep_ingested_total{protocol=\"dm\",kind=\"job\"}", 3.0);
+    expect("tracekeep_ingested_total{protocol=\"dm\",kind=\"binlog\"}", 1.0);
+    expect("tracekeep_ingested_total{protocol=\"zipkin\",kind=\"span\"}", 1.0);
+    expect(
+        "tracekeep_refused_requests_total{protocol=\"zipkin\",reason=\"bad_request\"}",
+        1.0,
+    );
+    expect(
+        "tracekeep_requests_total{protocol=\"dm\",route=\"/pb.Tracer/UploadSyncerJobEvent\",status=\"200\"}",
+        1.0,
+    );
+    expect(
+        "tracekeep_requests_total{protocol=\"zipkin\",route=\"/api/v2/spans\",status=\"202\"}",
+        1.0,
+    );
+    expect(
+        "tracekeep_requests_total{protocol=\"dm\",route=\"/events/query\",status=\"200\"}",
+        1.0,
+    );
+    expect(
+        "tracekeep_requests_total{protocol=\"other\",route=\"unmatched\",status=\"404\"}",
+        1.0,
+    );
+    expect(
+        "tracekeep_request_duration_seconds_count{protocol=\"dm\",route=\"/events/query\"}",
+        1.0,
+    );
+    expect("tracekeep_traces", 3.0);
+    expect("tracekeep_events{kind=\"job\"}", 3.0);
+    assert!(sample(&after, "tracekeep_disk_bytes") > 0.0);
+    assert!(after.lines().any(|line| line.starts_with("tracekeep_tso_mark ")));
+    // The oldest trace's first event has TSO 1 (1970): its age is now.
+    let age = sample(&after, "tracekeep_oldest_trace_age_seconds");
+    assert!(age > 1.7e9, "{age}");
+    assert!(
+        sample(&after, "tracekeep_open_connections") >= 1.0,
+        "the scrape's own connection"
+    );
+    for gauge in [
+        "tracekeep_rocksdb_memtable_bytes",
+        "tracekeep_rocksdb_pending_compaction_bytes",
+        "tracekeep_rocksdb_write_stops",
+    ] {
+        assert!(after.lines().any(|line| line.starts_with(gauge)), "{gauge} missing");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_dm_upload_is_counted_by_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tracer.toml");
+    std::fs::write(&config, "min-free-disk-bytes = 1152921504606846976\n").unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let mut client = server.grpc().await;
+    let answer = upload_jobs(&mut client, vec![job("a", 1)]).await;
+    assert!(!answer.result);
+    let scrape = server.get("/metrics").body;
+    assert_eq!(
+        sample(
+            &scrape,
+            "tracekeep_refused_requests_total{protocol=\"dm\",reason=\"disk_full\"}"
+        ),
+        1.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(&scrape, "tracekeep_ingested_total{protocol=\"dm\",kind=\"job\"}"),
+        0.0
+    );
+}

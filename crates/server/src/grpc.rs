@@ -11,9 +11,10 @@ use tonic::{Request, Response, Status};
 use tracekeep_proto::ingest::EncodedEvents;
 use tracekeep_proto::ingest::tracer_server::Tracer;
 use tracekeep_store::pb::{CommonUploadResponse, GetTsoRequest, GetTsoResponse};
-use tracekeep_store::{EventKind, Store};
+use tracekeep_store::{EventKind, Store, StoreError};
 
 use crate::error::{ApiError, blocking};
+use crate::metrics::{Metrics, Refusal};
 
 /// Holds each upload until a place among `max-concurrent-uploads` is free,
 /// before its body is read: waiting uploads cost no memory beyond what their
@@ -39,12 +40,13 @@ pub async fn limit_uploads(
 #[derive(Clone, Debug)]
 pub struct TracerService {
     store: Arc<Store>,
+    metrics: Arc<Metrics>,
 }
 
 impl TracerService {
-    /// Serves from `store`.
-    pub fn new(store: Arc<Store>) -> TracerService {
-        TracerService { store }
+    /// Serves from `store`, counting into `metrics`.
+    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>) -> TracerService {
+        TracerService { store, metrics }
     }
 
     /// Stores a batch; the reply comes only once it is durable. Errors are
@@ -64,18 +66,30 @@ impl TracerService {
             let _ = done.send(result);
         });
         let result = match outcome.await {
-            Ok(result) => result.map_err(ApiError::from),
-            Err(_) => Err(ApiError::Internal("the store stopped before answering".into())),
+            Ok(result) => result.map_err(|error| {
+                let reason = match error {
+                    StoreError::DiskFull { .. } => Refusal::DiskFull,
+                    StoreError::InvalidEvent { .. } => Refusal::BadRequest,
+                    _ => Refusal::Internal,
+                };
+                (reason, ApiError::from(error))
+            }),
+            Err(_) => Err((
+                Refusal::Internal,
+                ApiError::Internal("the store stopped before answering".into()),
+            )),
         };
         match result {
             Ok(()) => {
+                self.metrics.count_ingested_n("dm", kind, count as u64);
                 tracing::debug!(rpc, count, "stored events");
                 CommonUploadResponse {
                     result: true,
                     msg: String::new(),
                 }
             }
-            Err(error) => {
+            Err((reason, error)) => {
+                self.metrics.count_refused("dm", reason);
                 tracing::warn!(rpc, count, %error, "upload refused");
                 CommonUploadResponse {
                     result: false,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 use tracekeep_proto::TraceEvent;
-use tracekeep_store::{Store, StoreError};
+use tracekeep_store::{EventKind, Store, StoreError};
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// The request's `Content-Type` as sent (`absent` when there is none), and
 /// its media type lowercased without parameters (`application/json` from
@@ -72,16 +73,33 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
 /// Stores `events` in one commit and returns once they are durable. A full
 /// disk (the store's reserve reached) is [`ApiError::Unavailable`], which
 /// clients retry.
-pub(crate) async fn store_events(store: &Arc<Store>, events: Vec<TraceEvent>) -> Result<(), ApiError> {
+pub(crate) async fn store_events(
+    store: &Arc<Store>,
+    metrics: &Metrics,
+    protocol: &'static str,
+    events: Vec<TraceEvent>,
+) -> Result<(), ApiError> {
     if events.is_empty() {
         return Ok(());
+    }
+    let mut kinds: Vec<(EventKind, u64)> = Vec::new();
+    for event in &events {
+        match kinds.iter_mut().find(|(kind, _)| *kind == event.kind()) {
+            Some((_, count)) => *count += 1,
+            None => kinds.push((event.kind(), 1)),
+        }
     }
     let (done, outcome) = tokio::sync::oneshot::channel();
     store.append_then(events, move |result| {
         let _ = done.send(result);
     });
     match outcome.await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => {
+            for (kind, count) in kinds {
+                metrics.count_ingested_n(protocol, kind, count);
+            }
+            Ok(())
+        }
         Ok(Err(error @ StoreError::DiskFull { .. })) => Err(ApiError::Unavailable(error.to_string())),
         Ok(Err(error)) => Err(ApiError::from(error)),
         Err(_) => Err(ApiError::Internal("the store stopped before answering".into())),

@@ -13,6 +13,7 @@ pub mod http;
 mod ingest;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod otlp;
 mod params;
 pub mod ui;
@@ -48,6 +49,9 @@ pub struct Settings {
     pub handshake_timeout: Duration,
     /// Tag keys whose values Zipkin's autocomplete lists.
     pub autocomplete_keys: Vec<String>,
+    /// What this server counts and `/metrics` reports, shared by its routes
+    /// and listeners.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Settings {
@@ -60,6 +64,7 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
             handshake_timeout: Duration::from_secs(config.handshake_timeout_secs),
             autocomplete_keys: config.autocomplete_keys.clone(),
+            metrics: Arc::new(metrics::Metrics::new()),
         }
     }
 }
@@ -85,13 +90,15 @@ pub struct Routers {
 
 /// Builds every router; all share one limit on concurrent uploads.
 pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
-    let tracer =
-        TracerServer::new(grpc::TracerService::new(store.clone())).max_decoding_message_size(settings.max_request_size);
+    let metrics = settings.metrics.clone();
+    let tracer = TracerServer::new(grpc::TracerService::new(store.clone(), metrics.clone()))
+        .max_decoding_message_size(settings.max_request_size);
     let uploads = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
     let otlp_state = otlp::OtlpState {
         store: store.clone(),
         max_request_size: settings.max_request_size,
         uploads: uploads.clone(),
+        metrics: metrics.clone(),
     };
     let grpc_layers =
         |router: axum::Router| {
@@ -111,9 +118,10 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
         max_request_size: settings.max_request_size,
         uploads,
         autocomplete_keys: Arc::new(settings.autocomplete_keys.clone()),
+        metrics: metrics.clone(),
     });
     let http = http::router(http::HttpState {
-        store,
+        store: store.clone(),
         max_scan_limit: settings.max_scan_limit,
         started: std::time::Instant::now(),
     });
@@ -124,12 +132,17 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
         .merge(zipkin.clone())
         .merge(otlp_http.clone())
         .merge(ui::router())
+        .merge(metrics::router(metrics.clone(), store))
         .fallback(http::fallback);
+    // Every request is timed and counted, on every listener (a layer added
+    // after the fallback covers unknown paths too).
+    let tracked =
+        |router: axum::Router| router.layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track));
     Routers {
-        main,
-        zipkin: zipkin.fallback(http::fallback),
-        otlp_grpc: otlp_grpc.fallback(http::fallback),
-        otlp_http: otlp_http.fallback(http::fallback),
+        main: tracked(main),
+        zipkin: tracked(zipkin.fallback(http::fallback)),
+        otlp_grpc: tracked(otlp_grpc.fallback(http::fallback)),
+        otlp_http: tracked(otlp_http.fallback(http::fallback)),
     }
 }
 
@@ -153,7 +166,11 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener::ScreenedListener::new(listener, settings.handshake_timeout)?;
+    let listener = listener::ScreenedListener::new(
+        listener,
+        settings.handshake_timeout,
+        settings.metrics.open_connections(),
+    )?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop_rx.await;

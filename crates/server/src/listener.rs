@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -27,6 +28,24 @@ pub struct ReplayStream {
     replay: Vec<u8>,
     replayed: usize,
     inner: TcpStream,
+    _open: OpenConnection,
+}
+
+/// Counts a connection in the open-connections gauge while it lives.
+#[derive(Debug)]
+struct OpenConnection(Gauge);
+
+impl OpenConnection {
+    fn new(gauge: Gauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection(gauge)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl AsyncRead for ReplayStream {
@@ -92,8 +111,9 @@ pub struct ScreenedListener {
 }
 
 impl ScreenedListener {
-    /// Starts accepting on `listener`; `deadline` bounds each connection's opening.
-    pub fn new(listener: TcpListener, deadline: Duration) -> io::Result<ScreenedListener> {
+    /// Starts accepting on `listener`; `deadline` bounds each connection's
+    /// opening; `open` counts the connections open.
+    pub fn new(listener: TcpListener, deadline: Duration, open: Gauge) -> io::Result<ScreenedListener> {
         let local = listener.local_addr()?;
         let (admit, admitted) = mpsc::channel(256);
         let acceptor = tokio::spawn(async move {
@@ -112,6 +132,7 @@ impl ScreenedListener {
                     tracing::debug!(%error, "could not set TCP_NODELAY");
                 }
                 let admit = admit.clone();
+                let open = OpenConnection::new(open.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(deadline, read_opening(&mut stream)).await {
                         Ok(Ok(replay)) => {
@@ -119,6 +140,7 @@ impl ScreenedListener {
                                 replay,
                                 replayed: 0,
                                 inner: stream,
+                                _open: open,
                             };
                             let _ = admit.send((stream, peer)).await;
                         }

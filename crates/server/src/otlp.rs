@@ -29,6 +29,7 @@ use tracekeep_store::Store;
 
 use crate::error::ApiError;
 use crate::ingest;
+use crate::metrics::Metrics;
 
 /// The gRPC path of OTLP's trace export.
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -45,6 +46,8 @@ pub struct OtlpState {
     pub max_request_size: usize,
     /// Places for uploads, shared with the other protocols' ingest.
     pub uploads: Arc<Semaphore>,
+    /// Where ingest is counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Converts and stores one export request: the valid spans in one commit,
@@ -53,7 +56,7 @@ async fn export(state: &OtlpState, request: ExportTraceServiceRequest) -> Result
     let converted = mapping::convert(request);
     let stored = converted.spans.len();
     let events = converted.spans.into_iter().map(TraceEvent::Span).collect();
-    ingest::store_events(&state.store, events).await?;
+    ingest::store_events(&state.store, &state.metrics, "otlp", events).await?;
     tracing::debug!(stored, rejected = converted.rejected, "stored OTLP spans");
     if converted.rejected > 0 {
         tracing::warn!(rejected = converted.rejected, reason = %converted.error_message, "OTLP spans refused");

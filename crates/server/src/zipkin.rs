@@ -30,6 +30,7 @@ use tracekeep_store::Store;
 
 use crate::error::ApiError;
 use crate::ingest;
+use crate::metrics::Metrics;
 use model::ZipkinSpan;
 
 /// Why a request body is refused; the text names the span when one is at fault.
@@ -60,6 +61,8 @@ pub struct ZipkinState {
     pub uploads: Arc<Semaphore>,
     /// Tag keys whose values `/api/v2/autocompleteValues` lists.
     pub autocomplete_keys: Arc<Vec<String>>,
+    /// Where ingest is counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Zipkin's routes: ingest and the v2 query API.
@@ -108,7 +111,7 @@ async fn ingest_v2(State(state): State<ZipkinState>, request: Request) -> Respon
             _ => v2_json::decode(&body),
         }
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
-        store_spans(&state.store, spans).await
+        store_spans(&state.store, &state.metrics, spans).await
     }
     .await;
     accepted(result, "v2")
@@ -126,7 +129,7 @@ async fn ingest_v1(State(state): State<ZipkinState>, request: Request) -> Respon
         }
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
         let spans = spans.iter().flat_map(v1::to_v2).collect();
-        store_spans(&state.store, spans).await
+        store_spans(&state.store, &state.metrics, spans).await
     }
     .await;
     accepted(result, "v1")
@@ -147,7 +150,7 @@ fn accepted(result: Result<usize, ApiError>, version: &str) -> Response {
 }
 
 /// Stores the spans in one commit; answers once they are durable.
-async fn store_spans(store: &Arc<Store>, spans: Vec<ZipkinSpan>) -> Result<usize, ApiError> {
+async fn store_spans(store: &Arc<Store>, metrics: &Metrics, spans: Vec<ZipkinSpan>) -> Result<usize, ApiError> {
     let count = spans.len();
     let events = spans
         .into_iter()
@@ -158,7 +161,7 @@ async fn store_spans(store: &Arc<Store>, spans: Vec<ZipkinSpan>) -> Result<usize
                 .map_err(|error| ApiError::BadRequest(DecodeError::span(index, error).to_string()))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    ingest::store_events(store, events).await?;
+    ingest::store_events(store, metrics, "zipkin", events).await?;
     Ok(count)
 }
 

@@ -1,0 +1,434 @@
+//! `GET /metrics`: Prometheus's text format through `prometheus-client`.
+//!
+//! Request counts and latencies come from one middleware around every route;
+//! ingested and refused counts from the ingest paths, which know the kinds
+//! and reasons; store and RocksDB figures are read at scrape time (counters
+//! kept by the store, RocksDB properties: no data is read).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracekeep_store::{EventKind, ListOrder, Store};
+
+use crate::error::ApiError;
+
+/// A request's protocol and route (the matched path, or an RPC's path).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    protocol: &'static str,
+    route: String,
+}
+
+/// A request's protocol, route and answer (HTTP status code).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    protocol: &'static str,
+    route: String,
+    status: String,
+}
+
+/// What was stored: by protocol and event kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IngestLabels {
+    protocol: &'static str,
+    kind: &'static str,
+}
+
+/// An ingest request refused, and why.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    protocol: &'static str,
+    reason: &'static str,
+}
+
+/// Why an ingest request was refused (the `reason` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The body or its events did not decode or were invalid.
+    BadRequest,
+    /// Over `max-request-size`.
+    TooLarge,
+    /// An unknown content type.
+    UnsupportedMediaType,
+    /// The disk reserve (`min-free-disk-bytes`) was reached.
+    DiskFull,
+    /// A failure of the server or the store.
+    Internal,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::BadRequest => "bad_request",
+            Refusal::TooLarge => "too_large",
+            Refusal::UnsupportedMediaType => "unsupported_media_type",
+            Refusal::DiskFull => "disk_full",
+            Refusal::Internal => "internal",
+        }
+    }
+
+    /// The reason for an HTTP status, `None` for a success.
+    fn of_http(status: StatusCode) -> Option<Refusal> {
+        match status.as_u16() {
+            200..=399 => None,
+            413 => Some(Refusal::TooLarge),
+            415 => Some(Refusal::UnsupportedMediaType),
+            503 => Some(Refusal::DiskFull),
+            400..=499 => Some(Refusal::BadRequest),
+            _ => Some(Refusal::Internal),
+        }
+    }
+
+    /// The reason for a gRPC status code, `None` for OK.
+    fn of_grpc(code: &str) -> Option<Refusal> {
+        match code {
+            "0" => None,
+            "3" => Some(Refusal::BadRequest),
+            "8" | "11" => Some(Refusal::TooLarge),
+            "14" => Some(Refusal::DiskFull),
+            _ => Some(Refusal::Internal),
+        }
+    }
+}
+
+/// The server's metrics; one per server, shared by its routes and listeners.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    ingested: Family<IngestLabels, Counter>,
+    refused: Family<RefusedLabels, Counter>,
+    open_connections: Gauge,
+    started: Instant,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every family; all start empty.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tracekeep");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by protocol, route and HTTP status",
+            requests.clone(),
+        );
+        let durations = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Time from a request's arrival to its answer's headers, by protocol and route",
+            durations.clone(),
+        );
+        let ingested = Family::<IngestLabels, Counter>::default();
+        registry.register(
+            "ingested",
+            "Events and spans stored (acknowledged durable), by protocol and kind",
+            ingested.clone(),
+        );
+        let refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "refused_requests",
+            "Ingest requests refused, by protocol and reason",
+            refused.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Client connections open now (all listeners)",
+            open_connections.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            ingested,
+            refused,
+            open_connections,
+            started: Instant::now(),
+        }
+    }
+
+    /// Counts `count` events of one `kind` stored through `protocol`.
+    pub fn count_ingested_n(&self, protocol: &'static str, kind: EventKind, count: u64) {
+        self.ingested
+            .get_or_create(&IngestLabels {
+                protocol,
+                kind: kind.name(),
+            })
+            .inc_by(count);
+    }
+
+    /// Counts an ingest request refused (DM's uploads, answered
+    /// `result=false` in a successful gRPC response, are counted here; the
+    /// others by their HTTP or gRPC status).
+    pub fn count_refused(&self, protocol: &'static str, reason: Refusal) {
+        self.refused
+            .get_or_create(&RefusedLabels {
+                protocol,
+                reason: reason.label(),
+            })
+            .inc();
+    }
+
+    /// The gauge of open connections, moved by the listeners.
+    pub fn open_connections(&self) -> Gauge {
+        self.open_connections.clone()
+    }
+
+    fn observe(&self, protocol: &'static str, route: String, status: StatusCode, seconds: f64) {
+        self.durations
+            .get_or_create(&RouteLabels {
+                protocol,
+                route: route.clone(),
+            })
+            .observe(seconds);
+        self.requests
+            .get_or_create(&RequestLabels {
+                protocol,
+                route,
+                status: status.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    /// The whole text: the families above, then the store's and RocksDB's
+    /// figures as gauges read now.
+    fn render(&self, store: &Store) -> Result<String, ApiError> {
+        let mut text = String::new();
+        prometheus_text::encode(&mut text, &self.registry)
+            .map_err(|error| ApiError::Internal(format!("encoding metrics: {error}")))?;
+        let figures = store_registry(store, self.started)?;
+        prometheus_text::encode(&mut text, &figures)
+            .map_err(|error| ApiError::Internal(format!("encoding store metrics: {error}")))?;
+        Ok(text)
+    }
+}
+
+/// One gauge with a value (store figures are read, not kept, by the server).
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
+    let gauge: Gauge = Gauge::default();
+    gauge.set(value);
+    registry.register(name, help, gauge);
+}
+
+fn clamp(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn store_registry(store: &Store, started: Instant) -> Result<Registry, ApiError> {
+    let stats = store.stats()?;
+    let engine = store.engine_figures();
+    let mut registry = Registry::with_prefix("tracekeep");
+    gauge(&mut registry, "traces", "Traces stored", clamp(stats.traces));
+    let events = Family::<IngestKindLabels, Gauge>::default();
+    for (kind, count) in &stats.events_by_kind {
+        events
+            .get_or_create(&IngestKindLabels { kind: kind.name() })
+            .set(clamp(*count));
+    }
+    registry.register("events", "Events stored, by kind", events);
+    gauge(
+        &mut registry,
+        "disk_bytes",
+        "Bytes of the data directory's files",
+        clamp(stats.bytes_on_disk),
+    );
+    gauge(
+        &mut registry,
+        "tso_mark",
+        "The persisted TSO mark (nanoseconds)",
+        stats.tso_mark,
+    );
+    // The oldest trace in first-seen order: one trace's events are read.
+    let (oldest, _) = store.list_traces_in(ListOrder::OldestFirst, None, 1, "")?;
+    if let Some(oldest) = oldest.first().filter(|oldest| oldest.min_tso > 0) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |now| i64::try_from(now.as_nanos()).unwrap_or(i64::MAX));
+        gauge(
+            &mut registry,
+            "oldest_trace_age_seconds",
+            "Seconds since the first event (TSO) of the oldest trace in first-seen order",
+            now.saturating_sub(oldest.min_tso) / 1_000_000_000,
+        );
+    }
+    gauge(
+        &mut registry,
+        "uptime_seconds",
+        "Seconds since the server started",
+        clamp(started.elapsed().as_secs()),
+    );
+    let rocksdb = registry.sub_registry_with_prefix("rocksdb");
+    gauge(
+        rocksdb,
+        "memtable_bytes",
+        "Bytes in RocksDB's memtables",
+        clamp(engine.memtable_bytes),
+    );
+    gauge(
+        rocksdb,
+        "block_cache_bytes",
+        "Bytes in RocksDB's block cache",
+        clamp(engine.block_cache_bytes),
+    );
+    gauge(
+        rocksdb,
+        "pending_compaction_bytes",
+        "RocksDB's estimate of the bytes compaction still has to rewrite",
+        clamp(engine.pending_compaction_bytes),
+    );
+    gauge(
+        rocksdb,
+        "running_compactions",
+        "Compactions running now",
+        clamp(engine.running_compactions),
+    );
+    gauge(
+        rocksdb,
+        "level0_files",
+        "Table files in level 0",
+        clamp(engine.level0_files),
+    );
+    gauge(
+        rocksdb,
+        "write_stopped",
+        "1 while RocksDB stops writes",
+        i64::from(engine.write_stopped),
+    );
+    gauge(
+        rocksdb,
+        "write_delays",
+        "Times RocksDB slowed writes down since the server started",
+        clamp(engine.write_delays),
+    );
+    gauge(
+        rocksdb,
+        "write_stops",
+        "Times RocksDB stopped writes since the server started",
+        clamp(engine.write_stops),
+    );
+    Ok(registry)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IngestKindLabels {
+    kind: &'static str,
+}
+
+/// Known routes, so a label never holds a client's arbitrary path:
+/// `(protocol, route, whether a POST there is ingest)`.
+const ROUTES: &[(&str, &str, bool)] = &[
+    ("dm", "/status", false),
+    ("dm", "/events/query", false),
+    ("dm", "/events/scan", false),
+    ("dm", "/events/delete", false),
+    ("dm", "/events/truncate", false),
+    ("dm", "/pb.Tracer/GetTSO", false),
+    ("dm", "/pb.Tracer/UploadSyncerBinlogEvent", true),
+    ("dm", "/pb.Tracer/UploadSyncerJobEvent", true),
+    ("dm", "/pb.Tracer/UploadSpans", true),
+    ("zipkin", "/api/v2/spans", true),
+    ("zipkin", "/api/v1/spans", true),
+    ("zipkin", "/api/v2/traceMany", false),
+    ("zipkin", "/api/v2/traces", false),
+    ("zipkin", "/api/v2/services", false),
+    ("zipkin", "/api/v2/remoteServices", false),
+    ("zipkin", "/api/v2/dependencies", false),
+    ("zipkin", "/api/v2/autocompleteKeys", false),
+    ("zipkin", "/api/v2/autocompleteValues", false),
+    ("otlp", "/v1/traces", true),
+    ("otlp", crate::otlp::EXPORT_PATH, true),
+    ("tracekeep", "/api/tracekeep/stats", false),
+    ("tracekeep", "/api/tracekeep/traces", false),
+    ("ops", "/health", false),
+    ("ops", "/ready", false),
+    ("ops", "/metrics", false),
+    ("ui", "/", false),
+    ("ui", "/ui", false),
+    ("ui", "/ui/", false),
+];
+
+/// The protocol and route label of a path, and whether it ingests.
+fn classify(path: &str) -> (&'static str, &'static str, bool) {
+    if let Some(&(protocol, route, ingest)) = ROUTES.iter().find(|(_, route, _)| *route == path) {
+        return (protocol, route, ingest);
+    }
+    if path.starts_with("/api/v2/trace/") {
+        return ("zipkin", "/api/v2/trace/{traceId}", false);
+    }
+    if path.starts_with("/ui/") {
+        return ("ui", "/ui/{file}", false);
+    }
+    ("other", "unmatched", false)
+}
+
+/// Times and counts every request; counts refused ingest requests by the
+/// status they were answered with (for gRPC, a trailers-only `grpc-status`).
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let (protocol, route, ingest) = classify(request.uri().path());
+    let ingest = ingest && request.method() == axum::http::Method::POST;
+    let response = next.run(request).await;
+    let status = response.status();
+    metrics.observe(protocol, route.to_owned(), status, started.elapsed().as_secs_f64());
+    if ingest {
+        let grpc_status = response
+            .headers()
+            .get("grpc-status")
+            .and_then(|value| value.to_str().ok());
+        let refusal = match grpc_status {
+            Some(code) => Refusal::of_grpc(code),
+            None => Refusal::of_http(status),
+        };
+        if let Some(reason) = refusal {
+            metrics.count_refused(protocol, reason);
+        }
+    }
+    response
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State((metrics, store)): State<(Arc<Metrics>, Arc<Store>)>) -> Result<Response, ApiError> {
+    let text = tokio::task::spawn_blocking(move || metrics.render(&store))
+        .await
+        .map_err(|error| ApiError::Internal(format!("reading the store's figures: {error}")))??;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+        text,
+    )
+        .into_response())
+}
+
+/// The `/metrics` route.
+pub fn router(metrics: Arc<Metrics>, store: Arc<Store>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .with_state((metrics, store))
+}
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;
