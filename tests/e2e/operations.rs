@@ -153,3 +153,105 @@ async fn a_refused_dm_upload_is_counted_by_its_reason() {
         0.0
     );
 }
+
+#[tokio::test]
+async fn a_checkpoint_taken_while_serving_is_a_store_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--config",
+            &write_config(&dir, &format!("backup-dir = {:?}\n", backups.to_str().unwrap())),
+        ],
+    );
+    let mut client = server.grpc().await;
+    assert!(
+        upload_jobs(&mut client, vec![job("before", 1), job("before", 2)])
+            .await
+            .result
+    );
+
+    assert_eq!(
+        server.get("/api/tracekeep/checkpoint?name=nightly").status,
+        400,
+        "GET is refused"
+    );
+    let taken = server.post("/api/tracekeep/checkpoint?name=nightly");
+    assert_eq!(taken.status, 200, "{}", taken.body);
+    let path = taken.json()["path"].as_str().unwrap().to_owned();
+    assert_eq!(std::path::Path::new(&path), backups.join("nightly"));
+    // Writes after the checkpoint are not in it.
+    assert!(upload_jobs(&mut client, vec![job("after", 3)]).await.result);
+    assert_eq!(server.post("/api/tracekeep/checkpoint?name=nightly").status, 409);
+    for bad in ["../escape", ".hidden", "a/b", ""] {
+        let response = server.post(&format!("/api/tracekeep/checkpoint?name={}", encode(bad)));
+        assert_eq!(response.status, 400, "{bad:?}: {}", response.body);
+    }
+
+    // The copy opens as a store: a second server reads it.
+    let restored = Server::start(std::path::Path::new(&path), &[]);
+    let before = restored.get("/events/query?trace_id=before");
+    assert_eq!(tsos(&before.json()), [1, 2]);
+    assert_eq!(restored.get("/events/query?trace_id=after").status, 404);
+    // The original goes on serving both.
+    assert_eq!(server.get("/events/query?trace_id=after").status, 200);
+}
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("tracer.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The unit in deploy/, pointed at this build's binary.
+fn unit_for_this_build() -> String {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/tracekeep.service")).unwrap();
+    unit.replace(
+        "/usr/local/bin/tracekeep-server",
+        binary("tracekeep-server").to_str().unwrap(),
+    )
+}
+
+#[test]
+fn the_systemd_unit_checks_its_config_with_flags_the_server_has() {
+    let unit = unit_for_this_build();
+    for hardening in [
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/tracekeep",
+        "Restart=on-failure",
+        "KillSignal=SIGTERM",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(unit.lines().any(|line| line == hardening), "{hardening} missing");
+    }
+    // The unit's own ExecStartPre, with the example config and a scratch data directory.
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../tracekeep.example.toml");
+    let line = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("ExecStartPre="))
+        .unwrap();
+    let line = line
+        .replace("/etc/tracekeep/tracekeep.toml", example)
+        .replace("/var/lib/tracekeep/data", dir.path().join("data").to_str().unwrap());
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let output = std::process::Command::new(words[0]).args(&words[1..]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let start = unit.lines().find_map(|line| line.strip_prefix("ExecStart=")).unwrap();
+    assert!(start.contains("--config /etc/tracekeep/tracekeep.toml --data-dir /var/lib/tracekeep/data"));
+    // systemd's own checker, where this machine has it (Debian's systemd package).
+    if let Ok(verify) = std::process::Command::new("systemd-analyze").arg("--version").output()
+        && verify.status.success()
+    {
+        let path = dir.path().join("tracekeep.service");
+        std::fs::write(&path, &unit).unwrap();
+        let output = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+}

@@ -130,6 +130,38 @@ fn an_unknown_config_key_is_an_error_naming_it() {
 }
 
 #[test]
+fn check_config_validates_without_opening_or_binding_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &good,
+        format!("tracer-addr = \":8263\"\ndata-dir = {:?}\n", data.to_str().unwrap()),
+    )
+    .unwrap();
+    let (status, output) = run_to_exit(&["--check-config", "--config", good.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(output.contains("the configuration is valid"), "{output}");
+    assert!(!data.exists(), "--check-config created the data directory");
+
+    let bad_key = dir.path().join("bad.toml");
+    std::fs::write(&bad_key, "retention-days = 7\n").unwrap();
+    let (status, output) = run_to_exit(&["--check-config", "--config", bad_key.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("retention-days"), "{output}");
+
+    let (status, output) = run_to_exit(&["--check-config", "--otlp-http-addr", "nowhere"]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("otlp-http-addr \"nowhere\""), "{output}");
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let (status, output) = run_to_exit(&["--check-config", "--data-dir", file.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("not a directory"), "{output}");
+}
+
+#[test]
 fn version_flag_prints_the_version() {
     let (status, output) = run_to_exit(&["-V"]);
     assert!(status.success());

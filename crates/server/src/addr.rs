@@ -27,11 +27,16 @@ pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
 
 /// Resolves without binding, to fail fast on a malformed address.
 pub fn check(addr: &str) -> anyhow::Result<()> {
+    check_named("tracer-addr", addr)
+}
+
+/// [`check`] for the listen address set by the config key `name`.
+pub fn check_named(name: &str, addr: &str) -> anyhow::Result<()> {
     use std::net::ToSocketAddrs as _;
     normalize(addr)
         .to_socket_addrs()
         .map(|_| ())
-        .with_context(|| format!("tracer-addr {addr:?} is not host:port or :port"))
+        .with_context(|| format!("{name} {addr:?} is not host:port or :port"))
 }
 
 #[cfg(test)]

@@ -75,6 +75,10 @@ pub struct Config {
     /// Tag keys whose values Zipkin's `/api/v2/autocompleteValues` lists
     /// (Zipkin's `AUTOCOMPLETE_KEYS`); empty lists none.
     pub autocomplete_keys: Vec<String>,
+    /// Where `POST /api/tracekeep/checkpoint` writes its backups; empty means
+    /// beside the data directory (`<data-dir>.backups`), on the same
+    /// filesystem so a checkpoint is hard links, not copies.
+    pub backup_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -99,6 +103,7 @@ impl Default for Config {
             shutdown_timeout_secs: 10,
             handshake_timeout_secs: 10,
             autocomplete_keys: Vec::new(),
+            backup_dir: PathBuf::new(),
         }
     }
 }
@@ -115,6 +120,40 @@ impl Config {
     pub fn from_file(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
         Config::from_toml(&text).with_context(|| format!("parse config file {}", path.display()))
+    }
+
+    /// The directory backups go to: `backup-dir`, or `<data-dir>.backups`.
+    pub fn backup_dir(&self) -> PathBuf {
+        if !self.backup_dir.as_os_str().is_empty() {
+            return self.backup_dir.clone();
+        }
+        let mut beside = self.data_dir.clone().into_os_string();
+        beside.push(".backups");
+        PathBuf::from(beside)
+    }
+
+    /// What `--check-config` checks beyond parsing and [`Config::validate`]:
+    /// every listen address resolves, and the data directory, if it exists,
+    /// is a directory.
+    pub fn check(&self) -> anyhow::Result<()> {
+        crate::addr::check_named("tracer-addr", &self.tracer_addr)?;
+        for (name, addr) in [
+            ("zipkin-addr", &self.zipkin_addr),
+            ("otlp-grpc-addr", &self.otlp_grpc_addr),
+            ("otlp-http-addr", &self.otlp_http_addr),
+        ] {
+            if !addr.trim().is_empty() {
+                crate::addr::check_named(name, addr)?;
+            }
+        }
+        if self.data_dir.exists() {
+            anyhow::ensure!(
+                self.data_dir.is_dir(),
+                "data-dir {} exists and is not a directory",
+                self.data_dir.display()
+            );
+        }
+        Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -222,6 +261,10 @@ pub struct Args {
     /// fsync the WAL on every commit (survives power loss).
     #[arg(long)]
     pub sync: bool,
+    /// Check the configuration (file and flags) and exit: 0 when it would
+    /// start, 2 with the reason when not. Opens and binds nothing.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ pub enum ApiError {
     /// What was asked for does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// What the request would create exists already (409).
+    #[error("{0}")]
+    Conflict(String),
     /// The request body is larger than allowed (413).
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -33,6 +36,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -48,6 +52,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::UnsupportedMediaType(_) => tonic::Code::InvalidArgument,
             ApiError::NotFound(_) => tonic::Code::NotFound,
+            ApiError::Conflict(_) => tonic::Code::AlreadyExists,
             ApiError::PayloadTooLarge(_) => tonic::Code::ResourceExhausted,
             ApiError::Unavailable(_) => tonic::Code::Unavailable,
             ApiError::Internal(_) => tonic::Code::Internal,

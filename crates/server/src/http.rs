@@ -1,5 +1,6 @@
 //! dm-tracer's HTTP API: same paths, status codes and response shapes.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,6 +28,8 @@ pub struct HttpState {
     pub max_scan_limit: u64,
     /// When the server started serving (for the uptime in the stats).
     pub started: Instant,
+    /// Where checkpoints are written.
+    pub backup_dir: PathBuf,
 }
 
 /// The HTTP routes (without a fallback; the caller adds one).
@@ -40,6 +43,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/tracekeep/stats", get(stats))
         .route("/api/tracekeep/traces", get(traces))
         .route("/ready", get(ready))
+        .route("/api/tracekeep/checkpoint", any(checkpoint))
         .with_state(state)
 }
 
@@ -262,6 +266,57 @@ async fn delete(State(state): State<HttpState>, request: FormRequest) -> Result<
     let removed = blocking(move || store.delete(&id)).await?;
     tracing::info!(%trace_id, removed, "delete");
     Ok(json_response(&json!({ "trace_id": trace_id, "result": removed })))
+}
+
+/// A checkpoint name: a plain file name, so it stays inside `backup-dir`.
+fn checkpoint_name(name: &str) -> Result<&str, ApiError> {
+    let plain = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    if plain {
+        Ok(name)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "name: {name:?} not valid: 1 to 100 letters, digits, '.', '_' or '-', not starting with '.'"
+        )))
+    }
+}
+
+/// A consistent copy of the store, taken while serving, into
+/// `backup-dir/NAME` (default name: `checkpoint-<unix seconds>`).
+async fn checkpoint(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {
+    require_post(&request.method)?;
+    let params = request.params()?;
+    let default_name = format!(
+        "checkpoint-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs())
+    );
+    let name = checkpoint_name(params.get("name").unwrap_or(&default_name))?.to_owned();
+    let dir = state.backup_dir.join(&name);
+    if dir.exists() {
+        return Err(ApiError::Conflict(format!(
+            "checkpoint {name:?} exists already in {}",
+            state.backup_dir.display()
+        )));
+    }
+    let store = state.store.clone();
+    let (backup_dir, target) = (state.backup_dir.clone(), dir.clone());
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&backup_dir)
+            .map_err(|error| ApiError::Internal(format!("creating backup-dir {}: {error}", backup_dir.display())))?;
+        store.checkpoint(&target).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("writing a checkpoint: {error}")))??;
+    tracing::info!(path = %dir.display(), "checkpoint written");
+    Ok(json_response(
+        &json!({ "name": name, "path": dir.display().to_string() }),
+    ))
 }
 
 async fn truncate(State(state): State<HttpState>, method: Method) -> Result<Response, ApiError> {

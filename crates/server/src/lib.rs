@@ -52,6 +52,8 @@ pub struct Settings {
     /// What this server counts and `/metrics` reports, shared by its routes
     /// and listeners.
     pub metrics: Arc<metrics::Metrics>,
+    /// Where checkpoints (backups) are written.
+    pub backup_dir: std::path::PathBuf,
 }
 
 impl Settings {
@@ -65,6 +67,7 @@ impl Settings {
             handshake_timeout: Duration::from_secs(config.handshake_timeout_secs),
             autocomplete_keys: config.autocomplete_keys.clone(),
             metrics: Arc::new(metrics::Metrics::new()),
+            backup_dir: config.backup_dir(),
         }
     }
 }
@@ -124,6 +127,7 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
         store: store.clone(),
         max_scan_limit: settings.max_scan_limit,
         started: std::time::Instant::now(),
+        backup_dir: settings.backup_dir.clone(),
     });
     // Replacing tonic's fallback keeps `UNIMPLEMENTED` for gRPC calls and gives
     // HTTP clients dm-tracer's 404.

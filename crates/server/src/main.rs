@@ -24,6 +24,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.check_config {
+        return match config.check() {
+            Ok(()) => {
+                println!(
+                    "tracekeep-server: the configuration is valid (tracer-addr {}, data-dir {})",
+                    config.tracer_addr,
+                    config.data_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("tracekeep-server: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Err(error) = logging::init(&config) {
         eprintln!("tracekeep-server: {error:#}");
         return ExitCode::from(2);

@@ -362,6 +362,7 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("otlp", crate::otlp::EXPORT_PATH, true),
     ("tracekeep", "/api/tracekeep/stats", false),
     ("tracekeep", "/api/tracekeep/traces", false),
+    ("tracekeep", "/api/tracekeep/checkpoint", false),
     ("ops", "/health", false),
     ("ops", "/ready", false),
     ("ops", "/metrics", false),

@@ -554,6 +554,22 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of the store, as of now, into `dir` (which
+    /// must not exist; its parent must), while the store keeps serving:
+    /// RocksDB's checkpoint, hard links to the table files where `dir` is on
+    /// the same filesystem, copies otherwise. The copy opens as a store of
+    /// its own: a backup.
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .map_err(|error| StoreError::engine("preparing a checkpoint", error))?;
+        checkpoint
+            .create_checkpoint(dir)
+            .map_err(|error| StoreError::engine("writing a checkpoint", error))
+    }
+
     /// Deletes every trace. The TSO mark and arrival numbering carry on.
     pub fn truncate(&self) -> Result<()> {
         self.submit(Op::Truncate).map(|_| ())
