@@ -5,6 +5,7 @@
 //! them in the same target directory); `scripts/test.sh` builds them first.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod access;
 mod client;
 mod corruption;
 mod crash;

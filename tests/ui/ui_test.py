@@ -45,10 +45,10 @@ def check(condition, what, context=None):
         fail(what, context)
 
 
-def start_server(binary, data_dir):
+def start_server(binary, data_dir, extra=()):
     process = subprocess.Popen(
         [binary, "--tracer-addr", "127.0.0.1:0", "--zipkin-addr", "", "--otlp-grpc-addr", "",
-         "--otlp-http-addr", "", "--data-dir", data_dir],
+         "--otlp-http-addr", "", "--data-dir", data_dir, *extra],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     lines = queue.Queue()
@@ -197,12 +197,20 @@ class Watch:
 
     def __init__(self, page, port):
         self.problems = []
-        page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console error: {msg.text}"))
+        # (status, URL part) answers a test provokes on purpose.
+        self.expected = set()
+        page.on("console", lambda msg: msg.type == "error" and not self.expected_console(msg.text)
+                and self.problems.append(f"console error: {msg.text}"))
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         page.on("requestfailed", lambda request: self.problems.append(f"request failed: {request.url} {request.failure}"))
         page.on("response", lambda response: response.status >= 400
+                and not any(response.status == status and part in response.url for status, part in self.expected)
                 and self.problems.append(f"HTTP {response.status}: {response.url}"))
         page.on("dialog", lambda dialog: (self.problems.append(f"a JavaScript dialog opened: {dialog.message}"), dialog.dismiss()))
+
+    def expected_console(self, text):
+        # Chromium logs every 4xx answer as "Failed to load resource".
+        return any(f"status of {status}" in text for status, _ in self.expected)
 
     def assert_clean(self, where):
         check(not self.problems, f"{where}: the browser saw problems", self.problems)
@@ -375,6 +383,44 @@ def drive(page, port, shots, checkout, big, main_dm):
         print(f"[ui] {count}-span trace shown in {ms:.0f} ms (its request: {request_ms:.0f} ms)")
 
 
+def drive_token_prompt(page, binary, data, token_file):
+    """Against a server with auth-token-file: a delete from the UI asks for
+    the token, refuses a wrong one, and deletes with the right one."""
+    with open(token_file, "w") as out:
+        out.write("ui-test-token\n")
+    config = os.path.join(os.path.dirname(token_file), "guarded.toml")
+    with open(config, "w") as out:
+        out.write(f"auth-token-file = {json.dumps(token_file)}\n")
+    process, port = start_server(binary, data, ["--config", config])
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = tracer_pb2_grpc.TracerStub(channel)
+        answer = stub.UploadSyncerJobEvent(tracer_pb2.UploadSyncerJobEventRequest(
+            events=[tracer_pb2.SyncerJobEvent(base=base("guarded-trace", time.time_ns()), sql="SELECT 1")]), timeout=DEADLINE_SECONDS)
+        check(answer.result, "upload to the guarded server")
+        channel.close()
+        base_url = f"http://127.0.0.1:{port}"
+        watch = Watch(page, port)
+        watch.expected.add((401, "/events/delete"))
+        page.goto(f"{base_url}/ui/#/dm/guarded-trace")
+        page.click("#delete-trace")
+        page.click("#really-delete")
+        page.wait_for_selector("#delete-token")
+        check("needs a token" in page.inner_text("#delete-status"), "the UI asks for a token", page.inner_text("#delete-status"))
+        page.fill("#delete-token", "wrong")
+        page.click("#delete-with-token")
+        page.wait_for_function("() => document.querySelector('#delete-status')?.textContent.includes('refused')")
+        check(http(port, "GET", "/events/query?trace_id=guarded-trace")[0] == 200, "a wrong token deletes nothing")
+        page.fill("#delete-token", "ui-test-token")
+        page.click("#delete-with-token")
+        page.wait_for_function("() => location.hash === '#/dm'")
+        check(http(port, "GET", "/events/query?trace_id=guarded-trace")[0] == 404, "the right token deletes")
+        watch.assert_clean("token prompt")
+    finally:
+        process.terminate()
+        process.wait(timeout=DEADLINE_SECONDS)
+
+
 def bench(page, port, big, runs):
     base_url = f"http://127.0.0.1:{port}"
     watch = Watch(page, port)
@@ -421,6 +467,8 @@ def main():
                 bench(page, port, big, args.bench)
             else:
                 drive(page, port, args.screenshots, checkout, big, main_dm)
+                drive_token_prompt(browser.new_page(), args.server, args.data + "-guarded",
+                                   os.path.join(os.path.dirname(args.data), "tokens"))
                 print("[ui] every page passed in headless Chromium"
                       + (f"; screenshots in {args.screenshots}" if args.screenshots else ""))
             browser.close()

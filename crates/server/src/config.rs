@@ -79,6 +79,13 @@ pub struct Config {
     /// beside the data directory (`<data-dir>.backups`), on the same
     /// filesystem so a checkpoint is hard links, not copies.
     pub backup_dir: PathBuf,
+    /// Bearer tokens, one per line (re-read on SIGHUP); empty turns access
+    /// control off. When set, deletes, truncates and checkpoints need
+    /// `Authorization: Bearer <token>`.
+    pub auth_token_file: PathBuf,
+    /// With `auth-token-file`: ingest (gRPC and HTTP) needs a token too. DM
+    /// workers send none, so leave it off where they upload.
+    pub auth_ingest: bool,
 }
 
 impl Default for Config {
@@ -104,6 +111,8 @@ impl Default for Config {
             handshake_timeout_secs: 10,
             autocomplete_keys: Vec::new(),
             backup_dir: PathBuf::new(),
+            auth_token_file: PathBuf::new(),
+            auth_ingest: false,
         }
     }
 }
@@ -146,6 +155,9 @@ impl Config {
                 crate::addr::check_named(name, addr)?;
             }
         }
+        if !self.auth_token_file.as_os_str().is_empty() {
+            crate::auth::Tokens::load(&self.auth_token_file)?;
+        }
         if self.data_dir.exists() {
             anyhow::ensure!(
                 self.data_dir.is_dir(),
@@ -164,6 +176,10 @@ impl Config {
             "max-concurrent-uploads must be positive"
         );
         anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
+        anyhow::ensure!(
+            !self.auth_ingest || !self.auth_token_file.as_os_str().is_empty(),
+            "auth-ingest needs auth-token-file"
+        );
         anyhow::ensure!(
             self.handshake_timeout_secs > 0,
             "handshake-timeout-secs must be positive"

@@ -13,6 +13,9 @@ pub enum ApiError {
     /// What was asked for does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// The request needs a valid bearer token (401).
+    #[error("{0}")]
+    Unauthorized(String),
     /// What the request would create exists already (409).
     #[error("{0}")]
     Conflict(String),
@@ -37,6 +40,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -53,6 +57,7 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::UnsupportedMediaType(_) => tonic::Code::InvalidArgument,
             ApiError::NotFound(_) => tonic::Code::NotFound,
             ApiError::Conflict(_) => tonic::Code::AlreadyExists,
+            ApiError::Unauthorized(_) => tonic::Code::Unauthenticated,
             ApiError::PayloadTooLarge(_) => tonic::Code::ResourceExhausted,
             ApiError::Unavailable(_) => tonic::Code::Unavailable,
             ApiError::Internal(_) => tonic::Code::Internal,

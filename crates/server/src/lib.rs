@@ -6,6 +6,7 @@
 //! up logging, opens the store, binds and calls it; tests bind port 0.
 
 pub mod addr;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod grpc;
@@ -54,12 +55,19 @@ pub struct Settings {
     pub metrics: Arc<metrics::Metrics>,
     /// Where checkpoints (backups) are written.
     pub backup_dir: std::path::PathBuf,
+    /// Which requests need a bearer token, and the tokens.
+    pub auth: auth::Auth,
 }
 
 impl Settings {
-    /// The serving settings of a configuration.
-    pub fn from_config(config: &config::Config) -> Settings {
-        Settings {
+    /// The serving settings of a configuration; reads the token file.
+    pub fn from_config(config: &config::Config) -> Result<Settings, auth::TokenFileError> {
+        let tokens = if config.auth_token_file.as_os_str().is_empty() {
+            None
+        } else {
+            Some(Arc::new(auth::Tokens::load(&config.auth_token_file)?))
+        };
+        Ok(Settings {
             max_request_size: config.max_request_size,
             max_scan_limit: config.max_scan_limit,
             max_concurrent_uploads: config.max_concurrent_uploads,
@@ -68,7 +76,11 @@ impl Settings {
             autocomplete_keys: config.autocomplete_keys.clone(),
             metrics: Arc::new(metrics::Metrics::new()),
             backup_dir: config.backup_dir(),
-        }
+            auth: auth::Auth {
+                tokens,
+                ingest: config.auth_ingest,
+            },
+        })
     }
 }
 
@@ -140,8 +152,15 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
         .fallback(http::fallback);
     // Every request is timed and counted, on every listener (a layer added
     // after the fallback covers unknown paths too).
-    let tracked =
-        |router: axum::Router| router.layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track));
+    // Tokens are checked inside the metrics layer, so refusals are counted.
+    let tracked = |router: axum::Router| {
+        router
+            .layer(axum::middleware::from_fn_with_state(
+                settings.auth.clone(),
+                auth::require_token,
+            ))
+            .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::track))
+    };
     Routers {
         main: tracked(main),
         zipkin: tracked(zipkin.fallback(http::fallback)),

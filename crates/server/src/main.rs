@@ -105,7 +105,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         sync = config.sync,
         "listening on {local} for gRPC and HTTP"
     );
-    let settings = Settings::from_config(&config);
+    let settings = Settings::from_config(&config)?;
+    if settings.auth.tokens.is_some() {
+        tracing::info!(
+            ingest = settings.auth.ingest,
+            "access control on: deletes, truncates and checkpoints need a bearer token"
+        );
+    }
+    // Installed either way, so a SIGHUP (systemctl reload) never kills the server.
+    tokio::spawn(reload_tokens_on_sighup(settings.auth.tokens.clone()));
     let routers = tracekeep_server::routers(store.clone(), &settings);
     // One signal stops every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -147,6 +155,34 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     drop(store);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Re-reads the token file on each SIGHUP; a file that cannot be used keeps
+/// the tokens in use. Without a token file, a SIGHUP is logged and ignored.
+async fn reload_tokens_on_sighup(tokens: Option<Arc<tracekeep_server::auth::Tokens>>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP; the token file is read at start only");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let Some(tokens) = &tokens else {
+                tracing::info!("SIGHUP: no auth-token-file to reload");
+                continue;
+            };
+            match tokens.reload() {
+                Ok(count) => tracing::info!(tokens = count, "auth tokens reloaded"),
+                Err(error) => tracing::error!(%error, "auth tokens not reloaded; the previous ones stay in use"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokens;
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -61,6 +61,8 @@ pub enum Refusal {
     TooLarge,
     /// An unknown content type.
     UnsupportedMediaType,
+    /// No valid bearer token (`auth-ingest`).
+    Unauthorized,
     /// The disk reserve (`min-free-disk-bytes`) was reached.
     DiskFull,
     /// A failure of the server or the store.
@@ -73,6 +75,7 @@ impl Refusal {
             Refusal::BadRequest => "bad_request",
             Refusal::TooLarge => "too_large",
             Refusal::UnsupportedMediaType => "unsupported_media_type",
+            Refusal::Unauthorized => "unauthorized",
             Refusal::DiskFull => "disk_full",
             Refusal::Internal => "internal",
         }
@@ -82,6 +85,7 @@ impl Refusal {
     fn of_http(status: StatusCode) -> Option<Refusal> {
         match status.as_u16() {
             200..=399 => None,
+            401 => Some(Refusal::Unauthorized),
             413 => Some(Refusal::TooLarge),
             415 => Some(Refusal::UnsupportedMediaType),
             503 => Some(Refusal::DiskFull),
@@ -97,6 +101,7 @@ impl Refusal {
             "3" => Some(Refusal::BadRequest),
             "8" | "11" => Some(Refusal::TooLarge),
             "14" => Some(Refusal::DiskFull),
+            "16" => Some(Refusal::Unauthorized),
             _ => Some(Refusal::Internal),
         }
     }

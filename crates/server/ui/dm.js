@@ -5,6 +5,7 @@ import { ApiError, fetchJson, formatTso, h, query, replace } from "./dom.js";
 const PAGE = 50;
 const KINDS = { 1: "binlog", 2: "job", 3: "span" };
 const JOB_STATES = ["init", "queued", "success", "error"];
+const TOKEN_KEY = "tracekeep.token";
 
 /** The list page (`#/dm?order=newest&cursor=C&prefix=P`). */
 export async function dmListView(params) {
@@ -83,14 +84,32 @@ export async function dmTraceView(traceId) {
       h("button", { value: "cancel", id: "cancel-delete" }, "Cancel"),
       h("button", { value: "delete", class: "danger", id: "really-delete" }, "Delete")));
   const status = h("div", { id: "delete-status" });
-  dialog.addEventListener("close", async () => {
-    if (dialog.returnValue !== "delete") return;
+  const remove = async () => {
+    // A server with auth-token-file asks for a bearer token; it is kept for
+    // this tab only (sessionStorage), never in the URL.
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = token ? { Authorization: `Bearer ${token}` } : {};
     try {
-      await fetchJson(`/events/delete${query({ trace_id: traceId })}`, { method: "POST" });
+      await fetchJson(`/events/delete${query({ trace_id: traceId })}`, { method: "POST", headers });
       window.location.hash = "#/dm";
     } catch (error) {
-      replace(status, h("p", { class: "error" }, `Delete failed: ${error.message}`));
+      if (error instanceof ApiError && error.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        const input = h("input", { type: "password", id: "delete-token", placeholder: "bearer token", autocomplete: "off" });
+        const form = h("form", { class: "toolbar" }, input, h("button", { type: "submit", class: "danger", id: "delete-with-token" }, "Delete with this token"));
+        form.addEventListener("submit", (event) => {
+          event.preventDefault();
+          sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+          remove();
+        });
+        replace(status, h("p", { class: "error" }, token ? "That token was refused." : "This server needs a token to delete traces."), form);
+      } else {
+        replace(status, h("p", { class: "error" }, `Delete failed: ${error.message}`));
+      }
     }
+  };
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "delete") remove();
   });
 
   return h("section", { id: "dm-trace", dataset: { traceId } },
