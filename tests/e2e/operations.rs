@@ -255,3 +255,88 @@ fn the_systemd_unit_checks_its_config_with_flags_the_server_has() {
         assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
     }
 }
+
+/// Reads until the server closes the connection; returns what it sent.
+fn read_to_close(stream: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read as _;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return received,
+            Err(error) => panic!("the server never closed the connection: {error}"),
+        }
+    }
+}
+
+#[test]
+fn an_http1_client_that_never_finishes_its_request_head_is_disconnected() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, "header-read-timeout-secs = 1\n");
+    let server = Server::start(&dir.path().join("data"), &["--config", &config]);
+    let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+    let started = std::time::Instant::now();
+    // Slowloris: a request line and one header, then nothing.
+    slow.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let answer = read_to_close(&mut slow);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "closed before the timeout"
+    );
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Everyone else is served as before.
+    assert_eq!(server.get("/status").status, 200);
+}
+
+#[test]
+fn beyond_max_connections_a_new_connection_waits_until_one_closes() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, "max-connections = 2\n");
+    let server = Server::start(&dir.path().join("data"), &["--config", &config]);
+    // Two keep-alive connections, each served once and held open.
+    let keep_alive = b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+        stream.write_all(keep_alive).unwrap();
+        let mut head = [0u8; 12];
+        use std::io::Read as _;
+        stream.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        held.push(stream);
+    }
+    // A third: the kernel completes its handshake, the server does not take it.
+    let mut third = std::net::TcpStream::connect(server.addr).unwrap();
+    third
+        .write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    use std::io::Read as _;
+    let waited = third.read(&mut byte);
+    assert!(
+        matches!(&waited, Err(error) if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "the third connection was served while two were open: {waited:?}"
+    );
+    // One closes: the third is taken and answered.
+    drop(held.pop());
+    let answer = read_to_close(&mut third);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}

@@ -86,6 +86,13 @@ pub struct Config {
     /// With `auth-token-file`: ingest (gRPC and HTTP) needs a token too. DM
     /// workers send none, so leave it off where they upload.
     pub auth_ingest: bool,
+    /// Most client connections open at once, over every listener; beyond it
+    /// new connections wait unaccepted until one closes.
+    pub max_connections: usize,
+    /// How long an HTTP/1 client may take to send a request's head (and an
+    /// idle keep-alive connection may wait for its next request) before the
+    /// connection is closed.
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -113,6 +120,8 @@ impl Default for Config {
             backup_dir: PathBuf::new(),
             auth_token_file: PathBuf::new(),
             auth_ingest: false,
+            max_connections: 1024,
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -176,6 +185,11 @@ impl Config {
             "max-concurrent-uploads must be positive"
         );
         anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
+        anyhow::ensure!(self.max_connections > 0, "max-connections must be positive");
+        anyhow::ensure!(
+            self.header_read_timeout_secs > 0,
+            "header-read-timeout-secs must be positive"
+        );
         anyhow::ensure!(
             !self.auth_ingest || !self.auth_token_file.as_os_str().is_empty(),
             "auth-ingest needs auth-token-file"

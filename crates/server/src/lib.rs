@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod otlp;
 mod params;
+mod serve;
 pub mod ui;
 pub mod zipkin;
 
@@ -57,6 +58,10 @@ pub struct Settings {
     pub backup_dir: std::path::PathBuf,
     /// Which requests need a bearer token, and the tokens.
     pub auth: auth::Auth,
+    /// Places for open connections (`max-connections`), shared by every listener.
+    pub connection_slots: Arc<tokio::sync::Semaphore>,
+    /// How long an HTTP/1 client may take to send a request's head.
+    pub header_read_timeout: Duration,
 }
 
 impl Settings {
@@ -80,6 +85,8 @@ impl Settings {
                 tokens,
                 ingest: config.auth_ingest,
             },
+            connection_slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
         })
     }
 }
@@ -189,28 +196,5 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener::ScreenedListener::new(
-        listener,
-        settings.handshake_timeout,
-        settings.metrics.open_connections(),
-    )?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop_rx.await;
-    });
-    let mut serve = std::pin::pin!(serve.into_future());
-    tokio::select! {
-        result = &mut serve => result,
-        () = shutdown => {
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stop_tx.send(());
-            match tokio::time::timeout(settings.shutdown_timeout, serve).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::warn!(timeout = ?settings.shutdown_timeout, "in-flight requests did not finish in time; closing anyway");
-                    Ok(())
-                }
-            }
-        }
-    }
+    serve::serve(listener, app, settings, shutdown).await
 }

@@ -11,13 +11,14 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -29,6 +30,8 @@ pub struct ReplayStream {
     replayed: usize,
     inner: TcpStream,
     _open: OpenConnection,
+    /// Its place among `max-connections`, given back when it closes.
+    _slot: OwnedSemaphorePermit,
 }
 
 /// Counts a connection in the open-connections gauge while it lives.
@@ -112,12 +115,23 @@ pub struct ScreenedListener {
 
 impl ScreenedListener {
     /// Starts accepting on `listener`; `deadline` bounds each connection's
-    /// opening; `open` counts the connections open.
-    pub fn new(listener: TcpListener, deadline: Duration, open: Gauge) -> io::Result<ScreenedListener> {
+    /// opening; `open` counts the connections open; `slots` bounds them: with
+    /// none free, nothing is accepted (new connections wait in the kernel's
+    /// backlog, and are refused once it is full) until one closes.
+    pub fn new(
+        listener: TcpListener,
+        deadline: Duration,
+        open: Gauge,
+        slots: Arc<Semaphore>,
+    ) -> io::Result<ScreenedListener> {
         let local = listener.local_addr()?;
         let (admit, admitted) = mpsc::channel(256);
         let acceptor = tokio::spawn(async move {
             loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    // Closed only if the server is going away.
+                    return;
+                };
                 let (mut stream, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -141,6 +155,7 @@ impl ScreenedListener {
                                 replayed: 0,
                                 inner: stream,
                                 _open: open,
+                                _slot: slot,
                             };
                             let _ = admit.send((stream, peer)).await;
                         }
@@ -167,11 +182,9 @@ impl Drop for ScreenedListener {
     }
 }
 
-impl axum::serve::Listener for ScreenedListener {
-    type Io = ReplayStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl ScreenedListener {
+    /// The next screened connection.
+    pub async fn next(&mut self) -> (ReplayStream, SocketAddr) {
         match self.admitted.recv().await {
             Some(admitted) => admitted,
             // The acceptor only ends when this listener is dropped.
@@ -179,7 +192,8 @@ impl axum::serve::Listener for ScreenedListener {
         }
     }
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 }
