@@ -35,6 +35,8 @@ say "interop: py_zipkin (v1 Thrift, v2 JSON, v2 proto3) and OpenTelemetry's Zipk
 tests/interop/zipkin-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
 say "interop: the OpenTelemetry Python SDK's OTLP exporters (gRPC and HTTP) against tracekeep-server, read back through Zipkin's API and tracekeep-dump export --format otlp"
 tests/interop/otlp-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
+say "interop: TLS with curl --cacert (HTTP/1.1 and HTTP/2) and Python grpcio with root certificates, against tracekeep-server"
+tests/interop/tls-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
 say "browser: the web UI in headless Chromium (Playwright), every page against a seeded tracekeep-server"
 tests/ui/ui-test.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
 say "all steps done after $((SECONDS - started)) s"

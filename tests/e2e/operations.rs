@@ -340,3 +340,41 @@ fn beyond_max_connections_a_new_connection_waits_until_one_closes() {
         String::from_utf8_lossy(&answer)
     );
 }
+
+#[test]
+fn tls_settings_that_cannot_work_stop_the_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let alone = write_config(&dir, "tls-cert-file = \"/nonexistent/server.pem\"\n");
+    let (status, output) = run_to_exit(&["--check-config", "--config", &alone]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("set both or neither"), "{output}");
+
+    let missing = write_config(
+        &dir,
+        "tls-cert-file = \"/nonexistent/server.pem\"\ntls-key-file = \"/nonexistent/key.pem\"\n",
+    );
+    let (status, output) = run_to_exit(&["--check-config", "--config", &missing]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("tls-cert-file /nonexistent/server.pem"), "{output}");
+
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            "tls-cert-file = {0:?}\ntls-key-file = {0:?}\n",
+            garbage.to_str().unwrap()
+        ),
+    );
+    let data = dir.path().join("data");
+    let (status, output) = run_to_exit(&[
+        "--tracer-addr",
+        "127.0.0.1:0",
+        "--config",
+        &config,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(!status.success(), "{output}");
+    assert!(output.contains("no certificate"), "{output}");
+}

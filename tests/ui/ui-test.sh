@@ -25,14 +25,7 @@ if [[ ! -x "$chromium" ]]; then
     apt_install chromium
 fi
 
-venv="${TRACEKEEP_UI_VENV:-${HOME}/.cache/tracekeep/venv-ui}"
-stamp="$venv/.requirements"
-if ! cmp -s "$here/requirements-ui.txt" "$stamp" 2>/dev/null; then
-    say "installing Playwright (for the system Chromium) and grpcio from PyPI into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-ui.txt"
-    cp "$here/requirements-ui.txt" "$stamp"
-fi
+venv="$("$here/python-venv.sh")"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

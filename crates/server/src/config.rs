@@ -93,6 +93,11 @@ pub struct Config {
     /// idle keep-alive connection may wait for its next request) before the
     /// connection is closed.
     pub header_read_timeout_secs: u64,
+    /// A PEM certificate chain: with `tls-key-file`, every listener serves
+    /// TLS only (ALPN `h2` and `http/1.1`); both empty: plain TCP.
+    pub tls_cert_file: PathBuf,
+    /// The PEM private key of `tls-cert-file`.
+    pub tls_key_file: PathBuf,
 }
 
 impl Default for Config {
@@ -122,6 +127,8 @@ impl Default for Config {
             auth_ingest: false,
             max_connections: 1024,
             header_read_timeout_secs: 30,
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
         }
     }
 }
@@ -138,6 +145,17 @@ impl Config {
     pub fn from_file(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
         Config::from_toml(&text).with_context(|| format!("parse config file {}", path.display()))
+    }
+
+    /// TLS from `tls-cert-file` and `tls-key-file`, or `None` when unset.
+    pub fn tls(&self) -> anyhow::Result<Option<crate::tls::Tls>> {
+        if self.tls_cert_file.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(crate::tls::Tls::from_pem_files(
+            &self.tls_cert_file,
+            &self.tls_key_file,
+        )?))
     }
 
     /// The directory backups go to: `backup-dir`, or `<data-dir>.backups`.
@@ -167,6 +185,7 @@ impl Config {
         if !self.auth_token_file.as_os_str().is_empty() {
             crate::auth::Tokens::load(&self.auth_token_file)?;
         }
+        self.tls()?;
         if self.data_dir.exists() {
             anyhow::ensure!(
                 self.data_dir.is_dir(),
@@ -186,6 +205,10 @@ impl Config {
         );
         anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
         anyhow::ensure!(self.max_connections > 0, "max-connections must be positive");
+        anyhow::ensure!(
+            self.tls_cert_file.as_os_str().is_empty() == self.tls_key_file.as_os_str().is_empty(),
+            "tls-cert-file and tls-key-file go together: set both or neither"
+        );
         anyhow::ensure!(
             self.header_read_timeout_secs > 0,
             "header-read-timeout-secs must be positive"

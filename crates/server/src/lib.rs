@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod otlp;
 mod params;
 mod serve;
+pub mod tls;
 pub mod ui;
 pub mod zipkin;
 
@@ -62,11 +63,14 @@ pub struct Settings {
     pub connection_slots: Arc<tokio::sync::Semaphore>,
     /// How long an HTTP/1 client may take to send a request's head.
     pub header_read_timeout: Duration,
+    /// TLS for every listener, when `tls-cert-file` and `tls-key-file` are set.
+    pub tls: Option<tls::Tls>,
 }
 
 impl Settings {
-    /// The serving settings of a configuration; reads the token file.
-    pub fn from_config(config: &config::Config) -> Result<Settings, auth::TokenFileError> {
+    /// The serving settings of a configuration; reads the token file and
+    /// the TLS certificate and key.
+    pub fn from_config(config: &config::Config) -> anyhow::Result<Settings> {
         let tokens = if config.auth_token_file.as_os_str().is_empty() {
             None
         } else {
@@ -87,6 +91,7 @@ impl Settings {
             },
             connection_slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            tls: config.tls()?,
         })
     }
 }

@@ -21,14 +21,73 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::tls::Tls;
+
 const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// A TCP stream with bytes already read from it put back in front.
+/// A connection's byte stream: plain TCP, or TLS over it.
+#[derive(Debug)]
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Transport::Plain(stream) => stream.is_write_vectored(),
+            Transport::Tls(stream) => stream.is_write_vectored(),
+        }
+    }
+}
+
+/// A connection with bytes already read from it put back in front.
 #[derive(Debug)]
 pub struct ReplayStream {
     replay: Vec<u8>,
     replayed: usize,
-    inner: TcpStream,
+    inner: Transport,
     _open: OpenConnection,
     /// Its place among `max-connections`, given back when it closes.
     _slot: OwnedSemaphorePermit,
@@ -92,7 +151,7 @@ impl AsyncWrite for ReplayStream {
 }
 
 /// Reads until the bytes are known not to be an HTTP/2 preface, or are a whole one.
-async fn read_opening(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+async fn read_opening(stream: &mut Transport) -> io::Result<Vec<u8>> {
     let mut opening = Vec::with_capacity(HTTP2_PREFACE.len());
     while opening.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&opening) {
         let mut chunk = [0u8; 24];
@@ -123,6 +182,7 @@ impl ScreenedListener {
         deadline: Duration,
         open: Gauge,
         slots: Arc<Semaphore>,
+        tls: Option<Tls>,
     ) -> io::Result<ScreenedListener> {
         let local = listener.local_addr()?;
         let (admit, admitted) = mpsc::channel(256);
@@ -132,7 +192,7 @@ impl ScreenedListener {
                     // Closed only if the server is going away.
                     return;
                 };
-                let (mut stream, peer) = match listener.accept().await {
+                let (stream, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -147,9 +207,19 @@ impl ScreenedListener {
                 }
                 let admit = admit.clone();
                 let open = OpenConnection::new(open.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(deadline, read_opening(&mut stream)).await {
-                        Ok(Ok(replay)) => {
+                    // The TLS handshake and the protocol's opening share the deadline.
+                    let opened = tokio::time::timeout(deadline, async move {
+                        let mut stream = match tls {
+                            None => Transport::Plain(stream),
+                            Some(tls) => Transport::Tls(Box::new(tls.acceptor().accept(stream).await?)),
+                        };
+                        let replay = read_opening(&mut stream).await?;
+                        Ok::<_, io::Error>((stream, replay))
+                    });
+                    match opened.await {
+                        Ok(Ok((stream, replay))) => {
                             let stream = ReplayStream {
                                 replay,
                                 replayed: 0,

@@ -106,6 +106,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "listening on {local} for gRPC and HTTP"
     );
     let settings = Settings::from_config(&config)?;
+    if settings.tls.is_some() {
+        tracing::info!("TLS on every listener (ALPN h2 and http/1.1); plain TCP is refused");
+    }
     if settings.auth.tokens.is_some() {
         tracing::info!(
             ingest = settings.auth.ingest,
