@@ -30,8 +30,26 @@ fn dump_ok(args: &[&str]) -> String {
 }
 
 /// Three traces: `a` (2 job events), `b` (1 binlog), `c.1` (1 job), TSOs set.
+/// A clock stopped at the moment the store is built: both commits fall in
+/// one minute, so the store holds exactly one clock mark.
+struct StoppedClock(i64);
+
+impl tracekeep_store::Clock for StoppedClock {
+    fn now_nanos(&self) -> i64 {
+        self.0
+    }
+}
+
 fn build_store(dir: &Path) {
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let options = StoreOptions {
+        clock: std::sync::Arc::new(StoppedClock(now)),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(dir, options).unwrap();
     let mut first = job("a", 1_552_371_525_597_270_410);
     first.sql = "INSERT INTO t VALUES (1)".into();
     store
@@ -93,6 +111,18 @@ fn stats_list_show_and_export_read_a_stopped_store_without_changing_it() {
     );
     assert!(stats["tso_mark"].as_i64().unwrap() > 0);
     assert!(stats["bytes_on_disk"].as_u64().unwrap() > 0);
+    // Retention's horizon: the traces arrived just now (to the minute).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let oldest = stats["oldest_trace_arrived_unix_nanos"].as_i64().unwrap();
+    let newest = stats["newest_trace_arrived_unix_nanos"].as_i64().unwrap();
+    assert!(
+        oldest <= newest && newest <= now && now - oldest < 3_600_000_000_000,
+        "{stats}"
+    );
+    assert!(text.contains("oldest trace    arrived"), "{text}");
 
     let text = dump_ok(&["list", path]);
     let ids: Vec<_> = text
@@ -149,7 +179,7 @@ fn stats_list_show_and_export_read_a_stopped_store_without_changing_it() {
 
     assert_eq!(
         dump_ok(&["verify", path]).trim(),
-        "checked 9 records (4 events, 3 traces): 0 problems"
+        "checked 10 records (4 events, 3 traces): 0 problems"
     );
     assert_eq!(snapshot(&data), before, "the dump tool must not change the directory");
 }

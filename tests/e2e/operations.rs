@@ -378,3 +378,41 @@ fn tls_settings_that_cannot_work_stop_the_start_with_the_reason() {
     assert!(!status.success(), "{output}");
     assert!(output.contains("no certificate"), "{output}");
 }
+
+#[test]
+fn retention_is_on_by_default_off_with_zero_and_refused_when_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let started = std::time::Instant::now();
+    while !server.log_lines().iter().any(|line| line.contains("retention on")) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no retention sweeper"
+        );
+        server.pace();
+    }
+    let scrape = server.get("/metrics").body;
+    assert_eq!(
+        sample(&scrape, "tracekeep_retention_deleted_traces_total"),
+        0.0,
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("tracekeep_retention_deleted_traces_total 0"),
+        "{scrape}"
+    );
+    let (_, lines) = server.terminate();
+    assert!(
+        lines.iter().any(|line| line.contains("604800s")),
+        "7 days by default: {lines:?}"
+    );
+
+    let off = tempfile::tempdir().unwrap();
+    let server = Server::start(&off.path().join("data"), &["--retention", "0"]);
+    let (_, lines) = server.terminate();
+    assert!(!lines.iter().any(|line| line.contains("retention on")), "{lines:?}");
+
+    let (status, output) = run_to_exit(&["--check-config", "--retention", "7w"]);
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(output.contains("retention \"7w\""), "{output}");
+}

@@ -214,6 +214,7 @@ fn run(command: Command) -> Result<u8, Failure> {
 fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
     let stats = store.stats().context("read stats")?;
     let range = store.tso_range().context("read the event time range")?;
+    let arrivals = store.arrival_range().context("read when the traces arrived")?;
     if json {
         let by_kind: Map<String, Value> = stats
             .events_by_kind
@@ -231,6 +232,8 @@ fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<
             "oldest_event_tso": range.map(|(oldest, _)| oldest),
             "newest_event_tso": range.map(|(_, newest)| newest),
             "next_seq": stats.next_seq,
+            "oldest_trace_arrived_unix_nanos": arrivals.map(|(oldest, _)| oldest),
+            "newest_trace_arrived_unix_nanos": arrivals.map(|(_, newest)| newest),
         });
         writeln!(out, "{}", to_go_string(&value))?;
         return Ok(0);
@@ -257,6 +260,14 @@ fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<
             writeln!(out, "newest event    {} ({newest})", format_tso(newest))?;
         }
         None => writeln!(out, "oldest event    -\nnewest event    -")?,
+    }
+    // Retention's horizon: arrival times, to the minute.
+    match arrivals {
+        Some((oldest, newest)) => {
+            writeln!(out, "oldest trace    arrived {}", format_tso(oldest))?;
+            writeln!(out, "newest trace    arrived {}", format_tso(newest))?;
+        }
+        None => writeln!(out, "arrivals        unknown (empty, or stored before clock marks)")?,
     }
     writeln!(out, "next seq        {}", stats.next_seq)?;
     Ok(0)

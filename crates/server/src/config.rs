@@ -98,6 +98,9 @@ pub struct Config {
     pub tls_cert_file: PathBuf,
     /// The PEM private key of `tls-cert-file`.
     pub tls_key_file: PathBuf,
+    /// Traces whose newest event arrived longer ago than this are deleted
+    /// (`72h`, `7d`, `30m`, `90s`; `0` keeps everything).
+    pub retention: String,
 }
 
 impl Default for Config {
@@ -129,6 +132,7 @@ impl Default for Config {
             header_read_timeout_secs: 30,
             tls_cert_file: PathBuf::new(),
             tls_key_file: PathBuf::new(),
+            retention: "7d".into(),
         }
     }
 }
@@ -156,6 +160,13 @@ impl Config {
             &self.tls_cert_file,
             &self.tls_key_file,
         )?))
+    }
+
+    /// How long traces are kept, `None` for ever (`retention = "0"`).
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        parse_duration(&self.retention)
+            .ok()
+            .filter(|retention| !retention.is_zero())
     }
 
     /// The directory backups go to: `backup-dir`, or `<data-dir>.backups`.
@@ -205,6 +216,8 @@ impl Config {
         );
         anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
         anyhow::ensure!(self.max_connections > 0, "max-connections must be positive");
+        parse_duration(&self.retention)
+            .map_err(|reason| anyhow::anyhow!("retention {:?}: {reason}", self.retention))?;
         anyhow::ensure!(
             self.tls_cert_file.as_os_str().is_empty() == self.tls_key_file.as_os_str().is_empty(),
             "tls-cert-file and tls-key-file go together: set both or neither"
@@ -265,8 +278,37 @@ impl Config {
         if args.sync {
             config.sync = true;
         }
+        if let Some(retention) = &args.retention {
+            config.retention = retention.clone();
+            config.validate()?;
+        }
         Ok(config)
     }
+}
+
+/// A duration as `retention` takes it: a whole number and a unit (`s`, `m`,
+/// `h`, `d`), or `0`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| "a whole number and a unit (s, m, h, d) is required, e.g. 72h or 7d".to_owned())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unit {unit:?} not known: use s, m, h or d")),
+    };
+    number
+        .checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| "too long".to_owned())
 }
 
 /// The command line. dm-tracer's own start line
@@ -314,6 +356,10 @@ pub struct Args {
     /// fsync the WAL on every commit (survives power loss).
     #[arg(long)]
     pub sync: bool,
+    /// How long traces are kept after their newest event arrived, e.g. `72h`,
+    /// `7d`; `0` keeps everything.
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
     /// Check the configuration (file and flags) and exit: 0 when it would
     /// start, 2 with the reason when not. Opens and binds nothing.
     #[arg(long)]

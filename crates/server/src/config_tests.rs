@@ -67,3 +67,21 @@ fn a_flag_given_twice_takes_its_last_value() {
     assert_eq!(config.tracer_addr, "127.0.0.1:0");
     assert_eq!(config.data_dir, std::path::PathBuf::from("./data"));
 }
+
+#[test]
+fn retention_takes_a_number_and_a_unit_or_zero() {
+    use std::time::Duration;
+    assert_eq!(parse_duration("72h"), Ok(Duration::from_secs(72 * 3600)));
+    assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+    assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+    assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    for bad in ["", "7", "d", "7w", "-1d", "1.5h", "99999999999999999999d"] {
+        assert!(parse_duration(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(Config::default().retention(), Some(Duration::from_secs(7 * 86_400)));
+    let off = Config::from_toml("retention = \"0\"\n").unwrap();
+    assert_eq!(off.retention(), None);
+    let error = Config::from_toml("retention = \"7w\"\n").unwrap_err();
+    assert!(format!("{error:#}").contains("retention \"7w\""), "{error:#}");
+}

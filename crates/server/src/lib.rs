@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod otlp;
 mod params;
+pub mod retention;
 mod serve;
 pub mod tls;
 pub mod ui;

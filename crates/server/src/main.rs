@@ -123,6 +123,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
+    let sweeper = config.retention().map(|retention| {
+        tokio::spawn(tracekeep_server::retention::run(
+            store.clone(),
+            retention,
+            settings.metrics.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let mut serving = Vec::new();
     for (slot, app) in extra
         .into_iter()
@@ -153,6 +161,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         task.await
             .with_context(|| format!("join the {name} listener"))?
             .with_context(|| format!("serve {name}"))?;
+    }
+    if let Some(sweeper) = sweeper {
+        sweeper.await.context("join the retention sweeper")?;
     }
     // The last reference closes the store cleanly (the writer drains first).
     drop(store);

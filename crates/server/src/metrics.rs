@@ -116,6 +116,7 @@ pub struct Metrics {
     ingested: Family<IngestLabels, Counter>,
     refused: Family<RefusedLabels, Counter>,
     open_connections: Gauge,
+    expired: Counter,
     started: Instant,
 }
 
@@ -164,6 +165,12 @@ impl Metrics {
             "Client connections open now (all listeners)",
             open_connections.clone(),
         );
+        let expired = Counter::default();
+        registry.register(
+            "retention_deleted_traces",
+            "Traces deleted by retention (their newest event older than `retention`)",
+            expired.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -171,6 +178,7 @@ impl Metrics {
             ingested,
             refused,
             open_connections,
+            expired,
             started: Instant::now(),
         }
     }
@@ -195,6 +203,11 @@ impl Metrics {
                 reason: reason.label(),
             })
             .inc();
+    }
+
+    /// Counts traces deleted by retention.
+    pub fn count_expired(&self, traces: u64) {
+        self.expired.inc_by(traces);
     }
 
     /// The gauge of open connections, moved by the listeners.

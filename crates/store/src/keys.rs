@@ -3,6 +3,7 @@
 //! | tag | key | value |
 //! |-----|-----|-------|
 //! | `0x00` | `0x00 name` | store metadata (format, counters, TSO mark) |
+//! | `0x00` | `0x00 clock/ minute` | a clock mark: the first arrival number of that minute |
 //! | `0x01` | `0x01 trace seq` | one event |
 //! | `0x02` | `0x02 trace` | format 1 only: the trace's summary ([`crate::records::TraceMeta`]) |
 //! | `0x03` | `0x03 first_seq` | first-seen order: the traces one commit saw first, from `first_seq` on |
@@ -46,6 +47,22 @@ pub const MAX_TRACE_ID_LEN: usize = 64 * 1024;
 pub(crate) const META_FORMAT: &[u8] = b"\x00format";
 pub(crate) const META_COUNTERS: &[u8] = b"\x00counters";
 pub(crate) const META_TSO: &[u8] = b"\x00tso";
+/// `meta clock/` + the minute (8-byte big-endian minutes since the epoch):
+/// the first arrival number of that minute ([`crate::records::ClockMark`]).
+pub(crate) const META_CLOCK_PREFIX: &[u8] = b"\x00clock/";
+
+/// The clock mark key of `minute` (minutes since the Unix epoch).
+pub(crate) fn clock_key(minute: u64) -> Vec<u8> {
+    let mut key = META_CLOCK_PREFIX.to_vec();
+    key.extend_from_slice(&minute.to_be_bytes());
+    key
+}
+
+/// The minute of a clock mark key.
+pub(crate) fn clock_minute(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.strip_prefix(META_CLOCK_PREFIX)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
 
 pub(crate) fn push_trace(key: &mut Vec<u8>, trace_id: &str) {
     // Callers validate the length against MAX_TRACE_ID_LEN, far below u32::MAX.

@@ -44,6 +44,7 @@ pub(crate) const KIND_COUNTERS: u8 = 66;
 pub(crate) const KIND_TSO_MARK: u8 = 67;
 pub(crate) const KIND_FORMAT: u8 = 68;
 pub(crate) const KIND_ORDER_BATCH: u8 = 69;
+pub(crate) const KIND_CLOCK_MARK: u8 = 70;
 
 /// The CRC of a record: over the format and kind bytes, the payload and the
 /// key, in that order since format 2 (so the writer finishes a prepared
@@ -301,6 +302,14 @@ fn widen(min: &mut i64, max: &mut i64, tso: i64) {
 pub(crate) struct TsoMark {
     #[prost(int64, tag = "1")]
     pub mark: i64,
+}
+
+/// The first arrival number of a minute with writes, under `meta clock/<minute>`:
+/// events numbered below it arrived before that minute began (retention's clock).
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ClockMark {
+    #[prost(uint64, tag = "1")]
+    pub seq: u64,
 }
 
 /// What created the store, under `meta format`.

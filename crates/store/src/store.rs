@@ -146,6 +146,17 @@ pub struct Store {
     autocomplete_keys: Vec<String>,
     /// Free bytes below which appends are refused.
     min_free_disk_bytes: u64,
+    /// Wall-clock time (retention's horizon).
+    clock: Arc<dyn Clock>,
+}
+
+/// What one [`Store::expire`] pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expiry {
+    /// Traces deleted.
+    pub deleted: u64,
+    /// More expired traces may remain: the pass stopped at its limit.
+    pub more: bool,
 }
 
 /// Whether the store takes writes now, and if not, why.
@@ -285,6 +296,7 @@ impl Store {
             path: path.clone(),
             min_free_disk_bytes: options.min_free_disk_bytes,
             published: published.clone(),
+            clock: options.clock.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("tracekeep-writer".into())
@@ -301,12 +313,13 @@ impl Store {
             }),
             db,
             path,
-            tso: TsoAllocator::new(options.clock, tso_mark),
+            tso: TsoAllocator::new(options.clock.clone(), tso_mark),
             counters: published,
             sync: options.sync,
             format: FORMAT_VERSION,
             autocomplete_keys: options.autocomplete_keys,
             min_free_disk_bytes: options.min_free_disk_bytes,
+            clock: options.clock,
         })
     }
 
@@ -351,6 +364,7 @@ impl Store {
             format,
             autocomplete_keys: Vec::new(),
             min_free_disk_bytes: 0,
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -568,6 +582,148 @@ impl Store {
         checkpoint
             .create_checkpoint(dir)
             .map_err(|error| StoreError::engine("writing a checkpoint", error))
+    }
+
+    /// Retention: deletes up to `limit` traces whose newest event arrived
+    /// more than `retention` ago (by the store's clock), oldest first-seen
+    /// first. Each trace goes in its own commit, whole (events, span index
+    /// entries, first-seen entry, counters) or not at all, also if the
+    /// process dies mid-pass; whether a trace is expired is decided again on
+    /// the writer, so an event appended meanwhile keeps its trace. Arrival
+    /// times come from clock marks the writer leaves once a minute, so the
+    /// horizon is kept to the minute, erring towards keeping. Call it again
+    /// while [`Expiry::more`].
+    pub fn expire(&self, retention: std::time::Duration, limit: usize) -> Result<Expiry> {
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        let retention_nanos = i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX);
+        let horizon = self.clock.now_nanos().saturating_sub(retention_nanos);
+        let Some(before_seq) = self.expiry_seq(writer::minute_of(horizon))? else {
+            // Nothing is known to have arrived before the horizon.
+            return Ok(Expiry::default());
+        };
+        let mut candidates = Vec::new();
+        let mut more = false;
+        self.walk_order(None, None, |trace_id, Cursor(first_seq)| {
+            // First seen after the horizon: it and every later trace are kept.
+            if first_seq >= before_seq {
+                return Ok(false);
+            }
+            if candidates.len() >= limit {
+                more = true;
+                return Ok(false);
+            }
+            if self.last_event_seq(&trace_id)?.is_some_and(|last| last < before_seq) {
+                candidates.push(trace_id);
+            }
+            Ok(true)
+        })?;
+        let mut deleted = 0;
+        for trace_id in candidates {
+            match self.submit(Op::Expire { trace_id, before_seq })? {
+                Outcome::Deleted(true) => deleted += 1,
+                Outcome::Deleted(false) => {}
+                other => return Err(unexpected_outcome("expire", other)),
+            }
+        }
+        Ok(Expiry { deleted, more })
+    }
+
+    /// The arrival number below which every event arrived before
+    /// `horizon_minute` began, or `None` when nothing is known to be that old.
+    ///
+    /// The writer leaves a mark at its first commit of each minute with
+    /// writes, so the events numbered from one mark to the next all arrived
+    /// in the first mark's minute: the first mark at or after the horizon's
+    /// minute bounds the expired events. Without one, everything stored is
+    /// older. Events stored before the first mark (by a version without
+    /// marks) count as arrived in its minute.
+    fn expiry_seq(&self, horizon_minute: u64) -> Result<Option<u64>> {
+        let mut options = Self::read_options(None);
+        options.set_iterate_lower_bound(keys::META_CLOCK_PREFIX.to_vec());
+        options.set_iterate_upper_bound(keys::prefix_end(keys::META_CLOCK_PREFIX));
+        let mut iter = self.db.raw_iterator_opt(options);
+        let reading = |iter: &rocksdb::DBRawIterator<'_>| {
+            iter.status()
+                .map_err(|error| StoreError::engine_at(keys::META_CLOCK_PREFIX, "reading clock marks", error))
+        };
+        iter.seek_to_first();
+        reading(&iter)?;
+        match iter.key().and_then(keys::clock_minute) {
+            Some(earliest) if earliest < horizon_minute => {}
+            _ => return Ok(None),
+        }
+        iter.seek(keys::clock_key(horizon_minute));
+        reading(&iter)?;
+        match iter.item() {
+            Some((key, value)) => {
+                let mark: records::ClockMark = records::decode_message(key, value, records::KIND_CLOCK_MARK)?;
+                Ok(Some(mark.seq))
+            }
+            None => Ok(Some(self.counters().next_seq)),
+        }
+    }
+
+    /// When the oldest and the newest trace (in first-seen order) arrived,
+    /// in nanoseconds since the epoch, to the minute (the start of the minute
+    /// of their first event): what retention measures. `None` for an empty
+    /// store or one without clock marks (written before them).
+    pub fn arrival_range(&self) -> Result<Option<(i64, i64)>> {
+        let (oldest, _) = self.page_matching(ListOrder::OldestFirst, None, 1, "", None)?;
+        let (newest, _) = self.page_matching(ListOrder::NewestFirst, None, 1, "", None)?;
+        let (Some((_, Cursor(oldest))), Some((_, Cursor(newest)))) = (oldest.first(), newest.first()) else {
+            return Ok(None);
+        };
+        // Marks grow in both minute and number: the last one at or below a
+        // number holds its minute (one mark per minute with writes: a short walk
+        // for a store of days, once per call).
+        let mut options = Self::read_options(None);
+        options.set_iterate_lower_bound(keys::META_CLOCK_PREFIX.to_vec());
+        options.set_iterate_upper_bound(keys::prefix_end(keys::META_CLOCK_PREFIX));
+        let mut iter = self.db.raw_iterator_opt(options);
+        iter.seek_to_first();
+        let (mut first_minute, mut oldest_minute, mut newest_minute) = (None, None, None);
+        while let Some((key, value)) = iter.item() {
+            let Some(minute) = keys::clock_minute(key) else { break };
+            let mark: records::ClockMark = records::decode_message(key, value, records::KIND_CLOCK_MARK)?;
+            first_minute.get_or_insert(minute);
+            if mark.seq <= *oldest {
+                oldest_minute = Some(minute);
+            }
+            if mark.seq <= *newest {
+                newest_minute = Some(minute);
+            } else {
+                break;
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(keys::META_CLOCK_PREFIX, "reading clock marks", error))?;
+        // Traces older than the first mark count as arrived in its minute.
+        let nanos = |minute: u64| i64::try_from(minute.saturating_mul(60_000_000_000)).unwrap_or(i64::MAX);
+        Ok(match (oldest_minute.or(first_minute), newest_minute.or(first_minute)) {
+            (Some(oldest), Some(newest)) => Some((nanos(oldest), nanos(newest))),
+            _ => None,
+        })
+    }
+
+    /// The arrival number of the trace's newest event.
+    fn last_event_seq(&self, trace_id: &str) -> Result<Option<u64>> {
+        let prefix = keys::event_prefix(trace_id);
+        let end = keys::prefix_end(&prefix);
+        let mut options = Self::read_options(None);
+        options.set_iterate_lower_bound(prefix.clone());
+        options.set_iterate_upper_bound(end.clone());
+        let mut iter = self.db.raw_iterator_opt(options);
+        iter.seek_for_prev(&end);
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&prefix, "reading a trace's newest event", error))?;
+        match iter.key().map(keys::decode_key) {
+            None => Ok(None),
+            Some(Ok(keys::Key::Event { seq, .. })) => Ok(Some(seq)),
+            Some(_) => Err(StoreError::corrupted(&prefix, "malformed event key")),
+        }
     }
 
     /// Deletes every trace. The TSO mark and arrival numbering carry on.

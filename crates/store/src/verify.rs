@@ -332,6 +332,7 @@ impl Pass<'_, '_> {
             keys::META_FORMAT => records::KIND_FORMAT,
             keys::META_COUNTERS => records::KIND_COUNTERS,
             keys::META_TSO => records::KIND_TSO_MARK,
+            _ if keys::clock_minute(key).is_some() => records::KIND_CLOCK_MARK,
             _ => return self.problem(key, "unknown metadata key"),
         };
         if let Err(error) = records::decode(key, value).and_then(|(found, _)| {

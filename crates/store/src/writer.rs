@@ -38,6 +38,7 @@ use crate::order::{self, OrderItem};
 use crate::records::{self, Counters, OrderBatch, PreparedRecord};
 use crate::span_index;
 use crate::trace_filter::TraceFilter;
+use crate::tso::Clock;
 
 /// Most requests folded into one commit.
 const MAX_GROUP_REQUESTS: usize = 256;
@@ -108,6 +109,13 @@ pub(crate) struct PreparedAppend {
 pub(crate) enum Op {
     Append(PreparedAppend),
     Delete(String),
+    /// Deletes the trace only if all its events are numbered below
+    /// `before_seq` (arrived before retention's horizon): decided here, on
+    /// the writer, so an event appended since the sweep looked is never lost.
+    Expire {
+        trace_id: String,
+        before_seq: u64,
+    },
     Truncate,
 }
 
@@ -116,7 +124,7 @@ impl Op {
     fn events(&self) -> usize {
         match self {
             Op::Append(append) => append.events.len() + append.index.len(),
-            Op::Delete(_) | Op::Truncate => 0,
+            Op::Delete(_) | Op::Expire { .. } | Op::Truncate => 0,
         }
     }
 
@@ -126,7 +134,7 @@ impl Op {
                 let events: usize = append.events.iter().map(|event| event.record.len()).sum();
                 events + append.index.size()
             }
-            Op::Delete(trace_id) => trace_id.len(),
+            Op::Delete(trace_id) | Op::Expire { trace_id, .. } => trace_id.len(),
             Op::Truncate => 0,
         }
     }
@@ -175,6 +183,8 @@ pub(crate) struct WriterContext {
     pub min_free_disk_bytes: u64,
     /// The counters as of the last commit, published for `stats`.
     pub published: Arc<Mutex<Counters>>,
+    /// Wall-clock time for the clock marks (retention's horizon).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Runs until every sender is dropped.
@@ -269,6 +279,8 @@ struct WriterState {
     filter_complete: bool,
     /// The filter of the traces stored before open, from the loader thread.
     loader: Option<FilterLoader>,
+    /// The minute of the newest clock mark written.
+    clock_minute: u64,
 }
 
 /// The thread that reads the first-seen order at open into a filter.
@@ -292,6 +304,7 @@ impl WriterState {
             filter: TraceFilter::with_capacity(0),
             filter_complete: stored == 0,
             loader,
+            clock_minute: newest_clock_minute(&context.db),
         }
     }
 
@@ -579,14 +592,28 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
     }
     group.finish();
     let Group {
-        batch,
+        mut batch,
         counters,
         started,
         continued,
         ..
     } = group;
+    // The first commit of each minute marks where the minute's arrivals
+    // begin: every event of an earlier commit is numbered below it.
+    let minute = minute_of(context.clock.now_nanos());
+    let marked = minute > state.clock_minute;
+    if marked {
+        let key = keys::clock_key(minute);
+        let mark = records::ClockMark {
+            seq: state.counters.next_seq,
+        };
+        batch.put(&key, records::encode_message(&key, records::KIND_CLOCK_MARK, &mark));
+    }
     match write(context, state, batch, counters) {
         Ok(()) => {
+            if marked {
+                state.clock_minute = minute;
+            }
             for trace_id in started {
                 state.filter.insert(TraceFilter::hash(&trace_id));
                 state.hot.touch(trace_id);
@@ -610,6 +637,7 @@ fn unexpected_op(op: &Op) -> StoreError {
     let name = match op {
         Op::Append(_) => "append",
         Op::Delete(_) => "delete",
+        Op::Expire { .. } => "expire",
         Op::Truncate => "truncate",
     };
     StoreError::Engine {
@@ -623,6 +651,7 @@ fn commit_alone(context: &WriterContext, state: &mut WriterState, request: Reque
     let Request { op, reply } = request;
     let outcome = match op {
         Op::Delete(trace_id) => delete(context, state, &trace_id),
+        Op::Expire { trace_id, before_seq } => expire(context, state, &trace_id, before_seq),
         Op::Truncate => truncate(context, state),
         other => Err(unexpected_op(&other)),
     };
@@ -650,6 +679,7 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
 /// deletes are rare and appends keep no per-trace summary.
 struct Doomed {
     first_event_seq: u64,
+    last_event_seq: u64,
     events_by_kind: Vec<(u32, u64)>,
     /// The span index entries of its spans.
     index: span_index::IndexEntries,
@@ -666,9 +696,11 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
         };
         let doomed = doomed.get_or_insert(Doomed {
             first_event_seq: seq,
+            last_event_seq: seq,
             events_by_kind: Vec::new(),
             index: span_index::IndexEntries::default(),
         });
+        doomed.last_event_seq = seq;
         // The kind from the header even if the record is damaged: deleting a
         // damaged trace is how an operator gets rid of it.
         if let Some(kind) = records::peek_kind(value) {
@@ -692,10 +724,37 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
     Ok(doomed)
 }
 
+/// Minutes since the Unix epoch (0 before it).
+pub(crate) fn minute_of(nanos: i64) -> u64 {
+    u64::try_from(nanos / 60_000_000_000).unwrap_or(0)
+}
+
+/// The minute of the newest clock mark, 0 when there is none.
+fn newest_clock_minute(db: &rocksdb::DB) -> u64 {
+    let mut options = ReadOptions::default();
+    options.set_total_order_seek(true);
+    options.set_iterate_lower_bound(keys::META_CLOCK_PREFIX.to_vec());
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek_for_prev(keys::clock_key(u64::MAX));
+    iter.key().and_then(keys::clock_minute).unwrap_or(0)
+}
+
 fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> Result<Outcome> {
     let Some(doomed) = doomed_trace(&context.db, trace_id)? else {
         return Ok(Outcome::Deleted(false));
     };
+    delete_doomed(context, state, trace_id, doomed)
+}
+
+fn expire(context: &WriterContext, state: &mut WriterState, trace_id: &str, before_seq: u64) -> Result<Outcome> {
+    match doomed_trace(&context.db, trace_id)? {
+        Some(doomed) if doomed.last_event_seq < before_seq => delete_doomed(context, state, trace_id, doomed),
+        // Gone already, or it received an event after the horizon: kept.
+        _ => Ok(Outcome::Deleted(false)),
+    }
+}
+
+fn delete_doomed(context: &WriterContext, state: &mut WriterState, trace_id: &str, doomed: Doomed) -> Result<Outcome> {
     let mut batch = WriteBatch::default();
     let prefix = keys::event_prefix(trace_id);
     let end = keys::prefix_end(&prefix);

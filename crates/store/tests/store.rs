@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Barrier};
 
 use tracekeep_store::{
-    Clock, Cursor, EventKind, ListOrder, SpanSearch, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS, TraceEvent, pb,
+    Clock, Cursor, EventKind, Expiry, ListOrder, SpanSearch, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS,
+    TraceEvent, pb,
 };
 
 fn base(trace_id: &str, tso: i64) -> Option<pb::BaseEvent> {
@@ -1035,5 +1036,104 @@ fn opening_a_format_2_store_indexes_its_spans() {
     assert_eq!(store.span_services().unwrap(), ["cache", "db", "front"]);
     assert_eq!(candidates(&store, &window(0, 1000)), ["t3", "t2", "t1"]);
     assert_eq!(store.stats().unwrap().format_version, 3);
+    assert_consistent(&store);
+}
+
+const MINUTE: i64 = 60_000_000_000;
+
+fn clocked(dir: &tempfile::TempDir, clock: &Arc<SteppingClock>) -> Store {
+    let options = StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::default()
+    };
+    Store::open(dir.path(), options).unwrap()
+}
+
+fn advance(clock: &SteppingClock, minutes: i64) {
+    clock.0.fetch_add(minutes * MINUTE, Ordering::SeqCst);
+}
+
+#[test]
+fn expire_deletes_traces_whose_newest_event_arrived_before_the_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SteppingClock(AtomicI64::new(1_000 * MINUTE)));
+    let store = clocked(&dir, &clock);
+    store
+        .append(vec![
+            job("old", 1),
+            span("old-spans", "0000000000000001", "web", "get", 1, &[("k", "v")]),
+        ])
+        .unwrap();
+    store.append(vec![job("revived", 2)]).unwrap();
+    advance(&clock, 10);
+    store.append(vec![job("revived", 3)]).unwrap();
+    advance(&clock, 10);
+    store.append(vec![job("new", 4)]).unwrap();
+    // Nothing arrived more than an hour ago.
+    assert_eq!(
+        store.expire(std::time::Duration::from_secs(3600), 100).unwrap(),
+        Expiry::default()
+    );
+    assert_eq!(store.arrival_range().unwrap(), Some((1_000 * MINUTE, 1_020 * MINUTE)));
+
+    // Fifteen minutes: "old" and "old-spans" arrived twenty minutes ago;
+    // "revived" began then too, but its newest event is ten minutes old.
+    let expiry = store.expire(std::time::Duration::from_secs(15 * 60), 100).unwrap();
+    assert_eq!(
+        expiry,
+        Expiry {
+            deleted: 2,
+            more: false
+        }
+    );
+    assert_eq!(all_ids(&store), ["revived", "new"]);
+    assert_eq!(tsos(&store, "revived"), [2, 3], "a kept trace keeps every event");
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.traces, stats.events_by_kind.iter().map(|(_, n)| n).sum::<u64>()),
+        (2, 3)
+    );
+    assert_eq!(
+        store.span_services().unwrap(),
+        Vec::<String>::new(),
+        "span index entries went too"
+    );
+    assert_consistent(&store);
+    assert_eq!(
+        store
+            .expire(std::time::Duration::from_secs(15 * 60), 100)
+            .unwrap()
+            .deleted,
+        0
+    );
+    // "revived" was first seen in the first minute: the horizon starts there.
+    assert_eq!(store.arrival_range().unwrap(), Some((1_000 * MINUTE, 1_020 * MINUTE)));
+}
+
+#[test]
+fn expire_works_in_bounded_passes_and_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SteppingClock(AtomicI64::new(5_000 * MINUTE)));
+    {
+        let store = clocked(&dir, &clock);
+        for trace in ["a", "b", "c", "d", "e"] {
+            store.append(vec![job(trace, 1)]).unwrap();
+        }
+    }
+    // The clock marks are on disk: a later process knows when they arrived.
+    advance(&clock, 90);
+    let store = clocked(&dir, &clock);
+    store.append(vec![job("fresh", 2)]).unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(store.expire(hour, 2).unwrap(), Expiry { deleted: 2, more: true });
+    assert_eq!(store.expire(hour, 2).unwrap(), Expiry { deleted: 2, more: true });
+    assert_eq!(
+        store.expire(hour, 2).unwrap(),
+        Expiry {
+            deleted: 1,
+            more: false
+        }
+    );
+    assert_eq!(all_ids(&store), ["fresh"]);
     assert_consistent(&store);
 }
