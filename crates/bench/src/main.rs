@@ -8,6 +8,7 @@ mod ingest;
 mod otlp;
 mod overload;
 mod query;
+mod retention;
 mod scale;
 mod search;
 mod spans;
@@ -68,6 +69,8 @@ enum Section {
     Search,
     /// OTLP ingest over gRPC and HTTP, beside Zipkin proto3.
     Otlp,
+    /// Ingest latency with and without retention's sweep deleting flat out.
+    Retention,
 }
 
 /// Sizes of one run.
@@ -144,6 +147,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Section::Search) {
         search::run(if args.quick { 100_000 } else { 1_000_000 }).await?;
+    }
+    if wants(Section::Retention) {
+        retention::run(
+            if args.quick { 20_000 } else { 200_000 },
+            plan.ingest_for.max(Duration::from_secs(1)) * 3,
+        )?;
     }
     if args.only.contains(&Section::Ceilings) {
         ingest::ceilings(&plan)?;

@@ -150,6 +150,9 @@ pub struct Store {
     clock: Arc<dyn Clock>,
 }
 
+/// Expired traces deleted per commit.
+const EXPIRED_PER_COMMIT: usize = 20;
+
 /// What one [`Store::expire`] pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Expiry {
@@ -586,13 +589,13 @@ impl Store {
 
     /// Retention: deletes up to `limit` traces whose newest event arrived
     /// more than `retention` ago (by the store's clock), oldest first-seen
-    /// first. Each trace goes in its own commit, whole (events, span index
-    /// entries, first-seen entry, counters) or not at all, also if the
-    /// process dies mid-pass; whether a trace is expired is decided again on
-    /// the writer, so an event appended meanwhile keeps its trace. Arrival
-    /// times come from clock marks the writer leaves once a minute, so the
-    /// horizon is kept to the minute, erring towards keeping. Call it again
-    /// while [`Expiry::more`].
+    /// first. A trace goes whole (events, span index entries, first-seen
+    /// entry, counters) or not at all, also if the process dies mid-pass: up
+    /// to a hundred traces share one atomic commit. Whether a trace is
+    /// expired is decided again on the writer, so an event appended meanwhile
+    /// keeps its trace. Arrival times come from clock marks the writer leaves
+    /// once a minute, so the horizon is kept to the minute, erring towards
+    /// keeping. Call it again while [`Expiry::more`].
     pub fn expire(&self, retention: std::time::Duration, limit: usize) -> Result<Expiry> {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
@@ -620,10 +623,15 @@ impl Store {
             Ok(true)
         })?;
         let mut deleted = 0;
-        for trace_id in candidates {
-            match self.submit(Op::Expire { trace_id, before_seq })? {
-                Outcome::Deleted(true) => deleted += 1,
-                Outcome::Deleted(false) => {}
+        // A hundred traces a commit: few commits, each short enough not to
+        // hold appends up.
+        for chunk in candidates.chunks(EXPIRED_PER_COMMIT) {
+            let op = Op::Expire {
+                trace_ids: chunk.to_vec(),
+                before_seq,
+            };
+            match self.submit(op)? {
+                Outcome::Expired(count) => deleted += count,
                 other => return Err(unexpected_outcome("expire", other)),
             }
         }

@@ -109,11 +109,12 @@ pub(crate) struct PreparedAppend {
 pub(crate) enum Op {
     Append(PreparedAppend),
     Delete(String),
-    /// Deletes the trace only if all its events are numbered below
-    /// `before_seq` (arrived before retention's horizon): decided here, on
-    /// the writer, so an event appended since the sweep looked is never lost.
+    /// Deletes, in one commit, those of the traces whose events are all
+    /// numbered below `before_seq` (arrived before retention's horizon):
+    /// decided here, on the writer, so an event appended since the sweep
+    /// looked is never lost.
     Expire {
-        trace_id: String,
+        trace_ids: Vec<String>,
         before_seq: u64,
     },
     Truncate,
@@ -134,7 +135,8 @@ impl Op {
                 let events: usize = append.events.iter().map(|event| event.record.len()).sum();
                 events + append.index.size()
             }
-            Op::Delete(trace_id) | Op::Expire { trace_id, .. } => trace_id.len(),
+            Op::Delete(trace_id) => trace_id.len(),
+            Op::Expire { trace_ids, .. } => trace_ids.iter().map(String::len).sum(),
             Op::Truncate => 0,
         }
     }
@@ -145,6 +147,8 @@ impl Op {
 pub(crate) enum Outcome {
     Appended,
     Deleted(bool),
+    /// Traces an expiry deleted.
+    Expired(u64),
     Truncated,
 }
 
@@ -651,7 +655,7 @@ fn commit_alone(context: &WriterContext, state: &mut WriterState, request: Reque
     let Request { op, reply } = request;
     let outcome = match op {
         Op::Delete(trace_id) => delete(context, state, &trace_id),
-        Op::Expire { trace_id, before_seq } => expire(context, state, &trace_id, before_seq),
+        Op::Expire { trace_ids, before_seq } => expire(context, state, trace_ids, before_seq),
         Op::Truncate => truncate(context, state),
         other => Err(unexpected_op(&other)),
     };
@@ -746,35 +750,63 @@ fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> R
     delete_doomed(context, state, trace_id, doomed)
 }
 
-fn expire(context: &WriterContext, state: &mut WriterState, trace_id: &str, before_seq: u64) -> Result<Outcome> {
-    match doomed_trace(&context.db, trace_id)? {
-        Some(doomed) if doomed.last_event_seq < before_seq => delete_doomed(context, state, trace_id, doomed),
+fn expire(
+    context: &WriterContext,
+    state: &mut WriterState,
+    trace_ids: Vec<String>,
+    before_seq: u64,
+) -> Result<Outcome> {
+    let mut batch = WriteBatch::default();
+    let mut counters = state.counters.clone();
+    let mut removed = Vec::new();
+    for trace_id in trace_ids {
         // Gone already, or it received an event after the horizon: kept.
-        _ => Ok(Outcome::Deleted(false)),
+        let Some(doomed) = doomed_trace(&context.db, &trace_id)?.filter(|doomed| doomed.last_event_seq < before_seq)
+        else {
+            continue;
+        };
+        take_out(&mut batch, &mut counters, &trace_id, &doomed);
+        removed.push((trace_id, doomed.first_event_seq.saturating_sub(1)));
     }
+    if removed.is_empty() {
+        return Ok(Outcome::Expired(0));
+    }
+    remove_order_items(&context.db, &mut batch, &removed)?;
+    put_counters(&mut batch, &counters);
+    write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
+    for (trace_id, _) in &removed {
+        state.hot.forget(trace_id);
+    }
+    Ok(Outcome::Expired(removed.len() as u64))
 }
 
-fn delete_doomed(context: &WriterContext, state: &mut WriterState, trace_id: &str, doomed: Doomed) -> Result<Outcome> {
-    let mut batch = WriteBatch::default();
+/// Deletes a trace's events and span index entries, and takes it out of
+/// the counters (its first-seen entry is the caller's).
+fn take_out(batch: &mut WriteBatch, counters: &mut Counters, trace_id: &str, doomed: &Doomed) {
     let prefix = keys::event_prefix(trace_id);
     let end = keys::prefix_end(&prefix);
     batch.delete_range(prefix, end);
     for key in doomed.index.span_keys() {
         batch.delete(key);
     }
+    counters.traces = counters.traces.saturating_sub(1);
+    for (kind, count) in &doomed.events_by_kind {
+        if let Some(total) = counters.events_by_kind.get_mut(kind) {
+            *total = total.saturating_sub(*count);
+        }
+    }
+}
+
+fn delete_doomed(context: &WriterContext, state: &mut WriterState, trace_id: &str, doomed: Doomed) -> Result<Outcome> {
+    let mut batch = WriteBatch::default();
+    let mut counters = state.counters.clone();
+    take_out(&mut batch, &mut counters, trace_id, &doomed);
     remove_order_item(
         &context.db,
         &mut batch,
         trace_id,
         doomed.first_event_seq.saturating_sub(1),
     )?;
-    let mut counters = state.counters.clone();
-    counters.traces = counters.traces.saturating_sub(1);
-    for (kind, count) in doomed.events_by_kind {
-        if let Some(total) = counters.events_by_kind.get_mut(&kind) {
-            *total = total.saturating_sub(count);
-        }
-    }
     put_counters(&mut batch, &counters);
     write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
     state.hot.forget(trace_id);
@@ -789,31 +821,55 @@ pub(crate) fn remove_order_item(
     trace_id: &str,
     first_seq: u64,
 ) -> Result<()> {
+    remove_order_items(db, batch, &[(trace_id.to_owned(), first_seq)])
+}
+
+/// A first-seen record's items, and the entries to take out of it.
+type OrderRewrite<'a> = (Vec<OrderItem>, Vec<(&'a str, u64)>);
+
+/// [`remove_order_item`] for several traces in one batch: each record is
+/// read once and rewritten once without all of its removed entries (two
+/// rewrites of one record in one batch would each start from the stored one).
+fn remove_order_items(db: &rocksdb::DB, batch: &mut WriteBatch, removed: &[(String, u64)]) -> Result<()> {
     let mut options = ReadOptions::default();
     options.set_total_order_seek(true);
     options.set_iterate_lower_bound(vec![TAG_ORDER]);
     let mut iter = db.raw_iterator_opt(options);
-    iter.seek_for_prev(keys::order_key(first_seq));
-    iter.status()
-        .map_err(|error| StoreError::engine_at(&keys::order_key(first_seq), "reading first-seen order", error))?;
-    let Some((key, value)) = iter.item() else {
-        tracing::warn!(trace_id, first_seq, "deleted trace had no first-seen entry");
-        return Ok(());
-    };
-    let key_seq = match keys::decode_key(key) {
-        Ok(keys::Key::Order { first_seq }) => first_seq,
-        _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
-    };
-    let mut items = order::decode(key, key_seq, value)?;
-    let before = items.len();
-    items.retain(|item: &OrderItem| !(item.first_seq == first_seq && item.trace_id == trace_id));
-    if items.len() == before {
-        tracing::warn!(trace_id, first_seq, "deleted trace had no first-seen entry");
-        return Ok(());
+    let mut records: std::collections::BTreeMap<Vec<u8>, OrderRewrite<'_>> = std::collections::BTreeMap::new();
+    for (trace_id, first_seq) in removed {
+        iter.seek_for_prev(keys::order_key(*first_seq));
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&keys::order_key(*first_seq), "reading first-seen order", error))?;
+        let Some((key, value)) = iter.item() else {
+            tracing::warn!(trace_id, first_seq, "deleted trace had no first-seen entry");
+            continue;
+        };
+        if !records.contains_key(key) {
+            let key_seq = match keys::decode_key(key) {
+                Ok(keys::Key::Order { first_seq }) => first_seq,
+                _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
+            };
+            records.insert(key.to_vec(), (order::decode(key, key_seq, value)?, Vec::new()));
+        }
+        if let Some((_, taken)) = records.get_mut(key) {
+            taken.push((trace_id.as_str(), *first_seq));
+        }
     }
-    batch.delete(key);
-    if let Some((key, value)) = order::encode(&order::to_batch(items)) {
-        batch.put(key, value);
+    for (key, (mut items, taken)) in records {
+        let before = items.len();
+        items.retain(|item: &OrderItem| {
+            !taken
+                .iter()
+                .any(|(trace_id, first_seq)| item.first_seq == *first_seq && item.trace_id == *trace_id)
+        });
+        if items.len() == before {
+            tracing::warn!(?taken, "deleted traces had no first-seen entry");
+            continue;
+        }
+        batch.delete(&key);
+        if let Some((key, value)) = order::encode(&order::to_batch(items)) {
+            batch.put(key, value);
+        }
     }
     Ok(())
 }
