@@ -21,6 +21,20 @@ fn guarded(extra: &str) -> (tempfile::TempDir, Server, std::path::PathBuf) {
     (dir, server, tokens)
 }
 
+/// Sends the server a SIGHUP and waits for the log line that says it was handled.
+fn hang_up_and_wait_for(server: &Server, logged: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    while !server.log_lines().iter().any(|line| line.contains(logged)) {
+        assert!(started.elapsed() < Duration::from_secs(30), "no {logged:?} in the log");
+        server.pace();
+    }
+}
+
 fn post_with(server: &Server, path: &str, token: Option<&str>) -> HttpResponse {
     let header = token.map(|token| format!("Bearer {token}"));
     let headers: Vec<(&str, &str)> = header.iter().map(|value| ("Authorization", value.as_str())).collect();
@@ -71,20 +85,7 @@ async fn deletes_truncates_and_checkpoints_need_a_valid_token() {
 fn a_sighup_reloads_the_token_file() {
     let (_dir, server, tokens) = guarded("");
     std::fs::write(&tokens, "rotated-token\n").unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    while !server
-        .log_lines()
-        .iter()
-        .any(|line| line.contains("auth tokens reloaded"))
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "no reload logged");
-        server.pace();
-    }
+    hang_up_and_wait_for(&server, "auth tokens reloaded");
     assert_eq!(
         post_with(&server, "/events/truncate", Some(TOKEN)).status,
         401,
@@ -100,23 +101,7 @@ fn a_sighup_reloads_the_token_file() {
 fn a_sighup_without_a_token_file_does_not_stop_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]);
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    while !server
-        .log_lines()
-        .iter()
-        .any(|line| line.contains("no auth-token-file to reload"))
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the SIGHUP was not handled"
-        );
-        server.pace();
-    }
+    hang_up_and_wait_for(&server, "no auth-token-file to reload");
     assert_eq!(server.get("/status").status, 200);
 }
 

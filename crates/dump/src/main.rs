@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{Map, Value, json};
-use tracekeep_proto::json::{event_value, events_value, to_go_line, to_go_string};
+use tracekeep_proto::json::{TraceSummaryJson, event_value, events_value, to_go_line, to_go_string, trace_page_value};
 use tracekeep_store::{Cursor, Store, StoreError, StoredEvent};
 
 use crate::time::format_tso;
@@ -313,19 +313,10 @@ fn list(
 ) -> Result<u8, Failure> {
     let (summaries, next) = store.list_traces(after, limit, prefix).context("list traces")?;
     if json {
-        let traces: Vec<Value> = summaries
-            .iter()
-            .map(|summary| {
-                json!({
-                    "trace_id": summary.trace_id,
-                    "cursor": summary.cursor.to_string(),
-                    "events": summary.events,
-                    "first_tso": summary.min_tso,
-                    "last_tso": summary.max_tso,
-                })
-            })
-            .collect();
-        let value = json!({ "traces": traces, "next": next.map(|next| next.to_string()) });
+        let value = trace_page_value(
+            summaries.iter().map(TraceSummaryJson::from),
+            next.map(|next| next.to_string()),
+        );
         writeln!(out, "{}", to_go_string(&value))?;
         return Ok(0);
     }

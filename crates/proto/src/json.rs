@@ -15,6 +15,30 @@ use serde_json::{Map, Value};
 use crate::TraceEvent;
 use crate::pb;
 
+/// One trace's summary in a listing (`/api/tracekeep/traces`, `tracekeep-dump list --json`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceSummaryJson<'a> {
+    /// The trace ID.
+    pub trace_id: &'a str,
+    /// Its first-seen cursor, as text.
+    pub cursor: String,
+    /// Events stored.
+    pub events: u64,
+    /// The smallest event TSO (0: none set).
+    pub first_tso: i64,
+    /// The largest event TSO.
+    pub last_tso: i64,
+}
+
+/// A page of trace summaries and the cursor of the next page, if any.
+pub fn trace_page_value<'a>(traces: impl IntoIterator<Item = TraceSummaryJson<'a>>, next: Option<String>) -> Value {
+    let traces: Vec<Value> = traces
+        .into_iter()
+        .map(|summary| serde_json::to_value(summary).unwrap_or(Value::Null))
+        .collect();
+    serde_json::json!({ "traces": traces, "next": next })
+}
+
 /// `{"type": N, "event": {...}}`: one event as dm-tracer's `TraceEvent` printed it.
 pub fn event_value(event: &TraceEvent) -> Value {
     let body = match event {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
-use tracekeep_proto::json::{events_value, to_go_string};
+use tracekeep_proto::json::{TraceSummaryJson, events_value, to_go_string, trace_page_value};
 use tracekeep_store::{Cursor, ListOrder, Readiness, Store, StoreError, StoredEvent};
 
 use crate::error::{ApiError, blocking, blocking_raw};
@@ -176,21 +176,11 @@ async fn traces(State(state): State<HttpState>, request: FormRequest) -> Result<
     let prefix = params.get("prefix").unwrap_or_default().to_owned();
     let store = state.store.clone();
     let (summaries, next) = blocking(move || store.list_traces_in(order, from, limit, &prefix)).await?;
-    let traces: Vec<Value> = summaries
-        .iter()
-        .map(|summary| {
-            json!({
-                "trace_id": summary.trace_id,
-                "cursor": summary.cursor.to_string(),
-                "events": summary.events,
-                "first_tso": summary.min_tso,
-                "last_tso": summary.max_tso,
-            })
-        })
-        .collect();
-    Ok(json_response(
-        &json!({ "traces": traces, "next": next.map(|next| next.to_string()) }),
-    ))
+    let page = trace_page_value(
+        summaries.iter().map(TraceSummaryJson::from),
+        next.map(|next| next.to_string()),
+    );
+    Ok(json_response(&page))
 }
 
 async fn query(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {

@@ -17,6 +17,15 @@ pub(crate) struct OrderItem {
     pub first_seq: u64,
 }
 
+/// The items of the order record `value` under `key`, whose number is read
+/// from the key itself.
+pub(crate) fn decode_record(key: &[u8], value: &[u8]) -> Result<Vec<OrderItem>> {
+    match keys::decode_key(key) {
+        Ok(keys::Key::Order { first_seq }) => decode(key, first_seq, value),
+        _ => Err(StoreError::corrupted(key, "malformed first-seen order key")),
+    }
+}
+
 /// The items of the order record `value` stored under the order key `key`
 /// (whose number is `key_seq`).
 pub(crate) fn decode(key: &[u8], key_seq: u64, value: &[u8]) -> Result<Vec<OrderItem>> {

@@ -70,6 +70,18 @@ pub struct ScanPage {
     pub next: Option<Cursor>,
 }
 
+impl<'a> From<&'a TraceSummary> for tracekeep_proto::json::TraceSummaryJson<'a> {
+    fn from(summary: &'a TraceSummary) -> Self {
+        tracekeep_proto::json::TraceSummaryJson {
+            trace_id: &summary.trace_id,
+            cursor: summary.cursor.to_string(),
+            events: summary.events,
+            first_tso: summary.min_tso,
+            last_tso: summary.max_tso,
+        }
+    }
+}
+
 /// Which way a listing walks first-seen order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ListOrder {
@@ -866,11 +878,7 @@ impl Store {
             }
         }
         while let Some((key, value)) = iter.item() {
-            let key_seq = match keys::decode_key(key) {
-                Ok(keys::Key::Order { first_seq }) => first_seq,
-                _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
-            };
-            for item in order::decode(key, key_seq, value)? {
+            for item in order::decode_record(key, value)? {
                 if after.is_some_and(|Cursor(after)| item.first_seq <= after) {
                     continue;
                 }
@@ -903,11 +911,7 @@ impl Store {
             Some(Cursor(seq)) => iter.seek_for_prev(keys::order_key(seq)),
         }
         while let Some((key, value)) = iter.item() {
-            let key_seq = match keys::decode_key(key) {
-                Ok(keys::Key::Order { first_seq }) => first_seq,
-                _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
-            };
-            for item in order::decode(key, key_seq, value)?.into_iter().rev() {
+            for item in order::decode_record(key, value)?.into_iter().rev() {
                 if before.is_some_and(|Cursor(before)| item.first_seq >= before) {
                     continue;
                 }

@@ -396,11 +396,7 @@ fn load_filter(db: &rocksdb::DB, expected: usize, stop: &AtomicBool) -> Result<O
         if stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let key_seq = match keys::decode_key(key) {
-            Ok(keys::Key::Order { first_seq }) => first_seq,
-            _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
-        };
-        for item in order::decode(key, key_seq, value)? {
+        for item in order::decode_record(key, value)? {
             filter.insert(TraceFilter::hash(&item.trace_id));
         }
         iter.next();
@@ -845,11 +841,7 @@ fn remove_order_items(db: &rocksdb::DB, batch: &mut WriteBatch, removed: &[(Stri
             continue;
         };
         if !records.contains_key(key) {
-            let key_seq = match keys::decode_key(key) {
-                Ok(keys::Key::Order { first_seq }) => first_seq,
-                _ => return Err(StoreError::corrupted(key, "malformed first-seen order key")),
-            };
-            records.insert(key.to_vec(), (order::decode(key, key_seq, value)?, Vec::new()));
+            records.insert(key.to_vec(), (order::decode_record(key, value)?, Vec::new()));
         }
         if let Some((_, taken)) = records.get_mut(key) {
             taken.push((trace_id.as_str(), *first_seq));
