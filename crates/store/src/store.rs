@@ -860,36 +860,9 @@ impl Store {
         &self,
         after: Option<Cursor>,
         snapshot: Option<&rocksdb::Snapshot<'_>>,
-        mut visit: impl FnMut(String, Cursor) -> Result<bool>,
+        visit: impl FnMut(String, Cursor) -> Result<bool>,
     ) -> Result<()> {
-        let mut options = Self::read_options(snapshot);
-        options.set_iterate_lower_bound(vec![TAG_ORDER]);
-        options.set_iterate_upper_bound(vec![ORDER_END]);
-        let mut iter = self.db.raw_iterator_opt(options);
-        match after {
-            None => iter.seek([TAG_ORDER]),
-            Some(Cursor(seq)) => {
-                // The record holding the entry after `seq` starts at or before it,
-                // or it is the next record.
-                iter.seek_for_prev(keys::order_key(seq));
-                if !iter.valid() && iter.status().is_ok() {
-                    iter.seek([TAG_ORDER]);
-                }
-            }
-        }
-        while let Some((key, value)) = iter.item() {
-            for item in order::decode_record(key, value)? {
-                if after.is_some_and(|Cursor(after)| item.first_seq <= after) {
-                    continue;
-                }
-                if !visit(item.trace_id, Cursor(item.first_seq))? {
-                    return Ok(());
-                }
-            }
-            iter.next();
-        }
-        iter.status()
-            .map_err(|error| StoreError::engine_at(&[TAG_ORDER], "reading first-seen order", error))
+        self.walk_order_in(ListOrder::OldestFirst, after, snapshot, visit)
     }
 
     /// [`Store::walk_order`] backwards: newest first, from just before
@@ -898,28 +871,60 @@ impl Store {
         &self,
         before: Option<Cursor>,
         snapshot: Option<&rocksdb::Snapshot<'_>>,
+        visit: impl FnMut(String, Cursor) -> Result<bool>,
+    ) -> Result<()> {
+        self.walk_order_in(ListOrder::NewestFirst, before, snapshot, visit)
+    }
+
+    /// Walks first-seen order in `order`, past `from` (exclusive).
+    fn walk_order_in(
+        &self,
+        order: ListOrder,
+        from: Option<Cursor>,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
         mut visit: impl FnMut(String, Cursor) -> Result<bool>,
     ) -> Result<()> {
         let mut options = Self::read_options(snapshot);
         options.set_iterate_lower_bound(vec![TAG_ORDER]);
         options.set_iterate_upper_bound(vec![ORDER_END]);
         let mut iter = self.db.raw_iterator_opt(options);
-        match before {
-            None => iter.seek_to_last(),
-            // Records are keyed by their first item, so the one holding the
-            // entry before `seq` is keyed at or before it.
-            Some(Cursor(seq)) => iter.seek_for_prev(keys::order_key(seq)),
+        let newest_first = order == ListOrder::NewestFirst;
+        match (from, newest_first) {
+            (None, false) => iter.seek([TAG_ORDER]),
+            (None, true) => iter.seek_to_last(),
+            // Records are keyed by their first item, so the record holding the
+            // entry next to `seq` is keyed at or before it, or (going
+            // forwards) it is the next record.
+            (Some(Cursor(seq)), _) => {
+                iter.seek_for_prev(keys::order_key(seq));
+                if !newest_first && !iter.valid() && iter.status().is_ok() {
+                    iter.seek([TAG_ORDER]);
+                }
+            }
         }
+        let past_from = |first_seq: u64| match from {
+            None => true,
+            Some(Cursor(from)) if newest_first => first_seq < from,
+            Some(Cursor(from)) => first_seq > from,
+        };
         while let Some((key, value)) = iter.item() {
-            for item in order::decode_record(key, value)?.into_iter().rev() {
-                if before.is_some_and(|Cursor(before)| item.first_seq >= before) {
+            let mut items = order::decode_record(key, value)?;
+            if newest_first {
+                items.reverse();
+            }
+            for item in items {
+                if !past_from(item.first_seq) {
                     continue;
                 }
                 if !visit(item.trace_id, Cursor(item.first_seq))? {
                     return Ok(());
                 }
             }
-            iter.prev();
+            if newest_first {
+                iter.prev();
+            } else {
+                iter.next();
+            }
         }
         iter.status()
             .map_err(|error| StoreError::engine_at(&[TAG_ORDER], "reading first-seen order", error))
