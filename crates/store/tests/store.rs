@@ -1137,3 +1137,101 @@ fn expire_works_in_bounded_passes_and_across_restarts() {
     assert_eq!(all_ids(&store), ["fresh"]);
     assert_consistent(&store);
 }
+
+/// The child side of the test below: sweeps `TK_SWEEP_DIR` with a clock two
+/// hours after it was filled, printing a line after each pass, until killed.
+#[test]
+fn sweep_child_process() {
+    let Ok(dir) = std::env::var("TK_SWEEP_DIR") else {
+        return; // run only as the test below's child
+    };
+    let start: i64 = std::env::var("TK_SWEEP_NOW").unwrap().parse().unwrap();
+    let clock = Arc::new(SteppingClock(AtomicI64::new(start)));
+    let options = StoreOptions {
+        clock,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&dir, options).unwrap();
+    loop {
+        let expiry = store.expire(std::time::Duration::from_secs(3600), 25).unwrap();
+        println!("pass deleted {}", expiry.deleted);
+        if !expiry.more {
+            println!("done");
+            // Wait to be killed: the parent decides when the process ends.
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_kill_during_a_sweep_leaves_every_trace_whole_or_gone() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let filled_at = 7_000 * MINUTE;
+    let clock = Arc::new(SteppingClock(AtomicI64::new(filled_at)));
+    let traces: Vec<String> = (0..400).map(|n| format!("t{n:04}")).collect();
+    {
+        let store = clocked(&dir, &clock);
+        for chunk in traces.chunks(40) {
+            let events = chunk
+                .iter()
+                .flat_map(|trace| {
+                    (0..5).map(move |i| {
+                        if i == 4 {
+                            span(trace, "0000000000000001", "svc", "op", 10 + i, &[("k", "v")])
+                        } else {
+                            job(trace, 10 + i)
+                        }
+                    })
+                })
+                .collect();
+            store.append(events).unwrap();
+        }
+    }
+    // Kill the sweeping child after 1, 2, 3... passes, reopen, check.
+    for kill_after in 1..=4 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "sweep_child_process", "--nocapture", "--test-threads=1"])
+            .env("TK_SWEEP_DIR", dir.path())
+            .env("TK_SWEEP_NOW", (filled_at + 120 * MINUTE).to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut passes = 0;
+        while passes < kill_after {
+            let Some(Ok(line)) = lines.next() else { break };
+            if line.starts_with("pass") || line == "done" {
+                passes += 1;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL: no destructor, no flush
+        child.wait().unwrap();
+
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_consistent(&store);
+        let left = all_ids(&store);
+        assert!(
+            left.len() <= traces.len() - 25 * kill_after,
+            "passes printed before the kill were not kept"
+        );
+        for trace in &left {
+            let events = store.query(trace).unwrap();
+            assert_eq!(events.len(), 5, "{trace} was cut: {events:?}");
+        }
+        let stats = store.stats().unwrap();
+        assert_eq!(stats.traces, left.len() as u64);
+        assert_eq!(
+            stats.events_by_kind.iter().map(|(_, n)| n).sum::<u64>(),
+            5 * left.len() as u64
+        );
+        // The survivors are the newest first-seen: a sweep goes oldest first.
+        assert_eq!(
+            left,
+            traces[traces.len() - left.len()..].to_vec(),
+            "after {kill_after} passes"
+        );
+    }
+}
