@@ -66,6 +66,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Before anything listens: a SIGHUP that came before the handler would
+    // kill the process (the signal's default), and tests send one as soon as
+    // the server answers.
+    let hangups = hangup_signal();
     addr::check(&config.tracer_addr)?;
     let options = StoreOptions {
         sync: config.sync,
@@ -116,7 +120,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     // Installed either way, so a SIGHUP (systemctl reload) never kills the server.
-    tokio::spawn(reload_tokens_on_sighup(settings.auth.tokens.clone()));
+    tokio::spawn(reload_tokens_on_sighup(hangups, settings.auth.tokens.clone()));
     let routers = tracekeep_server::routers(store.clone(), &settings);
     // One signal stops every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -171,33 +175,47 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Re-reads the token file on each SIGHUP; a file that cannot be used keeps
-/// the tokens in use. Without a token file, a SIGHUP is logged and ignored.
-async fn reload_tokens_on_sighup(tokens: Option<Arc<tracekeep_server::auth::Tokens>>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGHUP; the token file is read at start only");
-                return;
-            }
-        };
-        while hangups.recv().await.is_some() {
-            let Some(tokens) = &tokens else {
-                tracing::info!("SIGHUP: no auth-token-file to reload");
-                continue;
-            };
-            match tokens.reload() {
-                Ok(count) => tracing::info!(tokens = count, "auth tokens reloaded"),
-                Err(error) => tracing::error!(%error, "auth tokens not reloaded; the previous ones stay in use"),
-            }
+/// SIGHUP, caught from now on; `None` where it cannot be (then the token
+/// file is read at start only).
+#[cfg(unix)]
+fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hangups) => Some(hangups),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; the token file is read at start only");
+            None
         }
     }
-    #[cfg(not(unix))]
-    let _ = tokens;
 }
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Option<()> {
+    None
+}
+
+/// Re-reads the token file on each SIGHUP; a file that cannot be used keeps
+/// the tokens in use. Without a token file, a SIGHUP is logged and ignored.
+#[cfg(unix)]
+async fn reload_tokens_on_sighup(
+    hangups: Option<tokio::signal::unix::Signal>,
+    tokens: Option<Arc<tracekeep_server::auth::Tokens>>,
+) {
+    let Some(mut hangups) = hangups else { return };
+    while hangups.recv().await.is_some() {
+        let Some(tokens) = &tokens else {
+            tracing::info!("SIGHUP: no auth-token-file to reload");
+            continue;
+        };
+        match tokens.reload() {
+            Ok(count) => tracing::info!(tokens = count, "auth tokens reloaded"),
+            Err(error) => tracing::error!(%error, "auth tokens not reloaded; the previous ones stay in use"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_tokens_on_sighup(_hangups: Option<()>, _tokens: Option<Arc<tracekeep_server::auth::Tokens>>) {}
 
 /// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {
