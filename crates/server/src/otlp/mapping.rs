@@ -188,24 +188,26 @@ fn zipkin_view(otlp: Span, ids: Ids, service: &str, scope_name: &str, scope_vers
     let remote_endpoint = matches!(kind, span::SpanKind::Client | span::SpanKind::Producer)
         .then(|| remote_endpoint(&otlp.attributes))
         .flatten();
-    let mut tags = std::collections::BTreeMap::new();
+    // Gathered, then built in one go: a map built from a sorted run costs
+    // less than one insert per tag (a later entry wins, as inserts would).
+    let mut tags = Vec::with_capacity(otlp.attributes.len() + 6);
     for attribute in otlp.attributes {
-        tags.insert(attribute.key, tag_text(attribute.value));
+        tags.push((attribute.key, tag_text(attribute.value)));
     }
     if !scope_name.is_empty() {
-        tags.insert("otel.scope.name".to_owned(), scope_name.to_owned());
+        tags.push(("otel.scope.name".to_owned(), scope_name.to_owned()));
     }
     if !scope_version.is_empty() {
-        tags.insert("otel.scope.version".to_owned(), scope_version.to_owned());
+        tags.push(("otel.scope.version".to_owned(), scope_version.to_owned()));
     }
     if let Some(status) = otlp.status {
         match status::StatusCode::try_from(status.code) {
             Ok(status::StatusCode::Ok) => {
-                tags.insert("otel.status_code".to_owned(), "OK".to_owned());
+                tags.push(("otel.status_code".to_owned(), "OK".to_owned()));
             }
             Ok(status::StatusCode::Error) => {
-                tags.insert("otel.status_code".to_owned(), "ERROR".to_owned());
-                tags.insert("error".to_owned(), status.message);
+                tags.push(("otel.status_code".to_owned(), "ERROR".to_owned()));
+                tags.push(("error".to_owned(), status.message));
             }
             _ => {}
         }
@@ -216,9 +218,10 @@ fn zipkin_view(otlp: Span, ids: Ids, service: &str, scope_name: &str, scope_vers
         ("otel.dropped_links_count", otlp.dropped_links_count),
     ] {
         if count > 0 {
-            tags.insert(key.to_owned(), count.to_string());
+            tags.push((key.to_owned(), count.to_string()));
         }
     }
+    let tags: std::collections::BTreeMap<String, String> = tags.into_iter().collect();
 
     let annotations = otlp
         .events
