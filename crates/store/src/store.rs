@@ -258,6 +258,14 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
     rocks
 }
 
+/// An iterator over the clock marks (`meta clock/<minute>`), unpositioned.
+pub(crate) fn clock_marks(db: &rocksdb::DB) -> rocksdb::DBRawIterator<'_> {
+    let mut options = Store::read_options(None);
+    options.set_iterate_lower_bound(keys::META_CLOCK_PREFIX.to_vec());
+    options.set_iterate_upper_bound(keys::prefix_end(keys::META_CLOCK_PREFIX));
+    db.raw_iterator_opt(options)
+}
+
 fn has_current_file(path: &Path) -> bool {
     path.join("CURRENT").is_file()
 }
@@ -603,7 +611,7 @@ impl Store {
     /// more than `retention` ago (by the store's clock), oldest first-seen
     /// first. A trace goes whole (events, span index entries, first-seen
     /// entry, counters) or not at all, also if the process dies mid-pass: up
-    /// to a hundred traces share one atomic commit. Whether a trace is
+    /// to [`EXPIRED_PER_COMMIT`] traces share one atomic commit. Whether a trace is
     /// expired is decided again on the writer, so an event appended meanwhile
     /// keeps its trace. Arrival times come from clock marks the writer leaves
     /// once a minute, so the horizon is kept to the minute, erring towards
@@ -635,8 +643,8 @@ impl Store {
             Ok(true)
         })?;
         let mut deleted = 0;
-        // A hundred traces a commit: few commits, each short enough not to
-        // hold appends up.
+        // Few traces a commit: each commit reads its traces' events on the
+        // writer, and appends wait meanwhile (docs/benchmarks.md, "Retention").
         for chunk in candidates.chunks(EXPIRED_PER_COMMIT) {
             let op = Op::Expire {
                 trace_ids: chunk.to_vec(),
@@ -660,10 +668,7 @@ impl Store {
     /// older. Events stored before the first mark (by a version without
     /// marks) count as arrived in its minute.
     fn expiry_seq(&self, horizon_minute: u64) -> Result<Option<u64>> {
-        let mut options = Self::read_options(None);
-        options.set_iterate_lower_bound(keys::META_CLOCK_PREFIX.to_vec());
-        options.set_iterate_upper_bound(keys::prefix_end(keys::META_CLOCK_PREFIX));
-        let mut iter = self.db.raw_iterator_opt(options);
+        let mut iter = clock_marks(&self.db);
         let reading = |iter: &rocksdb::DBRawIterator<'_>| {
             iter.status()
                 .map_err(|error| StoreError::engine_at(keys::META_CLOCK_PREFIX, "reading clock marks", error))
@@ -698,10 +703,7 @@ impl Store {
         // Marks grow in both minute and number: the last one at or below a
         // number holds its minute (one mark per minute with writes: a short walk
         // for a store of days, once per call).
-        let mut options = Self::read_options(None);
-        options.set_iterate_lower_bound(keys::META_CLOCK_PREFIX.to_vec());
-        options.set_iterate_upper_bound(keys::prefix_end(keys::META_CLOCK_PREFIX));
-        let mut iter = self.db.raw_iterator_opt(options);
+        let mut iter = clock_marks(&self.db);
         iter.seek_to_first();
         let (mut first_minute, mut oldest_minute, mut newest_minute) = (None, None, None);
         while let Some((key, value)) = iter.item() {
@@ -865,18 +867,8 @@ impl Store {
         self.walk_order_in(ListOrder::OldestFirst, after, snapshot, visit)
     }
 
-    /// [`Store::walk_order`] backwards: newest first, from just before
-    /// `before` (from the newest trace when `None`).
-    fn walk_order_newest_first(
-        &self,
-        before: Option<Cursor>,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
-        visit: impl FnMut(String, Cursor) -> Result<bool>,
-    ) -> Result<()> {
-        self.walk_order_in(ListOrder::NewestFirst, before, snapshot, visit)
-    }
-
-    /// Walks first-seen order in `order`, past `from` (exclusive).
+    /// Walks first-seen order in `order` (newest first: from just before
+    /// `from`, or from the newest trace), past `from` (exclusive).
     fn walk_order_in(
         &self,
         order: ListOrder,
@@ -1038,10 +1030,7 @@ impl Store {
             found.push((trace_id, cursor));
             Ok(true)
         };
-        match order {
-            ListOrder::OldestFirst => self.walk_order(from, snapshot, visit)?,
-            ListOrder::NewestFirst => self.walk_order_newest_first(from, snapshot, visit)?,
-        }
+        self.walk_order_in(order, from, snapshot, visit)?;
         let next = if more {
             found.last().map(|(_, cursor)| *cursor)
         } else {

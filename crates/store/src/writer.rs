@@ -731,19 +731,14 @@ pub(crate) fn minute_of(nanos: i64) -> u64 {
 
 /// The minute of the newest clock mark, 0 when there is none.
 fn newest_clock_minute(db: &rocksdb::DB) -> u64 {
-    let mut options = ReadOptions::default();
-    options.set_total_order_seek(true);
-    options.set_iterate_lower_bound(keys::META_CLOCK_PREFIX.to_vec());
-    let mut iter = db.raw_iterator_opt(options);
-    iter.seek_for_prev(keys::clock_key(u64::MAX));
+    let mut iter = crate::store::clock_marks(db);
+    iter.seek_to_last();
     iter.key().and_then(keys::clock_minute).unwrap_or(0)
 }
 
 fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> Result<Outcome> {
-    let Some(doomed) = doomed_trace(&context.db, trace_id)? else {
-        return Ok(Outcome::Deleted(false));
-    };
-    delete_doomed(context, state, trace_id, doomed)
+    let deleted = delete_traces(context, state, vec![trace_id.to_owned()], u64::MAX)?;
+    Ok(Outcome::Deleted(deleted > 0))
 }
 
 fn expire(
@@ -752,6 +747,17 @@ fn expire(
     trace_ids: Vec<String>,
     before_seq: u64,
 ) -> Result<Outcome> {
+    delete_traces(context, state, trace_ids, before_seq).map(Outcome::Expired)
+}
+
+/// Deletes, in one commit, those of the traces whose events are all numbered
+/// below `before_seq` (`u64::MAX`: every one that exists); returns how many.
+fn delete_traces(
+    context: &WriterContext,
+    state: &mut WriterState,
+    trace_ids: Vec<String>,
+    before_seq: u64,
+) -> Result<u64> {
     let mut batch = WriteBatch::default();
     let mut counters = state.counters.clone();
     let mut removed = Vec::new();
@@ -765,7 +771,7 @@ fn expire(
         removed.push((trace_id, doomed.first_event_seq.saturating_sub(1)));
     }
     if removed.is_empty() {
-        return Ok(Outcome::Expired(0));
+        return Ok(0);
     }
     remove_order_items(&context.db, &mut batch, &removed)?;
     put_counters(&mut batch, &counters);
@@ -773,7 +779,7 @@ fn expire(
     for (trace_id, _) in &removed {
         state.hot.forget(trace_id);
     }
-    Ok(Outcome::Expired(removed.len() as u64))
+    Ok(removed.len() as u64)
 }
 
 /// Deletes a trace's events and span index entries, and takes it out of
@@ -791,22 +797,6 @@ fn take_out(batch: &mut WriteBatch, counters: &mut Counters, trace_id: &str, doo
             *total = total.saturating_sub(*count);
         }
     }
-}
-
-fn delete_doomed(context: &WriterContext, state: &mut WriterState, trace_id: &str, doomed: Doomed) -> Result<Outcome> {
-    let mut batch = WriteBatch::default();
-    let mut counters = state.counters.clone();
-    take_out(&mut batch, &mut counters, trace_id, &doomed);
-    remove_order_item(
-        &context.db,
-        &mut batch,
-        trace_id,
-        doomed.first_event_seq.saturating_sub(1),
-    )?;
-    put_counters(&mut batch, &counters);
-    write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
-    state.hot.forget(trace_id);
-    Ok(Outcome::Deleted(true))
 }
 
 /// Takes the trace's first-seen entry (number `first_seq`) out of the record
