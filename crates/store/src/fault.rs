@@ -55,7 +55,7 @@ impl Store {
             _ => return Err(StoreError::corrupted(&first, "malformed event key")),
         };
         let mut batch = rocksdb::WriteBatch::default();
-        crate::writer::remove_order_item(self.db(), &mut batch, trace_id, first_seq)?;
+        crate::writer::remove_order_items(self.db(), &mut batch, &[(trace_id.to_owned(), first_seq)])?;
         self.raw_write(batch)
     }
 

@@ -799,24 +799,14 @@ fn take_out(batch: &mut WriteBatch, counters: &mut Counters, trace_id: &str, doo
     }
 }
 
-/// Takes the trace's first-seen entry (number `first_seq`) out of the record
-/// holding it, rewriting the record under its new first number.
-pub(crate) fn remove_order_item(
-    db: &rocksdb::DB,
-    batch: &mut WriteBatch,
-    trace_id: &str,
-    first_seq: u64,
-) -> Result<()> {
-    remove_order_items(db, batch, &[(trace_id.to_owned(), first_seq)])
-}
-
 /// A first-seen record's items, and the entries to take out of it.
 type OrderRewrite<'a> = (Vec<OrderItem>, Vec<(&'a str, u64)>);
 
-/// [`remove_order_item`] for several traces in one batch: each record is
-/// read once and rewritten once without all of its removed entries (two
-/// rewrites of one record in one batch would each start from the stored one).
-fn remove_order_items(db: &rocksdb::DB, batch: &mut WriteBatch, removed: &[(String, u64)]) -> Result<()> {
+/// Takes the traces' first-seen entries (`(trace, first_seq)`) out of the
+/// records holding them, each record read once and rewritten once under its
+/// new first number (two rewrites of one record in one batch would each start
+/// from the stored one).
+pub(crate) fn remove_order_items(db: &rocksdb::DB, batch: &mut WriteBatch, removed: &[(String, u64)]) -> Result<()> {
     let mut options = ReadOptions::default();
     options.set_total_order_seek(true);
     options.set_iterate_lower_bound(vec![TAG_ORDER]);
