@@ -13,20 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-
-/// Paths whose POST changes or copies stored data.
-const MUTATING: &[&str] = &["/events/delete", "/events/truncate", "/api/tracekeep/checkpoint"];
-
-/// Paths (HTTP POST, or gRPC methods) that ingest.
-const INGEST: &[&str] = &[
-    "/api/v2/spans",
-    "/api/v1/spans",
-    "/v1/traces",
-    crate::otlp::EXPORT_PATH,
-    "/pb.Tracer/UploadSyncerBinlogEvent",
-    "/pb.Tracer/UploadSyncerJobEvent",
-    "/pb.Tracer/UploadSpans",
-];
+use crate::routes::{self, Access};
 
 /// Why the token file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -146,8 +133,12 @@ pub async fn require_token(State(auth): State<Auth>, request: Request, next: Nex
         return next.run(request).await;
     };
     let path = request.uri().path();
-    let guarded =
-        request.method() == Method::POST && (MUTATING.contains(&path) || (auth.ingest && INGEST.contains(&path)));
+    let guarded = request.method() == Method::POST
+        && match routes::classify(path).kind {
+            Access::Mutating => true,
+            Access::Ingest => auth.ingest,
+            Access::Read => false,
+        };
     if !guarded {
         return next.run(request).await;
     }

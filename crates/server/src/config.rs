@@ -151,6 +151,14 @@ impl Config {
         Config::from_toml(&text).with_context(|| format!("parse config file {}", path.display()))
     }
 
+    /// The tokens of `auth-token-file`, or `None` when unset.
+    pub fn tokens(&self) -> Result<Option<crate::auth::Tokens>, crate::auth::TokenFileError> {
+        if self.auth_token_file.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        crate::auth::Tokens::load(&self.auth_token_file).map(Some)
+    }
+
     /// TLS from `tls-cert-file` and `tls-key-file`, or `None` when unset.
     pub fn tls(&self) -> anyhow::Result<Option<crate::tls::Tls>> {
         if self.tls_cert_file.as_os_str().is_empty() {
@@ -193,9 +201,7 @@ impl Config {
                 crate::addr::check_named(name, addr)?;
             }
         }
-        if !self.auth_token_file.as_os_str().is_empty() {
-            crate::auth::Tokens::load(&self.auth_token_file)?;
-        }
+        self.tokens()?;
         self.tls()?;
         if self.data_dir.exists() {
             anyhow::ensure!(

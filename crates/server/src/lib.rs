@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod otlp;
 mod params;
 pub mod retention;
+mod routes;
 mod serve;
 pub mod tls;
 pub mod ui;
@@ -72,11 +73,6 @@ impl Settings {
     /// The serving settings of a configuration; reads the token file and
     /// the TLS certificate and key.
     pub fn from_config(config: &config::Config) -> anyhow::Result<Settings> {
-        let tokens = if config.auth_token_file.as_os_str().is_empty() {
-            None
-        } else {
-            Some(Arc::new(auth::Tokens::load(&config.auth_token_file)?))
-        };
         Ok(Settings {
             max_request_size: config.max_request_size,
             max_scan_limit: config.max_scan_limit,
@@ -87,7 +83,7 @@ impl Settings {
             metrics: Arc::new(metrics::Metrics::new()),
             backup_dir: config.backup_dir(),
             auth: auth::Auth {
-                tokens,
+                tokens: config.tokens()?.map(Arc::new),
                 ingest: config.auth_ingest,
             },
             connection_slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),

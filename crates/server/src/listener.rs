@@ -165,10 +165,9 @@ async fn read_opening(stream: &mut Transport) -> io::Result<Vec<u8>> {
     Ok(opening)
 }
 
-/// The listener handed to `axum::serve`; connections arrive already screened.
+/// The listener the connection loop (`serve.rs`) takes screened connections from.
 pub struct ScreenedListener {
     admitted: mpsc::Receiver<(ReplayStream, SocketAddr)>,
-    local: SocketAddr,
     acceptor: JoinHandle<()>,
 }
 
@@ -183,8 +182,7 @@ impl ScreenedListener {
         open: Gauge,
         slots: Arc<Semaphore>,
         tls: Option<Tls>,
-    ) -> io::Result<ScreenedListener> {
-        let local = listener.local_addr()?;
+    ) -> ScreenedListener {
         let (admit, admitted) = mpsc::channel(256);
         let acceptor = tokio::spawn(async move {
             loop {
@@ -237,22 +235,9 @@ impl ScreenedListener {
                 });
             }
         });
-        Ok(ScreenedListener {
-            admitted,
-            local,
-            acceptor,
-        })
+        ScreenedListener { admitted, acceptor }
     }
-}
 
-impl Drop for ScreenedListener {
-    fn drop(&mut self) {
-        // Stop accepting when the server stops.
-        self.acceptor.abort();
-    }
-}
-
-impl ScreenedListener {
     /// The next screened connection.
     pub async fn next(&mut self) -> (ReplayStream, SocketAddr) {
         match self.admitted.recv().await {
@@ -261,9 +246,11 @@ impl ScreenedListener {
             None => std::future::pending().await,
         }
     }
+}
 
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
+impl Drop for ScreenedListener {
+    fn drop(&mut self) {
+        // Stop accepting when the server stops.
+        self.acceptor.abort();
     }
 }

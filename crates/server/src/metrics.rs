@@ -22,6 +22,7 @@ use prometheus_client::registry::Registry;
 use tracekeep_store::{EventKind, ListOrder, Store};
 
 use crate::error::ApiError;
+use crate::routes::{self, Access, Route};
 
 /// A request's protocol and route (the matched path, or an RPC's path).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -355,60 +356,16 @@ struct IngestKindLabels {
     kind: &'static str,
 }
 
-/// Known routes, so a label never holds a client's arbitrary path:
-/// `(protocol, route, whether a POST there is ingest)`.
-const ROUTES: &[(&str, &str, bool)] = &[
-    ("dm", "/status", false),
-    ("dm", "/events/query", false),
-    ("dm", "/events/scan", false),
-    ("dm", "/events/delete", false),
-    ("dm", "/events/truncate", false),
-    ("dm", "/pb.Tracer/GetTSO", false),
-    ("dm", "/pb.Tracer/UploadSyncerBinlogEvent", true),
-    ("dm", "/pb.Tracer/UploadSyncerJobEvent", true),
-    ("dm", "/pb.Tracer/UploadSpans", true),
-    ("zipkin", "/api/v2/spans", true),
-    ("zipkin", "/api/v1/spans", true),
-    ("zipkin", "/api/v2/traceMany", false),
-    ("zipkin", "/api/v2/traces", false),
-    ("zipkin", "/api/v2/services", false),
-    ("zipkin", "/api/v2/remoteServices", false),
-    ("zipkin", "/api/v2/dependencies", false),
-    ("zipkin", "/api/v2/autocompleteKeys", false),
-    ("zipkin", "/api/v2/autocompleteValues", false),
-    ("otlp", "/v1/traces", true),
-    ("otlp", crate::otlp::EXPORT_PATH, true),
-    ("tracekeep", "/api/tracekeep/stats", false),
-    ("tracekeep", "/api/tracekeep/traces", false),
-    ("tracekeep", "/api/tracekeep/checkpoint", false),
-    ("ops", "/health", false),
-    ("ops", "/ready", false),
-    ("ops", "/metrics", false),
-    ("ui", "/", false),
-    ("ui", "/ui", false),
-    ("ui", "/ui/", false),
-];
-
-/// The protocol and route label of a path, and whether it ingests.
-fn classify(path: &str) -> (&'static str, &'static str, bool) {
-    if let Some(&(protocol, route, ingest)) = ROUTES.iter().find(|(_, route, _)| *route == path) {
-        return (protocol, route, ingest);
-    }
-    if path.starts_with("/api/v2/trace/") {
-        return ("zipkin", "/api/v2/trace/{traceId}", false);
-    }
-    if path.starts_with("/ui/") {
-        return ("ui", "/ui/{file}", false);
-    }
-    ("other", "unmatched", false)
-}
-
 /// Times and counts every request; counts refused ingest requests by the
 /// status they were answered with (for gRPC, a trailers-only `grpc-status`).
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let (protocol, route, ingest) = classify(request.uri().path());
-    let ingest = ingest && request.method() == axum::http::Method::POST;
+    let Route {
+        protocol,
+        label: route,
+        kind,
+    } = routes::classify(request.uri().path());
+    let ingest = kind == Access::Ingest && request.method() == axum::http::Method::POST;
     let response = next.run(request).await;
     let status = response.status();
     metrics.observe(protocol, route.to_owned(), status, started.elapsed().as_secs_f64());

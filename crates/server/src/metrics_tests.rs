@@ -1,27 +1,6 @@
 use super::*;
 
 #[test]
-fn labels_never_hold_a_clients_own_path() {
-    assert_eq!(classify("/events/query"), ("dm", "/events/query", false));
-    assert_eq!(
-        classify("/pb.Tracer/UploadSyncerJobEvent"),
-        ("dm", "/pb.Tracer/UploadSyncerJobEvent", true)
-    );
-    assert_eq!(
-        classify("/api/v2/trace/abc"),
-        ("zipkin", "/api/v2/trace/{traceId}", false)
-    );
-    assert_eq!(classify("/ui/app.js"), ("ui", "/ui/{file}", false));
-    assert_eq!(
-        classify(crate::otlp::EXPORT_PATH),
-        ("otlp", crate::otlp::EXPORT_PATH, true)
-    );
-    for arbitrary in ["/etc/passwd", "/pb.Tracer/Nope", "/api/v2/tracesX", "/metrics/x"] {
-        assert_eq!(classify(arbitrary), ("other", "unmatched", false), "{arbitrary}");
-    }
-}
-
-#[test]
 fn refusals_are_named_by_status() {
     assert_eq!(Refusal::of_http(StatusCode::ACCEPTED), None);
     assert_eq!(Refusal::of_http(StatusCode::BAD_REQUEST), Some(Refusal::BadRequest));

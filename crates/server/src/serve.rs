@@ -30,7 +30,7 @@ pub(crate) async fn serve(
         settings.metrics.open_connections(),
         settings.connection_slots.clone(),
         settings.tls.clone(),
-    )?;
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
