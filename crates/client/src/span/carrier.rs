@@ -37,35 +37,27 @@ pub trait Extractor {
     fn for_each(&self, visit: &mut dyn FnMut(&str, Option<&str>));
 }
 
-impl Injector for HashMap<String, String> {
-    fn set(&mut self, key: &str, value: &str) -> Result<(), SpanError> {
-        self.insert(key.to_owned(), value.to_owned());
-        Ok(())
-    }
-}
-
-impl Extractor for HashMap<String, String> {
-    fn for_each(&self, visit: &mut dyn FnMut(&str, Option<&str>)) {
-        for (key, value) in self {
-            visit(key, Some(value));
+/// A string-to-string map as a carrier: every key and value is text.
+macro_rules! string_map_carrier {
+    ($($map:ident),*) => {$(
+        impl Injector for $map<String, String> {
+            fn set(&mut self, key: &str, value: &str) -> Result<(), SpanError> {
+                self.insert(key.to_owned(), value.to_owned());
+                Ok(())
+            }
         }
-    }
-}
 
-impl Injector for BTreeMap<String, String> {
-    fn set(&mut self, key: &str, value: &str) -> Result<(), SpanError> {
-        self.insert(key.to_owned(), value.to_owned());
-        Ok(())
-    }
-}
-
-impl Extractor for BTreeMap<String, String> {
-    fn for_each(&self, visit: &mut dyn FnMut(&str, Option<&str>)) {
-        for (key, value) in self {
-            visit(key, Some(value));
+        impl Extractor for $map<String, String> {
+            fn for_each(&self, visit: &mut dyn FnMut(&str, Option<&str>)) {
+                for (key, value) in self {
+                    visit(key, Some(value));
+                }
+            }
         }
-    }
+    )*};
 }
+
+string_map_carrier!(HashMap, BTreeMap);
 
 impl Injector for HeaderMap {
     fn set(&mut self, key: &str, value: &str) -> Result<(), SpanError> {
