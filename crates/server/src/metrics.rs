@@ -28,15 +28,15 @@ use crate::routes::{self, Access, Route};
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     protocol: &'static str,
-    route: String,
+    route: &'static str,
 }
 
 /// A request's protocol, route and answer (HTTP status code).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     protocol: &'static str,
-    route: String,
-    status: String,
+    route: &'static str,
+    status: u16,
 }
 
 /// What was stored: by protocol and event kind.
@@ -216,18 +216,15 @@ impl Metrics {
         self.open_connections.clone()
     }
 
-    fn observe(&self, protocol: &'static str, route: String, status: StatusCode, seconds: f64) {
+    fn observe(&self, protocol: &'static str, route: &'static str, status: StatusCode, seconds: f64) {
         self.durations
-            .get_or_create(&RouteLabels {
-                protocol,
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabels { protocol, route })
             .observe(seconds);
         self.requests
             .get_or_create(&RequestLabels {
                 protocol,
                 route,
-                status: status.as_str().to_owned(),
+                status: status.as_u16(),
             })
             .inc();
     }
@@ -368,7 +365,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     let ingest = kind == Access::Ingest && request.method() == axum::http::Method::POST;
     let response = next.run(request).await;
     let status = response.status();
-    metrics.observe(protocol, route.to_owned(), status, started.elapsed().as_secs_f64());
+    metrics.observe(protocol, route, status, started.elapsed().as_secs_f64());
     if ingest {
         let grpc_status = response
             .headers()

@@ -24,7 +24,7 @@ fn counts_render_in_prometheus_text_format() {
     let metrics = Metrics::new();
     metrics.count_ingested_n("dm", EventKind::Job, 3);
     metrics.count_refused("zipkin", Refusal::TooLarge);
-    metrics.observe("dm", "/events/query".into(), StatusCode::OK, 0.001);
+    metrics.observe("dm", "/events/query", StatusCode::OK, 0.001);
     let mut text = String::new();
     prometheus_text::encode(&mut text, &metrics.registry).unwrap();
     assert!(
