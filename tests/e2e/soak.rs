@@ -12,6 +12,9 @@ async fn a_short_soak_runs_without_errors() {
         uploaders: 8,
         sample_every: Duration::from_secs(1),
         args: Vec::new(),
+        max_disk_bytes: 0,
+        sql_padding: 0,
+        deleter: true,
     };
     let report = soak(&dir.path().join("data"), &options).await;
     println!("{report}");
@@ -21,4 +24,37 @@ async fn a_short_soak_runs_without_errors() {
         "{report}"
     );
     assert!(report.rss_kib.len() >= 2, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_soak_stays_within_its_disk_bound() {
+    // About 0.9 MB/s of ingest, the bound filled about 1.6 times over:
+    // a pass (a compaction of everything, slow in a debug build) takes
+    // about a second, and ingest must not write much of the bound meanwhile.
+    // The 10-minute version against 200 MB is scripts/soak.sh --max-disk-bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let bound = 16 << 20;
+    let options = SoakOptions {
+        duration: Duration::from_secs(30),
+        uploaders: 2,
+        sample_every: Duration::from_secs(1),
+        args: Vec::new(),
+        max_disk_bytes: bound,
+        // About 500 bytes of noise per event.
+        sql_padding: 500,
+        // Only the bound deletes.
+        deleter: false,
+    };
+    let report = soak(&dir.path().join("data"), &options).await;
+    println!("{report}");
+    assert_eq!(report.errors, 0, "{report}");
+    assert!(
+        report.disk_bound_passes >= 2,
+        "the run passed its bound less than twice: {report}"
+    );
+    assert!(
+        report.megabytes * 1e6 > 1.4 * bound as f64,
+        "ingest wrote less than 1.4 times the bound: {report}"
+    );
+    assert!(report.within_disk_bound(), "{report}");
 }

@@ -18,6 +18,13 @@ pub struct SoakOptions {
     pub uploaders: usize,
     pub sample_every: Duration,
     pub args: Vec<String>,
+    /// Run the server with `--max-disk-bytes` (0: no bound).
+    pub max_disk_bytes: u64,
+    /// Bytes of noise appended to each event's SQL (0: none), so a short
+    /// run writes enough to pass a disk bound; LZ4 cannot shrink it.
+    pub sql_padding: usize,
+    /// Run the deleter (one delete every 50 ms).
+    pub deleter: bool,
 }
 
 /// Counters shared by the workers.
@@ -45,10 +52,38 @@ pub struct SoakReport {
     pub errors: u64,
     /// (seconds since start, RSS in KiB).
     pub rss_kib: Vec<(f64, u64)>,
+    /// (seconds since start, bytes in the data directory), every 250 ms.
+    pub disk_bytes: Vec<(f64, u64)>,
+    /// The bound the server ran with (0: none).
+    pub max_disk_bytes: u64,
+    /// Disk bound passes that deleted (the server's
+    /// `tracekeep_disk_bound_passes_total` at the end).
+    pub disk_bound_passes: u64,
+    /// The server's log lines about those passes.
+    pub disk_bound_log: Vec<String>,
     pub first_error: Option<String>,
 }
 
 impl SoakReport {
+    /// The largest data directory size sampled.
+    pub fn peak_disk_bytes(&self) -> u64 {
+        self.disk_bytes.iter().map(|(_, bytes)| *bytes).max().unwrap_or(0)
+    }
+
+    /// Whether every sample stayed within 10% over the bound (no bound: true).
+    pub fn within_disk_bound(&self) -> bool {
+        self.max_disk_bytes == 0 || self.peak_disk_bytes() <= self.max_disk_bytes + self.max_disk_bytes / 10
+    }
+
+    /// The disk samples as CSV (`seconds,bytes`), for plotting.
+    pub fn disk_csv(&self) -> String {
+        let mut csv = String::from("seconds,bytes\n");
+        for (at, bytes) in &self.disk_bytes {
+            csv.push_str(&format!("{at:.2},{bytes}\n"));
+        }
+        csv
+    }
+
     /// The largest RSS in the last third of the run over the largest in the middle third.
     pub fn late_growth(&self) -> f64 {
         let n = self.rss_kib.len();
@@ -95,6 +130,37 @@ impl std::fmt::Display for SoakReport {
             .map(|(at, kib)| format!("{at:.0}s:{}MB", kib / 1024))
             .collect();
         writeln!(f, "server RSS      {}", samples.join(" "))?;
+        if self.max_disk_bytes > 0 {
+            // One figure per tenth of the run: the largest sample in it.
+            let tenth = (self.disk_bytes.len() / 10).max(1);
+            let curve: Vec<String> = self
+                .disk_bytes
+                .chunks(tenth)
+                .map(|chunk| {
+                    let at = chunk.last().map_or(0.0, |(at, _)| *at);
+                    let peak = chunk.iter().map(|(_, bytes)| *bytes).max().unwrap_or(0);
+                    format!("{at:.0}s:{:.1}MB", peak as f64 / 1e6)
+                })
+                .collect();
+            writeln!(f, "data directory  {}", curve.join(" "))?;
+            writeln!(
+                f,
+                "disk bound      {:.1} MB; peak {:.1} MB ({:.1}% of the bound) in {} samples: {}; {} passes deleted",
+                self.max_disk_bytes as f64 / 1e6,
+                self.peak_disk_bytes() as f64 / 1e6,
+                self.peak_disk_bytes() as f64 * 100.0 / self.max_disk_bytes as f64,
+                self.disk_bytes.len(),
+                if self.within_disk_bound() {
+                    "within 10%"
+                } else {
+                    "OVER the bound by more than 10%"
+                },
+                self.disk_bound_passes
+            )?;
+            for line in &self.disk_bound_log {
+                writeln!(f, "  {line}")?;
+            }
+        }
         write!(
             f,
             "RSS late growth {:.2}x (max of the last third over max of the middle third)",
@@ -103,7 +169,19 @@ impl std::fmt::Display for SoakReport {
     }
 }
 
-fn job_event(trace: &str, tso: i64) -> pb::SyncerJobEvent {
+fn job_event(trace: &str, tso: i64, padding: usize) -> pb::SyncerJobEvent {
+    let mut sql = format!(
+        "INSERT INTO `db`.`orders` (`id`,`customer`,`amount`,`note`) VALUES ({tso},'c-{}',{}.50,'soak')",
+        tso % 977,
+        tso % 10_000
+    );
+    let mut noise = (tso as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for _ in 0..padding {
+        noise ^= noise << 13;
+        noise ^= noise >> 7;
+        noise ^= noise << 17;
+        sql.push(char::from(b'a' + (noise % 26) as u8));
+    }
     pb::SyncerJobEvent {
         base: Some(pb::BaseEvent {
             filename: "/dm/syncer/syncer.go".into(),
@@ -118,11 +196,7 @@ fn job_event(trace: &str, tso: i64) -> pb::SyncerJobEvent {
             name: "bin|000001.000004".into(),
             pos: (tso % 1_000_000) as u32,
         }),
-        sql: format!(
-            "INSERT INTO `db`.`orders` (`id`,`customer`,`amount`,`note`) VALUES ({tso},'c-{}',{}.50,'soak')",
-            tso % 977,
-            tso % 10_000
-        ),
+        sql,
         queue_bucket: format!("q_{}", tso % 16),
         state: pb::SyncerJobState::Success as i32,
         ..Default::default()
@@ -139,7 +213,11 @@ fn note_error(counts: &Counts, first: &std::sync::Mutex<Option<String>>, error: 
 
 /// Runs the soak against a fresh server on `data_dir`.
 pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakReport {
-    let args: Vec<&str> = options.args.iter().map(String::as_str).collect();
+    let mut args: Vec<String> = options.args.clone();
+    if options.max_disk_bytes > 0 {
+        args.extend(["--max-disk-bytes".to_owned(), options.max_disk_bytes.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start(data_dir, &args);
     let addr = server.addr;
     let counts = Arc::new(Counts::default());
@@ -151,11 +229,12 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
     for uploader in 0..options.uploaders {
         let mut client = server.grpc().await;
         let (counts, first_error) = (counts.clone(), first_error.clone());
+        let padding = options.sql_padding;
         tasks.push(tokio::spawn(async move {
             let mut n: i64 = 0;
             while Instant::now() < deadline {
                 let trace = format!("soak.u{uploader}.{}", n / 200);
-                let events: Vec<_> = (0..10).map(|i| job_event(&trace, n + i + 1)).collect();
+                let events: Vec<_> = (0..10).map(|i| job_event(&trace, n + i + 1, padding)).collect();
                 let bytes: usize = events.iter().map(prost::Message::encoded_len).sum();
                 n += 10;
                 match client
@@ -204,7 +283,7 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
             }
         }));
     }
-    {
+    if options.deleter {
         let (counts, first_error) = (counts.clone(), first_error.clone());
         let uploaders = options.uploaders as u64;
         tasks.push(tokio::spawn(async move {
@@ -230,6 +309,18 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
             }
         }));
     }
+    let disk_sampler = {
+        let data_dir = data_dir.to_path_buf();
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            while Instant::now() < deadline {
+                tick.tick().await;
+                samples.push((started.elapsed().as_secs_f64(), directory_bytes(&data_dir)));
+            }
+            samples
+        })
+    };
     let mut rss = Vec::new();
     let mut sample = tokio::time::interval(options.sample_every);
     while Instant::now() < deadline {
@@ -238,6 +329,7 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
             rss.push((started.elapsed().as_secs_f64(), kib));
         }
     }
+    let disk_bytes = disk_sampler.await.unwrap();
     for task in tasks {
         task.await.unwrap();
     }
@@ -245,7 +337,15 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
         rss.push((started.elapsed().as_secs_f64(), kib));
     }
     let seconds = started.elapsed().as_secs_f64();
-    drop(server);
+    let disk_bound_passes = try_http(addr, "GET", "/metrics", &[], b"")
+        .ok()
+        .and_then(|response| metric_value(&response.body, "tracekeep_disk_bound_passes_total"))
+        .unwrap_or(0);
+    let (_, log) = server.terminate();
+    let disk_bound_log = log
+        .into_iter()
+        .filter(|line| line.contains("over max-disk-bytes"))
+        .collect();
     SoakReport {
         seconds,
         events: counts.events.load(Ordering::Relaxed),
@@ -256,6 +356,31 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
         deletes: counts.deletes.load(Ordering::Relaxed),
         errors: counts.errors.load(Ordering::Relaxed),
         rss_kib: rss,
+        disk_bytes,
+        max_disk_bytes: options.max_disk_bytes,
+        disk_bound_passes,
+        disk_bound_log,
         first_error: first_error.lock().unwrap().clone(),
     }
+}
+
+/// Bytes of the files in `dir` (files vanish mid-listing during compaction:
+/// those count as gone).
+fn directory_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok()?.metadata().ok())
+                .filter(|metadata| metadata.is_file())
+                .map(|metadata| metadata.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A counter's value in Prometheus text.
+fn metric_value(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+        .map(|value| value as u64)
 }

@@ -23,6 +23,17 @@ struct Args {
     /// Run the server with --sync.
     #[arg(long)]
     sync: bool,
+    /// Run the server with this disk bound in bytes, sample its data
+    /// directory every 250 ms, and fail when it ever exceeds the bound by
+    /// more than 10%.
+    #[arg(long, default_value_t = 0)]
+    max_disk_bytes: u64,
+    /// Bytes of incompressible noise added to each event's SQL (0: none).
+    #[arg(long, default_value_t = 0)]
+    sql_padding: usize,
+    /// Write the data directory's size samples here as CSV (seconds,bytes).
+    #[arg(long, value_name = "FILE")]
+    disk_csv: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -40,14 +51,23 @@ async fn main() -> ExitCode {
         uploaders: args.uploaders,
         sample_every: Duration::from_secs(args.sample_every.max(1)),
         args: if args.sync { vec!["--sync".into()] } else { Vec::new() },
+        max_disk_bytes: args.max_disk_bytes,
+        sql_padding: args.sql_padding,
+        deleter: true,
     };
     println!(
-        "soak: {} s, {} uploaders, 2 readers, 1 deleter, sync={}",
-        args.seconds, args.uploaders, args.sync
+        "soak: {} s, {} uploaders, 2 readers, 1 deleter, sync={}, max-disk-bytes={}",
+        args.seconds, args.uploaders, args.sync, args.max_disk_bytes
     );
     let report = soak(&scratch.path().join("data"), &options).await;
     println!("{report}");
-    if report.errors == 0 {
+    if let Some(path) = &args.disk_csv
+        && let Err(error) = std::fs::write(path, report.disk_csv())
+    {
+        eprintln!("tracekeep-soak: write {}: {error}", path.display());
+        return ExitCode::FAILURE;
+    }
+    if report.errors == 0 && report.within_disk_bound() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -59,6 +59,9 @@ pub struct Config {
     /// Refuse uploads while the data directory's filesystem has fewer free
     /// bytes than this (0: never); deletes and truncates still work.
     pub min_free_disk_bytes: u64,
+    /// Bound on the data directory's size (0: none): past it, the oldest
+    /// traces are deleted until it is under 90% of it. Never refuses ingest.
+    pub max_disk_bytes: u64,
     /// Largest gRPC request accepted, in bytes; larger ones get `OUT_OF_RANGE`.
     pub max_request_size: usize,
     /// Most traces one `/events/scan` page may ask for.
@@ -119,6 +122,7 @@ impl Default for Config {
             sync: false,
             block_cache_size: 64 << 20,
             min_free_disk_bytes: 64 << 20,
+            max_disk_bytes: 0,
             max_request_size: 16 << 20,
             max_scan_limit: 10_000,
             max_concurrent_uploads: 32,
@@ -222,6 +226,10 @@ impl Config {
         );
         anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
         anyhow::ensure!(self.max_connections > 0, "max-connections must be positive");
+        anyhow::ensure!(
+            self.max_disk_bytes == 0 || self.max_disk_bytes >= MIN_DISK_BOUND,
+            "max-disk-bytes must be 0 (no bound) or at least {MIN_DISK_BOUND} (16 MiB): the store's own files take a few MiB"
+        );
         parse_duration(&self.retention)
             .map_err(|reason| anyhow::anyhow!("retention {:?}: {reason}", self.retention))?;
         anyhow::ensure!(
@@ -286,11 +294,18 @@ impl Config {
         }
         if let Some(retention) = &args.retention {
             config.retention = retention.clone();
-            config.validate()?;
         }
+        if let Some(bytes) = args.max_disk_bytes {
+            config.max_disk_bytes = bytes;
+        }
+        config.validate()?;
         Ok(config)
     }
 }
+
+/// The smallest disk bound: below it memtables, logs and RocksDB's own files
+/// would take most of it.
+pub const MIN_DISK_BOUND: u64 = 16 << 20;
 
 /// A duration as `retention` takes it: a whole number and a unit (`s`, `m`,
 /// `h`, `d`), or `0`.
@@ -366,6 +381,10 @@ pub struct Args {
     /// `7d`; `0` keeps everything.
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
+    /// Bound on the data directory in bytes: past it the oldest traces are
+    /// deleted until it is under 90% of it; `0` for none.
+    #[arg(long, value_name = "BYTES")]
+    pub max_disk_bytes: Option<u64>,
     /// Check the configuration (file and flags) and exit: 0 when it would
     /// start, 2 with the reason when not. Opens and binds nothing.
     #[arg(long)]

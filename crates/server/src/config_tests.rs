@@ -85,3 +85,17 @@ fn retention_takes_a_number_and_a_unit_or_zero() {
     let error = Config::from_toml("retention = \"7w\"\n").unwrap_err();
     assert!(format!("{error:#}").contains("retention \"7w\""), "{error:#}");
 }
+
+#[test]
+fn max_disk_bytes_is_off_by_default_and_at_least_16_mib_when_set() {
+    assert_eq!(Config::default().max_disk_bytes, 0);
+    let bounded = Config::from_toml("max-disk-bytes = 209715200\n").unwrap();
+    assert_eq!(bounded.max_disk_bytes, 200 << 20);
+    let error = Config::from_toml("max-disk-bytes = 1000000\n").unwrap_err();
+    assert!(format!("{error:#}").contains("max-disk-bytes must be 0"), "{error:#}");
+    let args = Args::try_parse_from(["tracekeep-server", "--max-disk-bytes", "16777216"]).unwrap();
+    assert_eq!(Config::load(&args).unwrap().max_disk_bytes, 16 << 20);
+    let args = Args::try_parse_from(["tracekeep-server", "--max-disk-bytes", "4096"]).unwrap();
+    let error = Config::load(&args).unwrap_err();
+    assert!(format!("{error:#}").contains("at least 16777216"), "{error:#}");
+}

@@ -8,6 +8,7 @@
 pub mod addr;
 pub mod auth;
 pub mod config;
+pub mod disk_bound;
 pub mod error;
 pub mod grpc;
 pub mod http;

@@ -75,6 +75,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         sync: config.sync,
         block_cache_size: config.block_cache_size,
         min_free_disk_bytes: config.min_free_disk_bytes,
+        max_disk_bytes: config.max_disk_bytes,
         autocomplete_keys: config.autocomplete_keys.clone(),
         ..StoreOptions::default()
     };
@@ -135,6 +136,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             stop_rx.clone(),
         ))
     });
+    let bounder = (config.max_disk_bytes > 0).then(|| {
+        tokio::spawn(tracekeep_server::disk_bound::run(
+            store.clone(),
+            config.max_disk_bytes,
+            settings.metrics.clone(),
+            stop_rx.clone(),
+        ))
+    });
     let mut serving = Vec::new();
     for (slot, app) in extra
         .into_iter()
@@ -168,6 +177,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(sweeper) = sweeper {
         sweeper.await.context("join the retention sweeper")?;
+    }
+    if let Some(bounder) = bounder {
+        bounder.await.context("join the disk bound")?;
     }
     // The last reference closes the store cleanly (the writer drains first).
     drop(store);

@@ -118,6 +118,8 @@ pub struct Metrics {
     refused: Family<RefusedLabels, Counter>,
     open_connections: Gauge,
     expired: Counter,
+    trimmed: Counter,
+    trim_passes: Counter,
     started: Instant,
 }
 
@@ -172,6 +174,18 @@ impl Metrics {
             "Traces deleted by retention (their newest event older than `retention`)",
             expired.clone(),
         );
+        let trimmed = Counter::default();
+        registry.register(
+            "disk_bound_deleted_traces",
+            "Traces deleted, oldest first, to keep the data directory under `max-disk-bytes`",
+            trimmed.clone(),
+        );
+        let trim_passes = Counter::default();
+        registry.register(
+            "disk_bound_passes",
+            "Passes that found the data directory over `max-disk-bytes` and deleted and compacted",
+            trim_passes.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -180,6 +194,8 @@ impl Metrics {
             refused,
             open_connections,
             expired,
+            trimmed,
+            trim_passes,
             started: Instant::now(),
         }
     }
@@ -209,6 +225,12 @@ impl Metrics {
     /// Counts traces deleted by retention.
     pub fn count_expired(&self, traces: u64) {
         self.expired.inc_by(traces);
+    }
+
+    /// Counts a disk bound pass that deleted `traces`.
+    pub fn count_trimmed(&self, traces: u64) {
+        self.trim_passes.inc();
+        self.trimmed.inc_by(traces);
     }
 
     /// The gauge of open connections, moved by the listeners.

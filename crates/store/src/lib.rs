@@ -41,7 +41,9 @@ pub use keys::{MAX_TRACE_ID_LEN, describe_key};
 pub use options::StoreOptions;
 pub use records::FORMAT_VERSION;
 pub use span_index::SpanSearch;
-pub use store::{Cursor, Expiry, ListOrder, Readiness, ScanPage, Stats, Store, StoredEvent, TraceEvents, TraceSummary};
+pub use store::{
+    Cursor, Expiry, ListOrder, Readiness, ScanPage, Stats, Store, StoredEvent, TraceEvents, TraceSummary, Trim,
+};
 pub use tracekeep_proto::{EventKind, TraceEvent, pb};
 pub use tso::{Clock, SystemClock, TSO_WINDOW_NANOS};
 pub use verify::{Problem, VerifyReport};

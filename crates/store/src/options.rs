@@ -24,6 +24,13 @@ pub struct StoreOptions {
     /// refusing before that keeps deletes working and lets ingest resume by
     /// itself once space returns.
     pub min_free_disk_bytes: u64,
+    /// Bound on the data directory's size in bytes (default 0: none). With a
+    /// bound the store lays its files out so deleted traces' space returns a
+    /// little at a time (leveled compaction with files and memtables sized to
+    /// the bound; docs/design.md, "The disk bound"), and
+    /// [`crate::Store::trim_to_disk_bound`] deletes the oldest traces once the
+    /// directory grows past it. Appends are never refused because of it.
+    pub max_disk_bytes: u64,
     /// Tag keys whose values are recorded for autocomplete
     /// ([`crate::Store::span_tag_values`]); default none.
     pub autocomplete_keys: Vec<String>,
@@ -38,6 +45,7 @@ impl Default for StoreOptions {
             block_cache_size: 64 << 20,
             write_buffer_size: 64 << 20,
             min_free_disk_bytes: 64 << 20,
+            max_disk_bytes: 0,
             autocomplete_keys: Vec::new(),
             clock: Arc::new(SystemClock),
         }
@@ -51,6 +59,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("block_cache_size", &self.block_cache_size)
             .field("write_buffer_size", &self.write_buffer_size)
             .field("min_free_disk_bytes", &self.min_free_disk_bytes)
+            .field("max_disk_bytes", &self.max_disk_bytes)
             .field("autocomplete_keys", &self.autocomplete_keys)
             .finish_non_exhaustive()
     }

@@ -158,6 +158,8 @@ pub struct Store {
     autocomplete_keys: Vec<String>,
     /// Free bytes below which appends are refused.
     min_free_disk_bytes: u64,
+    /// The disk bound (`StoreOptions::max_disk_bytes`), 0 for none.
+    max_disk_bytes: u64,
     /// Wall-clock time (retention's horizon).
     clock: Arc<dyn Clock>,
 }
@@ -238,6 +240,10 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
     ));
     rocks.set_memtable_prefix_bloom_ratio(0.05);
     rocks.set_compression_type(DBCompressionType::Lz4);
+    if options.max_disk_bytes > 0 {
+        bounded_layout(&mut rocks, options);
+        return rocks;
+    }
     rocks.set_write_buffer_size(options.write_buffer_size / 2);
     rocks.set_max_write_buffer_number(2);
     rocks.set_keep_log_file_num(4);
@@ -256,6 +262,44 @@ fn rocksdb_options(options: &StoreOptions) -> Options {
     // and a merge of the biggest runs is what ingest waits for.
     rocks.set_max_subcompactions(2);
     rocks
+}
+
+/// The layout under a disk bound `B` (`max_disk_bytes`): every file that can
+/// sit in the directory beside the live data is a small share of `B`.
+///
+/// Universal compaction's merges of whole sorted runs need free space the
+/// size of the data, and deleted traces (spread over the key space by their
+/// IDs) give their space back only when every run is merged. Leveled
+/// compaction rewrites a few small files and the part of the next level they
+/// overlap at a time, deleting its inputs as each job ends, so a manual
+/// compaction of the whole key space (what [`Store::trim_to_disk_bound`]
+/// runs) returns deleted space job by job. What a job holds twice is kept
+/// to a few percent of `B`: level 0 (four memtables of `B/64`) into a base
+/// level of about `B/32`; one file of `B/256` into the four or so of the next
+/// level it overlaps (a level multiplier of 4, not 10). The cost, more
+/// rewriting than universal compaction, is why this is not the layout
+/// without a bound (docs/design.md, "The disk bound").
+fn bounded_layout(rocks: &mut Options, options: &StoreOptions) {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    let bound = options.max_disk_bytes;
+    // Memtables are in the directory too, as write-ahead log.
+    let configured = (options.write_buffer_size as u64 / 2).max(256 * KIB);
+    let memtable = (bound / 64).clamp(256 * KIB, configured);
+    rocks.set_write_buffer_size(memtable as usize);
+    rocks.set_max_write_buffer_number(2);
+    rocks.set_max_total_wal_size(2 * memtable);
+    // RocksDB's info log lives in the directory as well.
+    rocks.set_keep_log_file_num(2);
+    rocks.set_max_log_file_size((bound / 128).clamp(256 * KIB, 16 * MIB) as usize);
+    rocks.set_compaction_style(DBCompactionStyle::Level);
+    rocks.set_level_compaction_dynamic_level_bytes(true);
+    let file = (bound / 256).clamp(128 * KIB, 64 * MIB);
+    rocks.set_target_file_size_base(file);
+    rocks.set_max_bytes_for_level_base((bound / 32).max(512 * KIB));
+    rocks.set_max_bytes_for_level_multiplier(4.0);
+    rocks.set_max_compaction_bytes(file * 8);
+    rocks.set_max_subcompactions(1);
 }
 
 /// An iterator over the clock marks (`meta clock/<minute>`), unpositioned.
@@ -342,6 +386,7 @@ impl Store {
             format: FORMAT_VERSION,
             autocomplete_keys: options.autocomplete_keys,
             min_free_disk_bytes: options.min_free_disk_bytes,
+            max_disk_bytes: options.max_disk_bytes,
             clock: options.clock,
         })
     }
@@ -387,6 +432,7 @@ impl Store {
             format,
             autocomplete_keys: Vec::new(),
             min_free_disk_bytes: 0,
+            max_disk_bytes: 0,
             clock: Arc::new(SystemClock),
         })
     }
@@ -1447,6 +1493,10 @@ fn directory_size(path: &Path) -> Result<u64> {
         .map(|metadata| metadata.len())
         .sum())
 }
+
+#[path = "disk_bound.rs"]
+mod disk_bound;
+pub use disk_bound::Trim;
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

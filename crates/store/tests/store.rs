@@ -1235,3 +1235,190 @@ fn a_kill_during_a_sweep_leaves_every_trace_whole_or_gone() {
         );
     }
 }
+
+/// A job event whose SQL is `len` bytes of noise: LZ4 cannot shrink it, so
+/// bytes appended are about bytes on disk.
+fn noisy_job(trace_id: &str, tso: i64, len: usize) -> TraceEvent {
+    let mut state = (tso as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let sql = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'!' + (state % 90) as u8)
+        })
+        .collect();
+    TraceEvent::Job(pb::SyncerJobEvent {
+        base: base(trace_id, tso),
+        sql,
+        ..Default::default()
+    })
+}
+
+const MIB: u64 = 1 << 20;
+
+fn bounded(dir: &std::path::Path, max_disk_bytes: u64) -> Store {
+    let options = StoreOptions {
+        max_disk_bytes,
+        ..StoreOptions::default()
+    };
+    Store::open(dir, options).unwrap()
+}
+
+/// The ID of the `n`th noisy trace: a hash first, as real trace IDs are
+/// random, so that the oldest traces are spread over the key space.
+fn noisy_trace_id(n: usize) -> String {
+    let hash = (n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    format!("{hash:016x}.{n:06}")
+}
+
+/// The number a [`noisy_trace_id`] was made from.
+fn noisy_trace_number(trace_id: &str) -> usize {
+    trace_id.split('.').nth(1).unwrap().parse().unwrap()
+}
+
+/// Appends traces `from..to` of 10 noisy events each (about 4 KB a trace).
+fn append_noisy_traces(store: &Store, from: usize, to: usize) {
+    for first in (from..to).step_by(50) {
+        let events = (first..(first + 50).min(to))
+            .flat_map(|n| (0..10).map(move |i| noisy_job(&noisy_trace_id(n), (n * 10 + i) as i64 + 1, 400)))
+            .collect();
+        store.append(events).unwrap();
+    }
+}
+
+/// Every stored trace has all its 10 events, and they are the newest traces.
+fn assert_newest_traces_whole(store: &Store, appended: usize) -> usize {
+    let left = all_ids(store);
+    let expected: Vec<String> = (appended - left.len()..appended).map(noisy_trace_id).collect();
+    assert_eq!(left, expected, "the survivors are the newest traces, in order");
+    for trace in &left {
+        assert_eq!(store.query(trace).unwrap().len(), 10, "{trace} was cut");
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.traces, stats.events()),
+        (left.len() as u64, 10 * left.len() as u64)
+    );
+    assert_consistent(store);
+    left.len()
+}
+
+#[test]
+fn past_its_disk_bound_a_store_deletes_its_oldest_traces_to_under_ninety_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let bound = 12 * MIB;
+    let store = bounded(dir.path(), bound);
+    // Under the bound: nothing to do.
+    append_noisy_traces(&store, 0, 500);
+    let trim = store.trim_to_disk_bound(0).unwrap();
+    assert_eq!((trim.deleted, trim.rounds), (0, 0), "{trim:?}");
+    // About 2.5 times the bound, trimmed every 2 MB as a server would.
+    let mut appended = 500;
+    let mut trimmed = 0;
+    while appended < 7_500 {
+        append_noisy_traces(&store, appended, appended + 500);
+        appended += 500;
+        let trim = store.trim_to_disk_bound(0).unwrap();
+        if trim.rounds > 0 {
+            assert!(trim.bytes_before > bound, "{trim:?}");
+            assert!(trim.deleted > 0, "{trim:?}");
+            assert!(
+                trim.bytes_after <= bound / 10 * 9,
+                "still over 90% of the bound: {trim:?}"
+            );
+            trimmed += trim.deleted;
+        }
+    }
+    assert!(trimmed > 0, "the store never passed its bound");
+    // Just under the bound: a pass starts only with a lead that reaches it.
+    let mut size = store.stats().unwrap().bytes_on_disk;
+    while size <= bound / 100 * 93 {
+        append_noisy_traces(&store, appended, appended + 20);
+        appended += 20;
+        size = store.stats().unwrap().bytes_on_disk;
+    }
+    if size <= bound {
+        assert_eq!(store.trim_to_disk_bound(0).unwrap().rounds, 0);
+    }
+    let trim = store.trim_to_disk_bound(bound / 10).unwrap();
+    assert!(trim.rounds > 0 && trim.bytes_after <= bound / 10 * 9, "{trim:?}");
+    trimmed += trim.deleted;
+    let left = assert_newest_traces_whole(&store, appended);
+    assert_eq!(left as u64 + trimmed, appended as u64);
+    // What is left fills most of the bound: deleting far more than needed
+    // would be a bound that loses data for nothing.
+    assert!(store.stats().unwrap().bytes_on_disk > bound / 2);
+}
+
+#[test]
+fn a_store_written_without_a_bound_opens_with_one_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        append_noisy_traces(&store, 0, 4_000);
+        store.flush().unwrap();
+        assert!(store.stats().unwrap().bytes_on_disk > 12 * MIB);
+    }
+    // Universal compaction's sorted runs, now under leveled compaction.
+    {
+        let store = bounded(dir.path(), 10 * MIB);
+        let trim = store.trim_to_disk_bound(0).unwrap();
+        assert!(trim.deleted > 0 && trim.bytes_after <= 9 * MIB, "{trim:?}");
+        assert_newest_traces_whole(&store, 4_000);
+        append_noisy_traces(&store, 4_000, 4_100);
+    }
+    let store = open(&dir);
+    assert_newest_traces_whole(&store, 4_100);
+}
+
+/// The child side of the test below: appends to `TK_TRIM_DIR` and trims it
+/// to a bound, printing a line after each trim, until killed.
+#[test]
+fn trim_child_process() {
+    let Ok(dir) = std::env::var("TK_TRIM_DIR") else {
+        return; // run only as the test below's child
+    };
+    let store = bounded(std::path::Path::new(&dir), 8 * MIB);
+    let mut appended = all_ids(&store).last().map_or(0, |last| noisy_trace_number(last) + 1);
+    loop {
+        append_noisy_traces(&store, appended, appended + 300);
+        appended += 300;
+        let trim = store.trim_to_disk_bound(0).unwrap();
+        println!("trimmed {}", trim.deleted);
+    }
+}
+
+#[test]
+fn a_kill_while_trimming_to_the_disk_bound_leaves_every_trace_whole_or_gone() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut trimmed_before_kills = false;
+    // Kill the child after 3, 4, 5... trims: the kill lands wherever it is
+    // then, appending or deleting or compacting.
+    for kill_after in 3..=6 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "trim_child_process", "--nocapture", "--test-threads=1"])
+            .env("TK_TRIM_DIR", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut trims = 0;
+        while trims < kill_after {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(deleted) = line.strip_prefix("trimmed ") {
+                trims += 1;
+                trimmed_before_kills |= deleted != "0";
+            }
+        }
+        assert_eq!(trims, kill_after, "the child stopped by itself");
+        child.kill().unwrap(); // SIGKILL: no destructor, no flush
+        child.wait().unwrap();
+
+        let store = open(&dir);
+        let appended = all_ids(&store).last().map_or(0, |last| noisy_trace_number(last) + 1);
+        assert_newest_traces_whole(&store, appended);
+    }
+    assert!(trimmed_before_kills, "the store never reached its bound");
+}

@@ -1,0 +1,176 @@
+//! The disk bound (`max_disk_bytes`): once the data directory grows past it,
+//! the oldest traces in first-seen order are deleted until it is under 90% of
+//! it, and the key space is compacted so that their space really returns.
+
+use rocksdb::CompactOptions;
+
+use std::path::Path;
+
+use super::{Cursor, EXPIRED_PER_COMMIT, Store, directory_size, unexpected_outcome};
+use crate::error::{Result, StoreError};
+use crate::writer::{Op, Outcome};
+
+/// What one [`Store::trim_to_disk_bound`] pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Trim {
+    /// Traces deleted.
+    pub deleted: u64,
+    /// Delete-then-compact rounds run (0: the directory was within the bound).
+    pub rounds: u32,
+    /// The data directory's size when the pass began, in bytes.
+    pub bytes_before: u64,
+    /// Its size when the pass ended.
+    pub bytes_after: u64,
+}
+
+/// A pass deletes and compacts at most this often; the next pass goes on.
+/// Each round compacts the whole key space, so a round's estimate of what to
+/// delete errs towards deleting enough.
+const MAX_ROUNDS: u32 = 4;
+
+/// A round aims this far below the bound (in hundredths), under the 90% a
+/// pass must reach: an estimate that falls just short would cost another
+/// round, and each pass compacts everything, so passes should be rare (one
+/// per fifth of the bound ingested).
+const AIM_PERCENT: u64 = 80;
+
+/// First-seen entries read per walk of the order: bounds the pass's memory
+/// however many traces it deletes.
+const TRACES_PER_WALK: usize = 1_000;
+
+impl Store {
+    /// Enforces the disk bound ([`crate::StoreOptions::max_disk_bytes`];
+    /// nothing to do without one): when the data directory is larger than
+    /// the bound less `lead` bytes, deletes the oldest traces (first-seen
+    /// order, whatever their age) and compacts, in rounds, until it is under
+    /// 90% of the bound.
+    ///
+    /// `lead` (at most a tenth of the bound) starts a pass early by what
+    /// ingest will write while the pass runs (a compaction of everything
+    /// takes seconds), so the directory stays near the bound rather than
+    /// past it; 0 starts it at the bound.
+    ///
+    /// How much to delete is estimated from arrival numbers: the excess
+    /// over 80% of the bound, as a share of the table and log files, is taken
+    /// as the share of events (the oldest ones) to delete, which holds while
+    /// traces' sizes do not drift. Each trace goes whole or not at all, also
+    /// if the process dies mid-pass ([`Store::expire`]'s commits). Compaction
+    /// runs beside the automatic ones and ingest: nothing waits for it but
+    /// the caller.
+    pub fn trim_to_disk_bound(&self, lead: u64) -> Result<Trim> {
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        let bound = self.max_disk_bytes;
+        let before = directory_size(&self.path)?;
+        let mut trim = Trim {
+            bytes_before: before,
+            bytes_after: before,
+            ..Trim::default()
+        };
+        if bound == 0 || before.saturating_add(lead.min(bound / 10)) <= bound {
+            return Ok(trim);
+        }
+        let target = bound / 10 * 9;
+        let aim = bound / 100 * AIM_PERCENT;
+        let mut size = before;
+        while size > target && trim.rounds < MAX_ROUNDS {
+            trim.rounds += 1;
+            let Some(oldest) = self.oldest_first_seq()? else {
+                break;
+            };
+            let next = self.counters().next_seq;
+            // The share of the trace data (tables and log) above the aim.
+            let data = data_size(&self.path)?.max(1);
+            let share = (size.saturating_sub(aim) as f64 / data as f64).min(1.0);
+            let doomed = (next.saturating_sub(oldest) as f64 * share).ceil() as u64;
+            let deleted = self.delete_first_seen_before(oldest.saturating_add(doomed.max(1)))?;
+            trim.deleted += deleted;
+            self.compact_everything();
+            size = directory_size(&self.path)?;
+            if deleted == 0 {
+                // What is left is not traces (logs, metadata): nothing to gain.
+                break;
+            }
+        }
+        trim.bytes_after = size;
+        Ok(trim)
+    }
+
+    /// The first-seen arrival number of the oldest trace.
+    fn oldest_first_seq(&self) -> Result<Option<u64>> {
+        let mut oldest = None;
+        self.walk_order(None, None, |_, Cursor(first_seq)| {
+            oldest = Some(first_seq);
+            Ok(false)
+        })?;
+        Ok(oldest)
+    }
+
+    /// Deletes every trace first seen before arrival number `cutoff`, a few
+    /// per commit; returns how many went.
+    fn delete_first_seen_before(&self, cutoff: u64) -> Result<u64> {
+        let mut deleted = 0;
+        let mut after = None;
+        loop {
+            let mut doomed = Vec::new();
+            let mut more = false;
+            self.walk_order(after, None, |trace_id, cursor| {
+                if cursor.0 >= cutoff {
+                    return Ok(false);
+                }
+                if doomed.len() >= TRACES_PER_WALK {
+                    more = true;
+                    return Ok(false);
+                }
+                after = Some(cursor);
+                doomed.push(trace_id);
+                Ok(true)
+            })?;
+            for chunk in doomed.chunks(EXPIRED_PER_COMMIT) {
+                // Every event of these traces goes, however recent.
+                let op = Op::Expire {
+                    trace_ids: chunk.to_vec(),
+                    before_seq: u64::MAX,
+                };
+                match self.submit(op)? {
+                    Outcome::Expired(count) => deleted += count,
+                    other => return Err(unexpected_outcome("trim to the disk bound", other)),
+                }
+            }
+            if !more {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Compacts the whole key space: the deleted traces' keys are spread
+    /// over all of it. Not exclusive, so automatic compactions (which
+    /// ingest needs) keep running; under the bound's leveled layout each job
+    /// deletes its inputs as it ends, so space returns as it goes.
+    fn compact_everything(&self) {
+        let mut options = CompactOptions::default();
+        options.set_exclusive_manual_compaction(false);
+        self.db.compact_range_opt(None::<&[u8]>, None::<&[u8]>, &options);
+    }
+}
+
+/// Bytes of the directory's table files and write-ahead logs: what deleting
+/// traces shrinks (RocksDB's own log, manifest and options files stay).
+fn data_size(path: &Path) -> Result<u64> {
+    let entries = std::fs::read_dir(path).map_err(|source| StoreError::Io {
+        action: "read data directory",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name();
+            let name = name.to_str()?;
+            (name.ends_with(".sst") || name.ends_with(".log")).then_some(())?;
+            // Files can vanish between listing and stat (compaction).
+            Some(entry.metadata().ok()?.len())
+        })
+        .sum())
+}
