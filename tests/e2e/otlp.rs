@@ -169,6 +169,19 @@ async fn otlp_grpc_answers_partial_success_for_bad_spans_and_keeps_the_rest() {
         .unwrap()
         .into_inner();
     assert_eq!(reply.partial_success, None);
+
+    // gzip, as exporters send it with OTEL_EXPORTER_OTLP_COMPRESSION=gzip.
+    let mut gzipped = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let reply = gzipped
+        .export(request("grpc-gzip", vec![span(6, 1, 1_700_000_000_000_000_000)]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.partial_success, None);
+    assert_eq!(
+        zipkin_trace(&server, &trace_hex(6))[0]["localEndpoint"]["serviceName"],
+        "grpc-gzip"
+    );
 }
 
 #[tokio::test]

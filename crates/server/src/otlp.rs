@@ -8,7 +8,11 @@
 //! is `413` / `RESOURCE_EXHAUSTED`; a full disk is `503` with `Retry-After` /
 //! `UNAVAILABLE`, which SDKs retry, so nothing acknowledged is lost.
 
+mod grpc;
 pub mod mapping;
+mod wire;
+
+pub use grpc::TraceExportServer;
 
 use std::sync::Arc;
 
@@ -18,7 +22,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -52,8 +55,12 @@ pub struct OtlpState {
 
 /// Converts and stores one export request: the valid spans in one commit,
 /// answered once durable; the refused ones counted in the answer.
-async fn export(state: &OtlpState, request: ExportTraceServiceRequest) -> Result<ExportTraceServiceResponse, ApiError> {
-    let converted = mapping::convert(request);
+async fn export(
+    state: &OtlpState,
+    request: ExportTraceServiceRequest,
+    raw: Option<&wire::RawSpans<'_>>,
+) -> Result<ExportTraceServiceResponse, ApiError> {
+    let converted = mapping::convert(request, raw);
     let stored = converted.spans.len();
     let events = converted.spans.into_iter().map(TraceEvent::Span).collect();
     ingest::store_events(&state.store, &state.metrics, "otlp", events).await?;
@@ -69,41 +76,15 @@ async fn export(state: &OtlpState, request: ExportTraceServiceRequest) -> Result
     })
 }
 
-/// OTLP/gRPC's `TraceService`.
-#[derive(Clone, Debug)]
-pub struct OtlpTraceService {
-    state: OtlpState,
-}
-
-#[tonic::async_trait]
-impl TraceService for OtlpTraceService {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        // The place among `max-concurrent-uploads` was taken before the body
-        // was read (`grpc::limit_uploads`).
-        match export(&self.state, request.into_inner()).await {
-            Ok(response) => Ok(tonic::Response::new(response)),
-            Err(error) => {
-                tracing::warn!(%error, "OTLP/gRPC export refused");
-                Err(tonic::Status::from(error))
-            }
-        }
-    }
-}
-
 /// The gRPC service, taking gzip as OTLP exporters may send it.
-pub fn grpc_service(state: OtlpState) -> TraceServiceServer<OtlpTraceService> {
-    let limit = state.max_request_size;
-    TraceServiceServer::new(OtlpTraceService { state })
-        .max_decoding_message_size(limit)
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+pub fn grpc_service(state: OtlpState) -> TraceExportServer {
+    TraceExportServer::new(state)
 }
 
-/// tonic answers a body that does not decode with `INTERNAL` and one past
-/// the size limit with `OUT_OF_RANGE`, before our handler runs; OTLP asks for
-/// `INVALID_ARGUMENT` and `RESOURCE_EXHAUSTED`. Both come back as
+/// tonic answers a body past the size limit with `OUT_OF_RANGE`, and one
+/// it cannot decode (a broken gzip stream) with `INTERNAL`, before our
+/// handler runs (which answers bad protobuf with `INVALID_ARGUMENT` itself);
+/// OTLP asks for `INVALID_ARGUMENT` and `RESOURCE_EXHAUSTED`. Both come back as
 /// trailers-only responses, whose status is in the headers: rewritten here.
 pub async fn grpc_status_codes(request: Request, next: Next) -> Response {
     if request.uri().path() != EXPORT_PATH {
@@ -203,13 +184,18 @@ async fn export_http(State(state): State<OtlpState>, request: Request) -> Respon
     let result = async {
         let _place = state.uploads.acquire().await.ok();
         let body = ingest::read_body(&parts.headers, body, state.max_request_size).await?;
-        let request = match encoding {
-            Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
-                .map_err(|error| ApiError::BadRequest(format!("bad protobuf: {error}")))?,
-            Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&body)
-                .map_err(|error| ApiError::BadRequest(format!("bad OTLP JSON: {error}")))?,
-        };
-        export(&state, request).await
+        match encoding {
+            Encoding::Protobuf => {
+                let request = ExportTraceServiceRequest::decode(&body[..])
+                    .map_err(|error| ApiError::BadRequest(format!("bad protobuf: {error}")))?;
+                export(&state, request, wire::raw_spans(&body).as_ref()).await
+            }
+            Encoding::Json => {
+                let request = serde_json::from_slice::<ExportTraceServiceRequest>(&body)
+                    .map_err(|error| ApiError::BadRequest(format!("bad OTLP JSON: {error}")))?;
+                export(&state, request, None).await
+            }
+        }
     }
     .await;
     match result {

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use tracekeep_proto::json::base64;
 use tracekeep_proto::pb;
 
+use super::wire::RawSpans;
 use crate::zipkin::model::lower_hex;
 
 /// Attributes that name a client span's remote side, most specific first
@@ -51,7 +52,13 @@ pub struct Converted {
 /// Converts every span of `request`; an invalid span (a trace or span ID of
 /// the wrong length or all zeros, a parent ID of the wrong length, a start
 /// past the year 2262) is counted and named, the others are kept.
-pub fn convert(request: ExportTraceServiceRequest) -> Converted {
+///
+/// `raw`, the spans' bytes as they arrived ([`super::wire::raw_spans`] of the
+/// encoded request), saves re-encoding each span for its stored OTLP form;
+/// without it (OTLP JSON), or when its shape differs from the request's, the
+/// spans are encoded.
+pub fn convert(request: ExportTraceServiceRequest, raw: Option<&RawSpans<'_>>) -> Converted {
+    let raw = raw.filter(|raw| same_shape(&request, raw));
     let mut converted = Converted::default();
     let mut reasons = Vec::new();
     for (resource_index, resource_spans) in request.resource_spans.into_iter().enumerate() {
@@ -77,11 +84,14 @@ pub fn convert(request: ExportTraceServiceRequest) -> Converted {
                     Ok(ids) => {
                         // The OTLP form first, while the span is whole; the
                         // view then takes its strings instead of copying them.
+                        let span_bytes =
+                            raw.and_then(|raw| raw.get(resource_index)?.get(scope_index)?.get(span_index).copied());
                         let otlp = frame_resource_spans(
                             resource_bytes.as_deref(),
                             &resource_spans.schema_url,
                             scope_bytes.as_deref(),
                             &scope_spans.schema_url,
+                            span_bytes,
                             &otlp_span,
                         );
                         let mut view = zipkin_view(otlp_span, ids, &service, scope_name, scope_version);
@@ -108,6 +118,19 @@ pub fn convert(request: ExportTraceServiceRequest) -> Converted {
         }
     }
     converted
+}
+
+/// Whether `raw` has a span for every span of `request`, and no more.
+fn same_shape(request: &ExportTraceServiceRequest, raw: &RawSpans<'_>) -> bool {
+    request.resource_spans.len() == raw.len()
+        && request.resource_spans.iter().zip(raw).all(|(resource, raw)| {
+            resource.scope_spans.len() == raw.len()
+                && resource
+                    .scope_spans
+                    .iter()
+                    .zip(raw)
+                    .all(|(scope, raw)| scope.spans.len() == raw.len())
+        })
 }
 
 /// The value of a string attribute.
@@ -373,9 +396,10 @@ fn frame_resource_spans(
     resource_schema_url: &str,
     scope: Option<&[u8]>,
     scope_schema_url: &str,
+    span_bytes: Option<&[u8]>,
     span: &Span,
 ) -> Vec<u8> {
-    let span_len = span.encoded_len();
+    let span_len = span_bytes.map_or_else(|| span.encoded_len(), <[u8]>::len);
     let optional = |text: &str| if text.is_empty() { 0 } else { field_len(text.len()) };
     let scope_spans_len =
         scope.map_or(0, |scope| field_len(scope.len())) + field_len(span_len) + optional(scope_schema_url);
@@ -391,8 +415,13 @@ fn frame_resource_spans(
         push_field(&mut buffer, 1, scope);
     }
     push_field_head(&mut buffer, 2, span_len);
-    // Encoding into a Vec cannot run out of room: the error is impossible.
-    let _ = span.encode(&mut buffer);
+    match span_bytes {
+        Some(bytes) => buffer.extend_from_slice(bytes),
+        // Encoding into a Vec cannot run out of room: the error is impossible.
+        None => {
+            let _ = span.encode(&mut buffer);
+        }
+    }
     if !scope_schema_url.is_empty() {
         push_field(&mut buffer, 3, scope_schema_url.as_bytes());
     }

@@ -119,7 +119,7 @@ fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
 
 #[test]
 fn the_zipkin_view_follows_opentelemetrys_zipkin_mapping() {
-    let converted = convert(request(vec![otlp_span(0xab, 0x01)]));
+    let converted = convert(request(vec![otlp_span(0xab, 0x01)]), None);
     assert_eq!(converted.rejected, 0);
     assert_eq!(converted.error_message, "");
     let span = &converted.spans[0];
@@ -168,7 +168,7 @@ fn the_zipkin_view_follows_opentelemetrys_zipkin_mapping() {
 #[test]
 fn the_otlp_form_keeps_resource_scope_and_span_whole() {
     let original = request(vec![otlp_span(0xab, 0x01), otlp_span(0xab, 0x02)]);
-    let converted = convert(original.clone());
+    let converted = convert(original.clone(), None);
     for (index, stored) in converted.spans.iter().enumerate() {
         let back = ResourceSpans::decode(stored.otlp.as_slice()).unwrap();
         let mut expected = original.resource_spans[0].clone();
@@ -178,12 +178,33 @@ fn the_otlp_form_keeps_resource_scope_and_span_whole() {
 }
 
 #[test]
+fn the_otlp_form_copies_each_spans_bytes_as_they_arrived() {
+    let original = request(vec![otlp_span(0xab, 0x01), otlp_span(0xab, 0x02)]);
+    let encoded = original.encode_to_vec();
+    let raw = super::super::wire::raw_spans(&encoded).unwrap();
+    let copied = convert(original.clone(), Some(&raw));
+    let reencoded = convert(original.clone(), None);
+    let forms = |converted: &Converted| converted.spans.iter().map(|span| span.otlp.clone()).collect::<Vec<_>>();
+    assert_eq!(forms(&copied), forms(&reencoded));
+    // A field this build does not know survives in the stored form.
+    let mut span = original.resource_spans[0].scope_spans[0].spans[0].encode_to_vec();
+    span.extend_from_slice(&[0xF8, 0x06, 0x2A]); // field 111, varint 42
+    let with_unknown = vec![vec![vec![span.as_slice()]]];
+    let one = request(vec![otlp_span(0xab, 0x01)]);
+    let stored = convert(one, Some(&with_unknown)).spans.remove(0).otlp;
+    assert!(stored.windows(3).any(|window| window == [0xF8, 0x06, 0x2A]));
+    // Raw bytes of another shape are not used.
+    let two = request(vec![otlp_span(0xab, 0x01), otlp_span(0xab, 0x02)]);
+    assert_eq!(forms(&convert(two, Some(&with_unknown))), forms(&reencoded));
+}
+
+#[test]
 fn a_resource_or_scope_left_out_stays_left_out() {
     let mut original = request(vec![otlp_span(0xab, 0x01)]);
     original.resource_spans[0].resource = None;
     original.resource_spans[0].scope_spans[0].scope = None;
     original.resource_spans[0].schema_url.clear();
-    let converted = convert(original.clone());
+    let converted = convert(original.clone(), None);
     let back = ResourceSpans::decode(converted.spans[0].otlp.as_slice()).unwrap();
     assert_eq!(back, original.resource_spans[0]);
     // No service.name: the store's rule then names the service.
@@ -200,13 +221,16 @@ fn bad_spans_are_counted_and_named_and_the_rest_kept() {
     bad_parent.parent_span_id = vec![1; 4];
     let mut zero_trace = otlp_span(0xab, 0x05);
     zero_trace.trace_id = vec![0; 16];
-    let converted = convert(request(vec![
-        otlp_span(0xab, 0x01),
-        short_trace,
-        zero_span,
-        bad_parent,
-        zero_trace,
-    ]));
+    let converted = convert(
+        request(vec![
+            otlp_span(0xab, 0x01),
+            short_trace,
+            zero_span,
+            bad_parent,
+            zero_trace,
+        ]),
+        None,
+    );
     assert_eq!(converted.spans.len(), 1);
     assert_eq!(converted.rejected, 4);
     assert_eq!(
@@ -222,14 +246,14 @@ fn ids_take_zipkins_spelling() {
     let mut span = otlp_span(0xab, 0x01);
     span.trace_id = [[0; 8], [0xcd; 8]].concat();
     span.parent_span_id = vec![0x0f; 8];
-    let converted = convert(request(vec![span]));
+    let converted = convert(request(vec![span]), None);
     let stored = &converted.spans[0];
     assert_eq!(stored.base.as_ref().unwrap().trace_id, "cd".repeat(8));
     assert_eq!(stored.parent_span_id, "0f".repeat(8));
 
     let mut root = otlp_span(0xab, 0x01);
     root.parent_span_id = vec![0; 8];
-    assert_eq!(convert(request(vec![root])).spans[0].parent_span_id, "");
+    assert_eq!(convert(request(vec![root]), None).spans[0].parent_span_id, "");
 }
 
 #[test]
@@ -238,7 +262,7 @@ fn only_client_and_producer_spans_get_a_remote_endpoint() {
     server.kind = SpanKind::Server as i32;
     let mut internal = otlp_span(0xab, 0x02);
     internal.kind = SpanKind::Internal as i32;
-    let converted = convert(request(vec![server, internal]));
+    let converted = convert(request(vec![server, internal]), None);
     assert_eq!(converted.spans[0].kind, pb::SpanKind::Server as i32);
     assert_eq!(converted.spans[0].remote_endpoint, None);
     assert_eq!(converted.spans[1].kind, pb::SpanKind::Unspecified as i32);
