@@ -125,6 +125,10 @@ async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
         "tracekeep_rocksdb_memtable_bytes",
         "tracekeep_rocksdb_pending_compaction_bytes",
         "tracekeep_rocksdb_write_stops",
+        "tracekeep_rocksdb_compaction_seconds_total",
+        "tracekeep_retention_deleted_traces_total",
+        "tracekeep_disk_bound_passes_total",
+        "tracekeep_disk_bound_deleted_traces_total",
     ] {
         assert!(after.lines().any(|line| line.starts_with(gauge)), "{gauge} missing");
     }

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -366,6 +366,11 @@ fn store_registry(store: &Store, started: Instant) -> Result<Registry, ApiError>
         "write_stops",
         "Times RocksDB stopped writes since the server started",
         clamp(engine.write_stops),
+    );
+    rocksdb.register(
+        "compaction_seconds",
+        "Time RocksDB's compaction jobs took since the server started, summed over jobs",
+        ConstCounter::new(engine.compaction_millis as f64 / 1000.0),
     );
     Ok(registry)
 }

@@ -25,6 +25,10 @@ pub struct EngineFigures {
     pub write_delays: u64,
     /// Times writes were stopped since the store opened.
     pub write_stops: u64,
+    /// Milliseconds spent compacting since the store opened (the sum of
+    /// every compaction job's duration; jobs run in parallel, so it can grow
+    /// faster than the clock).
+    pub compaction_millis: u64,
 }
 
 impl Store {
@@ -46,6 +50,12 @@ impl Store {
             write_stopped: int(properties::IS_WRITE_STOPPED) != 0,
             write_delays: stall_count(&stalls, "total-delays"),
             write_stops: stall_count(&stalls, "total-stops"),
+            compaction_millis: db
+                .property_value("rocksdb.cfstats")
+                .ok()
+                .flatten()
+                .and_then(|text| compaction_millis(&text))
+                .unwrap_or(0),
         }
     }
 }
@@ -62,6 +72,21 @@ fn stall_count(text: &str, name: &str) -> u64 {
         .collect::<String>()
         .parse()
         .unwrap_or(0)
+}
+
+/// The seconds at the end of the `Cumulative compaction: ...` line of
+/// RocksDB's column family statistics, in milliseconds.
+fn compaction_millis(text: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with("Cumulative compaction:"))?;
+    let seconds: f64 = line
+        .trim_end()
+        .strip_suffix("seconds")?
+        .rsplit(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((seconds * 1000.0).round() as u64)
 }
 
 #[cfg(test)]

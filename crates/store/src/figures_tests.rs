@@ -11,6 +11,13 @@ fn stall_counts_are_read_from_rocksdbs_text() {
 }
 
 #[test]
+fn compaction_time_is_read_from_rocksdbs_text() {
+    let text = "** Compaction Stats [default] **\nCumulative compaction: 0.02 GB write, 3.10 MB/s write, 0.01 GB read, 1.20 MB/s read, 12.5 seconds\nInterval compaction: 0.00 GB write, 0.00 MB/s write, 0.00 GB read, 0.00 MB/s read, 0.1 seconds\n";
+    assert_eq!(compaction_millis(text), Some(12_500));
+    assert_eq!(compaction_millis("nothing here"), None);
+}
+
+#[test]
 fn a_fresh_store_reports_its_figures() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), crate::StoreOptions::default()).unwrap();
@@ -38,4 +45,7 @@ fn a_fresh_store_reports_its_figures() {
         text.contains("total-delays: 0") && text.contains("total-stops: 0"),
         "{text}"
     );
+    // And the line compaction_millis reads is the one RocksDB prints.
+    let stats = store.db().property_value("rocksdb.cfstats").unwrap().unwrap();
+    assert!(compaction_millis(&stats).is_some(), "{stats}");
 }
