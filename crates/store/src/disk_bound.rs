@@ -6,7 +6,7 @@ use rocksdb::CompactOptions;
 
 use std::path::Path;
 
-use super::{Cursor, EXPIRED_PER_COMMIT, Store, directory_size, unexpected_outcome};
+use super::{Cursor, EXPIRED_PER_COMMIT, Store, directory_size, directory_size_of, unexpected_outcome};
 use crate::error::{Result, StoreError};
 use crate::writer::{Op, Outcome};
 
@@ -158,19 +158,5 @@ impl Store {
 /// Bytes of the directory's table files and write-ahead logs: what deleting
 /// traces shrinks (RocksDB's own log, manifest and options files stay).
 fn data_size(path: &Path) -> Result<u64> {
-    let entries = std::fs::read_dir(path).map_err(|source| StoreError::Io {
-        action: "read data directory",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(entries
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let name = entry.file_name();
-            let name = name.to_str()?;
-            (name.ends_with(".sst") || name.ends_with(".log")).then_some(())?;
-            // Files can vanish between listing and stat (compaction).
-            Some(entry.metadata().ok()?.len())
-        })
-        .sum())
+    directory_size_of(path, |name| name.ends_with(".sst") || name.ends_with(".log"))
 }

@@ -1480,7 +1480,13 @@ fn load_tso_mark(db: &rocksdb::DB) -> Result<i64> {
     }
 }
 
+/// Bytes of all files in the data directory.
 fn directory_size(path: &Path) -> Result<u64> {
+    directory_size_of(path, |_| true)
+}
+
+/// Bytes of the files in the data directory whose names pass `counts`.
+pub(crate) fn directory_size_of(path: &Path, counts: impl Fn(&str) -> bool) -> Result<u64> {
     let entries = std::fs::read_dir(path).map_err(|source| StoreError::Io {
         action: "read data directory",
         path: path.to_path_buf(),
@@ -1488,7 +1494,11 @@ fn directory_size(path: &Path) -> Result<u64> {
     })?;
     // Files can vanish between listing and stat (compaction); skip those.
     Ok(entries
-        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            counts(&entry.file_name().to_string_lossy()).then_some(())?;
+            entry.metadata().ok()
+        })
         .filter(|metadata| metadata.is_file())
         .map(|metadata| metadata.len())
         .sum())
