@@ -28,12 +28,13 @@ async fn a_short_soak_runs_without_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_soak_stays_within_its_disk_bound() {
-    // About 0.9 MB/s of ingest, the bound filled about 1.6 times over:
-    // a pass (a compaction of everything, slow in a debug build) takes
-    // about a second, and ingest must not write much of the bound meanwhile.
+    // About 1.2 to 1.6 MB/s of ingest (less while other tests share the
+    // cores), the bound filled about 1.5 times over: a pass (a compaction of
+    // everything, slow in a debug build, slower beside other tests) takes a
+    // second or two, and ingest must not write much of the bound meanwhile.
     // The 10-minute version against 200 MB is scripts/soak.sh --max-disk-bytes.
     let dir = tempfile::tempdir().unwrap();
-    let bound = 16 << 20;
+    let bound = 24 << 20;
     let options = SoakOptions {
         duration: Duration::from_secs(30),
         uploaders: 2,
@@ -53,8 +54,8 @@ async fn a_short_soak_stays_within_its_disk_bound() {
         "the run passed its bound less than twice: {report}"
     );
     assert!(
-        report.megabytes * 1e6 > 1.4 * bound as f64,
-        "ingest wrote less than 1.4 times the bound: {report}"
+        report.megabytes * 1e6 > 1.2 * bound as f64,
+        "ingest wrote less than 1.2 times the bound: {report}"
     );
     assert!(report.within_disk_bound(), "{report}");
 }
