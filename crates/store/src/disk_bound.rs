@@ -4,11 +4,8 @@
 
 use rocksdb::CompactOptions;
 
-use std::path::Path;
-
-use super::{Cursor, EXPIRED_PER_COMMIT, Store, directory_size, directory_size_of, unexpected_outcome};
+use super::{Cursor, Store, directory_usage};
 use crate::error::{Result, StoreError};
-use crate::writer::{Op, Outcome};
 
 /// What one [`Store::trim_to_disk_bound`] pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,7 +59,8 @@ impl Store {
             return Err(StoreError::ReadOnly);
         }
         let bound = self.max_disk_bytes;
-        let before = directory_size(&self.path)?;
+        let mut usage = directory_usage(&self.path)?;
+        let before = usage.total;
         let mut trim = Trim {
             bytes_before: before,
             bytes_after: before,
@@ -73,27 +71,25 @@ impl Store {
         }
         let target = bound / 10 * 9;
         let aim = bound / 100 * AIM_PERCENT;
-        let mut size = before;
-        while size > target && trim.rounds < MAX_ROUNDS {
+        while usage.total > target && trim.rounds < MAX_ROUNDS {
             trim.rounds += 1;
             let Some(oldest) = self.oldest_first_seq()? else {
                 break;
             };
             let next = self.counters().next_seq;
             // The share of the trace data (tables and log) above the aim.
-            let data = data_size(&self.path)?.max(1);
-            let share = (size.saturating_sub(aim) as f64 / data as f64).min(1.0);
+            let share = (usage.total.saturating_sub(aim) as f64 / usage.data.max(1) as f64).min(1.0);
             let doomed = (next.saturating_sub(oldest) as f64 * share).ceil() as u64;
             let deleted = self.delete_first_seen_before(oldest.saturating_add(doomed.max(1)))?;
             trim.deleted += deleted;
             self.compact_everything();
-            size = directory_size(&self.path)?;
+            usage = directory_usage(&self.path)?;
             if deleted == 0 {
                 // What is left is not traces (logs, metadata): nothing to gain.
                 break;
             }
         }
-        trim.bytes_after = size;
+        trim.bytes_after = usage.total;
         Ok(trim)
     }
 
@@ -127,17 +123,8 @@ impl Store {
                 doomed.push(trace_id);
                 Ok(true)
             })?;
-            for chunk in doomed.chunks(EXPIRED_PER_COMMIT) {
-                // Every event of these traces goes, however recent.
-                let op = Op::Expire {
-                    trace_ids: chunk.to_vec(),
-                    before_seq: u64::MAX,
-                };
-                match self.submit(op)? {
-                    Outcome::Expired(count) => deleted += count,
-                    other => return Err(unexpected_outcome("trim to the disk bound", other)),
-                }
-            }
+            // Every event of these traces goes, however recent.
+            deleted += self.expire_traces(&doomed, u64::MAX)?;
             if !more {
                 return Ok(deleted);
             }
@@ -153,10 +140,4 @@ impl Store {
         options.set_exclusive_manual_compaction(false);
         self.db.compact_range_opt(None::<&[u8]>, None::<&[u8]>, &options);
     }
-}
-
-/// Bytes of the directory's table files and write-ahead logs: what deleting
-/// traces shrinks (RocksDB's own log, manifest and options files stay).
-fn data_size(path: &Path) -> Result<u64> {
-    directory_size_of(path, |name| name.ends_with(".sst") || name.ends_with(".log"))
 }

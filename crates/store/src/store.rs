@@ -688,10 +688,18 @@ impl Store {
             }
             Ok(true)
         })?;
+        let deleted = self.expire_traces(&candidates, before_seq)?;
+        Ok(Expiry { deleted, more })
+    }
+
+    /// Deletes those of `trace_ids` whose events are all numbered below
+    /// `before_seq` (`u64::MAX`: every one), each whole, a few traces per
+    /// commit; returns how many went. Few a commit: each commit reads its
+    /// traces' events on the writer, and appends wait meanwhile
+    /// (docs/benchmarks.md, "Retention").
+    pub(crate) fn expire_traces(&self, trace_ids: &[String], before_seq: u64) -> Result<u64> {
         let mut deleted = 0;
-        // Few traces a commit: each commit reads its traces' events on the
-        // writer, and appends wait meanwhile (docs/benchmarks.md, "Retention").
-        for chunk in candidates.chunks(EXPIRED_PER_COMMIT) {
+        for chunk in trace_ids.chunks(EXPIRED_PER_COMMIT) {
             let op = Op::Expire {
                 trace_ids: chunk.to_vec(),
                 before_seq,
@@ -701,7 +709,7 @@ impl Store {
                 other => return Err(unexpected_outcome("expire", other)),
             }
         }
-        Ok(Expiry { deleted, more })
+        Ok(deleted)
     }
 
     /// The arrival number below which every event arrived before
@@ -1482,26 +1490,41 @@ fn load_tso_mark(db: &rocksdb::DB) -> Result<i64> {
 
 /// Bytes of all files in the data directory.
 fn directory_size(path: &Path) -> Result<u64> {
-    directory_size_of(path, |_| true)
+    directory_usage(path).map(|usage| usage.total)
 }
 
-/// Bytes of the files in the data directory whose names pass `counts`.
-pub(crate) fn directory_size_of(path: &Path, counts: impl Fn(&str) -> bool) -> Result<u64> {
+/// What the data directory's files take, in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DirectoryUsage {
+    /// Every file.
+    pub(crate) total: u64,
+    /// Table files and write-ahead logs: what deleting traces shrinks
+    /// (RocksDB's own log, manifest and options files stay).
+    pub(crate) data: u64,
+}
+
+/// One listing of the data directory, summed.
+pub(crate) fn directory_usage(path: &Path) -> Result<DirectoryUsage> {
     let entries = std::fs::read_dir(path).map_err(|source| StoreError::Io {
         action: "read data directory",
         path: path.to_path_buf(),
         source,
     })?;
+    let mut usage = DirectoryUsage::default();
     // Files can vanish between listing and stat (compaction); skip those.
-    Ok(entries
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            counts(&entry.file_name().to_string_lossy()).then_some(())?;
-            entry.metadata().ok()
-        })
-        .filter(|metadata| metadata.is_file())
-        .map(|metadata| metadata.len())
-        .sum())
+    for entry in entries.flatten() {
+        let Ok(metadata) = entry.metadata() else { continue };
+        if !metadata.is_file() {
+            continue;
+        }
+        usage.total += metadata.len();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".sst") || name.ends_with(".log") {
+            usage.data += metadata.len();
+        }
+    }
+    Ok(usage)
 }
 
 #[path = "disk_bound.rs"]
