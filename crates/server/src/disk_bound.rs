@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracekeep_store::Store;
 
+use crate::background;
 use crate::metrics::Metrics;
 
 /// How often the directory's size is checked: a listing and a `stat` per
@@ -27,17 +28,13 @@ pub async fn run(store: Arc<Store>, max_disk_bytes: u64, metrics: Arc<Metrics>, 
     // A pass can outlast the interval: start the next a full interval later.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lead = Lead::default();
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            // The watch's guard is dropped inside: it must not live across an await.
-            () = async { let _ = stop.wait_for(|stop| *stop).await; } => return,
-        }
+    while background::unless_stopped(&mut stop, tick.tick()).await {
         let pass_store = store.clone();
         let started = Instant::now();
         let ahead = lead.bytes();
-        match tokio::task::spawn_blocking(move || pass_store.trim_to_disk_bound(ahead)).await {
-            Ok(Ok(trim)) if trim.rounds > 0 => {
+        let pass = move || pass_store.trim_to_disk_bound(ahead);
+        match background::blocking_pass("disk bound pass", pass).await {
+            Some(trim) if trim.rounds > 0 => {
                 lead.passed(started.elapsed());
                 metrics.count_trimmed(trim.deleted);
                 tracing::info!(
@@ -50,9 +47,8 @@ pub async fn run(store: Arc<Store>, max_disk_bytes: u64, metrics: Arc<Metrics>, 
                     "over max-disk-bytes: deleted the oldest traces and compacted"
                 );
             }
-            Ok(Ok(trim)) => lead.measured(started, trim.bytes_before),
-            Ok(Err(error)) => tracing::warn!(%error, "disk bound pass failed; retrying at the next check"),
-            Err(error) => tracing::error!(%error, "disk bound pass panicked; retrying at the next check"),
+            Some(trim) => lead.measured(started, trim.bytes_before),
+            None => {}
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod addr;
 pub mod auth;
+mod background;
 pub mod config;
 pub mod disk_bound;
 pub mod error;
@@ -133,10 +134,11 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
         };
     let grpc = grpc_layers(
         tonic::service::Routes::new(tracer)
-            .add_service(otlp::grpc_service(otlp_state.clone()))
+            .add_service(otlp::TraceExportServer::new(otlp_state.clone()))
             .into_axum_router(),
     );
-    let otlp_grpc = grpc_layers(tonic::service::Routes::new(otlp::grpc_service(otlp_state.clone())).into_axum_router());
+    let otlp_grpc =
+        grpc_layers(tonic::service::Routes::new(otlp::TraceExportServer::new(otlp_state.clone())).into_axum_router());
     let otlp_http = otlp::http_router(otlp_state);
     let zipkin = zipkin::router(zipkin::ZipkinState {
         store: store.clone(),

@@ -76,11 +76,6 @@ async fn export(
     })
 }
 
-/// The gRPC service, taking gzip as OTLP exporters may send it.
-pub fn grpc_service(state: OtlpState) -> TraceExportServer {
-    TraceExportServer::new(state)
-}
-
 /// tonic answers a body past the size limit with `OUT_OF_RANGE`, and one
 /// it cannot decode (a broken gzip stream) with `INTERNAL`, before our
 /// handler runs (which answers bad protobuf with `INVALID_ARGUMENT` itself);

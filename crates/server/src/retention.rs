@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracekeep_store::Store;
 
+use crate::background;
 use crate::metrics::Metrics;
 
 /// Traces one pass deletes at most before the sweep lets other work in.
@@ -27,30 +28,20 @@ pub async fn run(store: Arc<Store>, retention: Duration, metrics: Arc<Metrics>, 
     loop {
         loop {
             let pass_store = store.clone();
-            let deleted = match tokio::task::spawn_blocking(move || pass_store.expire(retention, TRACES_PER_PASS)).await
-            {
-                Ok(Ok(expiry)) => expiry,
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "retention pass failed; retrying at the next sweep");
-                    break;
-                }
-                Err(error) => {
-                    tracing::error!(%error, "retention pass panicked; retrying at the next sweep");
-                    break;
-                }
+            let pass = move || pass_store.expire(retention, TRACES_PER_PASS);
+            let Some(expiry) = background::blocking_pass("retention pass", pass).await else {
+                break;
             };
-            metrics.count_expired(deleted.deleted);
-            if deleted.deleted > 0 {
-                tracing::info!(traces = deleted.deleted, "retention deleted expired traces");
+            metrics.count_expired(expiry.deleted);
+            if expiry.deleted > 0 {
+                tracing::info!(traces = expiry.deleted, "retention deleted expired traces");
             }
-            if !deleted.more || *stop.borrow() {
+            if !expiry.more || *stop.borrow() {
                 break;
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(interval(retention)) => {}
-            // The watch's guard is dropped inside: it must not live across an await.
-            () = async { let _ = stop.wait_for(|stop| *stop).await; } => return,
+        if !background::unless_stopped(&mut stop, tokio::time::sleep(interval(retention))).await {
+            return;
         }
     }
 }

@@ -23,8 +23,9 @@ pub struct TraceExportServer {
 }
 
 impl TraceExportServer {
-    /// The service; requests past `state.max_request_size` (after gzip is
-    /// undone, too) are refused by tonic before they are read whole.
+    /// The service, taking gzip as OTLP exporters may send it; requests past
+    /// `state.max_request_size` (after gzip is undone, too) are refused by
+    /// tonic before they are read whole.
     pub fn new(state: OtlpState) -> TraceExportServer {
         TraceExportServer { state }
     }
