@@ -32,14 +32,6 @@ fn ready_answers_503_with_the_reason_while_the_disk_reserve_refuses_uploads() {
     assert_eq!((health.status, health.json()["status"].clone()), (200, "UP".into()));
 }
 
-/// The value of one series in a Prometheus text scrape (0 when absent).
-fn sample(scrape: &str, series: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test]
 async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
     let dir = tempfile::tempdir().unwrap();
@@ -50,7 +42,7 @@ async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
         before.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    assert_eq!(sample(&before.body, "tracekeep_traces"), 0.0);
+    assert_eq!(metric_sample(&before.body, "tracekeep_traces"), 0.0);
 
     let mut client = server.grpc().await;
     assert!(
@@ -81,7 +73,7 @@ async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
 
     let after = server.get("/metrics").body;
     let expect = |series: &str, value: f64| {
-        assert_eq!(sample(&after, series), value, "{series} in\n{after}");
+        assert_eq!(metric_sample(&after, series), value, "{series} in\n{after}");
     };
     expect("tracekeep_ingested_total{protocol=\"dm\",kind=\"job\"}", 3.0);
     expect("tracekeep_ingested_total{protocol=\"dm\",kind=\"binlog\"}", 1.0);
@@ -112,13 +104,13 @@ async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
     );
     expect("tracekeep_traces", 3.0);
     expect("tracekeep_events{kind=\"job\"}", 3.0);
-    assert!(sample(&after, "tracekeep_disk_bytes") > 0.0);
+    assert!(metric_sample(&after, "tracekeep_disk_bytes") > 0.0);
     assert!(after.lines().any(|line| line.starts_with("tracekeep_tso_mark ")));
     // The oldest trace's first event has TSO 1 (1970): its age is now.
-    let age = sample(&after, "tracekeep_oldest_trace_age_seconds");
+    let age = metric_sample(&after, "tracekeep_oldest_trace_age_seconds");
     assert!(age > 1.7e9, "{age}");
     assert!(
-        sample(&after, "tracekeep_open_connections") >= 1.0,
+        metric_sample(&after, "tracekeep_open_connections") >= 1.0,
         "the scrape's own connection"
     );
     for gauge in [
@@ -145,7 +137,7 @@ async fn a_refused_dm_upload_is_counted_by_its_reason() {
     assert!(!answer.result);
     let scrape = server.get("/metrics").body;
     assert_eq!(
-        sample(
+        metric_sample(
             &scrape,
             "tracekeep_refused_requests_total{protocol=\"dm\",reason=\"disk_full\"}"
         ),
@@ -153,7 +145,7 @@ async fn a_refused_dm_upload_is_counted_by_its_reason() {
         "{scrape}"
     );
     assert_eq!(
-        sample(&scrape, "tracekeep_ingested_total{protocol=\"dm\",kind=\"job\"}"),
+        metric_sample(&scrape, "tracekeep_ingested_total{protocol=\"dm\",kind=\"job\"}"),
         0.0
     );
 }
@@ -397,7 +389,7 @@ fn retention_is_on_by_default_off_with_zero_and_refused_when_malformed() {
     }
     let scrape = server.get("/metrics").body;
     assert_eq!(
-        sample(&scrape, "tracekeep_retention_deleted_traces_total"),
+        metric_sample(&scrape, "tracekeep_retention_deleted_traces_total"),
         0.0,
         "{scrape}"
     );

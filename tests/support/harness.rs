@@ -421,3 +421,12 @@ pub fn tsos(events: &serde_json::Value) -> Vec<i64> {
         .map(|event| event["event"]["base"]["tso"].as_i64().unwrap_or(0))
         .collect()
 }
+
+/// The value of one series (name and labels, exactly as printed) in a
+/// Prometheus text scrape; 0 when it is absent.
+pub fn metric_sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}

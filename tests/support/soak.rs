@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tracekeep_proto::pb;
 
 use crate::crash::Rng;
-use crate::harness::{Server, encode, try_http};
+use crate::harness::{Server, encode, metric_sample, try_http};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -337,10 +337,9 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
         rss.push((started.elapsed().as_secs_f64(), kib));
     }
     let seconds = started.elapsed().as_secs_f64();
-    let disk_bound_passes = try_http(addr, "GET", "/metrics", &[], b"")
-        .ok()
-        .and_then(|response| metric_value(&response.body, "tracekeep_disk_bound_passes_total"))
-        .unwrap_or(0);
+    let disk_bound_passes = try_http(addr, "GET", "/metrics", &[], b"").map_or(0.0, |response| {
+        metric_sample(&response.body, "tracekeep_disk_bound_passes_total")
+    }) as u64;
     let (_, log) = server.terminate();
     let disk_bound_log = log
         .into_iter()
@@ -376,11 +375,4 @@ fn directory_bytes(dir: &std::path::Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
-}
-
-/// A counter's value in Prometheus text.
-fn metric_value(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
-        .map(|value| value as u64)
 }
