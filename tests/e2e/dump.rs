@@ -94,7 +94,7 @@ fn stats_list_show_and_export_read_a_stopped_store_without_changing_it() {
     let text = dump_ok(&["stats", path]);
     assert!(text.contains("traces          3"), "{text}");
     assert!(text.contains("events          4 (binlog 1, job 3, span 0)"), "{text}");
-    assert!(text.contains("format version  3"), "{text}");
+    assert!(text.contains("format version  4"), "{text}");
     assert!(
         text.contains("oldest event    2019-03-12T06:18:45.000000000Z"),
         "{text}"

@@ -37,7 +37,8 @@ impl TraceBatch {
             let resource_spans = if span.otlp.is_empty() {
                 from_span(span)
             } else {
-                ResourceSpans::decode(span.otlp.as_slice())
+                let form = span.otlp_form().map_err(|error| format!("trace {trace_id}: {error}"))?;
+                ResourceSpans::decode(form.as_ref())
                     .map_err(|error| format!("trace {trace_id}: a span's OTLP form does not decode: {error}"))?
             };
             self.resource_spans.push(resource_spans);

@@ -57,6 +57,10 @@ impl std::fmt::Display for EventKind {
 /// One trace event of any kind.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "events are built once and moved a few times; boxing spans would cost an allocation each"
+)]
 pub enum TraceEvent {
     /// A binlog event sent with `UploadSyncerBinlogEvent`.
     Binlog(pb::SyncerBinlogEvent),

@@ -264,6 +264,11 @@ fn span_log(log: &pb::SpanLog) -> Value {
 }
 
 fn span_event(event: &pb::Span) -> Value {
+    // The OTLP form as it arrived, with the attributes stored once in `tags`
+    // put back (or as stored, if that note is damaged: shown, not hidden).
+    let otlp = event
+        .otlp_form()
+        .unwrap_or(std::borrow::Cow::Borrowed(event.otlp.as_slice()));
     GoObject::default()
         .message("base", event.base.as_ref(), base_event)
         .string("spanID", &event.span_id)
@@ -279,7 +284,7 @@ fn span_event(event: &pb::Span) -> Value {
         .list("annotations", &event.annotations, span_annotation)
         .bool("debug", event.debug)
         .bool("shared", event.shared)
-        .bytes("otlp", &event.otlp)
+        .bytes("otlp", &otlp)
         .build()
 }
 

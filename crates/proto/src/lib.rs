@@ -6,6 +6,7 @@
 //!   and returns.
 //! - [`json`]: the JSON dm-tracer printed for events, byte for byte.
 //! - [`ingest`]: the server side of `pb.Tracer` with uploads left encoded.
+//! - [`otlp_form`]: a stored OTLP span's form, each string attribute kept once.
 //! - [`span`]: the service and log rules every reader of a stored span shares.
 //! - [`wire`]: validating an event's protobuf bytes without decoding them.
 //! - [`zipkin_proto3`]: Zipkin's v2 proto3 span list, for Zipkin ingest.
@@ -13,6 +14,7 @@
 pub mod event;
 pub mod ingest;
 pub mod json;
+pub mod otlp_form;
 pub mod span;
 pub mod wire;
 

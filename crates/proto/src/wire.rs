@@ -29,6 +29,9 @@ enum Field {
     Bytes,
     /// A nested message (also each element of a repeated message, and a map entry).
     Message(&'static [(u32, Field)]),
+    /// A repeated varint field (uint32 and the like): packed, or one element
+    /// per field.
+    RepeatedVarint,
 }
 
 use Field::{Message, String as Str, Varint};
@@ -81,6 +84,7 @@ const SPAN: &[(u32, Field)] = &[
     (13, Varint),
     (14, Varint),
     (15, Field::Bytes),
+    (16, Field::RepeatedVarint),
 ];
 
 fn schema(kind: EventKind) -> &'static [(u32, Field)] {
@@ -250,6 +254,21 @@ impl Scanner<'_> {
                     }
                     self.at = self.delimited(end)?;
                 }
+                Some(Field::RepeatedVarint) => match wire_type {
+                    VARINT => {
+                        self.varint()?;
+                    }
+                    LENGTH_DELIMITED => {
+                        let stop = self.delimited(end)?;
+                        while self.at < stop {
+                            self.varint()?;
+                        }
+                        if self.at > stop {
+                            return Err(self.error("a packed varint runs past its field"));
+                        }
+                    }
+                    _ => return Err(self.error("wrong wire type for a repeated varint field")),
+                },
                 Some(Field::Message(inner)) => {
                     if wire_type != LENGTH_DELIMITED {
                         return Err(self.error("wrong wire type for a message field"));

@@ -90,6 +90,7 @@ fn span(trace_id: &str, tso: i64) -> TraceEvent {
         shared: false,
         // Not UTF-8: a bytes field may hold anything.
         otlp: vec![0xff, 0x00, 0x80],
+        otlp_from_tags: vec![5, 0, 300, 1],
     })
 }
 

@@ -32,7 +32,10 @@ use crate::error::StoreError;
 ///   readable as they are.
 /// - 3: the span index (`0x05`-`0x09`). Opening an older store read-write
 ///   indexes the spans it holds.
-pub const FORMAT_VERSION: u8 = 3;
+/// - 4: a span may keep string attributes once (`pb.Span.otlpFromTags`), which
+///   an older build would not put back into the OTLP form it exports. No
+///   record is rewritten: opening an older store read-write only marks it 4.
+pub const FORMAT_VERSION: u8 = 4;
 
 const MAGIC: [u8; 2] = *b"TK";
 const HEADER_LEN: usize = 8;

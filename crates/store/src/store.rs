@@ -352,6 +352,12 @@ impl Store {
         if format < 3 {
             upgrade_to_format_3(&db)?;
         }
+        if format < 4 {
+            // Nothing to rewrite; older builds must refuse the store from now on.
+            let mut batch = rocksdb::WriteBatch::default();
+            put_format(&db, &mut batch, 4)?;
+            write_synced(&db, batch, "marking the store format 4")?;
+        }
         let counters = load_counters(&db)?;
         let tso_mark = load_tso_mark(&db)?;
 
@@ -417,7 +423,7 @@ impl Store {
         let db = Arc::new(db);
         let format = check_format(&db, &path, false, &SystemClock)?;
         let mut counters = load_counters(&db)?;
-        if format < FORMAT_VERSION {
+        if format < 2 {
             // Format 1 kept the time range in its per-trace summaries.
             (counters.min_tso, counters.max_tso) = tso_range_of_summaries(&db)?;
         }
@@ -1188,8 +1194,9 @@ impl Store {
         &self.db
     }
 
-    /// The on-disk format of the open store.
-    pub(crate) fn format(&self) -> u8 {
+    /// The on-disk format of the open store: [`FORMAT_VERSION`] once opened
+    /// read-write (older stores are upgraded), the stored one when read-only.
+    pub fn format(&self) -> u8 {
         self.format
     }
 }

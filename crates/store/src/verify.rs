@@ -181,6 +181,10 @@ impl Pass<'_, '_> {
                 }
                 if let TraceEvent::Span(span) = &event {
                     self.trace_index.add_span(span, &trace_id);
+                    // Attributes kept once, in the tags, must come back.
+                    if let Err(error) = span.otlp_form() {
+                        self.problem(key, error.to_string());
+                    }
                 }
             }
         }

@@ -753,7 +753,10 @@ fn a_format_1_store_is_upgraded_in_place() {
     }
     let store = open(&dir);
     let stats = store.stats().unwrap();
-    assert_eq!((stats.format_version, stats.traces, stats.events()), (3, 3, 4));
+    assert_eq!(
+        (stats.format_version, stats.traces, stats.events()),
+        (tracekeep_store::FORMAT_VERSION, 3, 4)
+    );
     assert_eq!(store.tso_range().unwrap(), Some((2, 9)));
     assert_consistent(&store);
     store.append(vec![job("a", 10), job("d", 1)]).unwrap();
@@ -1007,6 +1010,24 @@ fn spans_appended_encoded_are_indexed_too() {
 }
 
 #[test]
+fn verify_names_a_span_whose_otlp_form_does_not_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    span_fixture(&store);
+    let TraceEvent::Span(mut broken) = span("t4", "d1", "front", "GET /", 400, &[("k", "v")]) else {
+        unreachable!("span() makes spans")
+    };
+    // Attribute 0 from tag 5: there is one tag.
+    broken.otlp_from_tags = vec![0, 5];
+    store.append(vec![TraceEvent::Span(broken)]).unwrap();
+    let mut problems = Vec::new();
+    store.verify(|problem| problems.push(problem.clone()), |_| {}).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].description.contains("does not restore"), "{problems:?}");
+    assert!(problems[0].key.contains(r#"trace="t4""#), "{problems:?}");
+}
+
+#[test]
 fn verify_names_missing_span_index_entries() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
@@ -1024,6 +1045,27 @@ fn verify_names_missing_span_index_entries() {
 }
 
 #[test]
+fn opening_a_format_3_store_marks_it_format_4_so_older_builds_refuse_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        span_fixture(&store);
+        store.inject_format_version(3).unwrap();
+    }
+    assert_eq!(
+        Store::open_read_only(dir.path()).unwrap().format(),
+        3,
+        "read-only changes nothing"
+    );
+    drop(open(&dir));
+    let store = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(store.format(), 4);
+    assert_eq!(store.span_services().unwrap(), ["cache", "db", "front"]);
+    drop(store);
+    assert_consistent(&open(&dir));
+}
+
+#[test]
 fn opening_a_format_2_store_indexes_its_spans() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -1035,7 +1077,7 @@ fn opening_a_format_2_store_indexes_its_spans() {
     let store = open(&dir);
     assert_eq!(store.span_services().unwrap(), ["cache", "db", "front"]);
     assert_eq!(candidates(&store, &window(0, 1000)), ["t3", "t2", "t1"]);
-    assert_eq!(store.stats().unwrap().format_version, 3);
+    assert_eq!(store.stats().unwrap().format_version, tracekeep_store::FORMAT_VERSION);
     assert_consistent(&store);
 }
 

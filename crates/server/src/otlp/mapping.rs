@@ -4,8 +4,10 @@
 //! way OpenTelemetry's Zipkin exporters map a span (kind, `otel.status_code`,
 //! `error`, `otel.scope.name`, events as annotations, attributes as text
 //! tags), so search and the Zipkin API need no OTLP knowledge. And `otlp`
-//! holds the span exactly as it arrived, as a `ResourceSpans` with its
-//! resource, its scope and this one span, for lossless export.
+//! holds the span as it arrived, as a `ResourceSpans` with its resource, its
+//! scope and this one span, for lossless export; string attributes that the
+//! tags hold verbatim are left out of it and put back when it is read
+//! (`tracekeep_proto::otlp_form`), so they are stored once.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -14,7 +16,7 @@ use prost::Message as _;
 use prost::encoding::{WireType, encode_key, encode_varint};
 use serde_json::{Map, Value};
 use tracekeep_proto::json::base64;
-use tracekeep_proto::pb;
+use tracekeep_proto::{otlp_form, pb};
 
 use super::wire::RawSpans;
 use crate::zipkin::model::lower_hex;
@@ -82,20 +84,34 @@ pub fn convert(request: ExportTraceServiceRequest, raw: Option<&RawSpans<'_>>) -
             for (span_index, otlp_span) in scope_spans.spans.into_iter().enumerate() {
                 match Ids::of(&otlp_span) {
                     Ok(ids) => {
-                        // The OTLP form first, while the span is whole; the
-                        // view then takes its strings instead of copying them.
-                        let span_bytes =
-                            raw.and_then(|raw| raw.get(resource_index)?.get(scope_index)?.get(span_index).copied());
-                        let otlp = frame_resource_spans(
+                        // The span's bytes as they arrived (encoded when
+                        // they are not at hand), taken before the view
+                        // takes the span's strings instead of copying them.
+                        let encoded;
+                        let span_bytes = match raw
+                            .and_then(|raw| raw.get(resource_index)?.get(scope_index)?.get(span_index).copied())
+                        {
+                            Some(bytes) => bytes,
+                            None => {
+                                encoded = otlp_span.encode_to_vec();
+                                encoded.as_slice()
+                            }
+                        };
+                        let mut view = zipkin_view(otlp_span, ids, &service, scope_name, scope_version);
+                        // String attributes the view's tags hold verbatim
+                        // are stored once, there (`otlp_form`).
+                        let elided = otlp_form::elide_tag_attributes(span_bytes, &view.tags);
+                        let span_bytes = elided.as_ref().map_or(span_bytes, |elided| elided.span.as_slice());
+                        view.otlp = frame_resource_spans(
                             resource_bytes.as_deref(),
                             &resource_spans.schema_url,
                             scope_bytes.as_deref(),
                             &scope_spans.schema_url,
                             span_bytes,
-                            &otlp_span,
                         );
-                        let mut view = zipkin_view(otlp_span, ids, &service, scope_name, scope_version);
-                        view.otlp = otlp;
+                        if let Some(elided) = elided {
+                            view.otlp_from_tags = elided.from_tags;
+                        }
                         converted.spans.push(view);
                     }
                     Err(reason) => {
@@ -390,16 +406,15 @@ fn field_len(len: usize) -> usize {
 /// The protobuf encoding of `ResourceSpans { resource, scope_spans: [ScopeSpans
 /// { scope, spans: [span], schema_url }], schema_url }`, written once into
 /// one buffer from the already encoded resource and scope (a request's
-/// resource is encoded once, not once per span) and the span itself.
+/// resource is encoded once, not once per span) and the span's bytes.
 fn frame_resource_spans(
     resource: Option<&[u8]>,
     resource_schema_url: &str,
     scope: Option<&[u8]>,
     scope_schema_url: &str,
-    span_bytes: Option<&[u8]>,
-    span: &Span,
+    span_bytes: &[u8],
 ) -> Vec<u8> {
-    let span_len = span_bytes.map_or_else(|| span.encoded_len(), <[u8]>::len);
+    let span_len = span_bytes.len();
     let optional = |text: &str| if text.is_empty() { 0 } else { field_len(text.len()) };
     let scope_spans_len =
         scope.map_or(0, |scope| field_len(scope.len())) + field_len(span_len) + optional(scope_schema_url);
@@ -415,13 +430,7 @@ fn frame_resource_spans(
         push_field(&mut buffer, 1, scope);
     }
     push_field_head(&mut buffer, 2, span_len);
-    match span_bytes {
-        Some(bytes) => buffer.extend_from_slice(bytes),
-        // Encoding into a Vec cannot run out of room: the error is impossible.
-        None => {
-            let _ = span.encode(&mut buffer);
-        }
-    }
+    buffer.extend_from_slice(span_bytes);
     if !scope_schema_url.is_empty() {
         push_field(&mut buffer, 3, scope_schema_url.as_bytes());
     }

@@ -170,7 +170,7 @@ fn the_otlp_form_keeps_resource_scope_and_span_whole() {
     let original = request(vec![otlp_span(0xab, 0x01), otlp_span(0xab, 0x02)]);
     let converted = convert(original.clone(), None);
     for (index, stored) in converted.spans.iter().enumerate() {
-        let back = ResourceSpans::decode(stored.otlp.as_slice()).unwrap();
+        let back = ResourceSpans::decode(stored.otlp_form().unwrap().as_ref()).unwrap();
         let mut expected = original.resource_spans[0].clone();
         expected.scope_spans[0].spans = vec![original.resource_spans[0].scope_spans[0].spans[index].clone()];
         assert_eq!(back, expected);
@@ -184,18 +184,49 @@ fn the_otlp_form_copies_each_spans_bytes_as_they_arrived() {
     let raw = super::super::wire::raw_spans(&encoded).unwrap();
     let copied = convert(original.clone(), Some(&raw));
     let reencoded = convert(original.clone(), None);
-    let forms = |converted: &Converted| converted.spans.iter().map(|span| span.otlp.clone()).collect::<Vec<_>>();
+    let forms = |converted: &Converted| {
+        converted
+            .spans
+            .iter()
+            .map(|span| span.otlp_form().unwrap().into_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(forms(&copied), forms(&reencoded));
     // A field this build does not know survives in the stored form.
     let mut span = original.resource_spans[0].scope_spans[0].spans[0].encode_to_vec();
     span.extend_from_slice(&[0xF8, 0x06, 0x2A]); // field 111, varint 42
     let with_unknown = vec![vec![vec![span.as_slice()]]];
     let one = request(vec![otlp_span(0xab, 0x01)]);
-    let stored = convert(one, Some(&with_unknown)).spans.remove(0).otlp;
+    let stored = convert(one, Some(&with_unknown))
+        .spans
+        .remove(0)
+        .otlp_form()
+        .unwrap()
+        .into_owned();
     assert!(stored.windows(3).any(|window| window == [0xF8, 0x06, 0x2A]));
     // Raw bytes of another shape are not used.
     let two = request(vec![otlp_span(0xab, 0x01), otlp_span(0xab, 0x02)]);
     assert_eq!(forms(&convert(two, Some(&with_unknown))), forms(&reencoded));
+}
+
+#[test]
+fn string_attributes_are_stored_once_in_the_tags() {
+    let original = request(vec![otlp_span(0xab, 0x01)]);
+    let encoded = original.encode_to_vec();
+    let raw = super::super::wire::raw_spans(&encoded).unwrap();
+    let stored = convert(original.clone(), Some(&raw)).spans.remove(0);
+    let whole = stored.otlp_form().unwrap().into_owned();
+    assert!(!stored.otlp_from_tags.is_empty());
+    assert!(stored.otlp.len() < whole.len());
+    // A string attribute is in the tags and the restored form, not in what is
+    // stored for the OTLP form.
+    let contains =
+        |haystack: &[u8], needle: &str| haystack.windows(needle.len()).any(|window| window == needle.as_bytes());
+    assert_eq!(stored.tags.get("peer.service").map(String::as_str), Some("orders"));
+    assert!(contains(&whole, "peer.service") && !contains(&stored.otlp, "peer.service"));
+    let mut expected = original.resource_spans[0].clone();
+    expected.scope_spans[0].spans.truncate(1);
+    assert_eq!(ResourceSpans::decode(whole.as_slice()).unwrap(), expected);
 }
 
 #[test]
@@ -205,7 +236,7 @@ fn a_resource_or_scope_left_out_stays_left_out() {
     original.resource_spans[0].scope_spans[0].scope = None;
     original.resource_spans[0].schema_url.clear();
     let converted = convert(original.clone(), None);
-    let back = ResourceSpans::decode(converted.spans[0].otlp.as_slice()).unwrap();
+    let back = ResourceSpans::decode(converted.spans[0].otlp_form().unwrap().as_ref()).unwrap();
     assert_eq!(back, original.resource_spans[0]);
     // No service.name: the store's rule then names the service.
     assert_eq!(converted.spans[0].local_endpoint, None);

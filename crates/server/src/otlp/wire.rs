@@ -7,7 +7,7 @@
 //! the whole request, and any bytes the walk does not understand make it give
 //! up, so the caller falls back to encoding.
 
-use prost::encoding::{WireType, decode_varint};
+use tracekeep_proto::otlp_form::next_field;
 
 /// The bytes of every span, by resource spans, then scope spans, in wire
 /// order (the order prost decodes repeated fields in).
@@ -50,35 +50,8 @@ pub fn raw_spans(request: &[u8]) -> Option<RawSpans<'_>> {
 /// its contents (`None` for the other wire types, whose values are skipped).
 fn for_each_field<'a>(mut message: &'a [u8], mut visit: impl FnMut(u32, Option<&'a [u8]>) -> Option<()>) -> Option<()> {
     while !message.is_empty() {
-        let key = decode_varint(&mut message).ok()?;
-        let tag = u32::try_from(key >> 3).ok()?;
-        let wire_type = WireType::try_from(key & 7).ok()?;
-        let value = match wire_type {
-            WireType::Varint => {
-                decode_varint(&mut message).ok()?;
-                None
-            }
-            WireType::SixtyFourBit => {
-                message = message.get(8..)?;
-                None
-            }
-            WireType::ThirtyTwoBit => {
-                message = message.get(4..)?;
-                None
-            }
-            WireType::LengthDelimited => {
-                let len = usize::try_from(decode_varint(&mut message).ok()?).ok()?;
-                let value = message.get(..len)?;
-                message = message.get(len..)?;
-                Some(value)
-            }
-            // Groups are not in OTLP's messages.
-            WireType::StartGroup | WireType::EndGroup => return None,
-        };
-        if tag == 0 {
-            return None;
-        }
-        visit(tag, value)?;
+        let field = next_field(&mut message)?;
+        visit(field.number, field.value)?;
     }
     Some(())
 }
