@@ -95,72 +95,115 @@ pub struct Elided {
 /// [`restore`] writes. `None` when there is none, or when `span` is not well
 /// formed (the caller then stores it whole).
 pub fn elide_tag_attributes(span: &[u8], tags: &BTreeMap<String, String>) -> Option<Elided> {
-    let mut kept = Vec::with_capacity(span.len());
-    // The attributes left out: their keys and places.
-    let mut left_out: Vec<(&str, u32)> = Vec::new();
+    // The string attributes encoded as restore writes them, in field order.
+    let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(16);
     let mut rest = span;
     let mut place = 0u32;
     while !rest.is_empty() {
+        let start = span.len() - rest.len();
         let field = next_field(&mut rest)?;
-        match held_attribute(&field, tags) {
-            Some(key) => left_out.push((key, place)),
-            None => kept.extend_from_slice(field.bytes),
+        if let Some((key, value)) = restorable_attribute(&field) {
+            candidates.push(Candidate {
+                key,
+                value,
+                place,
+                bytes: start..start + field.bytes.len(),
+                rank: None,
+            });
         }
         place = place.checked_add(1)?;
     }
-    if left_out.is_empty() {
+    // Which of them the tags hold, and at what rank: one walk over the tags
+    // in key order beside the candidates sorted the same way (no lookups).
+    let mut by_key: Vec<usize> = (0..candidates.len()).collect();
+    by_key.sort_unstable_by_key(|index| candidates[*index].key);
+    let mut tags_in_order = tags.iter().enumerate().peekable();
+    for index in by_key {
+        let candidate = &mut candidates[index];
+        while tags_in_order
+            .next_if(|(_, (tag, _))| tag.as_bytes() < candidate.key)
+            .is_some()
+        {}
+        if let Some((rank, (tag, value))) = tags_in_order.peek()
+            && tag.as_bytes() == candidate.key
+            && value.as_bytes() == candidate.value
+        {
+            candidate.rank = Some(u32::try_from(*rank).ok()?);
+        }
+    }
+    let mut kept = Vec::with_capacity(span.len());
+    let mut from_tags = Vec::with_capacity(2 * candidates.len());
+    let mut copied = 0;
+    for candidate in &candidates {
+        let Some(rank) = candidate.rank else { continue };
+        // Everything between the last attribute left out and this one.
+        kept.extend_from_slice(span.get(copied..candidate.bytes.start)?);
+        copied = candidate.bytes.end;
+        from_tags.extend([candidate.place, rank]);
+    }
+    if from_tags.is_empty() {
         return None;
     }
-    // Each key's rank, from one walk over the tags' keys (in byte order)
-    // beside the left-out keys sorted the same way.
-    let mut by_key: Vec<usize> = (0..left_out.len()).collect();
-    by_key.sort_unstable_by_key(|index| left_out[*index].0);
-    let mut ranks = vec![0u32; left_out.len()];
-    let mut tag_keys = tags.keys().enumerate().peekable();
-    for index in by_key {
-        let key = left_out[index].0;
-        while tag_keys.next_if(|(_, tag)| tag.as_str() < key).is_some() {}
-        let (rank, _) = tag_keys.peek().filter(|(_, tag)| tag.as_str() == key)?;
-        ranks[index] = u32::try_from(*rank).ok()?;
-    }
-    let from_tags = left_out
-        .iter()
-        .zip(ranks)
-        .flat_map(|((_, place), rank)| [*place, rank])
-        .collect();
+    kept.extend_from_slice(span.get(copied..)?);
     Some(Elided { span: kept, from_tags })
 }
 
-/// The key of `field` if it is a string attribute that `tags` holds
-/// verbatim, encoded exactly as [`push_attribute`] encodes it.
-fn held_attribute<'a>(field: &Field<'a>, tags: &BTreeMap<String, String>) -> Option<&'a str> {
+/// A string attribute that might be left out.
+struct Candidate<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    /// Its place among the span's fields.
+    place: u32,
+    /// Where the whole field lies in the span's bytes.
+    bytes: std::ops::Range<usize>,
+    /// Its key's rank among the tags' keys, once the tags are found to hold it.
+    rank: Option<u32>,
+}
+
+/// The key and value of `field` if it is a string attribute with a
+/// non-empty key, encoded exactly as [`push_attribute`] encodes it.
+fn restorable_attribute<'a>(field: &Field<'a>) -> Option<(&'a [u8], &'a [u8])> {
     if field.number != SPAN_ATTRIBUTES {
         return None;
     }
     let (key, value) = string_attribute(field.value?)?;
     // The fields are the ones push_attribute writes, in its order; the same
     // length means every key and length is as short as it can be, as there.
-    if key.is_empty() || field.bytes.len() != attribute_len(key.len(), value.len()) {
-        return None;
-    }
-    let key = std::str::from_utf8(key).ok()?;
-    (tags.get(key)?.as_bytes() == value).then_some(key)
+    (!key.is_empty() && field.bytes.len() == attribute_len(key.len(), value.len())).then_some((key, value))
 }
 
 /// The key and string value of an encoded `KeyValue`, when it holds exactly
-/// one key and one `AnyValue` with a string.
+/// one key and one `AnyValue` with a string, in that order.
 fn string_attribute(key_value: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut rest = key_value;
-    let key = next_field(&mut rest).filter(|field| field.number == KEY)?.value?;
-    let value = next_field(&mut rest).filter(|field| field.number == VALUE)?.value?;
+    let key = delimited(&mut rest, KEY)?;
+    let any_value = delimited(&mut rest, VALUE)?;
     if !rest.is_empty() {
         return None;
     }
-    let mut rest = value;
-    let text = next_field(&mut rest)
-        .filter(|field| field.number == STRING_VALUE)?
-        .value?;
+    let mut rest = any_value;
+    let text = delimited(&mut rest, STRING_VALUE)?;
     rest.is_empty().then_some((key, text))
+}
+
+/// Takes length-delimited field `number` (under 16: a one-byte key) off the
+/// front of `message`.
+fn delimited<'a>(message: &mut &'a [u8], number: u32) -> Option<&'a [u8]> {
+    let (&key, mut rest) = message.split_first()?;
+    if u32::from(key) != (number << 3 | WireType::LengthDelimited as u32) {
+        return None;
+    }
+    let len = match rest.split_first()? {
+        // A length under 128, the common case, is one byte.
+        (&len, after) if len < 0x80 => {
+            rest = after;
+            usize::from(len)
+        }
+        _ => usize::try_from(decode_varint(&mut rest).ok()?).ok()?,
+    };
+    let value = rest.get(..len)?;
+    *message = rest.get(len..)?;
+    Some(value)
 }
 
 /// Appends span field 9 holding `KeyValue { key, value: AnyValue {
