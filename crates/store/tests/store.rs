@@ -1066,6 +1066,23 @@ fn opening_a_format_3_store_marks_it_format_4_so_older_builds_refuse_it() {
 }
 
 #[test]
+fn a_read_only_open_of_a_format_2_store_keeps_its_time_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let range = {
+        let store = open(&dir);
+        span_fixture(&store);
+        let range = store.tso_range().unwrap();
+        store.rewrite_as_format_2().unwrap();
+        range
+    };
+    assert!(range.is_some());
+    // Format 2 keeps the range in its counters, not in format 1's summaries.
+    let store = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(store.format(), 2);
+    assert_eq!(store.tso_range().unwrap(), range);
+}
+
+#[test]
 fn opening_a_format_2_store_indexes_its_spans() {
     let dir = tempfile::tempdir().unwrap();
     {
