@@ -357,6 +357,10 @@ impl Store {
             let mut batch = rocksdb::WriteBatch::default();
             put_format(&db, &mut batch, 4)?;
             write_synced(&db, batch, "marking the store format 4")?;
+            tracing::info!(
+                "upgraded the store from format {} to 4 (nothing rewritten)",
+                format.max(3)
+            );
         }
         let counters = load_counters(&db)?;
         let tso_mark = load_tso_mark(&db)?;
