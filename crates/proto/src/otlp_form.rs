@@ -115,8 +115,11 @@ pub fn elide_tag_attributes(span: &[u8], tags: &BTreeMap<String, String>) -> Opt
     }
     // Which of them the tags hold, and at what rank: one walk over the tags
     // in key order beside the candidates sorted the same way (no lookups).
+    // A tag stands in for one attribute at most (the first, if several
+    // repeat it), so a note names each tag once and restoring a span can
+    // never write more than its tags hold (`restore` checks it).
     let mut by_key: Vec<usize> = (0..candidates.len()).collect();
-    by_key.sort_unstable_by_key(|index| candidates[*index].key);
+    by_key.sort_by_key(|index| candidates[*index].key);
     let mut tags_in_order = tags.iter().enumerate().peekable();
     for index in by_key {
         let candidate = &mut candidates[index];
@@ -124,11 +127,10 @@ pub fn elide_tag_attributes(span: &[u8], tags: &BTreeMap<String, String>) -> Opt
             .next_if(|(_, (tag, _))| tag.as_bytes() < candidate.key)
             .is_some()
         {}
-        if let Some((rank, (tag, value))) = tags_in_order.peek()
-            && tag.as_bytes() == candidate.key
-            && value.as_bytes() == candidate.value
+        if let Some((rank, _)) = tags_in_order
+            .next_if(|(_, (tag, value))| tag.as_bytes() == candidate.key && value.as_bytes() == candidate.value)
         {
-            candidate.rank = Some(u32::try_from(*rank).ok()?);
+            candidate.rank = Some(u32::try_from(rank).ok()?);
         }
     }
     let mut kept = Vec::with_capacity(span.len());
@@ -300,14 +302,22 @@ fn rebuild(message: &[u8], number: u32, inner: &mut Rebuilder<'_>) -> Result<Vec
 fn restore_span(span: &[u8], from_tags: &[u32], ranked: &[(&String, &String)]) -> Result<Vec<u8>, RestoreError> {
     let mut out = Vec::with_capacity(span.len() * 2);
     let mut pairs = from_tags.chunks_exact(2).peekable();
+    // Each tag stands in for one attribute at most: a note from anywhere
+    // else (a damaged record, a hand-made upload) cannot make a span restore
+    // to more than its tags hold.
+    let mut used = vec![false; ranked.len()];
     let mut rest = span;
     let mut place = 0u32;
     loop {
         if let Some(&[_, rank]) = pairs.next_if(|pair| pair[0] == place) {
-            let (key, value) = usize::try_from(rank)
+            let index = usize::try_from(rank)
                 .ok()
-                .and_then(|rank| ranked.get(rank))
+                .filter(|index| *index < ranked.len())
                 .ok_or_else(|| RestoreError(format!("tag {rank} of {} does not exist", ranked.len())))?;
+            if std::mem::replace(&mut used[index], true) {
+                return Err(RestoreError(format!("tag {rank} is named twice")));
+            }
+            let (key, value) = ranked[index];
             push_attribute(&mut out, key, value);
         } else if rest.is_empty() {
             break;
