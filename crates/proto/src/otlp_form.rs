@@ -175,57 +175,45 @@ fn restorable_attribute<'a>(field: &Field<'a>) -> Option<(&'a [u8], &'a [u8])> {
 }
 
 /// The key and string value of an encoded `KeyValue`, when it holds exactly
-/// one key and one `AnyValue` with a string, in that order.
+/// one key and one `AnyValue` with a string, in that order (the caller's
+/// length check then rules out any other encoding of the same fields).
 fn string_attribute(key_value: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut rest = key_value;
-    let key = delimited(&mut rest, KEY)?;
-    let any_value = delimited(&mut rest, VALUE)?;
+    let key = length_delimited(&mut rest, KEY)?;
+    let any_value = length_delimited(&mut rest, VALUE)?;
     if !rest.is_empty() {
         return None;
     }
     let mut rest = any_value;
-    let text = delimited(&mut rest, STRING_VALUE)?;
+    let text = length_delimited(&mut rest, STRING_VALUE)?;
     rest.is_empty().then_some((key, text))
 }
 
-/// Takes length-delimited field `number` (under 16: a one-byte key) off the
-/// front of `message`.
-fn delimited<'a>(message: &mut &'a [u8], number: u32) -> Option<&'a [u8]> {
-    let (&key, mut rest) = message.split_first()?;
-    if u32::from(key) != (number << 3 | WireType::LengthDelimited as u32) {
-        return None;
-    }
-    let len = match rest.split_first()? {
-        // A length under 128, the common case, is one byte.
-        (&len, after) if len < 0x80 => {
-            rest = after;
-            usize::from(len)
-        }
-        _ => usize::try_from(decode_varint(&mut rest).ok()?).ok()?,
-    };
-    let value = rest.get(..len)?;
-    *message = rest.get(len..)?;
-    Some(value)
+/// The contents of the next field of `message`, if it is length-delimited
+/// field `number`.
+fn length_delimited<'a>(message: &mut &'a [u8], number: u32) -> Option<&'a [u8]> {
+    next_field(message).filter(|field| field.number == number)?.value
 }
 
 /// Appends span field 9 holding `KeyValue { key, value: AnyValue {
 /// string_value } }` for a non-empty key, as prost encodes it.
 fn push_attribute(buffer: &mut Vec<u8>, key: &str, value: &str) {
     let any_value_len = delimited_len(STRING_VALUE, value.len());
-    push_head(
+    push_delimited_head(
         buffer,
         SPAN_ATTRIBUTES,
         delimited_len(KEY, key.len()) + delimited_len(VALUE, any_value_len),
     );
-    push_head(buffer, KEY, key.len());
+    push_delimited_head(buffer, KEY, key.len());
     buffer.extend_from_slice(key.as_bytes());
-    push_head(buffer, VALUE, any_value_len);
-    push_head(buffer, STRING_VALUE, value.len());
+    push_delimited_head(buffer, VALUE, any_value_len);
+    push_delimited_head(buffer, STRING_VALUE, value.len());
     buffer.extend_from_slice(value.as_bytes());
 }
 
-/// Appends the key and length of length-delimited field `number`.
-fn push_head(buffer: &mut Vec<u8>, number: u32, len: usize) {
+/// Appends the key and length of length-delimited field `number` (its
+/// contents follow).
+pub fn push_delimited_head(buffer: &mut Vec<u8>, number: u32, len: usize) {
     encode_key(number, WireType::LengthDelimited, buffer);
     encode_varint(len as u64, buffer);
 }
@@ -240,7 +228,7 @@ fn attribute_len(key_len: usize, value_len: usize) -> usize {
 }
 
 /// The encoded size of length-delimited field `number` holding `len` bytes.
-fn delimited_len(number: u32, len: usize) -> usize {
+pub fn delimited_len(number: u32, len: usize) -> usize {
     prost::encoding::key_len(number) + prost::encoding::encoded_len_varint(len as u64) + len
 }
 
@@ -289,7 +277,7 @@ fn rebuild(message: &[u8], number: u32, inner: &mut Rebuilder<'_>) -> Result<Vec
         match field.value {
             Some(value) if field.number == number => {
                 let rebuilt = inner(value)?;
-                push_head(&mut out, number, rebuilt.len());
+                push_delimited_head(&mut out, number, rebuilt.len());
                 out.extend_from_slice(&rebuilt);
             }
             _ => out.extend_from_slice(field.bytes),

@@ -67,7 +67,7 @@ fn framed(span_bytes: &[u8]) -> Vec<u8> {
         ..Default::default()
     }
     .encode_to_vec();
-    push_head(&mut scope_spans, SPANS, span_bytes.len());
+    push_delimited_head(&mut scope_spans, SPANS, span_bytes.len());
     scope_spans.extend_from_slice(span_bytes);
     let mut resource_spans = ResourceSpans {
         resource: Some(Resource {
@@ -77,7 +77,7 @@ fn framed(span_bytes: &[u8]) -> Vec<u8> {
         ..Default::default()
     }
     .encode_to_vec();
-    push_head(&mut resource_spans, SCOPE_SPANS, scope_spans.len());
+    push_delimited_head(&mut resource_spans, SCOPE_SPANS, scope_spans.len());
     resource_spans.extend_from_slice(&scope_spans);
     resource_spans
 }

@@ -13,10 +13,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{Span, span, status};
 use prost::Message as _;
-use prost::encoding::{WireType, encode_key, encode_varint};
 use serde_json::{Map, Value};
 use tracekeep_proto::json::base64;
-use tracekeep_proto::{otlp_form, pb};
+use tracekeep_proto::otlp_form::{self, delimited_len, push_delimited_head};
+use tracekeep_proto::pb;
 
 use super::wire::RawSpans;
 use crate::zipkin::model::lower_hex;
@@ -386,21 +386,10 @@ fn event_text(name: String, attributes: &[KeyValue]) -> String {
     Value::Object(outer).to_string()
 }
 
-/// Appends the key and length of length-delimited field `tag`.
-fn push_field_head(buffer: &mut Vec<u8>, tag: u32, len: usize) {
-    encode_key(tag, WireType::LengthDelimited, buffer);
-    encode_varint(len as u64, buffer);
-}
-
-/// Appends field `tag` holding `bytes` (length-delimited).
-fn push_field(buffer: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
-    push_field_head(buffer, tag, bytes.len());
+/// Appends field `number` holding `bytes` (length-delimited).
+fn push_field(buffer: &mut Vec<u8>, number: u32, bytes: &[u8]) {
+    push_delimited_head(buffer, number, bytes.len());
     buffer.extend_from_slice(bytes);
-}
-
-/// How many bytes a length-delimited field of `len` bytes takes (tags under 16).
-fn field_len(len: usize) -> usize {
-    1 + prost::encoding::encoded_len_varint(len as u64) + len
 }
 
 /// The protobuf encoding of `ResourceSpans { resource, scope_spans: [ScopeSpans
@@ -415,21 +404,29 @@ fn frame_resource_spans(
     span_bytes: &[u8],
 ) -> Vec<u8> {
     let span_len = span_bytes.len();
-    let optional = |text: &str| if text.is_empty() { 0 } else { field_len(text.len()) };
-    let scope_spans_len =
-        scope.map_or(0, |scope| field_len(scope.len())) + field_len(span_len) + optional(scope_schema_url);
-    let total = resource.map_or(0, |resource| field_len(resource.len()))
-        + field_len(scope_spans_len)
-        + optional(resource_schema_url);
+    // Schema URLs are field 3 of both messages, left out when empty.
+    let schema_url_len = |text: &str| {
+        if text.is_empty() {
+            0
+        } else {
+            delimited_len(3, text.len())
+        }
+    };
+    let scope_spans_len = scope.map_or(0, |scope| delimited_len(1, scope.len()))
+        + delimited_len(2, span_len)
+        + schema_url_len(scope_schema_url);
+    let total = resource.map_or(0, |resource| delimited_len(1, resource.len()))
+        + delimited_len(2, scope_spans_len)
+        + schema_url_len(resource_schema_url);
     let mut buffer = Vec::with_capacity(total);
     if let Some(resource) = resource {
         push_field(&mut buffer, 1, resource);
     }
-    push_field_head(&mut buffer, 2, scope_spans_len);
+    push_delimited_head(&mut buffer, 2, scope_spans_len);
     if let Some(scope) = scope {
         push_field(&mut buffer, 1, scope);
     }
-    push_field_head(&mut buffer, 2, span_len);
+    push_delimited_head(&mut buffer, 2, span_len);
     buffer.extend_from_slice(span_bytes);
     if !scope_schema_url.is_empty() {
         push_field(&mut buffer, 3, scope_schema_url.as_bytes());
