@@ -31,6 +31,7 @@ mod records;
 mod span_index;
 mod store;
 mod trace_filter;
+mod trace_set;
 mod tso;
 mod verify;
 mod writer;

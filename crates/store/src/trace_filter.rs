@@ -11,8 +11,6 @@
 //! grows by adding layers twice the size of the last, so it needs no rebuild;
 //! deletes are not removed from it (a deleted trace only costs a read).
 
-use std::hash::{Hash, Hasher};
-
 const BITS_PER_TRACE: usize = 10;
 const PROBES: u64 = 7;
 /// Capacity of the first layer, in traces.
@@ -83,15 +81,7 @@ impl TraceFilter {
         }
     }
 
-    /// The hash the filter keys on.
-    pub(crate) fn hash(trace_id: &str) -> u64 {
-        // SipHash with fixed keys: the same on every run, good enough spread.
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        trace_id.hash(&mut hasher);
-        hasher.finish()
-    }
-
-    /// Adds a trace by its [`TraceFilter::hash`].
+    /// Adds a trace by its [`trace_hash`](crate::trace_set::trace_hash).
     pub(crate) fn insert(&mut self, hash: u64) {
         let full = self.layers.last().is_none_or(|layer| layer.len >= layer.capacity);
         if full {
@@ -103,7 +93,7 @@ impl TraceFilter {
         }
     }
 
-    /// `false` only if no trace with this [`TraceFilter::hash`] was inserted.
+    /// `false` only if no trace with this [`trace_hash`](crate::trace_set::trace_hash) was inserted.
     pub(crate) fn may_contain(&self, hash: u64) -> bool {
         self.layers.iter().any(|layer| layer.may_contain(hash))
     }

@@ -22,7 +22,6 @@
 //! state. Records arrive already encoded and checksummed by the callers'
 //! threads; the writer only adds the key.
 
-use std::collections::HashSet;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +37,7 @@ use crate::order::{self, OrderItem};
 use crate::records::{self, Counters, OrderBatch, PreparedRecord};
 use crate::span_index;
 use crate::trace_filter::TraceFilter;
+use crate::trace_set::{TracePositions, TraceSet, trace_hash};
 use crate::tso::Clock;
 
 /// Most requests folded into one commit.
@@ -52,6 +52,8 @@ pub(crate) struct PreparedEvent {
     record: PreparedRecord,
     /// The event's `base.traceID`.
     trace_id: TraceIdAt,
+    /// Its [`trace_hash`], computed on the caller's thread.
+    trace_hash: u64,
 }
 
 /// Where a prepared event's trace ID is.
@@ -66,11 +68,13 @@ impl PreparedEvent {
     /// `trace_id` is the range of `base.traceID` in the record's payload,
     /// checked to be UTF-8 by the caller.
     pub(crate) fn new(kind: EventKind, tso: i64, record: PreparedRecord, trace_id: Range<usize>) -> PreparedEvent {
+        let trace_hash = trace_hash(record.payload().get(trace_id.clone()).unwrap_or_default());
         PreparedEvent {
             kind,
             tso,
             record,
             trace_id: TraceIdAt::Payload(trace_id),
+            trace_hash,
         }
     }
 
@@ -80,6 +84,7 @@ impl PreparedEvent {
             kind,
             tso,
             record,
+            trace_hash: trace_hash(trace_id.as_bytes()),
             trace_id: TraceIdAt::Owned(trace_id),
         }
     }
@@ -231,39 +236,40 @@ const HOT_TRACES: usize = 16 * 1024;
 /// approximate LRU without per-access bookkeeping: lookups see both, and when
 /// the young one fills, the old one is dropped and the young one takes its place.
 struct HotTraces {
-    young: HashSet<String>,
-    old: HashSet<String>,
+    young: TraceSet,
+    old: TraceSet,
     capacity: usize,
 }
 
 impl HotTraces {
     fn new(capacity: usize) -> HotTraces {
         HotTraces {
-            young: HashSet::with_capacity(capacity),
-            old: HashSet::new(),
+            young: TraceSet::with_capacity(capacity),
+            old: TraceSet::default(),
             capacity,
         }
     }
 
-    fn contains(&self, trace_id: &str) -> bool {
-        self.young.contains(trace_id) || self.old.contains(trace_id)
+    fn contains(&self, hash: u64, trace_id: &str) -> bool {
+        self.young.contains(hash, trace_id) || self.old.contains(hash, trace_id)
     }
 
-    fn touch(&mut self, trace_id: String) {
-        if self.young.contains(&trace_id) {
+    fn touch(&mut self, hash: u64, trace_id: String) {
+        if self.young.contains(hash, &trace_id) {
             return;
         }
         if self.young.len() >= self.capacity {
             // Sized up front: growing a set to 16 k entries rehashes it 14 times.
-            let young = HashSet::with_capacity(self.capacity);
+            let young = TraceSet::with_capacity(self.capacity);
             self.old = std::mem::replace(&mut self.young, young);
         }
-        self.young.insert(trace_id);
+        self.young.insert(hash, trace_id);
     }
 
     fn forget(&mut self, trace_id: &str) {
-        self.young.remove(trace_id);
-        self.old.remove(trace_id);
+        let hash = trace_hash(trace_id.as_bytes());
+        self.young.remove(hash, trace_id);
+        self.old.remove(hash, trace_id);
     }
 
     fn clear(&mut self) {
@@ -336,12 +342,13 @@ impl WriterState {
         }
     }
 
-    /// Whether `trace_id` has no events stored (committed state).
-    fn is_new(&self, db: &rocksdb::DB, trace_id: &str) -> Result<bool> {
-        if self.hot.contains(trace_id) {
+    /// Whether `trace_id` (whose [`trace_hash`] is `hash`) has no events
+    /// stored (committed state).
+    fn is_new(&self, db: &rocksdb::DB, hash: u64, trace_id: &str) -> Result<bool> {
+        if self.hot.contains(hash, trace_id) {
             return Ok(false);
         }
-        if self.filter_complete && !self.filter.may_contain(TraceFilter::hash(trace_id)) {
+        if self.filter_complete && !self.filter.may_contain(hash) {
             return Ok(true);
         }
         Ok(!trace_exists(db, trace_id)?)
@@ -397,7 +404,7 @@ fn load_filter(db: &rocksdb::DB, expected: usize, stop: &AtomicBool) -> Result<O
             return Ok(None);
         }
         for item in order::decode_record(key, value)? {
-            filter.insert(TraceFilter::hash(&item.trace_id));
+            filter.insert(trace_hash(item.trace_id.as_bytes()));
         }
         iter.next();
     }
@@ -423,10 +430,14 @@ struct Group<'a> {
     counters: Counters,
     /// First-seen entries of the traces the group starts.
     order: OrderBatch,
-    /// Those traces, for lookups by later requests of the group.
-    started: HashSet<String>,
-    /// Known traces the group appended to (for the hot set).
-    continued: Vec<String>,
+    /// The [`trace_hash`] of each of those traces, in the same order.
+    started_hashes: Vec<u64>,
+    /// Where in `order` each started trace is, for lookups by later requests.
+    started: TracePositions,
+    /// Known traces the group appended to (for the hot set), with their hashes.
+    continued: Vec<(u64, String)>,
+    /// Scratch space: which traces the request being added has shown already.
+    seen: TracePositions,
     /// Scratch space for keys (the batch copies what it is given).
     key: Vec<u8>,
 }
@@ -441,47 +452,64 @@ impl Group<'_> {
     fn append(&mut self, append: PreparedAppend, state: &WriterState) -> Result<Outcome> {
         let PreparedAppend { events, index } = append;
         // Phase one: which events start a trace. The only step that can fail.
-        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
+        let event_id = |at: usize| events.get(at).map_or("", PreparedEvent::trace_id);
+        let started_id = |at: usize| self.order.trace_ids.get(at).map_or("", String::as_str);
+        self.seen.clear();
         let mut firsts = Vec::with_capacity(events.len());
         let mut continued = Vec::new();
-        for event in &events {
-            let trace_id = event.trace_id();
-            let starts = seen.insert(trace_id)
-                && !self.started.contains(trace_id)
-                && if state.is_new(self.db, trace_id)? {
+        for (at, event) in events.iter().enumerate() {
+            let (trace_id, hash) = (event.trace_id(), event.trace_hash);
+            let starts = self.seen.add(hash, at, trace_id, event_id)
+                && !self.started.contains(hash, trace_id, started_id)
+                && if state.is_new(self.db, hash, trace_id)? {
                     true
                 } else {
-                    if !state.hot.young.contains(trace_id) {
-                        continued.push(trace_id.to_owned());
+                    if !state.hot.young.contains(hash, trace_id) {
+                        continued.push((hash, trace_id.to_owned()));
                     }
                     false
                 };
             firsts.push(starts);
         }
-        drop(seen);
         // Phase two: the changes.
         self.continued.append(&mut continued);
+        let mut kind_run: Option<(EventKind, u64)> = None;
         for (event, first) in events.into_iter().zip(firsts) {
             let trace_id = event.trace_id();
             if first {
                 let first_seq = self.next_seq();
+                let at = self.order.trace_ids.len();
                 self.order.trace_ids.push(trace_id.to_owned());
                 self.order.first_seqs.push(first_seq);
-                self.started.insert(trace_id.to_owned());
+                self.started_hashes.push(event.trace_hash);
+                let order = &self.order.trace_ids;
+                self.started.add(event.trace_hash, at, trace_id, |at: usize| {
+                    order.get(at).map_or("", String::as_str)
+                });
                 self.counters.traces += 1;
             }
             let seq = self.next_seq();
             keys::write_event_key(&mut self.key, trace_id, seq);
-            *self
-                .counters
-                .events_by_kind
-                .entry(u32::from(event.kind.code()))
-                .or_default() += 1;
+            // Counted per run of one kind: a request is nearly always one kind.
+            kind_run = match kind_run {
+                Some((kind, count)) if kind == event.kind => Some((kind, count + 1)),
+                other => {
+                    self.count_kind(other);
+                    Some((event.kind, 1))
+                }
+            };
             self.counters.widen_tso_range(event.tso);
             self.batch.put(&self.key, event.record.seal(&self.key));
         }
+        self.count_kind(kind_run);
         span_index::write_entries(&mut self.batch, &index);
         Ok(Outcome::Appended)
+    }
+
+    fn count_kind(&mut self, run: Option<(EventKind, u64)>) {
+        if let Some((kind, count)) = run {
+            *self.counters.events_by_kind.entry(u32::from(kind.code())).or_default() += count;
+        }
     }
 
     /// The first-seen entries and the counters, into the batch.
@@ -560,8 +588,10 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
         batch: WriteBatch::with_capacity_bytes(capacity + 4096),
         counters: state.counters.clone(),
         order: OrderBatch::default(),
-        started: HashSet::new(),
+        started_hashes: Vec::new(),
+        started: TracePositions::default(),
         continued: Vec::new(),
+        seen: TracePositions::default(),
         key: Vec::with_capacity(64),
     };
     // Deletes and truncates are how an operator frees space, so only appends
@@ -594,7 +624,8 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
     let Group {
         mut batch,
         counters,
-        started,
+        order,
+        started_hashes,
         continued,
         ..
     } = group;
@@ -614,12 +645,12 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
             if marked {
                 state.clock_minute = minute;
             }
-            for trace_id in started {
-                state.filter.insert(TraceFilter::hash(&trace_id));
-                state.hot.touch(trace_id);
+            for (trace_id, hash) in order.trace_ids.into_iter().zip(started_hashes) {
+                state.filter.insert(hash);
+                state.hot.touch(hash, trace_id);
             }
-            for trace_id in continued {
-                state.hot.touch(trace_id);
+            for (hash, trace_id) in continued {
+                state.hot.touch(hash, trace_id);
             }
             for (reply, outcome) in accepted {
                 reply.send(Ok(outcome));
