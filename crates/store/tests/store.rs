@@ -343,6 +343,18 @@ fn stats_count_traces_and_events_by_kind() {
     );
     assert_eq!(stats.format_version, tracekeep_store::FORMAT_VERSION);
     assert!(stats.bytes_on_disk > 0);
+    // Kinds that alternate within one request are each counted (the writer
+    // counts a request's kinds run by run).
+    store
+        .append(vec![binlog("c", 4), job("c", 5), binlog("c", 6), binlog("a", 7)])
+        .unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.traces, 3);
+    assert_eq!(
+        stats.events_by_kind,
+        [(EventKind::Binlog, 4), (EventKind::Job, 3), (EventKind::Span, 0)]
+    );
+    assert_consistent(&store);
 }
 
 #[test]
