@@ -63,8 +63,9 @@ pub struct Workload {
 /// Each client copies its events from 64 templates and sets their trace ID
 /// and TSO, as the in-process ceilings do: formatting every event's SQL
 /// afresh cost the client twice as much (0.3 against 0.16 µs per event) on
-/// the cores the server shares with it, which the ceilings do not pay.
-pub async fn through_server(server: &Server, label: &str, workload: Workload) -> anyhow::Result<Measured> {
+/// the cores the server shares with it, which the ceilings do not pay. The
+/// trace IDs are the ceilings' too, so all three write the same keys.
+pub async fn through_server(server: &Server, workload: Workload) -> anyhow::Result<Measured> {
     let mut tasks = Vec::new();
     let cpu_before = server.cpu_seconds().context("read the server's CPU time")?;
     let started = Instant::now();
@@ -72,7 +73,6 @@ pub async fn through_server(server: &Server, label: &str, workload: Workload) ->
     for client in 0..workload.clients {
         let config = DmTracerConfig::new(format!("http://{}", server.addr), "bench");
         let tracer = DmTracer::start(config).context("start the client")?;
-        let label = format!("{label}.c{client}");
         tasks.push(tokio::spawn(async move {
             let templates: Vec<_> = (0..64).map(|n| events::job("", n)).collect();
             let (mut events, mut latencies) = (0u64, Vec::new());
@@ -82,7 +82,7 @@ pub async fn through_server(server: &Server, label: &str, workload: Workload) ->
                 let batch: Vec<_> = (n..n + workload.batch as u64)
                     .map(|i| {
                         if i % workload.shape == 0 || trace.is_empty() {
-                            trace = format!("{label}.{}", i / workload.shape);
+                            trace = trace_id(client, i / workload.shape);
                         }
                         events::job_from(&templates, &trace, i as i64)
                     })
@@ -308,8 +308,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                 shape,
                 run_for: plan.ingest_for,
             };
-            let label = format!("ingest.{sync}.{clients}.{batch}.{shape}");
-            let mut measured = through_server(&server, &label, workload).await?;
+            let mut measured = through_server(&server, workload).await?;
             let store = tokio::task::spawn_blocking(move || through_store(sync, workload))
                 .await
                 .context("store ceiling")??;
