@@ -89,6 +89,13 @@ impl TracePositions {
             .is_some()
     }
 
+    /// Adds position `at` for an ID that no added position holds (the caller
+    /// has just found it absent with [`TracePositions::contains`]): no second
+    /// lookup.
+    pub(crate) fn add_absent(&mut self, hash: u64, at: usize) {
+        self.table.insert_unique(hash, (hash, at), |&(held_hash, _)| held_hash);
+    }
+
     /// Adds position `at`, holding `trace_id` (hash `hash`), unless a position
     /// holding the same ID was added; `true` if it was added.
     pub(crate) fn add<'a>(&mut self, hash: u64, at: usize, trace_id: &str, id_at: impl Fn(usize) -> &'a str) -> bool {

@@ -56,6 +56,17 @@ fn positions_find_ids_through_the_list_and_refuse_a_second_add() {
 }
 
 #[test]
+fn a_position_added_as_absent_is_found() {
+    let list = ["x", "y"];
+    let id_at = |at: usize| list.get(at).copied().unwrap_or("");
+    let mut positions = TracePositions::default();
+    positions.add_absent(hash("x"), 0);
+    positions.add_absent(hash("y"), 1);
+    assert!(positions.contains(hash("x"), "x", id_at) && positions.contains(hash("y"), "y", id_at));
+    assert!(!positions.contains(hash("z"), "z", id_at));
+}
+
+#[test]
 fn positions_tell_apart_ids_that_share_a_hash() {
     let list = ["x", "y"];
     let id_at = |at: usize| list.get(at).copied().unwrap_or("");

@@ -482,10 +482,9 @@ impl Group<'_> {
                 self.order.trace_ids.push(trace_id.to_owned());
                 self.order.first_seqs.push(first_seq);
                 self.started_hashes.push(event.trace_hash);
-                let order = &self.order.trace_ids;
-                self.started.add(event.trace_hash, at, trace_id, |at: usize| {
-                    order.get(at).map_or("", String::as_str)
-                });
+                // Phase one found it neither started in this group nor seen
+                // before in this request.
+                self.started.add_absent(event.trace_hash, at);
                 self.counters.traces += 1;
             }
             let seq = self.next_seq();
