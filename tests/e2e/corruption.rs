@@ -20,7 +20,8 @@ fn sql_event(trace: &str, n: i64) -> TraceEvent {
     TraceEvent::Job(event)
 }
 
-/// `first` (2000 events) flushed into one table file, then `second` into another.
+/// `first`'s events (2000) flushed into one table file, then `second`'s into
+/// another (each flush also writes a small file of the store's other keys).
 fn two_table_files(dir: &Path) -> (PathBuf, PathBuf) {
     let store = Store::open(dir, StoreOptions::default()).unwrap();
     store
@@ -29,13 +30,7 @@ fn two_table_files(dir: &Path) -> (PathBuf, PathBuf) {
     store.flush().unwrap();
     store.append((0..10).map(|n| sql_event("second", n)).collect()).unwrap();
     store.flush().unwrap();
-    drop(store);
-    let mut tables: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "sst"))
-        .collect();
-    tables.sort();
+    let tables = store.event_table_files().unwrap();
     assert_eq!(tables.len(), 2, "{tables:?}");
     (tables[0].clone(), tables[1].clone())
 }

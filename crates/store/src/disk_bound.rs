@@ -131,13 +131,17 @@ impl Store {
         }
     }
 
-    /// Compacts the whole key space: the deleted traces' keys are spread
-    /// over all of it. Not exclusive, so automatic compactions (which
-    /// ingest needs) keep running; under the bound's leveled layout each job
-    /// deletes its inputs as it ends, so space returns as it goes.
+    /// Compacts the whole key space of both families: the deleted traces'
+    /// start entries and span index keys are spread over all of the default
+    /// one. Not exclusive, so automatic compactions (which ingest needs)
+    /// keep running; under the bound's leveled layout each job deletes its
+    /// inputs as it ends, so space returns as it goes.
     fn compact_everything(&self) {
         let mut options = CompactOptions::default();
         options.set_exclusive_manual_compaction(false);
-        self.db.compact_range_opt(None::<&[u8]>, None::<&[u8]>, &options);
+        for family in crate::families::all(&self.db) {
+            self.db
+                .compact_range_cf_opt(family, None::<&[u8]>, None::<&[u8]>, &options);
+        }
     }
 }

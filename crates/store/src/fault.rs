@@ -28,35 +28,74 @@ impl Store {
         let event = events.get(index).ok_or_else(|| StoreError::TraceNotFound {
             trace_id: format!("{trace_id} (event {index})"),
         })?;
-        Ok(keys::event_key(trace_id, event.seq))
+        let mut key = self.prefix_at(trace_id, self.first_seq_of(trace_id)?);
+        key.extend_from_slice(&event.seq.to_be_bytes());
+        Ok(key)
+    }
+
+    /// The trace's first-seen number, from its start entry (format 5) or,
+    /// before, from its first event.
+    fn first_seq_of(&self, trace_id: &str) -> Result<u64> {
+        if self.format() >= 5
+            && let Some(first_seq) = crate::writer::read_start(self.db(), trace_id, None)?
+        {
+            return Ok(first_seq);
+        }
+        let first = self.query(trace_id)?;
+        Ok(first.first().map_or(0, |event| event.seq.saturating_sub(1)))
     }
 
     /// Flips every bit of byte `byte` of the stored value of the trace's
     /// `index`-th event, bypassing all checks.
     pub fn inject_flipped_byte(&self, trace_id: &str, index: usize, byte: usize) -> Result<()> {
         let key = self.nth_event_key(trace_id, index)?;
+        let family = crate::families::family_of(self.db(), &key)?;
         let mut value = self
             .db()
-            .get(&key)
+            .get_cf(family, &key)
             .map_err(|error| StoreError::engine("injecting a fault", error))?
             .unwrap_or_default();
         if let Some(target) = value.get_mut(byte) {
             *target ^= 0xFF;
         }
-        self.raw_put(&key, &value)
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(family, &key, &value);
+        self.raw_write(batch)
     }
 
     /// Removes a trace's first-seen entry but leaves its events: the
     /// orphan-event damage verify must report.
     pub fn inject_lost_first_seen(&self, trace_id: &str) -> Result<()> {
-        let first = self.nth_event_key(trace_id, 0)?;
-        let first_seq = match keys::decode_key(&first) {
-            Ok(keys::Key::Event { seq, .. }) => seq.saturating_sub(1),
-            _ => return Err(StoreError::corrupted(&first, "malformed event key")),
-        };
+        let first_seq = self.first_seq_of(trace_id)?;
         let mut batch = rocksdb::WriteBatch::default();
         crate::writer::remove_order_items(self.db(), &mut batch, &[(trace_id.to_owned(), first_seq)])?;
         self.raw_write(batch)
+    }
+
+    /// The events' table files, oldest first: the files tests damage to
+    /// prove damage to events is caught.
+    pub fn event_table_files(&self) -> Result<Vec<std::path::PathBuf>> {
+        let files = self
+            .db()
+            .live_files()
+            .map_err(|error| StoreError::engine("listing table files", error))?;
+        let mut paths: Vec<_> = files
+            .into_iter()
+            .filter(|file| file.column_family_name == crate::families::EVENTS)
+            .map(|file| self.path().join(file.name.trim_start_matches('/')))
+            .collect();
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// Writes a start entry for `trace_id` saying it was first seen at
+    /// `first_seq`, whether or not that is so: a stray or wrong start entry
+    /// verify must report.
+    pub fn inject_start_entry(&self, trace_id: &str, first_seq: u64) -> Result<()> {
+        let key = keys::trace_start_key(trace_id);
+        let start = crate::records::TraceStart { first_seq };
+        let value = crate::records::encode_message(&key, crate::records::KIND_TRACE_START, &start);
+        self.raw_put(&key, &value)
     }
 
     /// Adds a first-seen entry for a trace that has no events: the dangling
@@ -88,6 +127,36 @@ impl Store {
 }
 
 impl Store {
+    /// Moves every event back under format 4's keys (`0x01 trace seq`),
+    /// drops the start entries and marks the store format 4, as a tracekeep
+    /// before format 5 left it. For tests of the upgrade.
+    pub fn rewrite_as_format_4(&self) -> Result<()> {
+        let mut traces = Vec::new();
+        self.walk_order_for_tests(|trace_id, first_seq| traces.push((trace_id, first_seq)))?;
+        let mut batch = rocksdb::WriteBatch::default();
+        for (trace_id, first_seq) in traces {
+            let prefix = keys::event_prefix(first_seq, &trace_id);
+            let mut iter = crate::store::trace_events(self.db(), &prefix, None)?;
+            while let Some((key, value)) = iter.item() {
+                let seq =
+                    keys::seq_after(&prefix, key).ok_or_else(|| StoreError::corrupted(key, "malformed event key"))?;
+                let old = keys::legacy_event_key(&trace_id, seq);
+                batch.put(&old, crate::records::rekey(key, &old, value));
+                iter.next();
+            }
+            iter.status()
+                .map_err(|error| StoreError::engine("injecting a fault", error))?;
+        }
+        batch.delete_range_cf(
+            crate::families::events(self.db())?,
+            vec![keys::TAG_EVENT],
+            vec![keys::TAG_EVENT + 1],
+        );
+        batch.delete_range(vec![keys::TAG_TRACE_START], vec![keys::TAG_END]);
+        self.raw_write(batch)?;
+        self.inject_format_version(4)
+    }
+
     /// Rewrites the store in format 1's layout, as tracekeep 0.1 wrote it: a
     /// summary per trace, one first-seen entry per trace, no time range in
     /// the counters, format record 1. For tests of the upgrade.
@@ -136,6 +205,7 @@ impl Store {
             records::encode_message(keys::META_COUNTERS, KIND_COUNTERS, &counters),
         );
         self.raw_write(batch)?;
+        self.rewrite_as_format_4()?;
         self.inject_format_version(1)
     }
 }
@@ -145,8 +215,9 @@ impl Store {
     /// before the span index left it. For tests of the upgrade.
     pub fn rewrite_as_format_2(&self) -> Result<()> {
         let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_range(vec![keys::TAG_SPAN_TIME], vec![keys::TAG_END]);
+        batch.delete_range(vec![keys::TAG_SPAN_TIME], vec![keys::TAG_EVENT]);
         self.raw_write(batch)?;
+        self.rewrite_as_format_4()?;
         self.inject_format_version(2)
     }
 

@@ -35,28 +35,37 @@ impl Store {
     /// RocksDB's figures for this store now (cheap: no data is read).
     pub fn engine_figures(&self) -> EngineFigures {
         let db = self.db();
-        let int = |name: &properties::PropName| db.property_int_value(name).ok().flatten().unwrap_or(0);
-        let stalls = db
-            .property_value("rocksdb.cf-write-stall-stats")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        EngineFigures {
-            memtable_bytes: int(properties::CUR_SIZE_ALL_MEM_TABLES),
-            block_cache_bytes: int(properties::BLOCK_CACHE_USAGE),
-            pending_compaction_bytes: int(properties::ESTIMATE_PENDING_COMPACTION_BYTES),
-            running_compactions: int(properties::NUM_RUNNING_COMPACTIONS),
-            level0_files: int(&properties::num_files_at_level(0)),
-            write_stopped: int(properties::IS_WRITE_STOPPED) != 0,
-            write_delays: stall_count(&stalls, "total-delays"),
-            write_stops: stall_count(&stalls, "total-stops"),
-            compaction_millis: db
-                .property_value("rocksdb.cfstats")
+        let mut figures = EngineFigures {
+            block_cache_bytes: db
+                .property_int_value(properties::BLOCK_CACHE_USAGE)
                 .ok()
                 .flatten()
-                .and_then(|text| compaction_millis(&text))
                 .unwrap_or(0),
+            running_compactions: db
+                .property_int_value(properties::NUM_RUNNING_COMPACTIONS)
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+            write_stopped: db
+                .property_int_value(properties::IS_WRITE_STOPPED)
+                .ok()
+                .flatten()
+                .is_some_and(|stopped| stopped != 0),
+            ..EngineFigures::default()
+        };
+        // The rest is per column family: summed over both.
+        for family in crate::families::all(db) {
+            let int = |name: &properties::PropName| db.property_int_value_cf(family, name).ok().flatten().unwrap_or(0);
+            let text = |name: &str| db.property_value_cf(family, name).ok().flatten().unwrap_or_default();
+            let stalls = text("rocksdb.cf-write-stall-stats");
+            figures.memtable_bytes += int(properties::CUR_SIZE_ALL_MEM_TABLES);
+            figures.pending_compaction_bytes += int(properties::ESTIMATE_PENDING_COMPACTION_BYTES);
+            figures.level0_files += int(&properties::num_files_at_level(0));
+            figures.write_delays += stall_count(&stalls, "total-delays");
+            figures.write_stops += stall_count(&stalls, "total-stops");
+            figures.compaction_millis += compaction_millis(&text("rocksdb.cfstats")).unwrap_or(0);
         }
+        figures
     }
 }
 

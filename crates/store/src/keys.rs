@@ -4,24 +4,35 @@
 //! |-----|-----|-------|
 //! | `0x00` | `0x00 name` | store metadata (format, counters, TSO mark) |
 //! | `0x00` | `0x00 clock/ minute` | a clock mark: the first arrival number of that minute |
-//! | `0x01` | `0x01 trace seq` | one event |
+//! | `0x01` | `0x01 trace seq` | formats 1-4 only: one event (moved under `0x0A` on upgrade) |
 //! | `0x02` | `0x02 trace` | format 1 only: the trace's summary ([`crate::records::TraceMeta`]) |
 //! | `0x03` | `0x03 first_seq` | first-seen order: the traces one commit saw first, from `first_seq` on |
 //! | `0x05`-`0x08` | `tag component... second trace` | span index entries (see [`crate::span_index`]) |
 //! | `0x09` | `0x09 key value` | a value an autocomplete tag key was seen with |
+//! | `0x0A` | `0x0A first_seq trace seq` | one event (column family `events`) |
+//! | `0x0B` | `0x0B trace` | where the trace's events are: its first-seen number ([`crate::records::TraceStart`]) |
 //!
 //! `trace` is the trace ID as a 4-byte big-endian length followed by its bytes.
 //! The length makes the encoding prefix-free: no trace's encoding is a prefix of
-//! another's, so a prefix seek over `0x01 trace` can only ever return that
+//! another's, so a prefix seek over `0x0A first_seq trace` can only ever return that
 //! trace's events, whatever bytes (`.`, `|`, `\0`, ...) the IDs hold. `seq` and
 //! `first_seq` are 8-byte big-endian arrival numbers, so keys sort in arrival order.
+//!
+//! Events (format 5) are keyed by their trace's first-seen number first: a
+//! trace's events stay together, and new traces' events land at the end of
+//! the key space instead of all over it. They live in a column family of their
+//! own (`events`, leveled compaction), where compaction then has little to
+//! merge: files of older traces move down the levels untouched. Finding a
+//! trace's events takes its first-seen number, hence the `0x0B` entry,
+//! written once as the trace starts. Every other key is in the default family.
 //! A `component` (a service, span name or search term) is its bytes with each
 //! NUL escaped as `00 FF`, ended by `00 01`: order-preserving and prefix-free.
 
 /// Tag of store metadata keys.
 pub(crate) const TAG_META: u8 = 0x00;
-/// Tag of event keys.
-pub(crate) const TAG_EVENT: u8 = 0x01;
+/// Tag of event keys of formats 1-4 (`0x01 trace seq`), moved to
+/// [`TAG_EVENT`] when such a store is opened read-write.
+pub(crate) const TAG_LEGACY_EVENT: u8 = 0x01;
 /// Tag of per-trace summary keys (format 1; dropped on upgrade).
 pub(crate) const TAG_TRACE: u8 = 0x02;
 /// Tag of first-seen order keys.
@@ -38,8 +49,12 @@ pub(crate) const TAG_SPAN_NAME: u8 = 0x07;
 pub(crate) const TAG_SPAN_REMOTE: u8 = 0x08;
 /// The values stored spans carry for the autocomplete tag keys (`0x09 key value`).
 pub(crate) const TAG_TAG_VALUE: u8 = 0x09;
-/// One past the last data tag: truncate removes `[TAG_EVENT, TAG_END)`.
-pub(crate) const TAG_END: u8 = 0x0A;
+/// Tag of event keys (`0x0A first_seq trace seq`), in the `events` family.
+pub(crate) const TAG_EVENT: u8 = 0x0A;
+/// Tag of a trace's start entry (`0x0B trace`): its first-seen number.
+pub(crate) const TAG_TRACE_START: u8 = 0x0B;
+/// One past the last data tag: truncate removes `[TAG_LEGACY_EVENT, TAG_END)`.
+pub(crate) const TAG_END: u8 = 0x0C;
 
 /// The longest trace ID the store accepts, in bytes.
 pub const MAX_TRACE_ID_LEN: usize = 64 * 1024;
@@ -71,33 +86,69 @@ pub(crate) fn push_trace(key: &mut Vec<u8>, trace_id: &str) {
     key.extend_from_slice(trace_id.as_bytes());
 }
 
-/// `0x01 trace`: the prefix every event of the trace shares.
-pub(crate) fn event_prefix(trace_id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + 4 + trace_id.len() + 8);
+/// `0x0A first_seq trace`: the prefix every event of the trace first seen
+/// at `first_seq` shares.
+pub(crate) fn event_prefix(first_seq: u64, trace_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 8 + 4 + trace_id.len() + 8);
+    push_event_prefix(&mut key, first_seq, trace_id);
+    key
+}
+
+fn push_event_prefix(key: &mut Vec<u8>, first_seq: u64, trace_id: &str) {
     key.push(TAG_EVENT);
+    key.extend_from_slice(&first_seq.to_be_bytes());
+    push_trace(key, trace_id);
+}
+
+/// `0x0A first_seq trace seq`, as a new buffer (tests; the writer reuses
+/// one buffer with [`write_event_key`]).
+#[cfg(test)]
+pub(crate) fn event_key(first_seq: u64, trace_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 8 + 4 + trace_id.len() + 8);
+    write_event_key(&mut key, first_seq, trace_id, seq);
+    key
+}
+
+/// Writes `0x0A first_seq trace seq` into `key`, replacing what it held (no
+/// allocation once the buffer is large enough).
+pub(crate) fn write_event_key(key: &mut Vec<u8>, first_seq: u64, trace_id: &str, seq: u64) {
+    key.clear();
+    push_event_prefix(key, first_seq, trace_id);
+    key.extend_from_slice(&seq.to_be_bytes());
+}
+
+/// `0x01 trace`: where formats 1-4 kept the trace's events.
+pub(crate) fn legacy_event_prefix(trace_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 4 + trace_id.len());
+    key.push(TAG_LEGACY_EVENT);
     push_trace(&mut key, trace_id);
     key
 }
 
-/// `0x01 trace seq`, as a new buffer (tests and fault injection; the writer
-/// reuses one buffer with [`write_event_key`]).
+/// `0x01 trace seq`: a format 1-4 event key (tests of the upgrade).
 #[cfg(any(test, feature = "fault-injection"))]
-pub(crate) fn event_key(trace_id: &str, seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + 4 + trace_id.len() + 8);
-    write_event_key(&mut key, trace_id, seq);
+pub(crate) fn legacy_event_key(trace_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = legacy_event_prefix(trace_id);
+    key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
-/// Writes `0x01 trace seq` into `key`, replacing what it held (no allocation
-/// once the buffer is large enough).
-pub(crate) fn write_event_key(key: &mut Vec<u8>, trace_id: &str, seq: u64) {
-    key.clear();
-    key.push(TAG_EVENT);
-    push_trace(key, trace_id);
-    key.extend_from_slice(&seq.to_be_bytes());
+/// `0x0B trace`: the trace's start entry.
+pub(crate) fn trace_start_key(trace_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 4 + trace_id.len());
+    write_trace_start_key(&mut key, trace_id);
+    key
 }
 
-/// `0x02 trace`.
+/// Writes `0x0B trace` into `key`, replacing what it held.
+pub(crate) fn write_trace_start_key(key: &mut Vec<u8>, trace_id: &str) {
+    key.clear();
+    key.push(TAG_TRACE_START);
+    push_trace(key, trace_id);
+}
+
+/// `0x02 trace`: format 1's summary key, and how errors about a whole trace
+/// name it (it describes as `trace "ID"`).
 pub(crate) fn trace_key(trace_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + 4 + trace_id.len());
     key.push(TAG_TRACE);
@@ -211,18 +262,19 @@ pub(crate) fn take_span_second_and_trace(bytes: &[u8]) -> Result<(u64, String), 
     Ok((u64::MAX - u64::from_be_bytes(*inverted), trace_id))
 }
 
-/// Length of an event key's `0x01 trace` part, if `key` is a well-formed one.
+/// Length of an event key's `0x0A first_seq trace` part, if `key` is a well-formed one.
 fn event_prefix_len(key: &[u8]) -> Option<usize> {
     if key.first() != Some(&TAG_EVENT) {
         return None;
     }
-    let len: [u8; 4] = key.get(1..5)?.try_into().ok()?;
-    let end = 5usize.checked_add(u32::from_be_bytes(len) as usize)?;
+    let len: [u8; 4] = key.get(9..13)?.try_into().ok()?;
+    let end = 13usize.checked_add(u32::from_be_bytes(len) as usize)?;
     (end <= key.len()).then_some(end)
 }
 
-/// RocksDB's prefix extractor: an event key's `0x01 trace` part, so that the
-/// bloom filters can skip table files without the trace on a query's seek.
+/// RocksDB's prefix extractor: an event key's `0x0A first_seq trace` part, so
+/// that the bloom filters can skip table files without the trace on a
+/// query's seek.
 pub(crate) fn event_key_prefix(key: &[u8]) -> &[u8] {
     match event_prefix_len(key) {
         Some(end) => &key[..end],
@@ -233,6 +285,13 @@ pub(crate) fn event_key_prefix(key: &[u8]) -> &[u8] {
 /// The extractor's domain: event keys (and their prefixes).
 pub(crate) fn has_event_key_prefix(key: &[u8]) -> bool {
     event_prefix_len(key).is_some()
+}
+
+/// The arrival number of an event key under `prefix` (its trace's event
+/// prefix, of either layout): the 8 bytes after it, nothing more.
+pub(crate) fn seq_after(prefix: &[u8], key: &[u8]) -> Option<u64> {
+    let seq: [u8; 8] = key.strip_prefix(prefix)?.try_into().ok()?;
+    Some(u64::from_be_bytes(seq))
 }
 
 /// The smallest key greater than every key starting with `prefix`
@@ -255,7 +314,11 @@ pub(crate) enum Key {
     /// A store metadata key, by name.
     Meta(Vec<u8>),
     /// An event key.
-    Event { trace_id: String, seq: u64 },
+    Event { first_seq: u64, trace_id: String, seq: u64 },
+    /// An event key of formats 1-4.
+    LegacyEvent { trace_id: String, seq: u64 },
+    /// A trace's start entry.
+    TraceStart { trace_id: String },
     /// A trace summary key.
     Trace { trace_id: String },
     /// A first-seen order key.
@@ -290,6 +353,16 @@ fn take_trace(bytes: &[u8]) -> Result<(String, &[u8]), KeyError> {
     Ok((id.to_owned(), rest))
 }
 
+/// A trace ID that must end the key.
+fn take_whole_trace(bytes: &[u8]) -> Result<String, KeyError> {
+    let (trace_id, rest) = take_trace(bytes)?;
+    if rest.is_empty() {
+        Ok(trace_id)
+    } else {
+        Err(KeyError("trailing bytes after the trace ID"))
+    }
+}
+
 fn take_seq(bytes: &[u8]) -> Result<u64, KeyError> {
     let seq: [u8; 8] = bytes
         .try_into()
@@ -303,20 +376,29 @@ pub(crate) fn decode_key(key: &[u8]) -> Result<Key, KeyError> {
     match tag {
         TAG_META => Ok(Key::Meta(rest.to_vec())),
         TAG_EVENT => {
+            let (first_seq, rest) = rest
+                .split_first_chunk::<8>()
+                .ok_or(KeyError("truncated first-seen number"))?;
             let (trace_id, rest) = take_trace(rest)?;
             Ok(Key::Event {
+                first_seq: u64::from_be_bytes(*first_seq),
                 trace_id,
                 seq: take_seq(rest)?,
             })
         }
-        TAG_TRACE => {
+        TAG_LEGACY_EVENT => {
             let (trace_id, rest) = take_trace(rest)?;
-            if rest.is_empty() {
-                Ok(Key::Trace { trace_id })
-            } else {
-                Err(KeyError("trailing bytes after the trace ID"))
-            }
+            Ok(Key::LegacyEvent {
+                trace_id,
+                seq: take_seq(rest)?,
+            })
         }
+        TAG_TRACE => Ok(Key::Trace {
+            trace_id: take_whole_trace(rest)?,
+        }),
+        TAG_TRACE_START => Ok(Key::TraceStart {
+            trace_id: take_whole_trace(rest)?,
+        }),
         TAG_ORDER => Ok(Key::Order {
             first_seq: take_seq(rest)?,
         }),
@@ -350,13 +432,17 @@ pub(crate) fn decode_key(key: &[u8]) -> Result<Key, KeyError> {
 }
 
 /// A readable rendering of a stored key, for error messages and the dump tool:
-/// `event trace="t.1" seq=42`, `trace "t.1"`, `order first_seq=7`, `meta counters`;
+/// `event trace="t.1" seq=42`, `trace-start "t.1"`, `order first_seq=7`, `meta counters`;
 /// a key that does not decode shows as hex with the reason.
 pub fn describe_key(key: &[u8]) -> String {
     match decode_key(key) {
         Ok(Key::Meta(name)) => format!("meta {}", String::from_utf8_lossy(&name)),
-        Ok(Key::Event { trace_id, seq }) => format!("event trace={trace_id:?} seq={seq}"),
+        // The first-seen number is the store's business: a key reads as the
+        // trace and the event's arrival number, in every format.
+        Ok(Key::Event { trace_id, seq, .. }) => format!("event trace={trace_id:?} seq={seq}"),
+        Ok(Key::LegacyEvent { trace_id, seq }) => format!("format-4 event trace={trace_id:?} seq={seq}"),
         Ok(Key::Trace { trace_id }) => format!("trace {trace_id:?}"),
+        Ok(Key::TraceStart { trace_id }) => format!("trace-start {trace_id:?}"),
         Ok(Key::Order { first_seq }) => format!("order first_seq={first_seq}"),
         Ok(Key::SpanIndex {
             tag,
@@ -389,10 +475,24 @@ mod tests {
     fn keys_round_trip() {
         for id in ["", "t.1", "t.1\0x", "a|b", &"x".repeat(5000), "多字节"] {
             assert_eq!(
-                decode_key(&event_key(id, 7)),
+                decode_key(&event_key(3, id, 7)),
                 Ok(Key::Event {
+                    first_seq: 3,
                     trace_id: id.to_owned(),
                     seq: 7
+                })
+            );
+            assert_eq!(
+                decode_key(&legacy_event_key(id, 7)),
+                Ok(Key::LegacyEvent {
+                    trace_id: id.to_owned(),
+                    seq: 7
+                })
+            );
+            assert_eq!(
+                decode_key(&trace_start_key(id)),
+                Ok(Key::TraceStart {
+                    trace_id: id.to_owned()
                 })
             );
             assert_eq!(
@@ -423,10 +523,10 @@ mod tests {
             for b in ids {
                 if a != b {
                     assert!(
-                        !event_key(b, 0).starts_with(&event_prefix(a)),
+                        !event_key(0, b, 0).starts_with(&event_prefix(0, a)),
                         "{a:?} prefix covers {b:?}"
                     );
-                    assert!(!event_key(b, u64::MAX).starts_with(&event_prefix(a)));
+                    assert!(!event_key(0, b, u64::MAX).starts_with(&event_prefix(0, a)));
                 }
             }
         }
@@ -435,13 +535,13 @@ mod tests {
     #[test]
     fn writing_an_event_key_into_a_buffer_matches_building_one() {
         let mut buffer = b"leftover bytes from before".to_vec();
-        write_event_key(&mut buffer, "t.1", 9);
-        assert_eq!(buffer, event_key("t.1", 9));
+        write_event_key(&mut buffer, 5, "t.1", 9);
+        assert_eq!(buffer, event_key(5, "t.1", 9));
     }
 
     #[test]
     fn events_of_a_trace_sort_in_arrival_order() {
-        let mut keys: Vec<_> = [300u64, 2, 1 << 40, 17].map(|seq| event_key("t", seq)).into();
+        let mut keys: Vec<_> = [300u64, 2, 1 << 40, 17].map(|seq| event_key(1, "t", seq)).into();
         keys.sort();
         let seqs: Vec<_> = keys
             .iter()
@@ -451,6 +551,12 @@ mod tests {
             })
             .collect();
         assert_eq!(seqs, [2, 17, 300, 1 << 40]);
+    }
+
+    #[test]
+    fn a_later_trace_sorts_after_every_event_of_an_earlier_one() {
+        assert!(event_key(5, "zzz", u64::MAX) < event_key(6, "a", 0));
+        assert!(event_key(5, "zzz", 7) < event_key(5, "zzz", 8));
     }
 
     #[test]
@@ -474,24 +580,31 @@ mod tests {
 
     #[test]
     fn prefix_end_bounds_exactly_the_prefix() {
-        let prefix = event_prefix("t.1");
+        let prefix = event_prefix(9, "t.1");
         let end = prefix_end(&prefix);
-        assert!(event_key("t.1", u64::MAX) < end);
+        assert!(event_key(9, "t.1", u64::MAX) < end);
         assert!(prefix < end);
         assert_eq!(prefix_end(&[1, 0xFF, 0xFF]), vec![2]);
     }
 
     #[test]
     fn the_prefix_extractor_takes_the_trace_part_of_event_keys_only() {
-        let key = event_key("t.1", 42);
-        assert_eq!(event_key_prefix(&key), event_prefix("t.1").as_slice());
-        assert_eq!(event_key_prefix(&event_prefix("t.1")), event_prefix("t.1").as_slice());
-        assert!(has_event_key_prefix(&key) && has_event_key_prefix(&event_prefix("")));
+        let key = event_key(7, "t.1", 42);
+        assert_eq!(event_key_prefix(&key), event_prefix(7, "t.1").as_slice());
+        assert_eq!(
+            event_key_prefix(&event_prefix(7, "t.1")),
+            event_prefix(7, "t.1").as_slice()
+        );
+        assert!(has_event_key_prefix(&key) && has_event_key_prefix(&event_prefix(0, "")));
+        assert_eq!(seq_after(&event_prefix(7, "t.1"), &key), Some(42));
+        assert_eq!(seq_after(&event_prefix(7, "t.1"), &event_key(7, "t.10", 42)), None);
         for other in [
+            legacy_event_key("t.1", 42),
+            trace_start_key("t.1"),
             trace_key("t.1"),
             order_key(3),
             META_TSO.to_vec(),
-            vec![TAG_EVENT, 0, 0, 0, 9],
+            vec![TAG_EVENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9],
         ] {
             assert!(!has_event_key_prefix(&other), "{other:?}");
         }
@@ -502,9 +615,12 @@ mod tests {
         for key in [
             &[][..],
             &[0x09],
-            &[TAG_EVENT, 0, 0],
-            &[TAG_EVENT, 0, 0, 0, 9, b'a'],
-            &[TAG_EVENT, 0, 0, 0, 1, b'a', 1, 2],
+            &[TAG_LEGACY_EVENT, 0, 0],
+            &[TAG_LEGACY_EVENT, 0, 0, 0, 9, b'a'],
+            &[TAG_LEGACY_EVENT, 0, 0, 0, 1, b'a', 1, 2],
+            &[TAG_EVENT, 0, 0, 0],
+            &[TAG_EVENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, b'a', 1, 2],
+            &[TAG_TRACE_START, 0, 0, 0, 1, b'a', 0],
             &[TAG_TRACE, 0, 0, 0, 1, 0xFF],
             &[TAG_TRACE, 0, 0, 0, 0, 1],
             &[TAG_ORDER, 1],
@@ -517,7 +633,7 @@ mod tests {
             assert!(decode_key(key).is_err(), "{key:?}");
             assert!(describe_key(key).starts_with("key 0x"));
         }
-        assert_eq!(describe_key(&event_key("t.1", 3)), r#"event trace="t.1" seq=3"#);
+        assert_eq!(describe_key(&event_key(2, "t.1", 3)), r#"event trace="t.1" seq=3"#);
     }
 }
 
@@ -535,18 +651,18 @@ mod properties {
         }
 
         #[test]
-        fn any_trace_id_and_seq_round_trip(trace_id in ".{0,40}", seq in any::<u64>()) {
+        fn any_trace_id_and_seq_round_trip(first_seq in any::<u64>(), trace_id in ".{0,40}", seq in any::<u64>()) {
             prop_assert_eq!(
-                decode_key(&event_key(&trace_id, seq)),
-                Ok(Key::Event { trace_id: trace_id.clone(), seq })
+                decode_key(&event_key(first_seq, &trace_id, seq)),
+                Ok(Key::Event { first_seq, trace_id: trace_id.clone(), seq })
             );
-            prop_assert!(event_key(&trace_id, seq).starts_with(&event_prefix(&trace_id)));
+            prop_assert!(event_key(first_seq, &trace_id, seq).starts_with(&event_prefix(first_seq, &trace_id)));
         }
 
         #[test]
         fn distinct_trace_ids_never_share_an_event_prefix(a in ".{0,12}", b in ".{0,12}", seq in any::<u64>()) {
             prop_assume!(a != b);
-            prop_assert!(!event_key(&b, seq).starts_with(&event_prefix(&a)));
+            prop_assert!(!event_key(0, &b, seq).starts_with(&event_prefix(0, &a)));
         }
     }
 }

@@ -4,7 +4,9 @@
 //! acknowledged append survives a crash or restart:
 //!
 //! - events are checksummed records ([`records`](crate#record-format)) under
-//!   trace-ID-prefixed keys, so one prefix seek returns a trace in arrival order;
+//!   keys that begin with their trace's first-seen number and ID, so one
+//!   prefix seek returns a trace in arrival order, and new events land at the
+//!   end of the key space (compaction rewrites little);
 //! - traces are indexed in first-seen order for dm-tracer's `scan`, with a
 //!   cursor form whose cost does not grow with the page's depth;
 //! - spans are indexed for search (service, span name, remote service, tags and
@@ -21,6 +23,7 @@
 //! CRC32) before a protobuf payload.
 
 mod error;
+mod families;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod figures;

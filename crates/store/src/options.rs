@@ -15,8 +15,10 @@ pub struct StoreOptions {
     /// RocksDB block cache size in bytes (default 64 MiB). Index and filter
     /// blocks are charged to it too, so it bounds read-side memory.
     pub block_cache_size: usize,
-    /// Upper bound on the RocksDB memtables in bytes (default 64 MiB, split
-    /// over two write buffers). Together with the block cache this bounds memory.
+    /// The events' RocksDB memtables in bytes (default 64 MiB, split over two
+    /// write buffers); the other keys' memtables get half as much again, and
+    /// the write-ahead log is bounded by one and a half times this. Together
+    /// with the block cache this bounds memory.
     pub write_buffer_size: usize,
     /// Refuse appends while the data directory's filesystem has fewer bytes
     /// free than this (default 64 MiB; 0 turns the check off). RocksDB treats

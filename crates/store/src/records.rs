@@ -35,7 +35,11 @@ use crate::error::StoreError;
 /// - 4: a span may keep string attributes once (`pb.Span.otlpFromTags`), which
 ///   an older build would not put back into the OTLP form it exports. No
 ///   record is rewritten: opening an older store read-write only marks it 4.
-pub const FORMAT_VERSION: u8 = 4;
+/// - 5: events under `0x0A first_seq trace seq` in a column family of their
+///   own, found through a start entry per trace (`0x0B trace`, [`TraceStart`]),
+///   so new events land at the end of the key space. Opening an older store
+///   read-write moves its events there.
+pub const FORMAT_VERSION: u8 = 5;
 
 const MAGIC: [u8; 2] = *b"TK";
 const HEADER_LEN: usize = 8;
@@ -48,6 +52,7 @@ pub(crate) const KIND_TSO_MARK: u8 = 67;
 pub(crate) const KIND_FORMAT: u8 = 68;
 pub(crate) const KIND_ORDER_BATCH: u8 = 69;
 pub(crate) const KIND_CLOCK_MARK: u8 = 70;
+pub(crate) const KIND_TRACE_START: u8 = 71;
 
 /// The CRC of a record: over the format and kind bytes, the payload and the
 /// key, in that order since format 2 (so the writer finishes a prepared
@@ -81,6 +86,16 @@ pub(crate) fn encode_as(key: &[u8], format: u8, kind: u8, payload: &[u8]) -> Vec
     value.extend_from_slice(&crc.to_le_bytes());
     value.extend_from_slice(payload);
     value
+}
+
+/// The record stored under `old_key`, framed for `new_key` with the same
+/// format and kind. A record that does not check out under its old key is
+/// copied as it is: it stays damaged, where verify finds it.
+pub(crate) fn rekey(old_key: &[u8], new_key: &[u8], value: &[u8]) -> Vec<u8> {
+    match (decode(old_key, value), value.get(2)) {
+        (Ok((kind, payload)), Some(&format)) => encode_as(new_key, format, kind, payload),
+        _ => value.to_vec(),
+    }
 }
 
 /// A record built before its key is known: the header (with the CRC left
@@ -259,6 +274,15 @@ pub(crate) struct OrderBatch {
     pub first_seqs: Vec<u64>,
 }
 
+/// Where a trace's events are, under `0x0B trace` (format 5): its first-seen
+/// number, which begins every event key of the trace. Written once, in
+/// the commit that starts the trace.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct TraceStart {
+    #[prost(uint64, tag = "1")]
+    pub first_seq: u64,
+}
+
 /// Store-wide counters, under `meta counters`, rewritten with every commit so
 /// that opening needs no scan.
 #[derive(Clone, PartialEq, Message)]
@@ -341,7 +365,7 @@ mod tests {
     #[test]
     fn a_prepared_record_seals_to_exactly_the_encoded_one() {
         for payload in [&b""[..], b"x", &[7u8; 1000]] {
-            let key = keys::event_key("t.1\0x", 77);
+            let key = keys::event_key(1, "t.1\0x", 77);
             let prepared = PreparedRecord::new(2, payload);
             assert_eq!(prepared.payload(), payload);
             assert_eq!(prepared.seal(&key), encode(&key, 2, payload));
@@ -350,7 +374,7 @@ mod tests {
 
     #[test]
     fn every_single_byte_flip_is_detected() {
-        let key = keys::event_key("t.1", 9);
+        let key = keys::event_key(1, "t.1", 9);
         let value = encode(&key, 2, b"some payload bytes");
         for index in 0..value.len() {
             for bit in 0..8 {
@@ -368,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_format_1_record_checks_with_the_key_first() {
-        let key = keys::event_key("t", 3);
+        let key = keys::event_key(1, "t", 3);
         let value = encode_as(&key, 1, 2, b"payload");
         assert_eq!(decode(&key, &value).ok(), Some((2, &b"payload"[..])));
         let mut stored = value.clone();
@@ -378,8 +402,23 @@ mod tests {
 
     #[test]
     fn a_record_under_another_key_is_detected() {
-        let value = encode(&keys::event_key("a", 1), 1, b"x");
-        assert!(decode(&keys::event_key("b", 1), &value).is_err());
+        let value = encode(&keys::event_key(0, "a", 1), 1, b"x");
+        assert!(decode(&keys::event_key(0, "b", 1), &value).is_err());
+    }
+
+    #[test]
+    fn a_rekeyed_record_checks_out_under_its_new_key_and_keeps_its_format() {
+        let (old, new) = (keys::legacy_event_key("t", 5), keys::event_key(4, "t", 5));
+        for format in [1, 4] {
+            let value = encode_as(&old, format, 1, b"payload");
+            let moved = rekey(&old, &new, &value);
+            assert_eq!(decode(&new, &moved).ok(), Some((1, &b"payload"[..])));
+            assert_eq!(moved[2], format);
+        }
+        // A damaged record stays damaged: copied as it was.
+        let mut damaged = encode(&old, 1, b"payload");
+        damaged[9] ^= 0xFF;
+        assert_eq!(rekey(&old, &new, &damaged), damaged);
     }
 
     #[test]

@@ -5,13 +5,11 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use rocksdb::{
-    BlockBasedIndexType, BlockBasedOptions, Cache, DBCompactionStyle, DBCompressionType, Options, ReadOptions,
-    SliceTransform, WriteOptions,
-};
+use rocksdb::{ReadOptions, WriteOptions};
 use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
 use crate::error::{Result, StoreError};
+use crate::families;
 use crate::keys::{self, MAX_TRACE_ID_LEN, ORDER_END, TAG_ORDER};
 use crate::options::StoreOptions;
 use crate::order;
@@ -198,114 +196,6 @@ fn is_lock_error(message: &str) -> bool {
     message.contains("lock file") || message.contains("lock hold") || message.contains("/lock")
 }
 
-fn rocksdb_options(options: &StoreOptions) -> Options {
-    let mut block = BlockBasedOptions::default();
-    block.set_block_cache(&Cache::new_lru_cache(options.block_cache_size));
-    // 16 KiB data blocks: a 100-event trace spans two or three, and the index
-    // is a quarter of what 4 KiB blocks need.
-    block.set_block_size(16 << 10);
-    // Charge index and filter blocks to the cache: memory stays bounded by it
-    // however much is stored. Partition them: RocksDB splits the cache into
-    // shards of about 1 MiB, and a whole table file's index or filter block is
-    // larger than that, so it was evicted as soon as it was read and every query
-    // read and decompressed it again (a perf profile of /events/query showed
-    // 39% in reading index blocks). 4 KiB partitions fit, the small top-level
-    // index is pinned, and all of it sits in the cache's high-priority pool,
-    // which data blocks cannot evict.
-    block.set_cache_index_and_filter_blocks(true);
-    block.set_cache_index_and_filter_blocks_with_high_priority(true);
-    block.set_pin_l0_filter_and_index_blocks_in_cache(true);
-    block.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
-    block.set_partition_filters(true);
-    block.set_metadata_block_size(4 << 10);
-    block.set_pin_top_level_index_and_filter(true);
-    // Whole keys as well as trace prefixes (below): a search checks each
-    // candidate's other conditions with point reads of span index keys, and a
-    // read that misses skips a sorted run on its filter instead of reading a
-    // block there. (Ingest measured the same with and without them.)
-    block.set_bloom_filter(10.0, false);
-    block.set_whole_key_filtering(true);
-    block.set_optimize_filters_for_memory(true);
-
-    let mut rocks = Options::default();
-    rocks.set_block_based_table_factory(&block);
-    // Term sets of the span index are merged (unioned), not overwritten.
-    rocks.set_merge_operator_associative(span_index::TERM_SET_MERGE, span_index::merge_term_sets);
-    // Bloom filters over each trace's event prefix (as well as whole keys):
-    // a query's seek skips table files that do not hold the trace.
-    rocks.set_prefix_extractor(SliceTransform::create(
-        "tracekeep.event-trace",
-        keys::event_key_prefix,
-        Some(keys::has_event_key_prefix),
-    ));
-    rocks.set_memtable_prefix_bloom_ratio(0.05);
-    rocks.set_compression_type(DBCompressionType::Lz4);
-    if options.max_disk_bytes > 0 {
-        bounded_layout(&mut rocks, options);
-        return rocks;
-    }
-    rocks.set_write_buffer_size(options.write_buffer_size / 2);
-    rocks.set_max_write_buffer_number(2);
-    rocks.set_keep_log_file_num(4);
-    rocks.set_max_log_file_size(16 << 20);
-    // Universal compaction: trace IDs spread new keys over the whole key
-    // space, so leveled compaction rewrote overlapping ranges level after
-    // level and fell behind on 2 cores (a 100 M-event fill sank to 35% of its
-    // first tenth's rate). Universal merges whole sorted runs of similar size,
-    // far less rewriting; more sorted runs may wait, which the triggers below
-    // allow before slowing writes. Queries skip runs without the trace by
-    // their prefix filters. docs/design.md has the figures and the costs.
-    rocks.set_compaction_style(DBCompactionStyle::Universal);
-    rocks.set_level_zero_slowdown_writes_trigger(40);
-    rocks.set_level_zero_stop_writes_trigger(60);
-    // One thread per merge: a large merge run as two halves took both cores,
-    // and queries and the writer waited for CPU. At 100 M events (two runs
-    // each, docs/benchmarks.md) one subcompaction kept the fill's average
-    // (227 k and 219 k events/s against 222 k and 189 k), cut peak RSS from
-    // 379-419 MB to 250 MB and the 10-event query's p99 during compaction
-    // from about 3 ms to 0.7 ms; its merges dip ingest deeper while they run.
-    rocks.set_max_subcompactions(1);
-    rocks
-}
-
-/// The layout under a disk bound `B` (`max_disk_bytes`): every file that can
-/// sit in the directory beside the live data is a small share of `B`.
-///
-/// Universal compaction's merges of whole sorted runs need free space the
-/// size of the data, and deleted traces (spread over the key space by their
-/// IDs) give their space back only when every run is merged. Leveled
-/// compaction rewrites a few small files and the part of the next level they
-/// overlap at a time, deleting its inputs as each job ends, so a manual
-/// compaction of the whole key space (what [`Store::trim_to_disk_bound`]
-/// runs) returns deleted space job by job. What a job holds twice is kept
-/// to a few percent of `B`: level 0 (four memtables of `B/64`) into a base
-/// level of about `B/32`; one file of `B/256` into the four or so of the next
-/// level it overlaps (a level multiplier of 4, not 10). The cost, more
-/// rewriting than universal compaction, is why this is not the layout
-/// without a bound (docs/design.md, "The disk bound").
-fn bounded_layout(rocks: &mut Options, options: &StoreOptions) {
-    const KIB: u64 = 1 << 10;
-    const MIB: u64 = 1 << 20;
-    let bound = options.max_disk_bytes;
-    // Memtables are in the directory too, as write-ahead log.
-    let configured = (options.write_buffer_size as u64 / 2).max(256 * KIB);
-    let memtable = (bound / 64).clamp(256 * KIB, configured);
-    rocks.set_write_buffer_size(memtable as usize);
-    rocks.set_max_write_buffer_number(2);
-    rocks.set_max_total_wal_size(2 * memtable);
-    // RocksDB's info log lives in the directory as well.
-    rocks.set_keep_log_file_num(2);
-    rocks.set_max_log_file_size((bound / 128).clamp(256 * KIB, 16 * MIB) as usize);
-    rocks.set_compaction_style(DBCompactionStyle::Level);
-    rocks.set_level_compaction_dynamic_level_bytes(true);
-    let file = (bound / 256).clamp(128 * KIB, 64 * MIB);
-    rocks.set_target_file_size_base(file);
-    rocks.set_max_bytes_for_level_base((bound / 32).max(512 * KIB));
-    rocks.set_max_bytes_for_level_multiplier(4.0);
-    rocks.set_max_compaction_bytes(file * 8);
-    rocks.set_max_subcompactions(1);
-}
-
 /// An iterator over the clock marks (`meta clock/<minute>`), unpositioned.
 pub(crate) fn clock_marks(db: &rocksdb::DB) -> rocksdb::DBRawIterator<'_> {
     let mut options = Store::read_options(None);
@@ -345,9 +235,7 @@ impl Store {
                 reason: "the directory is not empty and holds no RocksDB database (no CURRENT file)".into(),
             });
         }
-        let mut rocks = rocksdb_options(&options);
-        rocks.create_if_missing(true);
-        let db = rocksdb::DB::open(&rocks, &path).map_err(|error| open_error(&path, error))?;
+        let db = families::open_read_write(&path, &options).map_err(|error| open_error(&path, error))?;
         let db = Arc::new(db);
         let format = check_format(&db, &path, true, options.clock.as_ref())?;
         if format < 2 {
@@ -365,6 +253,9 @@ impl Store {
                 "upgraded the store from format {} to 4 (nothing rewritten)",
                 format.max(3)
             );
+        }
+        if format < 5 {
+            upgrade_to_format_5(&db)?;
         }
         let counters = load_counters(&db)?;
         let tso_mark = load_tso_mark(&db)?;
@@ -426,8 +317,7 @@ impl Store {
             block_cache_size: 16 << 20,
             ..StoreOptions::default()
         };
-        let rocks = rocksdb_options(&options);
-        let db = rocksdb::DB::open_for_read_only(&rocks, &path, false).map_err(|error| open_error(&path, error))?;
+        let db = families::open_read_only(&path, &options).map_err(|error| open_error(&path, error))?;
         let db = Arc::new(db);
         let format = check_format(&db, &path, false, &SystemClock)?;
         let mut counters = load_counters(&db)?;
@@ -697,7 +587,10 @@ impl Store {
                 more = true;
                 return Ok(false);
             }
-            if self.last_event_seq(&trace_id)?.is_some_and(|last| last < before_seq) {
+            if self
+                .last_event_seq(&trace_id, first_seq)?
+                .is_some_and(|last| last < before_seq)
+            {
                 candidates.push(trace_id);
             }
             Ok(true)
@@ -798,21 +691,25 @@ impl Store {
         })
     }
 
-    /// The arrival number of the trace's newest event.
-    fn last_event_seq(&self, trace_id: &str) -> Result<Option<u64>> {
-        let prefix = keys::event_prefix(trace_id);
+    /// The arrival number of the newest event of the trace first seen at `first_seq`.
+    fn last_event_seq(&self, trace_id: &str, first_seq: u64) -> Result<Option<u64>> {
+        let prefix = self.prefix_at(trace_id, first_seq);
         let end = keys::prefix_end(&prefix);
         let mut options = Self::read_options(None);
         options.set_iterate_lower_bound(prefix.clone());
         options.set_iterate_upper_bound(end.clone());
-        let mut iter = self.db.raw_iterator_opt(options);
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(families::family_of(&self.db, &prefix)?, options);
         iter.seek_for_prev(&end);
-        iter.status()
-            .map_err(|error| StoreError::engine_at(&prefix, "reading a trace's newest event", error))?;
-        match iter.key().map(keys::decode_key) {
+        iter.status().map_err(|error| {
+            StoreError::engine_at(&keys::trace_key(trace_id), "reading a trace's newest event", error)
+        })?;
+        match iter.key() {
             None => Ok(None),
-            Some(Ok(keys::Key::Event { seq, .. })) => Ok(Some(seq)),
-            Some(_) => Err(StoreError::corrupted(&prefix, "malformed event key")),
+            Some(key) => keys::seq_after(&prefix, key)
+                .map(Some)
+                .ok_or_else(|| StoreError::corrupted(key, "malformed event key")),
         }
     }
 
@@ -847,13 +744,13 @@ impl Store {
             return Err(StoreError::ReadOnly);
         }
         self.db
-            .flush()
+            .flush_cfs_opt(&families::all(&self.db), &rocksdb::FlushOptions::default())
             .map_err(|error| StoreError::engine("flushing memtables", error))
     }
 
     /// A trace's events in arrival order; [`StoreError::TraceNotFound`] if it has none.
     pub fn query(&self, trace_id: &str) -> Result<Vec<StoredEvent>> {
-        let events = self.read_events(trace_id, None)?;
+        let events = self.read_events(trace_id, None, None)?;
         if events.is_empty() {
             return Err(StoreError::TraceNotFound {
                 trace_id: trace_id.to_owned(),
@@ -873,32 +770,60 @@ impl Store {
         options
     }
 
-    fn read_events(&self, trace_id: &str, snapshot: Option<&rocksdb::Snapshot<'_>>) -> Result<Vec<StoredEvent>> {
+    /// A trace's events; `first_seq` is its first-seen number when the
+    /// caller knows it (from first-seen order), saving the start entry's read.
+    fn read_events(
+        &self,
+        trace_id: &str,
+        first_seq: Option<u64>,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+    ) -> Result<Vec<StoredEvent>> {
         let mut events = Vec::new();
-        self.for_each_trace_event(trace_id, snapshot, |event| {
+        self.for_each_trace_event(trace_id, first_seq, snapshot, |event| {
             events.push(event);
             Ok(())
         })?;
         Ok(events)
     }
 
+    /// The prefix of the events of `trace_id`, first seen at `first_seq`.
+    pub(crate) fn prefix_at(&self, trace_id: &str, first_seq: u64) -> Vec<u8> {
+        if self.format < 5 {
+            keys::legacy_event_prefix(trace_id)
+        } else {
+            keys::event_prefix(first_seq, trace_id)
+        }
+    }
+
+    /// The prefix of the events of `trace_id`; `None` when it has none.
+    fn events_prefix(&self, trace_id: &str, snapshot: Option<&rocksdb::Snapshot<'_>>) -> Result<Option<Vec<u8>>> {
+        if self.format < 5 {
+            return Ok(Some(keys::legacy_event_prefix(trace_id)));
+        }
+        Ok(writer::read_start(&self.db, trace_id, snapshot)?.map(|first_seq| keys::event_prefix(first_seq, trace_id)))
+    }
+
     /// Streams a trace's events in arrival order, one decoded event at a time.
     fn for_each_trace_event(
         &self,
         trace_id: &str,
+        first_seq: Option<u64>,
         snapshot: Option<&rocksdb::Snapshot<'_>>,
         mut visit: impl FnMut(StoredEvent) -> Result<()>,
     ) -> Result<()> {
         if trace_id.len() > MAX_TRACE_ID_LEN {
             return Ok(());
         }
-        let prefix = keys::event_prefix(trace_id);
-        let mut iter = trace_events(&self.db, &prefix, snapshot);
+        let prefix = match first_seq {
+            Some(first_seq) => self.prefix_at(trace_id, first_seq),
+            None => match self.events_prefix(trace_id, snapshot)? {
+                Some(prefix) => prefix,
+                None => return Ok(()),
+            },
+        };
+        let mut iter = trace_events(&self.db, &prefix, snapshot)?;
         while let Some((key, value)) = iter.item() {
-            let seq = match keys::decode_key(key) {
-                Ok(keys::Key::Event { seq, .. }) => seq,
-                _ => return Err(StoreError::corrupted(key, "malformed event key")),
-            };
+            let seq = keys::seq_after(&prefix, key).ok_or_else(|| StoreError::corrupted(key, "malformed event key"))?;
             let event = records::decode_event(key, value)?;
             visit(StoredEvent { seq, event })?;
             iter.next();
@@ -913,8 +838,8 @@ impl Store {
     pub fn export(&self, mut visit: impl FnMut(&str, &StoredEvent) -> Result<()>) -> Result<u64> {
         let snapshot = self.db.snapshot();
         let mut count = 0u64;
-        self.walk_order(None, Some(&snapshot), |trace_id, _cursor| {
-            self.for_each_trace_event(&trace_id, Some(&snapshot), |event| {
+        self.walk_order(None, Some(&snapshot), |trace_id, Cursor(first_seq)| {
+            self.for_each_trace_event(&trace_id, Some(first_seq), Some(&snapshot), |event| {
                 count += 1;
                 visit(&trace_id, &event)
             })?;
@@ -1027,7 +952,7 @@ impl Store {
         }
         page.into_iter()
             .map(|(trace_id, cursor)| {
-                let events = self.read_events(&trace_id, Some(&snapshot))?;
+                let events = self.read_events(&trace_id, Some(cursor.0), Some(&snapshot))?;
                 Ok(TraceEvents {
                     trace_id,
                     cursor,
@@ -1045,7 +970,7 @@ impl Store {
         let traces = found
             .into_iter()
             .map(|(trace_id, cursor)| {
-                let events = self.read_events(&trace_id, Some(&snapshot))?;
+                let events = self.read_events(&trace_id, Some(cursor.0), Some(&snapshot))?;
                 Ok(TraceEvents {
                     trace_id,
                     cursor,
@@ -1142,7 +1067,7 @@ impl Store {
                 min_tso: 0,
                 max_tso: 0,
             };
-            self.for_each_trace_event(&summary.trace_id.clone(), Some(&snapshot), |stored| {
+            self.for_each_trace_event(&summary.trace_id.clone(), Some(cursor.0), Some(&snapshot), |stored| {
                 summary.events += 1;
                 let tso = stored.event.tso();
                 if tso != 0 {
@@ -1237,22 +1162,23 @@ impl std::fmt::Debug for Store {
 }
 
 /// An iterator over one trace's events (`prefix` is its
-/// [`keys::event_prefix`]), positioned at the first. Prefix mode, so the
-/// bloom filters skip table files without the trace.
+/// [`keys::event_prefix`], or [`keys::legacy_event_prefix`] in a store older
+/// than format 5), positioned at the first. Prefix mode, so the bloom filters
+/// skip table files without the trace.
 pub(crate) fn trace_events<'db>(
     db: &'db rocksdb::DB,
     prefix: &[u8],
     snapshot: Option<&rocksdb::Snapshot<'_>>,
-) -> rocksdb::DBRawIteratorWithThreadMode<'db, rocksdb::DB> {
+) -> Result<rocksdb::DBRawIteratorWithThreadMode<'db, rocksdb::DB>> {
     let mut options = ReadOptions::default();
     if let Some(snapshot) = snapshot {
         options.set_snapshot(snapshot);
     }
     options.set_prefix_same_as_start(true);
     options.set_iterate_upper_bound(keys::prefix_end(prefix));
-    let mut iter = db.raw_iterator_opt(options);
+    let mut iter = db.raw_iterator_cf_opt(families::family_of(db, prefix)?, options);
     iter.seek(prefix);
-    iter
+    Ok(iter)
 }
 
 /// Validates one encoded event (the `index`th of its batch) and frames it as a
@@ -1444,7 +1370,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
     options.set_iterate_upper_bound(vec![keys::TAG_TRACE]);
     options.fill_cache(false);
     let mut iter = db.raw_iterator_opt(options);
-    iter.seek([keys::TAG_EVENT]);
+    iter.seek([keys::TAG_LEGACY_EVENT]);
     let mut index = span_index::IndexEntries::default();
     let mut spans = 0u64;
     let write = |batch: rocksdb::WriteBatch| {
@@ -1464,7 +1390,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
         iter.next();
     }
     iter.status()
-        .map_err(|error| StoreError::engine_at(&[keys::TAG_EVENT], "indexing stored spans", error))?;
+        .map_err(|error| StoreError::engine_at(&[keys::TAG_LEGACY_EVENT], "indexing stored spans", error))?;
     let mut batch = span_index_batch(index);
     put_format(db, &mut batch, 3)?;
     write_synced(db, batch, "upgrading the store to format 3")?;
@@ -1472,6 +1398,78 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
         spans,
         millis = started.elapsed().as_millis() as u64,
         "upgraded the store to format 3 (span index)"
+    );
+    Ok(())
+}
+
+/// Upgrades a format-4 store in place: every event moves from `0x01 trace
+/// seq` to `0x0A first_seq trace seq` in the `events` family, and each trace
+/// gets its start entry, in
+/// one pass over the old events. A trace's first-seen number is the arrival
+/// number just before its first event's (as first-seen order has it since
+/// format 1). Batches are written as they fill and the old events stay
+/// until the last one, which deletes them and says format 5: a crash part
+/// way leaves format 4, and the next open moves the same events to the
+/// same keys again (a trace whose start entry was written keeps its number).
+fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
+    const BATCH_BYTES: usize = 8 << 20;
+    let started = std::time::Instant::now();
+    let mut options = Store::read_options(None);
+    options.set_iterate_upper_bound(vec![keys::TAG_LEGACY_EVENT + 1]);
+    options.fill_cache(false);
+    let mut iter = db.raw_iterator_opt(options);
+    iter.seek([keys::TAG_LEGACY_EVENT]);
+    let family = families::events(db)?;
+    let mut batch = rocksdb::WriteBatch::default();
+    let mut current: Option<(String, u64)> = None;
+    let (mut events, mut traces) = (0u64, 0u64);
+    let mut new_key = Vec::new();
+    while let Some((key, value)) = iter.item() {
+        let Ok(keys::Key::LegacyEvent { trace_id, seq }) = keys::decode_key(key) else {
+            tracing::warn!(key = %keys::describe_key(key), "a malformed event key is left behind by the upgrade");
+            iter.next();
+            continue;
+        };
+        let first_seq = match &current {
+            Some((current_id, first_seq)) if *current_id == trace_id => *first_seq,
+            _ => {
+                let first_seq = match writer::read_start(db, &trace_id, None)? {
+                    Some(first_seq) => first_seq,
+                    None => {
+                        let first_seq = seq.saturating_sub(1);
+                        keys::write_trace_start_key(&mut new_key, &trace_id);
+                        let start = records::TraceStart { first_seq };
+                        batch.put(
+                            &new_key,
+                            records::encode_message(&new_key, records::KIND_TRACE_START, &start),
+                        );
+                        first_seq
+                    }
+                };
+                traces += 1;
+                current = Some((trace_id.clone(), first_seq));
+                first_seq
+            }
+        };
+        keys::write_event_key(&mut new_key, first_seq, &trace_id, seq);
+        batch.put_cf(family, &new_key, records::rekey(key, &new_key, value));
+        events += 1;
+        if batch.size_in_bytes() >= BATCH_BYTES {
+            db.write(std::mem::take(&mut batch))
+                .map_err(|error| StoreError::engine("moving events to format 5's keys", error))?;
+        }
+        iter.next();
+    }
+    iter.status()
+        .map_err(|error| StoreError::engine_at(&[keys::TAG_LEGACY_EVENT], "moving events to format 5's keys", error))?;
+    batch.delete_range(vec![keys::TAG_LEGACY_EVENT], vec![keys::TAG_LEGACY_EVENT + 1]);
+    put_format(db, &mut batch, 5)?;
+    write_synced(db, batch, "upgrading the store to format 5")?;
+    tracing::info!(
+        traces,
+        events,
+        millis = started.elapsed().as_millis() as u64,
+        "upgraded the store to format 5 (events keyed by first-seen number)"
     );
     Ok(())
 }

@@ -25,12 +25,13 @@ fn a_store_compacted_by_leveled_compaction_opens_under_universal() {
             .unwrap();
     }
     {
-        let mut leveled = rocksdb_options(&StoreOptions::default());
-        leveled.set_compaction_style(DBCompactionStyle::Level);
-        let db = rocksdb::DB::open(&leveled, dir.path()).unwrap();
+        // RocksDB's defaults: leveled compaction.
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), ["default", families::EVENTS]).unwrap();
         let mut compact = rocksdb::CompactOptions::default();
         compact.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-        db.compact_range_opt(None::<&[u8]>, None::<&[u8]>, &compact);
+        for family in families::all(&db) {
+            db.compact_range_cf_opt(family, None::<&[u8]>, None::<&[u8]>, &compact);
+        }
         let deepest = (1..7)
             .filter(|level| {
                 db.property_int_value(&format!("rocksdb.num-files-at-level{level}"))

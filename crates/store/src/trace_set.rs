@@ -24,10 +24,11 @@ pub(crate) fn trace_hash(trace_id: &[u8]) -> u64 {
     KEYS.get_or_init(Default::default).hash_one(trace_id)
 }
 
-/// A set of owned trace IDs, each stored with its [`trace_hash`].
+/// Owned trace IDs, each stored with its [`trace_hash`] and its first-seen
+/// number (which says where its events are).
 #[derive(Default)]
 pub(crate) struct TraceSet {
-    table: HashTable<(u64, String)>,
+    table: HashTable<(u64, String, u64)>,
 }
 
 impl TraceSet {
@@ -38,21 +39,30 @@ impl TraceSet {
         }
     }
 
-    /// Whether the set holds `trace_id`, whose hash is `hash`.
-    pub(crate) fn contains(&self, hash: u64, trace_id: &str) -> bool {
-        self.table.find(hash, |(_, held)| held == trace_id).is_some()
+    /// The first-seen number stored with `trace_id` (whose hash is `hash`),
+    /// if the set holds it.
+    pub(crate) fn get(&self, hash: u64, trace_id: &str) -> Option<u64> {
+        self.table
+            .find(hash, |(_, held, _)| held == trace_id)
+            .map(|&(_, _, first_seq)| first_seq)
     }
 
-    /// Adds `trace_id` unless the set holds it already.
-    pub(crate) fn insert(&mut self, hash: u64, trace_id: String) {
+    /// Whether the set holds `trace_id`, whose hash is `hash`.
+    pub(crate) fn contains(&self, hash: u64, trace_id: &str) -> bool {
+        self.get(hash, trace_id).is_some()
+    }
+
+    /// Adds `trace_id` with its first-seen number unless the set holds it already.
+    pub(crate) fn insert(&mut self, hash: u64, trace_id: String, first_seq: u64) {
         if !self.contains(hash, &trace_id) {
-            self.table.insert_unique(hash, (hash, trace_id), |(hash, _)| *hash);
+            self.table
+                .insert_unique(hash, (hash, trace_id, first_seq), |(hash, _, _)| *hash);
         }
     }
 
     /// Takes `trace_id` out, if the set holds it.
     pub(crate) fn remove(&mut self, hash: u64, trace_id: &str) {
-        if let Ok(entry) = self.table.find_entry(hash, |(_, held)| held == trace_id) {
+        if let Ok(entry) = self.table.find_entry(hash, |(_, held, _)| held == trace_id) {
             entry.remove();
         }
     }
@@ -82,32 +92,38 @@ impl TracePositions {
         self.table.clear();
     }
 
-    /// Whether a position holding `trace_id` (hash `hash`) was added.
-    pub(crate) fn contains<'a>(&self, hash: u64, trace_id: &str, id_at: impl Fn(usize) -> &'a str) -> bool {
+    /// The added position holding `trace_id` (hash `hash`), if any.
+    pub(crate) fn find<'a>(&self, hash: u64, trace_id: &str, id_at: impl Fn(usize) -> &'a str) -> Option<usize> {
         self.table
             .find(hash, |&(held_hash, at)| held_hash == hash && id_at(at) == trace_id)
-            .is_some()
+            .map(|&(_, at)| at)
     }
 
     /// Adds position `at` for an ID that no added position holds (the caller
-    /// has just found it absent with [`TracePositions::contains`]): no second
+    /// has just found it absent with [`TracePositions::find`]): no second
     /// lookup.
     pub(crate) fn add_absent(&mut self, hash: u64, at: usize) {
         self.table.insert_unique(hash, (hash, at), |&(held_hash, _)| held_hash);
     }
 
     /// Adds position `at`, holding `trace_id` (hash `hash`), unless a position
-    /// holding the same ID was added; `true` if it was added.
-    pub(crate) fn add<'a>(&mut self, hash: u64, at: usize, trace_id: &str, id_at: impl Fn(usize) -> &'a str) -> bool {
+    /// holding the same ID was added: then returns that position, adding nothing.
+    pub(crate) fn find_or_add<'a>(
+        &mut self,
+        hash: u64,
+        at: usize,
+        trace_id: &str,
+        id_at: impl Fn(usize) -> &'a str,
+    ) -> Option<usize> {
         match self.table.entry(
             hash,
             |&(held_hash, held)| held_hash == hash && id_at(held) == trace_id,
             |&(held_hash, _)| held_hash,
         ) {
-            Entry::Occupied(_) => false,
+            Entry::Occupied(occupied) => Some(occupied.get().1),
             Entry::Vacant(vacant) => {
                 vacant.insert((hash, at));
-                true
+                None
             }
         }
     }

@@ -12,13 +12,13 @@ fn a_trace_id_hashes_the_same_whichever_way_it_is_held() {
 }
 
 #[test]
-fn a_set_holds_each_trace_once_and_forgets_what_is_removed() {
+fn a_set_holds_each_trace_once_with_its_number_and_forgets_what_is_removed() {
     let mut set = TraceSet::with_capacity(4);
-    for id in ["a", "b", "a"] {
-        set.insert(hash(id), id.to_owned());
+    for (id, first_seq) in [("a", 1), ("b", 2), ("a", 3)] {
+        set.insert(hash(id), id.to_owned(), first_seq);
     }
     assert_eq!(set.len(), 2);
-    assert!(set.contains(hash("a"), "a") && set.contains(hash("b"), "b"));
+    assert_eq!((set.get(hash("a"), "a"), set.get(hash("b"), "b")), (Some(1), Some(2)));
     assert!(!set.contains(hash("c"), "c"));
     set.remove(hash("a"), "a");
     assert!(!set.contains(hash("a"), "a"));
@@ -30,29 +30,32 @@ fn a_set_holds_each_trace_once_and_forgets_what_is_removed() {
 fn a_set_tells_apart_ids_that_share_a_hash() {
     // Two IDs forced into one hash: the ID, not the hash, decides membership.
     let mut set = TraceSet::default();
-    set.insert(7, "a".to_owned());
-    set.insert(7, "b".to_owned());
+    set.insert(7, "a".to_owned(), 10);
+    set.insert(7, "b".to_owned(), 20);
     assert_eq!(set.len(), 2);
-    assert!(set.contains(7, "a") && set.contains(7, "b") && !set.contains(7, "c"));
+    assert_eq!(
+        (set.get(7, "a"), set.get(7, "b"), set.get(7, "c")),
+        (Some(10), Some(20), None)
+    );
     set.remove(7, "a");
     assert!(!set.contains(7, "a") && set.contains(7, "b"));
 }
 
 #[test]
-fn positions_find_ids_through_the_list_and_refuse_a_second_add() {
+fn positions_find_ids_through_the_list_and_name_the_first_on_a_second_add() {
     let list = ["x", "y", "x", "z"];
     let id_at = |at: usize| list.get(at).copied().unwrap_or("");
     let mut positions = TracePositions::default();
-    let added: Vec<bool> = list
+    let earlier: Vec<Option<usize>> = list
         .iter()
         .enumerate()
-        .map(|(at, id)| positions.add(hash(id), at, id, id_at))
+        .map(|(at, id)| positions.find_or_add(hash(id), at, id, id_at))
         .collect();
-    assert_eq!(added, [true, true, false, true]);
-    assert!(positions.contains(hash("y"), "y", id_at));
-    assert!(!positions.contains(hash("w"), "w", id_at));
+    assert_eq!(earlier, [None, None, Some(0), None]);
+    assert_eq!(positions.find(hash("y"), "y", id_at), Some(1));
+    assert_eq!(positions.find(hash("w"), "w", id_at), None);
     positions.clear();
-    assert!(!positions.contains(hash("x"), "x", id_at));
+    assert_eq!(positions.find(hash("x"), "x", id_at), None);
 }
 
 #[test]
@@ -62,8 +65,14 @@ fn a_position_added_as_absent_is_found() {
     let mut positions = TracePositions::default();
     positions.add_absent(hash("x"), 0);
     positions.add_absent(hash("y"), 1);
-    assert!(positions.contains(hash("x"), "x", id_at) && positions.contains(hash("y"), "y", id_at));
-    assert!(!positions.contains(hash("z"), "z", id_at));
+    assert_eq!(
+        (
+            positions.find(hash("x"), "x", id_at),
+            positions.find(hash("y"), "y", id_at)
+        ),
+        (Some(0), Some(1))
+    );
+    assert_eq!(positions.find(hash("z"), "z", id_at), None);
 }
 
 #[test]
@@ -71,8 +80,11 @@ fn positions_tell_apart_ids_that_share_a_hash() {
     let list = ["x", "y"];
     let id_at = |at: usize| list.get(at).copied().unwrap_or("");
     let mut positions = TracePositions::default();
-    assert!(positions.add(7, 0, "x", id_at));
-    assert!(positions.add(7, 1, "y", id_at));
-    assert!(positions.contains(7, "x", id_at) && positions.contains(7, "y", id_at));
-    assert!(!positions.contains(7, "w", id_at));
+    assert_eq!(positions.find_or_add(7, 0, "x", id_at), None);
+    assert_eq!(positions.find_or_add(7, 1, "y", id_at), None);
+    assert_eq!(
+        (positions.find(7, "x", id_at), positions.find(7, "y", id_at)),
+        (Some(0), Some(1))
+    );
+    assert_eq!(positions.find(7, "w", id_at), None);
 }

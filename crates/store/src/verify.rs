@@ -5,6 +5,8 @@
 //! - every event's `base.traceID` matches its key;
 //! - every trace's first event has the first-seen entry just before it, and
 //!   every first-seen entry names a trace whose first event is just after it;
+//! - (format 5) every trace's start entry holds its first-seen number, and
+//!   every start entry names a trace with events;
 //! - the store-wide counters match what was found (traces, events by kind,
 //!   every event TSO inside the recorded range), and every arrival number is
 //!   below the next one to be handed out;
@@ -53,6 +55,14 @@ pub struct VerifyReport {
     pub problems: u64,
 }
 
+/// The trace and arrival number of an event key of either layout.
+fn event_trace_and_seq(key: &[u8]) -> Option<(String, u64)> {
+    match keys::decode_key(key) {
+        Ok(Key::Event { trace_id, seq, .. } | Key::LegacyEvent { trace_id, seq }) => Some((trace_id, seq)),
+        _ => None,
+    }
+}
+
 /// Whether tallied counts agree with recorded ones. Damaged records cannot be
 /// attributed to a kind (their header is not trusted), so with damage present
 /// only the totals are compared: the damage itself is already reported.
@@ -80,6 +90,9 @@ struct Pass<'s, 'p> {
     traces_with_events: u64,
     /// First-seen entries whose trace's first event is just after them.
     linked_entries: u64,
+    /// Start entries (format 5), and those a first-seen entry agrees with.
+    starts: u64,
+    linked_starts: u64,
     /// Reused for the first-event seeks.
     events: Option<rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>>,
     /// The span index entries the current trace's spans call for.
@@ -140,23 +153,21 @@ impl Pass<'_, '_> {
         self.max_seq = Some(self.max_seq.map_or(seq, |max| max.max(seq)));
     }
 
-    /// The arrival number of the trace's first event, if it has one.
-    fn first_event_seq(&mut self, trace_id: &str) -> Result<Option<u64>> {
-        let prefix = keys::event_prefix(trace_id);
+    /// The arrival number of the first event of the trace first seen at
+    /// `first_seq`, if it has one.
+    fn first_event_seq(&mut self, trace_id: &str, first_seq: u64) -> Result<Option<u64>> {
+        let prefix = self.store.prefix_at(trace_id, first_seq);
         let (store, snapshot) = (self.store, self.snapshot);
-        let iter = self
-            .events
-            .get_or_insert_with(|| store.db().raw_iterator_opt(Store::read_options(Some(snapshot))));
+        let family = crate::families::family_of(store.db(), &prefix)?;
+        let iter = self.events.get_or_insert_with(|| {
+            store
+                .db()
+                .raw_iterator_cf_opt(family, Store::read_options(Some(snapshot)))
+        });
         iter.seek(&prefix);
         iter.status()
             .map_err(|error| StoreError::engine_at(&prefix, "verifying", error))?;
-        Ok(match iter.key() {
-            Some(key) if key.starts_with(&prefix) => match keys::decode_key(key) {
-                Ok(Key::Event { seq, .. }) => Some(seq),
-                _ => None,
-            },
-            _ => None,
-        })
+        Ok(iter.key().and_then(|key| keys::seq_after(&prefix, key)))
     }
 
     fn check_event(&mut self, key: &[u8], value: &[u8], trace_id: String, seq: u64) {
@@ -214,12 +225,14 @@ impl Pass<'_, '_> {
     /// for: one pass over the events for the expected entries, one over the index.
     fn name_index_differences(&mut self) -> Result<()> {
         let mut expected = span_index::IndexEntries::default();
+        let tag = self.event_tag();
         let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![keys::TAG_TRACE]);
-        let mut iter = self.store.db().raw_iterator_opt(options);
-        iter.seek([keys::TAG_EVENT]);
+        options.set_iterate_upper_bound(vec![tag + 1]);
+        let family = crate::families::family_of(self.store.db(), &[tag])?;
+        let mut iter = self.store.db().raw_iterator_cf_opt(family, options);
+        iter.seek([tag]);
         while let Some((key, value)) = iter.item() {
-            if let Ok(Key::Event { trace_id, .. }) = keys::decode_key(key)
+            if let Some((trace_id, _)) = event_trace_and_seq(key)
                 && let Ok(TraceEvent::Span(span)) = records::decode_event(key, value)
             {
                 expected.add_span(&span, &trace_id);
@@ -227,7 +240,7 @@ impl Pass<'_, '_> {
             iter.next();
         }
         iter.status()
-            .map_err(|error| StoreError::engine_at(&[keys::TAG_EVENT], "verifying", error))?;
+            .map_err(|error| StoreError::engine_at(&[tag], "verifying", error))?;
         let mut expected: std::collections::HashMap<Vec<u8>, Vec<u8>> = expected.into_stored().collect();
         let mut options = Store::read_options(Some(self.snapshot));
         options.set_iterate_upper_bound(vec![keys::TAG_TAG_VALUE]);
@@ -273,7 +286,8 @@ impl Pass<'_, '_> {
             self.report.traces += 1;
             self.found.traces += 1;
             self.see_seq(item.first_seq);
-            match self.first_event_seq(&item.trace_id) {
+            self.check_start_of(key, &item.trace_id, item.first_seq);
+            match self.first_event_seq(&item.trace_id, item.first_seq) {
                 Err(error) => self.report_error(error),
                 Ok(None) => self.problem(key, format!("dangling: trace {:?} has no events", item.trace_id)),
                 Ok(Some(seq)) if Some(seq) != item.first_seq.checked_add(1) => self.problem(
@@ -306,13 +320,15 @@ impl Pass<'_, '_> {
         }
         iter.status()
             .map_err(|error| StoreError::engine_at(&[keys::TAG_ORDER], "verifying", error))?;
+        let tag = self.event_tag();
         let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![keys::TAG_TRACE]);
-        let mut iter = self.store.db().raw_iterator_opt(options);
-        iter.seek([keys::TAG_EVENT]);
+        options.set_iterate_upper_bound(vec![tag + 1]);
+        let family = crate::families::family_of(self.store.db(), &[tag])?;
+        let mut iter = self.store.db().raw_iterator_cf_opt(family, options);
+        iter.seek([tag]);
         let mut current: Option<String> = None;
         while let Some(key) = iter.key() {
-            if let Ok(Key::Event { trace_id, seq }) = keys::decode_key(key)
+            if let Some((trace_id, seq)) = event_trace_and_seq(key)
                 && current.as_ref() != Some(&trace_id)
             {
                 let first_seq = seq.saturating_sub(1);
@@ -328,7 +344,80 @@ impl Pass<'_, '_> {
             iter.next();
         }
         iter.status()
-            .map_err(|error| StoreError::engine_at(&[keys::TAG_EVENT], "verifying", error))
+            .map_err(|error| StoreError::engine_at(&[tag], "verifying", error))
+    }
+
+    /// The tag of the store's event keys: `0x0A` since format 5, `0x01` before.
+    fn event_tag(&self) -> u8 {
+        if self.store.format() >= 5 {
+            keys::TAG_EVENT
+        } else {
+            keys::TAG_LEGACY_EVENT
+        }
+    }
+
+    /// Checks (format 5) that the trace named by a first-seen entry at `key`
+    /// has a start entry holding `first_seq`.
+    fn check_start_of(&mut self, key: &[u8], trace_id: &str, first_seq: u64) {
+        if self.store.format() < 5 {
+            return;
+        }
+        let start_key = keys::trace_start_key(trace_id);
+        let start = match self.get(&start_key) {
+            Err(error) => return self.report_error(error),
+            Ok(None) => return self.problem(key, format!("trace {trace_id:?} has no start entry")),
+            Ok(Some(value)) => {
+                records::decode_message::<records::TraceStart>(&start_key, &value, records::KIND_TRACE_START)
+            }
+        };
+        match start {
+            // A damaged start entry is reported where the pass reads it.
+            Err(_) => {}
+            Ok(start) if start.first_seq != first_seq => self.problem(
+                &start_key,
+                format!(
+                    "says the trace was first seen at {}, first-seen order says {first_seq}",
+                    start.first_seq
+                ),
+            ),
+            Ok(_) => self.linked_starts += 1,
+        }
+    }
+
+    /// A start entry: a valid record. Whether a first-seen entry agrees with
+    /// it is checked from the first-seen side, and counted: only when fewer
+    /// agree than there are start entries does a second pass name the rest.
+    fn check_start(&mut self, key: &[u8], value: &[u8]) {
+        if self.store.format() < 5 {
+            return self.problem(
+                key,
+                format!("a format-5 start entry in a format-{} store", self.store.format()),
+            );
+        }
+        self.starts += 1;
+        if let Err(error) = records::decode_message::<records::TraceStart>(key, value, records::KIND_TRACE_START) {
+            self.report_error(error);
+        }
+    }
+
+    /// Names the start entries of traces that have no events where they say.
+    fn name_stray_starts(&mut self) -> Result<()> {
+        let store = self.store;
+        let mut options = Store::read_options(Some(self.snapshot));
+        options.set_iterate_upper_bound(vec![keys::TAG_TRACE_START + 1]);
+        let mut iter = store.db().raw_iterator_opt(options);
+        iter.seek([keys::TAG_TRACE_START]);
+        while let Some((key, value)) = iter.item() {
+            if let Ok(Key::TraceStart { trace_id }) = keys::decode_key(key)
+                && let Ok(start) = records::decode_message::<records::TraceStart>(key, value, records::KIND_TRACE_START)
+                && self.first_event_seq(&trace_id, start.first_seq)?.is_none()
+            {
+                self.problem(key, "the trace has no events under this start");
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&[keys::TAG_TRACE_START], "verifying", error))
     }
 
     fn check_meta(&mut self, key: &[u8], value: &[u8]) {
@@ -353,6 +442,30 @@ impl Pass<'_, '_> {
         }
     }
 
+    /// Checks one record, by what its key says it is.
+    fn check_record(&mut self, key: &[u8], value: &[u8]) {
+        let format = self.store.format();
+        match keys::decode_key(key) {
+            Err(error) => self.problem(key, format!("undecodable key: {error}")),
+            Ok(Key::Meta(_)) => self.check_meta(key, value),
+            Ok(Key::Event { trace_id, seq, .. }) if self.event_tag() == keys::TAG_EVENT => {
+                self.check_event(key, value, trace_id, seq)
+            }
+            Ok(Key::LegacyEvent { trace_id, seq }) if self.event_tag() == keys::TAG_LEGACY_EVENT => {
+                self.check_event(key, value, trace_id, seq)
+            }
+            Ok(Key::Event { .. } | Key::LegacyEvent { .. }) => self.problem(
+                key,
+                format!("an event key of another format in a format-{format} store"),
+            ),
+            Ok(Key::TraceStart { .. }) => self.check_start(key, value),
+            Ok(Key::Trace { .. }) => self.check_summary(key),
+            Ok(Key::Order { first_seq }) => self.check_order(key, value, first_seq),
+            Ok(Key::SpanIndex { .. }) => self.check_span_index(key, value),
+            Ok(Key::TagValue { .. }) => self.check_tag_value(key, value),
+        }
+    }
+
     fn finish(&mut self, stored: Counters) {
         self.end_trace();
         // Format 2 kept no span index (opening it read-write builds one).
@@ -364,6 +477,11 @@ impl Pass<'_, '_> {
         }
         if self.traces_with_events > self.linked_entries
             && let Err(error) = self.name_orphans()
+        {
+            self.report_error(error);
+        }
+        if self.starts > self.linked_starts
+            && let Err(error) = self.name_stray_starts()
         {
             self.report_error(error);
         }
@@ -441,6 +559,8 @@ impl Store {
             current_trace: None,
             traces_with_events: 0,
             linked_entries: 0,
+            starts: 0,
+            linked_starts: 0,
             events: None,
             trace_index: span_index::IndexEntries::default(),
             index_expected: IndexTally::default(),
@@ -449,29 +569,27 @@ impl Store {
         if pass.get(keys::META_FORMAT)?.is_none() {
             pass.problem(keys::META_FORMAT, "the format record is missing");
         }
-        let mut iter = self.db().raw_iterator_opt(Store::read_options(Some(&snapshot)));
-        iter.seek_to_first();
-        while let Some((key, value)) = iter.item() {
-            pass.report.records += 1;
-            if pass.report.records.is_multiple_of(10_000) {
-                on_progress(pass.report.records);
+        // The default family, then (format 5) the events: one trace's events
+        // are together in either, so each trace is checked as it ends.
+        for family in crate::families::all(self.db()) {
+            let mut iter = self
+                .db()
+                .raw_iterator_cf_opt(family, Store::read_options(Some(&snapshot)));
+            iter.seek_to_first();
+            while let Some((key, value)) = iter.item() {
+                pass.report.records += 1;
+                if pass.report.records.is_multiple_of(10_000) {
+                    on_progress(pass.report.records);
+                }
+                pass.check_record(key, value);
+                iter.next();
             }
-            match keys::decode_key(key) {
-                Err(error) => pass.problem(key, format!("undecodable key: {error}")),
-                Ok(Key::Meta(_)) => pass.check_meta(key, value),
-                Ok(Key::Event { trace_id, seq }) => pass.check_event(key, value, trace_id, seq),
-                Ok(Key::Trace { .. }) => pass.check_summary(key),
-                Ok(Key::Order { first_seq }) => pass.check_order(key, value, first_seq),
-                Ok(Key::SpanIndex { .. }) => pass.check_span_index(key, value),
-                Ok(Key::TagValue { .. }) => pass.check_tag_value(key, value),
+            if let Err(error) = iter.status() {
+                pass.problem_named(
+                    "(storage engine)".into(),
+                    format!("the pass stopped early: {}", error.into_string()),
+                );
             }
-            iter.next();
-        }
-        if let Err(error) = iter.status() {
-            pass.problem_named(
-                "(storage engine)".into(),
-                format!("the pass stopped early: {}", error.into_string()),
-            );
         }
         match stored {
             Some(stored) => pass.finish(stored),

@@ -9,11 +9,13 @@
 //! locks and a delete can never interleave with an append to the same trace.
 //!
 //! An append needs no read in the common case: the writer knows which traces
-//! are stored from the traces it touched lately ([`HotTraces`]) and a Bloom
-//! filter over all of them ([`TraceFilter`]); only a trace the filter may hold
-//! but the writer has not seen lately costs a RocksDB read. A new trace gets a
-//! first-seen number, and the commit writes the first-seen entries of all its
-//! new traces as one record; there is no per-trace summary to rewrite.
+//! are stored, and where, from the traces it touched lately ([`HotTraces`]),
+//! and a Bloom filter over all of them ([`TraceFilter`]) rules out most of the
+//! rest; only a trace the filter may hold but the writer has not seen lately
+//! costs a RocksDB read (of its start entry). A new trace gets a first-seen
+//! number, which also places its events (it begins their keys); the commit
+//! writes the trace's start entry and the first-seen entries of all its new
+//! traces as one record; there is no per-trace summary to rewrite.
 //!
 //! Each request is applied in two phases: first everything that can fail
 //! (those reads), then the changes, which cannot. A request that fails
@@ -32,9 +34,10 @@ use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
 use tracekeep_proto::{EventKind, TraceEvent};
 
 use crate::error::{Result, StoreError};
-use crate::keys::{self, ORDER_END, TAG_END, TAG_EVENT, TAG_ORDER};
+use crate::families;
+use crate::keys::{self, ORDER_END, TAG_END, TAG_LEGACY_EVENT, TAG_ORDER};
 use crate::order::{self, OrderItem};
-use crate::records::{self, Counters, OrderBatch, PreparedRecord};
+use crate::records::{self, Counters, OrderBatch, PreparedRecord, TraceStart};
 use crate::span_index;
 use crate::trace_filter::TraceFilter;
 use crate::trace_set::{TracePositions, TraceSet, trace_hash};
@@ -231,8 +234,9 @@ pub(crate) fn run(context: WriterContext, requests: Receiver<Request>, counters:
 /// Traces the writer touched lately, per generation.
 const HOT_TRACES: usize = 16 * 1024;
 
-/// IDs of traces the writer committed events for lately, so that appends to
-/// an active trace need neither the filter nor a read. Two generations
+/// IDs of traces the writer committed events for lately, with their
+/// first-seen numbers, so that appends to an active trace need neither the
+/// filter nor a read. Two generations
 /// approximate LRU without per-access bookkeeping: lookups see both, and when
 /// the young one fills, the old one is dropped and the young one takes its place.
 struct HotTraces {
@@ -250,11 +254,11 @@ impl HotTraces {
         }
     }
 
-    fn contains(&self, hash: u64, trace_id: &str) -> bool {
-        self.young.contains(hash, trace_id) || self.old.contains(hash, trace_id)
+    fn get(&self, hash: u64, trace_id: &str) -> Option<u64> {
+        self.young.get(hash, trace_id).or_else(|| self.old.get(hash, trace_id))
     }
 
-    fn touch(&mut self, hash: u64, trace_id: String) {
+    fn touch(&mut self, hash: u64, trace_id: String, first_seq: u64) {
         if self.young.contains(hash, &trace_id) {
             return;
         }
@@ -263,7 +267,7 @@ impl HotTraces {
             let young = TraceSet::with_capacity(self.capacity);
             self.old = std::mem::replace(&mut self.young, young);
         }
-        self.young.insert(hash, trace_id);
+        self.young.insert(hash, trace_id, first_seq);
     }
 
     fn forget(&mut self, trace_id: &str) {
@@ -342,16 +346,16 @@ impl WriterState {
         }
     }
 
-    /// Whether `trace_id` (whose [`trace_hash`] is `hash`) has no events
-    /// stored (committed state).
-    fn is_new(&self, db: &rocksdb::DB, hash: u64, trace_id: &str) -> Result<bool> {
-        if self.hot.contains(hash, trace_id) {
-            return Ok(false);
+    /// The first-seen number of `trace_id` (whose [`trace_hash`] is `hash`)
+    /// if it is stored, `None` if it is new (committed state).
+    fn stored_start(&self, db: &rocksdb::DB, hash: u64, trace_id: &str) -> Result<Option<u64>> {
+        if let Some(first_seq) = self.hot.get(hash, trace_id) {
+            return Ok(Some(first_seq));
         }
         if self.filter_complete && !self.filter.may_contain(hash) {
-            return Ok(true);
+            return Ok(None);
         }
-        Ok(!trace_exists(db, trace_id)?)
+        read_start(db, trace_id, None)
     }
 }
 
@@ -413,19 +417,46 @@ fn load_filter(db: &rocksdb::DB, expected: usize, stop: &AtomicBool) -> Result<O
     Ok(Some(filter))
 }
 
-/// Whether any event of `trace_id` is stored.
-fn trace_exists(db: &rocksdb::DB, trace_id: &str) -> Result<bool> {
-    let prefix = keys::event_prefix(trace_id);
-    let iter = crate::store::trace_events(db, &prefix, None);
-    let exists = iter.valid();
-    iter.status()
-        .map_err(|error| StoreError::engine_at(&prefix, "looking up a trace", error))?;
-    Ok(exists)
+/// The first-seen number in the start entry of `trace_id`, if it has one
+/// (it has one exactly while the trace has events).
+pub(crate) fn read_start(
+    db: &rocksdb::DB,
+    trace_id: &str,
+    snapshot: Option<&rocksdb::Snapshot<'_>>,
+) -> Result<Option<u64>> {
+    let key = keys::trace_start_key(trace_id);
+    let mut options = ReadOptions::default();
+    if let Some(snapshot) = snapshot {
+        options.set_snapshot(snapshot);
+    }
+    let value = db
+        .get_pinned_opt(&key, &options)
+        .map_err(|error| StoreError::engine_at(&key, "looking up a trace", error))?;
+    match value {
+        None => Ok(None),
+        Some(value) => {
+            let start: TraceStart = records::decode_message(&key, &value, records::KIND_TRACE_START)?;
+            Ok(Some(start.first_seq))
+        }
+    }
+}
+
+/// Where an event's trace starts, as phase one of an append finds it.
+#[derive(Clone, Copy)]
+enum Start {
+    /// The event starts its trace.
+    New,
+    /// The trace is stored, or started earlier in the commit, at this number.
+    At(u64),
+    /// As the request's earlier event at this position.
+    AsEvent(usize),
 }
 
 /// The appends being folded into one commit.
 struct Group<'a> {
     db: &'a rocksdb::DB,
+    /// The family events go to.
+    events: &'a rocksdb::ColumnFamily,
     batch: WriteBatch,
     counters: Counters,
     /// First-seen entries of the traces the group starts.
@@ -434,8 +465,9 @@ struct Group<'a> {
     started_hashes: Vec<u64>,
     /// Where in `order` each started trace is, for lookups by later requests.
     started: TracePositions,
-    /// Known traces the group appended to (for the hot set), with their hashes.
-    continued: Vec<(u64, String)>,
+    /// Known traces the group appended to (for the hot set), with their
+    /// hashes and first-seen numbers.
+    continued: Vec<(u64, String, u64)>,
     /// Scratch space: which traces the request being added has shown already.
     seen: TracePositions,
     /// Scratch space for keys (the batch copies what it is given).
@@ -451,44 +483,42 @@ impl Group<'_> {
 
     fn append(&mut self, append: PreparedAppend, state: &WriterState) -> Result<Outcome> {
         let PreparedAppend { events, index } = append;
-        // Phase one: which events start a trace. The only step that can fail.
+        // Phase one: where each event's trace starts. The only step that can fail.
         let event_id = |at: usize| events.get(at).map_or("", PreparedEvent::trace_id);
         let started_id = |at: usize| self.order.trace_ids.get(at).map_or("", String::as_str);
         self.seen.clear();
-        let mut firsts = Vec::with_capacity(events.len());
+        let mut starts = Vec::with_capacity(events.len());
         let mut continued = Vec::new();
         for (at, event) in events.iter().enumerate() {
             let (trace_id, hash) = (event.trace_id(), event.trace_hash);
-            let starts = self.seen.add(hash, at, trace_id, event_id)
-                && !self.started.contains(hash, trace_id, started_id)
-                && if state.is_new(self.db, hash, trace_id)? {
-                    true
-                } else {
-                    if !state.hot.young.contains(hash, trace_id) {
-                        continued.push((hash, trace_id.to_owned()));
-                    }
-                    false
-                };
-            firsts.push(starts);
+            let start = if let Some(earlier) = self.seen.find_or_add(hash, at, trace_id, event_id) {
+                Start::AsEvent(earlier)
+            } else if let Some(position) = self.started.find(hash, trace_id, started_id) {
+                Start::At(self.order.first_seqs.get(position).copied().unwrap_or_default())
+            } else if let Some(first_seq) = state.stored_start(self.db, hash, trace_id)? {
+                if !state.hot.young.contains(hash, trace_id) {
+                    continued.push((hash, trace_id.to_owned(), first_seq));
+                }
+                Start::At(first_seq)
+            } else {
+                Start::New
+            };
+            starts.push(start);
         }
         // Phase two: the changes.
         self.continued.append(&mut continued);
+        let mut first_seqs = Vec::with_capacity(events.len());
         let mut kind_run: Option<(EventKind, u64)> = None;
-        for (event, first) in events.into_iter().zip(firsts) {
+        for (event, start) in events.into_iter().zip(starts) {
             let trace_id = event.trace_id();
-            if first {
-                let first_seq = self.next_seq();
-                let at = self.order.trace_ids.len();
-                self.order.trace_ids.push(trace_id.to_owned());
-                self.order.first_seqs.push(first_seq);
-                self.started_hashes.push(event.trace_hash);
-                // Phase one found it neither started in this group nor seen
-                // before in this request.
-                self.started.add_absent(event.trace_hash, at);
-                self.counters.traces += 1;
-            }
+            let first_seq = match start {
+                Start::New => self.start_trace(trace_id, event.trace_hash),
+                Start::At(first_seq) => first_seq,
+                Start::AsEvent(earlier) => first_seqs.get(earlier).copied().unwrap_or_default(),
+            };
+            first_seqs.push(first_seq);
             let seq = self.next_seq();
-            keys::write_event_key(&mut self.key, trace_id, seq);
+            keys::write_event_key(&mut self.key, first_seq, trace_id, seq);
             // Counted per run of one kind: a request is nearly always one kind.
             kind_run = match kind_run {
                 Some((kind, count)) if kind == event.kind => Some((kind, count + 1)),
@@ -498,11 +528,29 @@ impl Group<'_> {
                 }
             };
             self.counters.widen_tso_range(event.tso);
-            self.batch.put(&self.key, event.record.seal(&self.key));
+            self.batch.put_cf(self.events, &self.key, event.record.seal(&self.key));
         }
         self.count_kind(kind_run);
         span_index::write_entries(&mut self.batch, &index);
         Ok(Outcome::Appended)
+    }
+
+    /// Gives a new trace its first-seen number and writes its start entry;
+    /// returns the number.
+    fn start_trace(&mut self, trace_id: &str, hash: u64) -> u64 {
+        let first_seq = self.next_seq();
+        let at = self.order.trace_ids.len();
+        self.order.trace_ids.push(trace_id.to_owned());
+        self.order.first_seqs.push(first_seq);
+        self.started_hashes.push(hash);
+        // Phase one found it neither started in this group nor seen before
+        // in this request.
+        self.started.add_absent(hash, at);
+        self.counters.traces += 1;
+        keys::write_trace_start_key(&mut self.key, trace_id);
+        let start = records::encode_message(&self.key, records::KIND_TRACE_START, &TraceStart { first_seq });
+        self.batch.put(&self.key, start);
+        first_seq
     }
 
     fn count_kind(&mut self, run: Option<(EventKind, u64)>) {
@@ -582,8 +630,19 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
         .iter()
         .map(|request| request.op.size() + request.op.events() * 48)
         .sum();
+    let events = match families::events(&context.db) {
+        Ok(events) => events,
+        Err(error) => {
+            let message = error.to_string();
+            for request in requests {
+                request.reply.send(Err(commit_failed(&message)));
+            }
+            return;
+        }
+    };
     let mut group = Group {
         db: &context.db,
+        events,
         batch: WriteBatch::with_capacity_bytes(capacity + 4096),
         counters: state.counters.clone(),
         order: OrderBatch::default(),
@@ -644,12 +703,13 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
             if marked {
                 state.clock_minute = minute;
             }
-            for (trace_id, hash) in order.trace_ids.into_iter().zip(started_hashes) {
+            let started = order.trace_ids.into_iter().zip(order.first_seqs).zip(started_hashes);
+            for ((trace_id, first_seq), hash) in started {
                 state.filter.insert(hash);
-                state.hot.touch(hash, trace_id);
+                state.hot.touch(hash, trace_id, first_seq);
             }
-            for (hash, trace_id) in continued {
-                state.hot.touch(hash, trace_id);
+            for (hash, trace_id, first_seq) in continued {
+                state.hot.touch(hash, trace_id, first_seq);
             }
             for (reply, outcome) in accepted {
                 reply.send(Ok(outcome));
@@ -690,7 +750,12 @@ fn commit_alone(context: &WriterContext, state: &mut WriterState, request: Reque
 
 fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome> {
     let mut batch = WriteBatch::default();
-    batch.delete_range(vec![TAG_EVENT], vec![TAG_END]);
+    batch.delete_range(vec![TAG_LEGACY_EVENT], vec![TAG_END]);
+    batch.delete_range_cf(
+        families::events(&context.db)?,
+        vec![keys::TAG_EVENT],
+        vec![keys::TAG_EVENT + 1],
+    );
     let counters = Counters {
         next_seq: state.counters.next_seq,
         ..Counters::default()
@@ -708,7 +773,8 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
 /// What a delete needs to know of the trace: read from its events, since
 /// deletes are rare and appends keep no per-trace summary.
 struct Doomed {
-    first_event_seq: u64,
+    /// The trace's first-seen number, from its start entry.
+    first_seq: u64,
     last_event_seq: u64,
     events_by_kind: Vec<(u32, u64)>,
     /// The span index entries of its spans.
@@ -716,8 +782,11 @@ struct Doomed {
 }
 
 fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
-    let prefix = keys::event_prefix(trace_id);
-    let mut iter = crate::store::trace_events(db, &prefix, None);
+    let Some(first_seq) = read_start(db, trace_id, None)? else {
+        return Ok(None);
+    };
+    let prefix = keys::event_prefix(first_seq, trace_id);
+    let mut iter = crate::store::trace_events(db, &prefix, None)?;
     let mut doomed: Option<Doomed> = None;
     while let Some((key, value)) = iter.item() {
         let seq = match keys::decode_key(key) {
@@ -725,7 +794,7 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
             _ => return Err(StoreError::corrupted(key, "malformed event key")),
         };
         let doomed = doomed.get_or_insert(Doomed {
-            first_event_seq: seq,
+            first_seq,
             last_event_seq: seq,
             events_by_kind: Vec::new(),
             index: span_index::IndexEntries::default(),
@@ -750,7 +819,7 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
         iter.next();
     }
     iter.status()
-        .map_err(|error| StoreError::engine_at(&prefix, "reading a trace to delete", error))?;
+        .map_err(|error| StoreError::engine_at(&keys::trace_key(trace_id), "reading a trace to delete", error))?;
     Ok(doomed)
 }
 
@@ -788,6 +857,7 @@ fn delete_traces(
     trace_ids: Vec<String>,
     before_seq: u64,
 ) -> Result<u64> {
+    let events = families::events(&context.db)?;
     let mut batch = WriteBatch::default();
     let mut counters = state.counters.clone();
     let mut removed = Vec::new();
@@ -797,8 +867,8 @@ fn delete_traces(
         else {
             continue;
         };
-        take_out(&mut batch, &mut counters, &trace_id, &doomed);
-        removed.push((trace_id, doomed.first_event_seq.saturating_sub(1)));
+        take_out(&mut batch, events, &mut counters, &trace_id, &doomed);
+        removed.push((trace_id, doomed.first_seq));
     }
     if removed.is_empty() {
         return Ok(0);
@@ -812,12 +882,19 @@ fn delete_traces(
     Ok(removed.len() as u64)
 }
 
-/// Deletes a trace's events and span index entries, and takes it out of
-/// the counters (its first-seen entry is the caller's).
-fn take_out(batch: &mut WriteBatch, counters: &mut Counters, trace_id: &str, doomed: &Doomed) {
-    let prefix = keys::event_prefix(trace_id);
+/// Deletes a trace's events, start entry and span index entries, and takes
+/// it out of the counters (its first-seen entry is the caller's).
+fn take_out(
+    batch: &mut WriteBatch,
+    events: &rocksdb::ColumnFamily,
+    counters: &mut Counters,
+    trace_id: &str,
+    doomed: &Doomed,
+) {
+    let prefix = keys::event_prefix(doomed.first_seq, trace_id);
     let end = keys::prefix_end(&prefix);
-    batch.delete_range(prefix, end);
+    batch.delete_range_cf(events, prefix, end);
+    batch.delete(keys::trace_start_key(trace_id));
     for key in doomed.index.span_keys() {
         batch.delete(key);
     }

@@ -488,6 +488,34 @@ fn verify_reports_dangling_indexes_and_orphans() {
 }
 
 #[test]
+fn verify_names_start_entries_that_point_nowhere_or_disagree_with_first_seen_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store.append(vec![job("a", 1), job("b", 2)]).unwrap();
+    assert_consistent(&store);
+    store.inject_start_entry("stray", 3).unwrap();
+    store.inject_start_entry("b", 1_000).unwrap();
+    let mut problems = Vec::new();
+    store.verify(|problem| problems.push(problem.clone()), |_| {}).unwrap();
+    let text: Vec<_> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.key, p.description))
+        .collect();
+    assert!(
+        text.iter()
+            .any(|line| line.starts_with(r#"trace-start "stray""#) && line.contains("no events")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|line| line.starts_with(r#"trace-start "b""#) && line.contains("first-seen order says")),
+        "{text:?}"
+    );
+    // The trace a start entry leads away from is found no more: reported too.
+    assert!(matches!(store.query("b"), Err(StoreError::TraceNotFound { .. })));
+}
+
+#[test]
 fn a_newer_format_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     open(&dir)
@@ -1057,11 +1085,12 @@ fn verify_names_missing_span_index_entries() {
 }
 
 #[test]
-fn opening_a_format_3_store_marks_it_format_4_so_older_builds_refuse_it() {
+fn opening_a_format_3_store_upgrades_it_so_older_builds_refuse_it() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(&dir);
         span_fixture(&store);
+        store.rewrite_as_format_4().unwrap();
         store.inject_format_version(3).unwrap();
     }
     assert_eq!(
@@ -1071,10 +1100,46 @@ fn opening_a_format_3_store_marks_it_format_4_so_older_builds_refuse_it() {
     );
     drop(open(&dir));
     let store = Store::open_read_only(dir.path()).unwrap();
-    assert_eq!(store.format(), 4);
+    assert_eq!(store.format(), tracekeep_store::FORMAT_VERSION);
     assert_eq!(store.span_services().unwrap(), ["cache", "db", "front"]);
     drop(store);
     assert_consistent(&open(&dir));
+}
+
+#[test]
+fn a_format_4_store_is_read_as_it_is_and_its_events_move_under_epochs_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, events) = {
+        let store = open(&dir);
+        span_fixture(&store);
+        store.append(vec![job("a", 5), binlog("b", 2), job("a", 9)]).unwrap();
+        let ids = all_ids(&store);
+        let events: Vec<_> = ids.iter().map(|id| store.query(id).unwrap()).collect();
+        store.rewrite_as_format_4().unwrap();
+        (ids, events)
+    };
+    let read = |store: &Store| -> Vec<_> { ids.iter().map(|id| store.query(id).unwrap()).collect() };
+    {
+        let store = Store::open_read_only(dir.path()).unwrap();
+        assert_eq!(store.format(), 4);
+        assert_eq!((all_ids(&store), read(&store)), (ids.clone(), events.clone()));
+        assert_consistent(&store);
+    }
+    let store = open(&dir);
+    assert_eq!(store.format(), tracekeep_store::FORMAT_VERSION);
+    assert_eq!((all_ids(&store), read(&store)), (ids.clone(), events.clone()));
+    assert_consistent(&store);
+    // The moved traces take appends and deletes as they did.
+    store.append(vec![job("a", 10), job("new", 1)]).unwrap();
+    assert_eq!(tsos(&store, "a"), [5, 9, 10]);
+    assert!(store.delete("b").unwrap());
+    assert!(matches!(store.query("b"), Err(StoreError::TraceNotFound { .. })));
+    assert_consistent(&store);
+    drop(store);
+    // Nothing is left under the old keys: a second open moves nothing.
+    let store = open(&dir);
+    assert_eq!(tsos(&store, "a"), [5, 9, 10]);
+    assert_consistent(&store);
 }
 
 #[test]
