@@ -219,8 +219,11 @@ pub fn through_store(sync: bool, workload: Workload) -> anyhow::Result<Measured>
 }
 
 /// Bare RocksDB: the same bytes (an 8-byte header, as the store's records
-/// have, then the event) under the same keys (`0x01`, trace ID length and
-/// bytes, arrival number), in one `WriteBatch` per upload, same sync mode.
+/// have, then the event) under the same keys (`0x0A`, the trace's number,
+/// trace ID length and bytes, arrival number), in one `WriteBatch` per
+/// upload, same sync mode. Its trace numbers grow per client as the store's
+/// first-seen numbers grow per store; it writes no start entries and no
+/// first-seen records (the store's own bookkeeping).
 pub fn through_bare_rocksdb(sync: bool, workload: Workload) -> anyhow::Result<Measured> {
     let dir = tempfile::tempdir().context("scratch dir")?;
     let mut options = rocksdb::Options::default();
@@ -237,8 +240,10 @@ pub fn through_bare_rocksdb(sync: bool, workload: Workload) -> anyhow::Result<Me
         for i in n..n + workload.batch as u64 {
             pool.event(client, i, workload.shape, &mut event);
             let trace = trace_id(client, i / workload.shape);
+            let first = (client as u64) << 48 | (i / workload.shape * workload.shape);
             key.clear();
-            key.push(0x01);
+            key.push(0x0A);
+            key.extend_from_slice(&first.to_be_bytes());
             key.extend_from_slice(&(trace.len() as u32).to_be_bytes());
             key.extend_from_slice(trace.as_bytes());
             key.extend_from_slice(&((client as u64) << 48 | i).to_be_bytes());
