@@ -170,9 +170,9 @@ fn family_options(options: &StoreOptions, cache: &Cache, events: bool) -> Option
         // Leveled compaction: keys arrive nearly in order, so a flushed file
         // overlaps only the newest files of the level below, and most files
         // move down without a rewrite. On a bare-RocksDB fill of 50 M events
-        // shaped like the scale run, this family wrote 3.9 GB in compaction
-        // against 8.3 GB for universal compaction over trace-ID keys, and held
-        // its rate from the first tenth to the last (docs/benchmarks.md).
+        // shaped like the scale run, this family wrote 4.0 GB in compaction
+        // against 8.9 GB for universal compaction over trace-ID keys, and held
+        // its rate from the first tenth to the last (docs/design.md).
         rocks.set_compaction_style(DBCompactionStyle::Level);
         rocks.set_level_compaction_dynamic_level_bytes(true);
     } else {
