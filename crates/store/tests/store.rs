@@ -461,6 +461,16 @@ fn a_corrupted_byte_is_a_typed_error_naming_the_key() {
     assert!(problems[0].key.starts_with(r#"event trace="damaged""#));
 }
 
+/// Verify's problems, as `key: description` lines.
+fn problem_lines(store: &Store) -> Vec<String> {
+    let mut problems = Vec::new();
+    store.verify(|problem| problems.push(problem.clone()), |_| {}).unwrap();
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.key, p.description))
+        .collect()
+}
+
 #[test]
 fn verify_reports_dangling_indexes_and_orphans() {
     let dir = tempfile::tempdir().unwrap();
@@ -468,12 +478,7 @@ fn verify_reports_dangling_indexes_and_orphans() {
     store.append(vec![job("a", 1), job("lost", 2)]).unwrap();
     store.inject_lost_first_seen("lost").unwrap();
     store.inject_dangling_first_seen("ghost").unwrap();
-    let mut problems = Vec::new();
-    store.verify(|problem| problems.push(problem.clone()), |_| {}).unwrap();
-    let text: Vec<_> = problems
-        .iter()
-        .map(|p| format!("{}: {}", p.key, p.description))
-        .collect();
+    let text = problem_lines(&store);
     assert!(
         text.iter()
             .any(|line| line.contains("orphans") && line.contains(r#"trace="lost""#)),
@@ -495,12 +500,7 @@ fn verify_names_start_entries_that_point_nowhere_or_disagree_with_first_seen_ord
     assert_consistent(&store);
     store.inject_start_entry("stray", 3).unwrap();
     store.inject_start_entry("b", 1_000).unwrap();
-    let mut problems = Vec::new();
-    store.verify(|problem| problems.push(problem.clone()), |_| {}).unwrap();
-    let text: Vec<_> = problems
-        .iter()
-        .map(|p| format!("{}: {}", p.key, p.description))
-        .collect();
+    let text = problem_lines(&store);
     assert!(
         text.iter()
             .any(|line| line.starts_with(r#"trace-start "stray""#) && line.contains("no events")),
@@ -511,7 +511,7 @@ fn verify_names_start_entries_that_point_nowhere_or_disagree_with_first_seen_ord
             .any(|line| line.starts_with(r#"trace-start "b""#) && line.contains("first-seen order says")),
         "{text:?}"
     );
-    // The trace a start entry leads away from is found no more: reported too.
+    // Queries follow the start entry: "b" is not found where it points.
     assert!(matches!(store.query("b"), Err(StoreError::TraceNotFound { .. })));
 }
 
