@@ -1107,7 +1107,7 @@ fn opening_a_format_3_store_upgrades_it_so_older_builds_refuse_it() {
 }
 
 #[test]
-fn a_format_4_store_is_read_as_it_is_and_its_events_move_under_epochs_on_open() {
+fn a_format_4_store_is_read_as_it_is_and_its_events_move_under_their_first_seen_numbers_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let (ids, events) = {
         let store = open(&dir);
