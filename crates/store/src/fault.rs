@@ -93,9 +93,7 @@ impl Store {
     /// verify must report.
     pub fn inject_start_entry(&self, trace_id: &str, first_seq: u64) -> Result<()> {
         let key = keys::trace_start_key(trace_id);
-        let start = crate::records::TraceStart { first_seq };
-        let value = crate::records::encode_message(&key, crate::records::KIND_TRACE_START, &start);
-        self.raw_put(&key, &value)
+        self.raw_put(&key, &crate::records::encode_trace_start(&key, first_seq))
     }
 
     /// Adds a first-seen entry for a trace that has no events: the dangling

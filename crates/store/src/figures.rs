@@ -35,22 +35,12 @@ impl Store {
     /// RocksDB's figures for this store now (cheap: no data is read).
     pub fn engine_figures(&self) -> EngineFigures {
         let db = self.db();
+        // These three are the database's, whichever family is asked.
+        let int = |name: &properties::PropName| db.property_int_value(name).ok().flatten().unwrap_or(0);
         let mut figures = EngineFigures {
-            block_cache_bytes: db
-                .property_int_value(properties::BLOCK_CACHE_USAGE)
-                .ok()
-                .flatten()
-                .unwrap_or(0),
-            running_compactions: db
-                .property_int_value(properties::NUM_RUNNING_COMPACTIONS)
-                .ok()
-                .flatten()
-                .unwrap_or(0),
-            write_stopped: db
-                .property_int_value(properties::IS_WRITE_STOPPED)
-                .ok()
-                .flatten()
-                .is_some_and(|stopped| stopped != 0),
+            block_cache_bytes: int(properties::BLOCK_CACHE_USAGE),
+            running_compactions: int(properties::NUM_RUNNING_COMPACTIONS),
+            write_stopped: int(properties::IS_WRITE_STOPPED) != 0,
             ..EngineFigures::default()
         };
         // The rest is per column family: summed over both.

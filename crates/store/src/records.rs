@@ -283,6 +283,17 @@ pub(crate) struct TraceStart {
     pub first_seq: u64,
 }
 
+/// The start entry stored under `key` (`0x0B trace`) for a trace first seen
+/// at `first_seq`.
+pub(crate) fn encode_trace_start(key: &[u8], first_seq: u64) -> Vec<u8> {
+    encode_message(key, KIND_TRACE_START, &TraceStart { first_seq })
+}
+
+/// The first-seen number a start entry holds.
+pub(crate) fn decode_trace_start(key: &[u8], value: &[u8]) -> Result<u64, StoreError> {
+    decode_message::<TraceStart>(key, value, KIND_TRACE_START).map(|start| start.first_seq)
+}
+
 /// Store-wide counters, under `meta counters`, rewritten with every commit so
 /// that opening needs no scan.
 #[derive(Clone, PartialEq, Message)]
@@ -404,6 +415,16 @@ mod tests {
     fn a_record_under_another_key_is_detected() {
         let value = encode(&keys::event_key(0, "a", 1), 1, b"x");
         assert!(decode(&keys::event_key(0, "b", 1), &value).is_err());
+    }
+
+    #[test]
+    fn a_start_entry_holds_its_number_under_its_own_key_only() {
+        let key = keys::trace_start_key("t.1");
+        let value = encode_trace_start(&key, 41);
+        assert_eq!(decode_trace_start(&key, &value).ok(), Some(41));
+        assert!(decode_trace_start(&keys::trace_start_key("t.2"), &value).is_err());
+        let counters = encode_message(&key, KIND_COUNTERS, &Counters::default());
+        assert!(decode_trace_start(&key, &counters).is_err(), "another kind");
     }
 
     #[test]

@@ -800,7 +800,7 @@ impl Store {
         if self.format < 5 {
             return Ok(Some(keys::legacy_event_prefix(trace_id)));
         }
-        Ok(writer::read_start(&self.db, trace_id, snapshot)?.map(|first_seq| keys::event_prefix(first_seq, trace_id)))
+        Ok(writer::read_start(&self.db, trace_id, snapshot)?.map(|first_seq| self.prefix_at(trace_id, first_seq)))
     }
 
     /// Streams a trace's events in arrival order, one decoded event at a time.
@@ -1404,8 +1404,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
 
 /// Upgrades a format-4 store in place: every event moves from `0x01 trace
 /// seq` to `0x0A first_seq trace seq` in the `events` family, and each trace
-/// gets its start entry, in
-/// one pass over the old events. A trace's first-seen number is the arrival
+/// gets its start entry, in one pass over the old events. A trace's first-seen number is the arrival
 /// number just before its first event's (as first-seen order has it since
 /// format 1). Batches are written as they fill and the old events stay
 /// until the last one, which deletes them and says format 5: a crash part
@@ -1438,11 +1437,7 @@ fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
                     None => {
                         let first_seq = seq.saturating_sub(1);
                         keys::write_trace_start_key(&mut new_key, &trace_id);
-                        let start = records::TraceStart { first_seq };
-                        batch.put(
-                            &new_key,
-                            records::encode_message(&new_key, records::KIND_TRACE_START, &start),
-                        );
+                        batch.put(&new_key, records::encode_trace_start(&new_key, first_seq));
                         first_seq
                     }
                 };

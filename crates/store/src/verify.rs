@@ -122,7 +122,7 @@ impl IndexTally {
     }
 }
 
-impl Pass<'_, '_> {
+impl<'s> Pass<'s, '_> {
     fn problem(&mut self, key: &[u8], description: impl Into<String>) {
         self.problem_named(keys::describe_key(key), description);
     }
@@ -225,12 +225,7 @@ impl Pass<'_, '_> {
     /// for: one pass over the events for the expected entries, one over the index.
     fn name_index_differences(&mut self) -> Result<()> {
         let mut expected = span_index::IndexEntries::default();
-        let tag = self.event_tag();
-        let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![tag + 1]);
-        let family = crate::families::family_of(self.store.db(), &[tag])?;
-        let mut iter = self.store.db().raw_iterator_cf_opt(family, options);
-        iter.seek([tag]);
+        let (tag, mut iter) = self.all_events()?;
         while let Some((key, value)) = iter.item() {
             if let Some((trace_id, _)) = event_trace_and_seq(key)
                 && let Ok(TraceEvent::Span(span)) = records::decode_event(key, value)
@@ -320,12 +315,7 @@ impl Pass<'_, '_> {
         }
         iter.status()
             .map_err(|error| StoreError::engine_at(&[keys::TAG_ORDER], "verifying", error))?;
-        let tag = self.event_tag();
-        let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![tag + 1]);
-        let family = crate::families::family_of(self.store.db(), &[tag])?;
-        let mut iter = self.store.db().raw_iterator_cf_opt(family, options);
-        iter.seek([tag]);
+        let (tag, mut iter) = self.all_events()?;
         let mut current: Option<String> = None;
         while let Some(key) = iter.key() {
             if let Some((trace_id, seq)) = event_trace_and_seq(key)
@@ -347,6 +337,19 @@ impl Pass<'_, '_> {
             .map_err(|error| StoreError::engine_at(&[tag], "verifying", error))
     }
 
+    /// An iterator over every event, in key order under the pass's snapshot,
+    /// positioned at the first, and the tag of the store's event keys.
+    fn all_events(&self) -> Result<(u8, rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>)> {
+        let store = self.store;
+        let tag = self.event_tag();
+        let mut options = Store::read_options(Some(self.snapshot));
+        options.set_iterate_upper_bound(vec![tag + 1]);
+        let family = crate::families::family_of(store.db(), &[tag])?;
+        let mut iter = store.db().raw_iterator_cf_opt(family, options);
+        iter.seek([tag]);
+        Ok((tag, iter))
+    }
+
     /// The tag of the store's event keys: `0x0A` since format 5, `0x01` before.
     fn event_tag(&self) -> u8 {
         if self.store.format() >= 5 {
@@ -366,19 +369,14 @@ impl Pass<'_, '_> {
         let start = match self.get(&start_key) {
             Err(error) => return self.report_error(error),
             Ok(None) => return self.problem(key, format!("trace {trace_id:?} has no start entry")),
-            Ok(Some(value)) => {
-                records::decode_message::<records::TraceStart>(&start_key, &value, records::KIND_TRACE_START)
-            }
+            Ok(Some(value)) => records::decode_trace_start(&start_key, &value),
         };
         match start {
             // A damaged start entry is reported where the pass reads it.
             Err(_) => {}
-            Ok(start) if start.first_seq != first_seq => self.problem(
+            Ok(start) if start != first_seq => self.problem(
                 &start_key,
-                format!(
-                    "says the trace was first seen at {}, first-seen order says {first_seq}",
-                    start.first_seq
-                ),
+                format!("says the trace was first seen at {start}, first-seen order says {first_seq}"),
             ),
             Ok(_) => self.linked_starts += 1,
         }
@@ -395,7 +393,7 @@ impl Pass<'_, '_> {
             );
         }
         self.starts += 1;
-        if let Err(error) = records::decode_message::<records::TraceStart>(key, value, records::KIND_TRACE_START) {
+        if let Err(error) = records::decode_trace_start(key, value) {
             self.report_error(error);
         }
     }
@@ -409,8 +407,8 @@ impl Pass<'_, '_> {
         iter.seek([keys::TAG_TRACE_START]);
         while let Some((key, value)) = iter.item() {
             if let Ok(Key::TraceStart { trace_id }) = keys::decode_key(key)
-                && let Ok(start) = records::decode_message::<records::TraceStart>(key, value, records::KIND_TRACE_START)
-                && self.first_event_seq(&trace_id, start.first_seq)?.is_none()
+                && let Ok(first_seq) = records::decode_trace_start(key, value)
+                && self.first_event_seq(&trace_id, first_seq)?.is_none()
             {
                 self.problem(key, "the trace has no events under this start");
             }

@@ -37,7 +37,7 @@ use crate::error::{Result, StoreError};
 use crate::families;
 use crate::keys::{self, ORDER_END, TAG_END, TAG_LEGACY_EVENT, TAG_ORDER};
 use crate::order::{self, OrderItem};
-use crate::records::{self, Counters, OrderBatch, PreparedRecord, TraceStart};
+use crate::records::{self, Counters, OrderBatch, PreparedRecord};
 use crate::span_index;
 use crate::trace_filter::TraceFilter;
 use crate::trace_set::{TracePositions, TraceSet, trace_hash};
@@ -432,13 +432,7 @@ pub(crate) fn read_start(
     let value = db
         .get_pinned_opt(&key, &options)
         .map_err(|error| StoreError::engine_at(&key, "looking up a trace", error))?;
-    match value {
-        None => Ok(None),
-        Some(value) => {
-            let start: TraceStart = records::decode_message(&key, &value, records::KIND_TRACE_START)?;
-            Ok(Some(start.first_seq))
-        }
-    }
+    value.map(|value| records::decode_trace_start(&key, &value)).transpose()
 }
 
 /// Where an event's trace starts, as phase one of an append finds it.
@@ -548,8 +542,8 @@ impl Group<'_> {
         self.started.add_absent(hash, at);
         self.counters.traces += 1;
         keys::write_trace_start_key(&mut self.key, trace_id);
-        let start = records::encode_message(&self.key, records::KIND_TRACE_START, &TraceStart { first_seq });
-        self.batch.put(&self.key, start);
+        self.batch
+            .put(&self.key, records::encode_trace_start(&self.key, first_seq));
         first_seq
     }
 
@@ -789,10 +783,7 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
     let mut iter = crate::store::trace_events(db, &prefix, None)?;
     let mut doomed: Option<Doomed> = None;
     while let Some((key, value)) = iter.item() {
-        let seq = match keys::decode_key(key) {
-            Ok(keys::Key::Event { seq, .. }) => seq,
-            _ => return Err(StoreError::corrupted(key, "malformed event key")),
-        };
+        let seq = keys::seq_after(&prefix, key).ok_or_else(|| StoreError::corrupted(key, "malformed event key"))?;
         let doomed = doomed.get_or_insert(Doomed {
             first_seq,
             last_event_seq: seq,
