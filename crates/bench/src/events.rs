@@ -37,22 +37,6 @@ pub fn job(trace: &str, n: i64) -> pb::SyncerJobEvent {
     }
 }
 
-/// The `n`th job event of a trace, copied from `templates` (made by [`job`])
-/// with its trace ID and TSO set: the same event as `job(trace, n)` but for
-/// the SQL and positions, which repeat every `templates.len()` events.
-pub fn job_from(templates: &[pb::SyncerJobEvent], trace: &str, n: i64) -> pb::SyncerJobEvent {
-    let mut event = templates
-        .get(n.unsigned_abs() as usize % templates.len().max(1))
-        .cloned()
-        .unwrap_or_else(|| job(trace, n));
-    if let Some(base) = event.base.as_mut() {
-        base.trace_id.clear();
-        base.trace_id.push_str(trace);
-        base.tso = 1_763_800_000_000_000_000 + n;
-    }
-    event
-}
-
 /// Encoded size of a typical event.
 pub fn encoded_size() -> usize {
     job("mysql-replica-01.42", 123_456).encoded_len()

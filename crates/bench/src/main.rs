@@ -7,6 +7,7 @@ mod http;
 mod ingest;
 mod otlp;
 mod overload;
+mod pre_encoded;
 mod query;
 mod retention;
 mod scale;
@@ -46,6 +47,10 @@ struct Args {
     /// Trace shapes (events per trace) of the ingest rows and ceilings.
     #[arg(long, value_delimiter = ',', default_values_t = ingest::SHAPES)]
     shapes: Vec<u64>,
+    /// Seconds each ingest measurement runs (default 3; 0.3 with --quick).
+    /// Longer runs include more flushes and compactions and vary less.
+    #[arg(long, value_name = "SECONDS")]
+    ingest_seconds: Option<f64>,
     /// With `--only ceilings`: measure the store alone, not bare RocksDB
     /// (for profiling the store with `perf record -p`).
     #[arg(long)]
@@ -118,6 +123,14 @@ async fn main() -> anyhow::Result<()> {
             queries: 1_000,
             overload_for: Duration::from_secs(60),
         }
+    };
+    let chosen = args
+        .ingest_seconds
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .filter(|chosen| !chosen.is_zero());
+    let plan = match chosen {
+        Some(ingest_for) => Plan { ingest_for, ..plan },
+        None => plan,
     };
     let started = std::time::Instant::now();
     println!(

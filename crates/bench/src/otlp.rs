@@ -6,16 +6,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bytes::{Buf as _, BufMut as _, Bytes};
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
 use prost::Message as _;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tracekeep_e2e::harness::Server;
 
 use crate::http::KeepAlive;
+use crate::pre_encoded::PreEncoded;
 use crate::zipkin::{self, CLIENTS, ClientTotals, SPANS_PER_REQUEST};
 
 const SPANS_PER_TRACE: u64 = 10;
@@ -120,48 +120,6 @@ fn request(client: usize, first: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// A gRPC codec that sends requests already encoded: the client's share of
-/// the 2 cores goes to the server, as with a remote exporter.
-#[derive(Clone, Copy, Debug, Default)]
-struct PreEncoded;
-
-impl Codec for PreEncoded {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = PreEncoded;
-    type Decoder = PreEncoded;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        PreEncoded
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        PreEncoded
-    }
-}
-
-impl Encoder for PreEncoded {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for PreEncoded {
-    type Item = ExportTraceServiceResponse;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
-        let bytes = src.copy_to_bytes(src.remaining());
-        ExportTraceServiceResponse::decode(bytes)
-            .map(Some)
-            .map_err(|error| tonic::Status::internal(error.to_string()))
-    }
-}
-
 /// The transports measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Transport {
@@ -192,7 +150,7 @@ async fn grpc_client(
             .unary(
                 tonic::Request::new(body),
                 tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
-                PreEncoded,
+                PreEncoded::<ExportTraceServiceResponse>::default(),
             )
             .await
             .context("export over gRPC")?
