@@ -286,7 +286,17 @@ pub(crate) struct TraceStart {
 /// The start entry stored under `key` (`0x0B trace`) for a trace first seen
 /// at `first_seq`.
 pub(crate) fn encode_trace_start(key: &[u8], first_seq: u64) -> Vec<u8> {
-    encode_message(key, KIND_TRACE_START, &TraceStart { first_seq })
+    // One per new trace on the writer thread: the payload (a tag and a
+    // varint, at most 11 bytes) is encoded on the stack, not in a second
+    // allocation.
+    let mut payload = [0u8; 16];
+    let start = TraceStart { first_seq };
+    let len = start.encoded_len();
+    let mut room = &mut payload[..];
+    if start.encode(&mut room).is_err() {
+        return encode_message(key, KIND_TRACE_START, &start);
+    }
+    encode(key, KIND_TRACE_START, payload.get(..len).unwrap_or_default())
 }
 
 /// The first-seen number a start entry holds.
@@ -462,6 +472,16 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_start_entry_is_the_framed_message_and_reads_back() {
+        let key = b"\x0btrace";
+        for first_seq in [0, 1, 127, 128, u64::from(u32::MAX), u64::MAX] {
+            let value = encode_trace_start(key, first_seq);
+            assert_eq!(value, encode_message(key, KIND_TRACE_START, &TraceStart { first_seq }));
+            assert_eq!(decode_trace_start(key, &value).unwrap(), first_seq);
+        }
+    }
 
     proptest! {
         #[test]

@@ -46,15 +46,19 @@ impl Layer {
         ((bit / 64) as usize, 1 << (bit % 64))
     }
 
-    fn insert(&mut self, hash: u64) {
+    /// Sets the bits of `hash`; returns whether they were all set already.
+    fn insert(&mut self, hash: u64) -> bool {
         let index = self.block(hash);
+        let mut held = true;
         if let Some(block) = self.blocks.get_mut(index) {
             for probe in 0..PROBES {
                 let (word, mask) = Self::bit(hash, probe);
+                held &= block[word] & mask != 0;
                 block[word] |= mask;
             }
         }
         self.len += 1;
+        held
     }
 
     fn may_contain(&self, hash: u64) -> bool {
@@ -83,17 +87,29 @@ impl TraceFilter {
 
     /// Adds a trace by its [`trace_hash`](crate::trace_set::trace_hash).
     pub(crate) fn insert(&mut self, hash: u64) {
+        self.insert_checked(hash);
+    }
+
+    /// Adds a trace by its [`trace_hash`](crate::trace_set::trace_hash);
+    /// returns what [`TraceFilter::may_contain`] answered just before. One
+    /// pass over the trace's block instead of two (the writer asks, then adds
+    /// every trace it was asked about, and the block is a cache miss).
+    pub(crate) fn insert_checked(&mut self, hash: u64) -> bool {
         let full = self.layers.last().is_none_or(|layer| layer.len >= layer.capacity);
         if full {
             let capacity = self.layers.last().map_or(MIN_CAPACITY, |layer| layer.capacity * 2);
             self.layers.push(Layer::with_capacity(capacity));
         }
-        if let Some(layer) = self.layers.last_mut() {
-            layer.insert(hash);
-        }
+        let Some((newest, older)) = self.layers.split_last_mut() else {
+            return true;
+        };
+        let held = newest.insert(hash);
+        held || older.iter().any(|layer| layer.may_contain(hash))
     }
 
     /// `false` only if no trace with this [`trace_hash`](crate::trace_set::trace_hash) was inserted.
+    /// (The writer asks through [`TraceFilter::insert_checked`].)
+    #[cfg(test)]
     pub(crate) fn may_contain(&self, hash: u64) -> bool {
         self.layers.iter().any(|layer| layer.may_contain(hash))
     }

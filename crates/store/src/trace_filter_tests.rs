@@ -46,3 +46,22 @@ fn an_absorbed_filter_answers_for_its_traces() {
     live.absorb(loaded);
     assert!(live.may_contain(old) && live.may_contain(new));
 }
+
+#[test]
+fn insert_checked_answers_as_may_contain_did_before_it() {
+    let mut filter = TraceFilter::with_capacity(0);
+    let mut answers = Vec::new();
+    // Past the first layer, so older layers answer too.
+    let count = MIN_CAPACITY + 1_000;
+    for n in 0..count {
+        let trace = hash(&n.to_string());
+        let before = filter.may_contain(trace);
+        answers.push(before == filter.insert_checked(trace));
+    }
+    assert!(answers.iter().all(|&same| same));
+    assert!(filter.insert_checked(hash("0")), "a trace of the first layer");
+    assert!(
+        filter.insert_checked(hash(&(count - 1).to_string())),
+        "a trace of the newest layer"
+    );
+}

@@ -54,9 +54,11 @@ impl TraceSet {
 
     /// Adds `trace_id` with its first-seen number unless the set holds it already.
     pub(crate) fn insert(&mut self, hash: u64, trace_id: String, first_seq: u64) {
-        if !self.contains(hash, &trace_id) {
-            self.table
-                .insert_unique(hash, (hash, trace_id, first_seq), |(hash, _, _)| *hash);
+        let entry = self
+            .table
+            .entry(hash, |(_, held, _)| *held == trace_id, |(hash, _, _)| *hash);
+        if let Entry::Vacant(vacant) = entry {
+            vacant.insert((hash, trace_id, first_seq));
         }
     }
 

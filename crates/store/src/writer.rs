@@ -259,10 +259,7 @@ impl HotTraces {
     }
 
     fn touch(&mut self, hash: u64, trace_id: String, first_seq: u64) {
-        if self.young.contains(hash, &trace_id) {
-            return;
-        }
-        if self.young.len() >= self.capacity {
+        if self.young.len() >= self.capacity && !self.young.contains(hash, &trace_id) {
             // Sized up front: growing a set to 16 k entries rehashes it 14 times.
             let young = TraceSet::with_capacity(self.capacity);
             self.old = std::mem::replace(&mut self.young, young);
@@ -348,11 +345,17 @@ impl WriterState {
 
     /// The first-seen number of `trace_id` (whose [`trace_hash`] is `hash`)
     /// if it is stored, `None` if it is new (committed state).
-    fn stored_start(&self, db: &rocksdb::DB, hash: u64, trace_id: &str) -> Result<Option<u64>> {
+    ///
+    /// Adds the trace to the filter on the way, in the same pass over its
+    /// block as the question: a trace the commit then fails to store is only
+    /// a false positive (it costs a read if it comes again), and the filter
+    /// never misses a stored one.
+    fn stored_start(&mut self, db: &rocksdb::DB, hash: u64, trace_id: &str) -> Result<Option<u64>> {
         if let Some(first_seq) = self.hot.get(hash, trace_id) {
             return Ok(Some(first_seq));
         }
-        if self.filter_complete && !self.filter.may_contain(hash) {
+        let maybe_stored = self.filter.insert_checked(hash);
+        if self.filter_complete && !maybe_stored {
             return Ok(None);
         }
         read_start(db, trace_id, None)
@@ -475,7 +478,7 @@ impl Group<'_> {
         seq
     }
 
-    fn append(&mut self, append: PreparedAppend, state: &WriterState) -> Result<Outcome> {
+    fn append(&mut self, append: PreparedAppend, state: &mut WriterState) -> Result<Outcome> {
         let PreparedAppend { events, index } = append;
         // Phase one: where each event's trace starts. The only step that can fail.
         let event_id = |at: usize| events.get(at).map_or("", PreparedEvent::trace_id);
@@ -529,8 +532,8 @@ impl Group<'_> {
         Ok(Outcome::Appended)
     }
 
-    /// Gives a new trace its first-seen number and writes its start entry;
-    /// returns the number.
+    /// Gives a new trace its first-seen number (its start entry is written
+    /// by [`Group::finish`]); returns the number.
     fn start_trace(&mut self, trace_id: &str, hash: u64) -> u64 {
         let first_seq = self.next_seq();
         let at = self.order.trace_ids.len();
@@ -541,9 +544,6 @@ impl Group<'_> {
         // in this request.
         self.started.add_absent(hash, at);
         self.counters.traces += 1;
-        keys::write_trace_start_key(&mut self.key, trace_id);
-        self.batch
-            .put(&self.key, records::encode_trace_start(&self.key, first_seq));
         first_seq
     }
 
@@ -553,8 +553,17 @@ impl Group<'_> {
         }
     }
 
-    /// The first-seen entries and the counters, into the batch.
+    /// The start entries and first-seen entries of the traces the group
+    /// started, and the counters, into the batch. The start entries go in
+    /// together, after every event, rather than each before its trace's
+    /// first event: RocksDB then inserts into one family's memtable at a
+    /// time instead of switching family twice per new trace.
     fn finish(&mut self) {
+        for (trace_id, &first_seq) in self.order.trace_ids.iter().zip(&self.order.first_seqs) {
+            keys::write_trace_start_key(&mut self.key, trace_id);
+            self.batch
+                .put(&self.key, records::encode_trace_start(&self.key, first_seq));
+        }
         if let Some((key, value)) = order::encode(&self.order) {
             self.batch.put(key, value);
         }
@@ -698,8 +707,8 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
                 state.clock_minute = minute;
             }
             let started = order.trace_ids.into_iter().zip(order.first_seqs).zip(started_hashes);
+            // Phase one added them to the filter.
             for ((trace_id, first_seq), hash) in started {
-                state.filter.insert(hash);
                 state.hot.touch(hash, trace_id, first_seq);
             }
             for (hash, trace_id, first_seq) in continued {
