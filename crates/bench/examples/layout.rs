@@ -93,6 +93,9 @@ fn prefix_len(key: &[u8]) -> Option<usize> {
     (key.len() >= at + 4 + len).then_some(at + 4 + len)
 }
 
+/// The store's options when format 5 was chosen (stop 26), kept so the
+/// layout table in docs/design.md can be reproduced; the store has since
+/// dropped the memtable bloom and the events family's whole-key filter.
 fn family_options(cache: &Cache, leveled: bool) -> Options {
     let mut block = BlockBasedOptions::default();
     block.set_block_cache(cache);

@@ -102,7 +102,7 @@ fn wal_bound(options: &StoreOptions) -> u64 {
     }
 }
 
-fn table_options(cache: &Cache) -> BlockBasedOptions {
+fn table_options(cache: &Cache, events: bool) -> BlockBasedOptions {
     let mut block = BlockBasedOptions::default();
     // One cache for both families: memory stays bounded by the configured size.
     block.set_block_cache(cache);
@@ -124,13 +124,17 @@ fn table_options(cache: &Cache) -> BlockBasedOptions {
     block.set_partition_filters(true);
     block.set_metadata_block_size(4 << 10);
     block.set_pin_top_level_index_and_filter(true);
-    // Whole keys as well as trace prefixes (below): a search checks each
-    // candidate's other conditions with point reads of span index keys, and
-    // an append of a trace the writer has not seen lately reads its start
-    // entry; a read that misses skips a sorted run on its filter instead of
-    // reading a block there. (Ingest measured the same with and without them.)
+    // Whole keys as well as trace prefixes (below) in the default family: a
+    // search checks each candidate's other conditions with point reads of
+    // span index keys, and a query or an append of a trace the writer has
+    // not seen lately reads its start entry; a read that misses skips a
+    // sorted run on its filter instead of reading a block there. Nothing
+    // reads an event by its whole key (queries seek to a trace's prefix), so
+    // the events family filters prefixes only: a whole-key filter there cost
+    // a hash per event at every flush and compaction and 10 bits per event
+    // on disk and in the cache, for no read.
     block.set_bloom_filter(10.0, false);
-    block.set_whole_key_filtering(true);
+    block.set_whole_key_filtering(!events);
     block.set_optimize_filters_for_memory(true);
     block
 }
@@ -138,17 +142,19 @@ fn table_options(cache: &Cache) -> BlockBasedOptions {
 /// The options of one family (`events`: the [`EVENTS`] family).
 fn family_options(options: &StoreOptions, cache: &Cache, events: bool) -> Options {
     let mut rocks = Options::default();
-    rocks.set_block_based_table_factory(&table_options(cache));
+    rocks.set_block_based_table_factory(&table_options(cache, events));
     // Term sets of the span index are merged (unioned), not overwritten.
     rocks.set_merge_operator_associative(span_index::TERM_SET_MERGE, span_index::merge_term_sets);
-    // Bloom filters over each trace's event prefix (as well as whole keys):
-    // a query's seek skips table files that do not hold the trace.
+    // Bloom filters over each trace's event prefix: a query's seek skips
+    // table files that do not hold the trace. None in the memtables: adding
+    // each event's prefix to a memtable bloom was a cache miss per event on
+    // the writer thread (over half of `MemTable::Add`'s own time in a profile
+    // of 2-event ingest), to save a query one skiplist seek per memtable.
     rocks.set_prefix_extractor(SliceTransform::create(
         "tracekeep.event-trace",
         keys::event_key_prefix,
         Some(keys::has_event_key_prefix),
     ));
-    rocks.set_memtable_prefix_bloom_ratio(0.05);
     rocks.set_compression_type(DBCompressionType::Lz4);
     // One thread per merge: a large merge run as two halves took both cores,
     // and queries and the writer waited for CPU. At 100 M events (two runs
