@@ -324,7 +324,9 @@ pub fn ceilings(plan: &Plan) -> anyhow::Result<()> {
 /// Prints the ingest table: each row at every trace shape, each measurement
 /// on a fresh server and fresh directories.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
-    println!("## Ingest (job events through DM's gRPC upload, encoded once by the load client, a fresh server per measurement)\n");
+    println!(
+        "## Ingest (job events through DM's gRPC upload, encoded once by the load client, a fresh server per measurement)\n"
+    );
     println!("CPU is µs per event: the server process's for the server, this process's for the in-process ceilings.\n");
     println!(
         "| sync | clients | batch | events/trace | events/s | p50 µs | p99 µs | server CPU | store events/s | store CPU | bare events/s | bare CPU | server / bare | server CPU / bare CPU | store / bare |"
