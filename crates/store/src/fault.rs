@@ -136,8 +136,7 @@ impl Store {
             let prefix = keys::event_prefix(first_seq, &trace_id);
             let mut iter = crate::store::trace_events(self.db(), &prefix, None)?;
             while let Some((key, value)) = iter.item() {
-                let seq =
-                    keys::seq_after(&prefix, key).ok_or_else(|| StoreError::corrupted(key, "malformed event key"))?;
+                let seq = crate::store::event_seq(&prefix, key)?;
                 let old = keys::legacy_event_key(&trace_id, seq);
                 batch.put(&old, crate::records::rekey(key, &old, value));
                 iter.next();

@@ -707,9 +707,7 @@ impl Store {
         })?;
         match iter.key() {
             None => Ok(None),
-            Some(key) => keys::seq_after(&prefix, key)
-                .map(Some)
-                .ok_or_else(|| StoreError::corrupted(key, "malformed event key")),
+            Some(key) => event_seq(&prefix, key).map(Some),
         }
     }
 
@@ -823,7 +821,7 @@ impl Store {
         };
         let mut iter = trace_events(&self.db, &prefix, snapshot)?;
         while let Some((key, value)) = iter.item() {
-            let seq = keys::seq_after(&prefix, key).ok_or_else(|| StoreError::corrupted(key, "malformed event key"))?;
+            let seq = event_seq(&prefix, key)?;
             let event = records::decode_event(key, value)?;
             visit(StoredEvent { seq, event })?;
             iter.next();
@@ -1159,6 +1157,13 @@ impl std::fmt::Debug for Store {
             .field("sync", &self.sync)
             .finish_non_exhaustive()
     }
+}
+
+/// The arrival number of the event key `key` read under its trace's
+/// `prefix` (as [`trace_events`] yields them); a key that does not end in
+/// one is corruption.
+pub(crate) fn event_seq(prefix: &[u8], key: &[u8]) -> Result<u64> {
+    keys::seq_after(prefix, key).ok_or_else(|| StoreError::corrupted(key, "malformed event key"))
 }
 
 /// An iterator over one trace's events (`prefix` is its

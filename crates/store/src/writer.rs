@@ -792,7 +792,7 @@ fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
     let mut iter = crate::store::trace_events(db, &prefix, None)?;
     let mut doomed: Option<Doomed> = None;
     while let Some((key, value)) = iter.item() {
-        let seq = keys::seq_after(&prefix, key).ok_or_else(|| StoreError::corrupted(key, "malformed event key"))?;
+        let seq = crate::store::event_seq(&prefix, key)?;
         let doomed = doomed.get_or_insert(Doomed {
             first_seq,
             last_event_seq: seq,
