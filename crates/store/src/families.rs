@@ -89,22 +89,34 @@ pub(crate) fn open_read_only(path: &Path, options: &StoreOptions) -> std::result
     rocksdb::DB::open_cf_descriptors_read_only(&db_options, path, families, false)
 }
 
-/// The write-ahead log's bound: three times the configured write buffer,
-/// above what the memtables can hold (160 MiB: three of the events family's
-/// and two of the default family's), so the bound forces only the default
-/// family's flushes, whose memtable holds the oldest log; or (under a disk
-/// bound) what [`bounded_layout`] allows. At 1.5 times (96 MiB) it flushed the
-/// default family about every 0.6 s at 2 events per trace, and each small
-/// flush of start entries and each merge of them in the family's universal
-/// compaction is per-key work on the machine's two cores; tighter still (64
-/// MiB, with 8 MiB memtables in the default family) the store alone ingested
-/// 2-event traces a fifth slower (docs/design.md). The price is restart's
-/// replay of at most this much log.
+/// Memtables the events family may hold: one filling, one flushing, and one
+/// to fill while the single flush thread (shared by both families) is busy
+/// with the other family or a slow flush. With two, the events family
+/// stopped writes 7-14 times in a 5-second run of 2-event traces (RocksDB's
+/// `memtable-limit-stops`), each stop idling the writer and with it every
+/// appending thread; with three, 0-4 times.
+const EVENTS_MEMTABLES: i32 = 3;
+
+/// Memtables the default family may hold.
+const DEFAULT_MEMTABLES: i32 = 2;
+
+/// The write-ahead log's bound: one memtable (half the configured write
+/// buffer) more than both families' memtables can hold together, so the
+/// bound forces only the default family's flushes, whose memtable holds the
+/// oldest log; or (under a disk bound) what [`bounded_layout`] allows. At 1.5
+/// times the write buffer (96 MiB by default, below what the memtables hold)
+/// it flushed the default family about every 0.6 s at 2 events per trace,
+/// and each small flush of start entries and each merge of them in the
+/// family's universal compaction is per-key work on the machine's two cores;
+/// tighter still (64 MiB, with 8 MiB memtables in the default family) the
+/// store alone ingested 2-event traces a fifth slower (docs/design.md). The
+/// price is restart's replay of at most this much log (192 MiB by default).
 fn wal_bound(options: &StoreOptions) -> u64 {
     if options.max_disk_bytes > 0 {
         2 * bounded_memtable(options)
     } else {
-        options.write_buffer_size as u64 * 3
+        let memtables = (EVENTS_MEMTABLES + DEFAULT_MEMTABLES + 1).unsigned_abs();
+        options.write_buffer_size as u64 * u64::from(memtables) / 2
     }
 }
 
@@ -176,16 +188,11 @@ fn family_options(options: &StoreOptions, cache: &Cache, events: bool) -> Option
     }
     rocks.set_keep_log_file_num(4);
     rocks.set_max_log_file_size(16 << 20);
-    // Memtables of half the configured write buffer in both families.
+    // Memtables of half the configured write buffer in both families
+    // (`wal_bound` counts on it).
     rocks.set_write_buffer_size(options.write_buffer_size / 2);
     if events {
-        // Three, not two: one filling, one flushing, and one to fill while
-        // the single flush thread (shared by both families) is busy with the
-        // other family or a slow flush. With two, the events family stopped
-        // writes 7-14 times in a 5-second run of 2-event traces (RocksDB's
-        // `memtable-limit-stops`), each stop idling the writer and with it
-        // every appending thread; with three, 0-4 times.
-        rocks.set_max_write_buffer_number(3);
+        rocks.set_max_write_buffer_number(EVENTS_MEMTABLES);
         // Leveled compaction: keys arrive nearly in order, so a flushed file
         // overlaps only the newest files of the level below, and most files
         // move down without a rewrite. On a bare-RocksDB fill of 50 M events
@@ -195,7 +202,7 @@ fn family_options(options: &StoreOptions, cache: &Cache, events: bool) -> Option
         rocks.set_compaction_style(DBCompactionStyle::Level);
         rocks.set_level_compaction_dynamic_level_bytes(true);
     } else {
-        rocks.set_max_write_buffer_number(2);
+        rocks.set_max_write_buffer_number(DEFAULT_MEMTABLES);
         // Universal compaction: start entries and span index keys are spread
         // over the key space by trace ID or name, so leveled compaction would
         // rewrite overlapping ranges level after level (a 100 M-event fill of
