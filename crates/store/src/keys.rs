@@ -80,24 +80,29 @@ pub(crate) fn clock_minute(key: &[u8]) -> Option<u64> {
 }
 
 pub(crate) fn push_trace(key: &mut Vec<u8>, trace_id: &str) {
+    push_trace_bytes(key, trace_id.as_bytes());
+}
+
+/// [`push_trace`] of an ID the caller holds as (UTF-8) bytes.
+fn push_trace_bytes(key: &mut Vec<u8>, trace_id: &[u8]) {
     // Callers validate the length against MAX_TRACE_ID_LEN, far below u32::MAX.
     let len = u32::try_from(trace_id.len()).unwrap_or(u32::MAX);
     key.extend_from_slice(&len.to_be_bytes());
-    key.extend_from_slice(trace_id.as_bytes());
+    key.extend_from_slice(trace_id);
 }
 
 /// `0x0A first_seq trace`: the prefix every event of the trace first seen
 /// at `first_seq` shares.
 pub(crate) fn event_prefix(first_seq: u64, trace_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + 8 + 4 + trace_id.len() + 8);
-    push_event_prefix(&mut key, first_seq, trace_id);
+    push_event_prefix(&mut key, first_seq, trace_id.as_bytes());
     key
 }
 
-fn push_event_prefix(key: &mut Vec<u8>, first_seq: u64, trace_id: &str) {
+fn push_event_prefix(key: &mut Vec<u8>, first_seq: u64, trace_id: &[u8]) {
     key.push(TAG_EVENT);
     key.extend_from_slice(&first_seq.to_be_bytes());
-    push_trace(key, trace_id);
+    push_trace_bytes(key, trace_id);
 }
 
 /// `0x0A first_seq trace seq`, as a new buffer (tests; the writer reuses
@@ -105,13 +110,14 @@ fn push_event_prefix(key: &mut Vec<u8>, first_seq: u64, trace_id: &str) {
 #[cfg(test)]
 pub(crate) fn event_key(first_seq: u64, trace_id: &str, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + 8 + 4 + trace_id.len() + 8);
-    write_event_key(&mut key, first_seq, trace_id, seq);
+    write_event_key(&mut key, first_seq, trace_id.as_bytes(), seq);
     key
 }
 
 /// Writes `0x0A first_seq trace seq` into `key`, replacing what it held (no
-/// allocation once the buffer is large enough).
-pub(crate) fn write_event_key(key: &mut Vec<u8>, first_seq: u64, trace_id: &str, seq: u64) {
+/// allocation once the buffer is large enough). The trace ID is UTF-8 bytes:
+/// the writer holds IDs as ranges of events' payloads, checked once.
+pub(crate) fn write_event_key(key: &mut Vec<u8>, first_seq: u64, trace_id: &[u8], seq: u64) {
     key.clear();
     push_event_prefix(key, first_seq, trace_id);
     key.extend_from_slice(&seq.to_be_bytes());
@@ -535,7 +541,7 @@ mod tests {
     #[test]
     fn writing_an_event_key_into_a_buffer_matches_building_one() {
         let mut buffer = b"leftover bytes from before".to_vec();
-        write_event_key(&mut buffer, 5, "t.1", 9);
+        write_event_key(&mut buffer, 5, b"t.1", 9);
         assert_eq!(buffer, event_key(5, "t.1", 9));
     }
 

@@ -13,7 +13,7 @@ use crate::families;
 use crate::keys::{self, MAX_TRACE_ID_LEN, ORDER_END, TAG_ORDER};
 use crate::options::StoreOptions;
 use crate::order;
-use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, PreparedRecord, TraceMeta, TsoMark};
+use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, PreparedRecords, TraceMeta, TsoMark};
 use crate::span_index;
 use crate::tso::{Clock, SystemClock, TsoAllocator};
 use crate::writer::{self, Op, Outcome, PreparedAppend, PreparedEvent, Reply, Request, WriterContext};
@@ -449,14 +449,14 @@ impl Store {
             return Err(StoreError::ReadOnly);
         }
         let mut prepared = Vec::with_capacity(events.len());
+        let mut records = PreparedRecords::default();
         for (index, event) in events.iter().enumerate() {
-            let record = PreparedRecord::written(event.kind().code(), event.encoded_len(), |bytes| {
-                event.encode_into(bytes)
-            })
-            .map_err(|error| StoreError::InvalidEvent {
-                index,
-                reason: format!("the event does not encode: {error}"),
-            })?;
+            let record = records
+                .push_written(event.kind().code(), |bytes| event.encode_into(bytes))
+                .map_err(|error| StoreError::InvalidEvent {
+                    index,
+                    reason: format!("the event does not encode: {error}"),
+                })?;
             // Encoded here from a valid message: only the base needs checking,
             // not the bytes (a structural pass over them cost 5% of ingest).
             let base = event.base().ok_or_else(|| StoreError::InvalidEvent {
@@ -477,6 +477,7 @@ impl Store {
         });
         let index = span_index::IndexEntries::of(spans, &self.autocomplete_keys);
         Ok((!prepared.is_empty()).then_some(PreparedAppend {
+            records,
             events: prepared,
             index,
         }))
@@ -488,10 +489,12 @@ impl Store {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
         }
+        let payload_bytes = events.iter().map(|bytes| bytes.as_ref().len()).sum();
+        let mut records = PreparedRecords::with_capacity(events.len(), payload_bytes);
         let prepared = events
             .iter()
             .enumerate()
-            .map(|(index, bytes)| prepare_one(index, kind, bytes.as_ref()))
+            .map(|(index, bytes)| prepare_one(&mut records, index, kind, bytes.as_ref()))
             .collect::<Result<Vec<_>>>()?;
         let index = if kind == EventKind::Span {
             let spans = events
@@ -509,6 +512,7 @@ impl Store {
             span_index::IndexEntries::default()
         };
         Ok((!prepared.is_empty()).then_some(PreparedAppend {
+            records,
             events: prepared,
             index,
         }))
@@ -1187,8 +1191,8 @@ pub(crate) fn trace_events<'db>(
 }
 
 /// Validates one encoded event (the `index`th of its batch) and frames it as a
-/// record, on the caller's thread.
-fn prepare_one(index: usize, kind: EventKind, bytes: &[u8]) -> Result<PreparedEvent> {
+/// record in `records`, on the caller's thread.
+fn prepare_one(records: &mut PreparedRecords, index: usize, kind: EventKind, bytes: &[u8]) -> Result<PreparedEvent> {
     let invalid = |reason: String| StoreError::InvalidEvent { index, reason };
     let head =
         wire::scan_event(kind, bytes).map_err(|error| invalid(format!("the {kind} event does not decode: {error}")))?;
@@ -1196,8 +1200,8 @@ fn prepare_one(index: usize, kind: EventKind, bytes: &[u8]) -> Result<PreparedEv
         return Err(invalid("the event has no base".into()));
     }
     check_trace_id_len(index, head.trace_id.len())?;
-    let record = PreparedRecord::new(kind.code(), bytes);
-    Ok(PreparedEvent::new(kind, head.tso, record, head.trace_id))
+    let record = records.push(kind.code(), bytes);
+    Ok(PreparedEvent::new(kind, head.tso, records, record, head.trace_id))
 }
 
 /// A trace ID must be 1 to [`MAX_TRACE_ID_LEN`] bytes.
@@ -1451,7 +1455,7 @@ fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
                 first_seq
             }
         };
-        keys::write_event_key(&mut new_key, first_seq, &trace_id, seq);
+        keys::write_event_key(&mut new_key, first_seq, trace_id.as_bytes(), seq);
         batch.put_cf(family, &new_key, records::rekey(key, &new_key, value));
         events += 1;
         if batch.size_in_bytes() >= BATCH_BYTES {

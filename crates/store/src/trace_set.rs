@@ -8,6 +8,11 @@
 //! is prepared, in parallel on the callers' threads, and every set and the
 //! [`crate::trace_filter::TraceFilter`] take that hash.
 //!
+//! Lookups take the ID as bytes: the writer holds each event's ID as a range
+//! of the event's payload, checked to be UTF-8 once where the event was
+//! prepared, and comparing bytes spares it checking them again at every
+//! lookup (a tenth of the writer's time at 2 events per trace).
+//!
 //! The hash is SipHash with keys drawn once per process, so trace IDs sent by
 //! a client cannot be chosen to collide in these tables. Nothing hashed is
 //! persisted: the filter is rebuilt from the first-seen order at every open.
@@ -41,14 +46,14 @@ impl TraceSet {
 
     /// The first-seen number stored with `trace_id` (whose hash is `hash`),
     /// if the set holds it.
-    pub(crate) fn get(&self, hash: u64, trace_id: &str) -> Option<u64> {
+    pub(crate) fn get(&self, hash: u64, trace_id: &[u8]) -> Option<u64> {
         self.table
-            .find(hash, |(_, held, _)| held == trace_id)
+            .find(hash, |(_, held, _)| held.as_bytes() == trace_id)
             .map(|&(_, _, first_seq)| first_seq)
     }
 
     /// Whether the set holds `trace_id`, whose hash is `hash`.
-    pub(crate) fn contains(&self, hash: u64, trace_id: &str) -> bool {
+    pub(crate) fn contains(&self, hash: u64, trace_id: &[u8]) -> bool {
         self.get(hash, trace_id).is_some()
     }
 
@@ -63,8 +68,8 @@ impl TraceSet {
     }
 
     /// Takes `trace_id` out, if the set holds it.
-    pub(crate) fn remove(&mut self, hash: u64, trace_id: &str) {
-        if let Ok(entry) = self.table.find_entry(hash, |(_, held, _)| held == trace_id) {
+    pub(crate) fn remove(&mut self, hash: u64, trace_id: &[u8]) {
+        if let Ok(entry) = self.table.find_entry(hash, |(_, held, _)| held.as_bytes() == trace_id) {
             entry.remove();
         }
     }
@@ -95,7 +100,7 @@ impl TracePositions {
     }
 
     /// The added position holding `trace_id` (hash `hash`), if any.
-    pub(crate) fn find<'a>(&self, hash: u64, trace_id: &str, id_at: impl Fn(usize) -> &'a str) -> Option<usize> {
+    pub(crate) fn find<'a>(&self, hash: u64, trace_id: &[u8], id_at: impl Fn(usize) -> &'a [u8]) -> Option<usize> {
         self.table
             .find(hash, |&(held_hash, at)| held_hash == hash && id_at(at) == trace_id)
             .map(|&(_, at)| at)
@@ -114,8 +119,8 @@ impl TracePositions {
         &mut self,
         hash: u64,
         at: usize,
-        trace_id: &str,
-        id_at: impl Fn(usize) -> &'a str,
+        trace_id: &[u8],
+        id_at: impl Fn(usize) -> &'a [u8],
     ) -> Option<usize> {
         match self.table.entry(
             hash,

@@ -37,7 +37,7 @@ use crate::error::{Result, StoreError};
 use crate::families;
 use crate::keys::{self, ORDER_END, TAG_END, TAG_LEGACY_EVENT, TAG_ORDER};
 use crate::order::{self, OrderItem};
-use crate::records::{self, Counters, OrderBatch, PreparedRecord};
+use crate::records::{self, Counters, OrderBatch, PreparedRecord, PreparedRecords};
 use crate::span_index;
 use crate::trace_filter::TraceFilter;
 use crate::trace_set::{TracePositions, TraceSet, trace_hash};
@@ -48,7 +48,8 @@ const MAX_GROUP_REQUESTS: usize = 256;
 /// Most record bytes folded into one commit (a single larger request still goes alone).
 const MAX_GROUP_BYTES: usize = 16 << 20;
 
-/// One event, validated and framed by the caller's thread.
+/// One event, validated and framed by the caller's thread (its record is
+/// in its batch's [`PreparedRecords`]).
 pub(crate) struct PreparedEvent {
     kind: EventKind,
     tso: i64,
@@ -68,10 +69,16 @@ enum TraceIdAt {
 }
 
 impl PreparedEvent {
-    /// `trace_id` is the range of `base.traceID` in the record's payload,
-    /// checked to be UTF-8 by the caller.
-    pub(crate) fn new(kind: EventKind, tso: i64, record: PreparedRecord, trace_id: Range<usize>) -> PreparedEvent {
-        let trace_hash = trace_hash(record.payload().get(trace_id.clone()).unwrap_or_default());
+    /// `trace_id` is the range of `base.traceID` in the record's payload
+    /// (in `records`), checked to be UTF-8 by the caller.
+    pub(crate) fn new(
+        kind: EventKind,
+        tso: i64,
+        records: &PreparedRecords,
+        record: PreparedRecord,
+        trace_id: Range<usize>,
+    ) -> PreparedEvent {
+        let trace_hash = trace_hash(records.payload(&record).get(trace_id.clone()).unwrap_or_default());
         PreparedEvent {
             kind,
             tso,
@@ -92,23 +99,30 @@ impl PreparedEvent {
         }
     }
 
-    fn trace_id(&self) -> &str {
+    /// The trace ID's bytes: checked to be UTF-8 when the event was
+    /// prepared, so the writer compares and copies them as they are. Checking
+    /// them again at each of the writer's lookups took about a tenth of its
+    /// time at 2 events per trace (a perf profile, docs/benchmarks.md).
+    fn trace_id<'a>(&'a self, records: &'a PreparedRecords) -> &'a [u8] {
         match &self.trace_id {
-            // Checked to be UTF-8 when the event was prepared; never empty then.
-            TraceIdAt::Payload(range) => self
-                .record
-                .payload()
-                .get(range.clone())
-                .and_then(|id| std::str::from_utf8(id).ok())
-                .unwrap_or_default(),
-            TraceIdAt::Owned(trace_id) => trace_id,
+            TraceIdAt::Payload(range) => records.payload(&self.record).get(range.clone()).unwrap_or_default(),
+            TraceIdAt::Owned(trace_id) => trace_id.as_bytes(),
         }
     }
+}
+
+/// A trace ID the writer keeps (first-seen order, hot set), from bytes that
+/// are UTF-8 already (see [`PreparedEvent::trace_id`]): one check per new
+/// trace, and never a lossy replacement in practice.
+fn owned_trace_id(trace_id: &[u8]) -> String {
+    String::from_utf8_lossy(trace_id).into_owned()
 }
 
 /// A batch of events to append, and the span index entries of its spans
 /// (computed by the caller's thread, each once).
 pub(crate) struct PreparedAppend {
+    /// The events' records.
+    pub records: PreparedRecords,
     pub events: Vec<PreparedEvent>,
     pub index: span_index::IndexEntries,
 }
@@ -139,10 +153,7 @@ impl Op {
 
     fn size(&self) -> usize {
         match self {
-            Op::Append(append) => {
-                let events: usize = append.events.iter().map(|event| event.record.len()).sum();
-                events + append.index.size()
-            }
+            Op::Append(append) => append.records.len() + append.index.size(),
             Op::Delete(trace_id) => trace_id.len(),
             Op::Expire { trace_ids, .. } => trace_ids.iter().map(String::len).sum(),
             Op::Truncate => 0,
@@ -254,12 +265,12 @@ impl HotTraces {
         }
     }
 
-    fn get(&self, hash: u64, trace_id: &str) -> Option<u64> {
+    fn get(&self, hash: u64, trace_id: &[u8]) -> Option<u64> {
         self.young.get(hash, trace_id).or_else(|| self.old.get(hash, trace_id))
     }
 
     fn touch(&mut self, hash: u64, trace_id: String, first_seq: u64) {
-        if self.young.len() >= self.capacity && !self.young.contains(hash, &trace_id) {
+        if self.young.len() >= self.capacity && !self.young.contains(hash, trace_id.as_bytes()) {
             // Sized up front: growing a set to 16 k entries rehashes it 14 times.
             let young = TraceSet::with_capacity(self.capacity);
             self.old = std::mem::replace(&mut self.young, young);
@@ -269,8 +280,8 @@ impl HotTraces {
 
     fn forget(&mut self, trace_id: &str) {
         let hash = trace_hash(trace_id.as_bytes());
-        self.young.remove(hash, trace_id);
-        self.old.remove(hash, trace_id);
+        self.young.remove(hash, trace_id.as_bytes());
+        self.old.remove(hash, trace_id.as_bytes());
     }
 
     fn clear(&mut self) {
@@ -350,7 +361,7 @@ impl WriterState {
     /// block as the question: a trace the commit then fails to store is only
     /// a false positive (it costs a read if it comes again), and the filter
     /// never misses a stored one.
-    fn stored_start(&mut self, db: &rocksdb::DB, hash: u64, trace_id: &str) -> Result<Option<u64>> {
+    fn stored_start(&mut self, db: &rocksdb::DB, hash: u64, trace_id: &[u8]) -> Result<Option<u64>> {
         if let Some(first_seq) = self.hot.get(hash, trace_id) {
             return Ok(Some(first_seq));
         }
@@ -358,7 +369,8 @@ impl WriterState {
         if self.filter_complete && !maybe_stored {
             return Ok(None);
         }
-        read_start(db, trace_id, None)
+        // UTF-8 already (see `PreparedEvent::trace_id`): borrowed, not copied.
+        read_start(db, &String::from_utf8_lossy(trace_id), None)
     }
 }
 
@@ -479,22 +491,26 @@ impl Group<'_> {
     }
 
     fn append(&mut self, append: PreparedAppend, state: &mut WriterState) -> Result<Outcome> {
-        let PreparedAppend { events, index } = append;
+        let PreparedAppend {
+            mut records,
+            events,
+            index,
+        } = append;
         // Phase one: where each event's trace starts. The only step that can fail.
-        let event_id = |at: usize| events.get(at).map_or("", PreparedEvent::trace_id);
-        let started_id = |at: usize| self.order.trace_ids.get(at).map_or("", String::as_str);
+        let event_id = |at: usize| events.get(at).map_or(&b""[..], |event| event.trace_id(&records));
+        let started_id = |at: usize| self.order.trace_ids.get(at).map_or(&b""[..], String::as_bytes);
         self.seen.clear();
         let mut starts = Vec::with_capacity(events.len());
         let mut continued = Vec::new();
         for (at, event) in events.iter().enumerate() {
-            let (trace_id, hash) = (event.trace_id(), event.trace_hash);
+            let (trace_id, hash) = (event.trace_id(&records), event.trace_hash);
             let start = if let Some(earlier) = self.seen.find_or_add(hash, at, trace_id, event_id) {
                 Start::AsEvent(earlier)
             } else if let Some(position) = self.started.find(hash, trace_id, started_id) {
                 Start::At(self.order.first_seqs.get(position).copied().unwrap_or_default())
             } else if let Some(first_seq) = state.stored_start(self.db, hash, trace_id)? {
                 if !state.hot.young.contains(hash, trace_id) {
-                    continued.push((hash, trace_id.to_owned(), first_seq));
+                    continued.push((hash, owned_trace_id(trace_id), first_seq));
                 }
                 Start::At(first_seq)
             } else {
@@ -507,7 +523,7 @@ impl Group<'_> {
         let mut first_seqs = Vec::with_capacity(events.len());
         let mut kind_run: Option<(EventKind, u64)> = None;
         for (event, start) in events.into_iter().zip(starts) {
-            let trace_id = event.trace_id();
+            let trace_id = event.trace_id(&records);
             let first_seq = match start {
                 Start::New => self.start_trace(trace_id, event.trace_hash),
                 Start::At(first_seq) => first_seq,
@@ -525,7 +541,8 @@ impl Group<'_> {
                 }
             };
             self.counters.widen_tso_range(event.tso);
-            self.batch.put_cf(self.events, &self.key, event.record.seal(&self.key));
+            self.batch
+                .put_cf(self.events, &self.key, records.seal(event.record, &self.key));
         }
         self.count_kind(kind_run);
         span_index::write_entries(&mut self.batch, &index);
@@ -534,10 +551,10 @@ impl Group<'_> {
 
     /// Gives a new trace its first-seen number (its start entry is written
     /// by [`Group::finish`]); returns the number.
-    fn start_trace(&mut self, trace_id: &str, hash: u64) -> u64 {
+    fn start_trace(&mut self, trace_id: &[u8], hash: u64) -> u64 {
         let first_seq = self.next_seq();
         let at = self.order.trace_ids.len();
-        self.order.trace_ids.push(trace_id.to_owned());
+        self.order.trace_ids.push(owned_trace_id(trace_id));
         self.order.first_seqs.push(first_seq);
         self.started_hashes.push(hash);
         // Phase one found it neither started in this group nor seen before
