@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{Map, Value, json};
-use tracekeep_proto::json::{TraceSummaryJson, event_value, events_value, to_go_line, to_go_string, trace_page_value};
+use tracekeep_proto::json::{TraceSummaryJson, event_go_line, events_go_string, to_go_string, trace_page_value};
 use tracekeep_store::{Cursor, Store, StoreError, StoredEvent};
 
 use crate::time::format_tso;
@@ -348,11 +348,7 @@ fn show(store: &Store, trace_id: &str, json: bool, out: &mut impl Write) -> Resu
         .query(trace_id)
         .with_context(|| format!("read trace {trace_id:?}"))?;
     if json {
-        writeln!(
-            out,
-            "{}",
-            to_go_string(&events_value(events.iter().map(|stored| &stored.event)))
-        )?;
+        writeln!(out, "{}", events_go_string(events.iter().map(|stored| &stored.event)))?;
         return Ok(0);
     }
     writeln!(out, "trace {trace_id:?}: {} events", events.len())?;
@@ -459,12 +455,7 @@ fn write_otlp(out: &mut impl Write, request: &ExportTraceServiceRequest) -> Resu
 
 fn export(store: &Store, out: &mut impl Write) -> Result<u8, Failure> {
     walk_events(store, |trace_id, stored| {
-        let mut object = Map::new();
-        object.insert("trace_id".into(), Value::from(trace_id));
-        if let Value::Object(event) = event_value(&stored.event) {
-            object.extend(event);
-        }
-        writeln!(out, "{}", to_go_line(&Value::Object(object)))?;
+        writeln!(out, "{}", event_go_line(&stored.event, Some(trace_id)))?;
         Ok(())
     })?;
     Ok(0)

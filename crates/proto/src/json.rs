@@ -10,9 +10,10 @@
 //!   `<`, `>`, `&`, U+2028 and U+2029 are escaped as `\u003c` and so on, as Go does.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::TraceEvent;
+use crate::go_json::GoWriter;
 use crate::pb;
 
 /// One trace's summary in a listing (`/api/tracekeep/traces`, `tracekeep-dump list --json`).
@@ -39,56 +40,82 @@ pub fn trace_page_value<'a>(traces: impl IntoIterator<Item = TraceSummaryJson<'a
     serde_json::json!({ "traces": traces, "next": next })
 }
 
-/// `{"type": N, "event": {...}}`: one event as dm-tracer's `TraceEvent` printed it.
-pub fn event_value(event: &TraceEvent) -> Value {
-    let body = match event {
-        TraceEvent::Binlog(event) => binlog_event(event),
-        TraceEvent::Job(event) => job_event(event),
-        TraceEvent::Span(event) => span_event(event),
-    };
-    let mut object = Map::new();
-    // dm-tracer's wrapper has no `omitempty`: the type is always printed.
-    object.insert("type".into(), Value::from(event.kind().code()));
-    object.insert("event".into(), body);
-    Value::Object(object)
+/// Bytes reserved per event for its printed form (a DM job event with its
+/// SQL prints in about 700), so the output buffer rarely grows.
+const BYTES_PER_EVENT: usize = 1024;
+
+/// A JSON array of events, in the given order, as dm-tracer's
+/// `json.MarshalIndent(events, "", " ")` printed it (`/events/query`).
+pub fn events_go_string<'a>(events: impl IntoIterator<Item = &'a TraceEvent>) -> String {
+    let events = events.into_iter();
+    let mut writer = GoWriter::new(true, events.size_hint().0.saturating_mul(BYTES_PER_EVENT));
+    write_events(&mut writer, events);
+    writer.finish()
 }
 
-/// A JSON array of events, in the given order.
-pub fn events_value<'a>(events: impl IntoIterator<Item = &'a TraceEvent>) -> Value {
-    Value::Array(events.into_iter().map(event_value).collect())
+/// A JSON array of traces, each the array of its events (`/events/scan`).
+pub fn traces_go_string<'a, T: IntoIterator<Item = &'a TraceEvent>>(traces: impl IntoIterator<Item = T>) -> String {
+    let mut writer = GoWriter::new(true, BYTES_PER_EVENT);
+    writer.begin_array();
+    for events in traces {
+        writer.element();
+        write_events(&mut writer, events);
+    }
+    writer.end_array();
+    writer.finish()
+}
+
+/// One event on one line, `{"type":N,"event":{...}}`, with a `trace_id`
+/// field first when given (the dump tool's JSON Lines export).
+pub fn event_go_line(event: &TraceEvent, trace_id: Option<&str>) -> String {
+    let mut writer = GoWriter::new(false, BYTES_PER_EVENT);
+    writer.begin_object();
+    if let Some(trace_id) = trace_id {
+        writer.field("trace_id");
+        writer.string(trace_id);
+    }
+    write_event_fields(&mut writer, event);
+    writer.end_object();
+    writer.finish()
+}
+
+fn write_events<'a>(writer: &mut GoWriter, events: impl IntoIterator<Item = &'a TraceEvent>) {
+    writer.begin_array();
+    for event in events {
+        writer.element();
+        writer.begin_object();
+        write_event_fields(writer, event);
+        writer.end_object();
+    }
+    writer.end_array();
+}
+
+/// `"type": N, "event": {...}`: one event's fields as dm-tracer's
+/// `TraceEvent` printed them.
+fn write_event_fields(writer: &mut GoWriter, event: &TraceEvent) {
+    // dm-tracer's wrapper has no `omitempty`: the type is always printed.
+    writer.field("type");
+    writer.int(i64::from(event.kind().code()));
+    writer.field("event");
+    match event {
+        TraceEvent::Binlog(event) => binlog_event(writer, event),
+        TraceEvent::Job(event) => job_event(writer, event),
+        TraceEvent::Span(event) => span_event(writer, event),
+    }
 }
 
 /// Renders a value as Go's `json.MarshalIndent(v, "", " ")` does.
 pub fn to_go_string(value: &Value) -> String {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b" ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    if value.serialize(&mut serializer).is_err() {
-        // Serializing a `Value` into memory cannot fail; stay total anyway.
-        return String::from("null");
-    }
-    go_html_escape(&String::from_utf8_lossy(&out))
+    let mut writer = GoWriter::new(true, 256);
+    writer.value(value);
+    writer.finish()
 }
 
 /// Renders a value on one line, with Go's escaping (for JSON Lines output).
 pub fn to_go_line(value: &Value) -> String {
-    go_html_escape(&value.to_string())
-}
-
-/// Go escapes these inside every string; outside strings they cannot occur in JSON.
-fn go_html_escape(json: &str) -> String {
-    let mut escaped = String::with_capacity(json.len());
-    for ch in json.chars() {
-        match ch {
-            '<' => escaped.push_str("\\u003c"),
-            '>' => escaped.push_str("\\u003e"),
-            '&' => escaped.push_str("\\u0026"),
-            '\u{2028}' => escaped.push_str("\\u2028"),
-            '\u{2029}' => escaped.push_str("\\u2029"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
+    let mut writer = GoWriter::new(false, 256);
+    writer.value(value);
+    writer.finish()
 }
 
 /// Standard base64 with padding (RFC 4648), as Go's `encoding/json` writes
@@ -113,129 +140,143 @@ pub fn base64(bytes: &[u8]) -> String {
     text
 }
 
-/// An object builder that applies Go's `omitempty` rules.
-#[derive(Default)]
-struct GoObject(Map<String, Value>);
+/// An object being written, field by field, with Go's `omitempty` rules: a
+/// field holding its zero value is left out.
+struct GoObject<'w> {
+    writer: &'w mut GoWriter,
+}
 
-impl GoObject {
-    fn string(mut self, key: &str, value: &str) -> Self {
+impl<'w> GoObject<'w> {
+    fn open(writer: &'w mut GoWriter) -> Self {
+        writer.begin_object();
+        GoObject { writer }
+    }
+
+    fn string(self, key: &'static str, value: &str) -> Self {
         if !value.is_empty() {
-            self.0.insert(key.into(), Value::from(value));
+            self.writer.field(key);
+            self.writer.string(value);
         }
         self
     }
 
-    fn int(mut self, key: &str, value: impl Into<i64>) -> Self {
+    fn int(self, key: &'static str, value: impl Into<i64>) -> Self {
         let value = value.into();
         if value != 0 {
-            self.0.insert(key.into(), Value::from(value));
+            self.writer.field(key);
+            self.writer.int(value);
         }
         self
     }
 
-    fn uint(mut self, key: &str, value: u32) -> Self {
-        if value != 0 {
-            self.0.insert(key.into(), Value::from(value));
-        }
-        self
+    fn uint(self, key: &'static str, value: u32) -> Self {
+        self.int(key, value)
     }
 
-    fn bool(mut self, key: &str, value: bool) -> Self {
+    fn bool(self, key: &'static str, value: bool) -> Self {
         if value {
-            self.0.insert(key.into(), Value::from(true));
+            self.writer.field(key);
+            self.writer.bool(true);
         }
         self
     }
 
-    fn bytes(mut self, key: &str, value: &[u8]) -> Self {
+    fn bytes(self, key: &'static str, value: &[u8]) -> Self {
         if !value.is_empty() {
-            self.0.insert(key.into(), Value::from(base64(value)));
+            self.writer.field(key);
+            self.writer.string(&base64(value));
         }
         self
     }
 
-    fn strings(mut self, key: &str, values: &[String]) -> Self {
-        if !values.is_empty() {
-            self.0.insert(key.into(), Value::from(values.to_vec()));
-        }
-        self
+    fn strings(self, key: &'static str, values: &[String]) -> Self {
+        self.list(key, values, |writer, value| writer.string(value))
     }
 
-    fn map(mut self, key: &str, map: &std::collections::BTreeMap<String, String>) -> Self {
+    fn map(self, key: &'static str, map: &std::collections::BTreeMap<String, String>) -> Self {
         if !map.is_empty() {
-            let object = map
-                .iter()
-                .map(|(key, value)| (key.clone(), Value::from(value.as_str())));
-            self.0.insert(key.into(), Value::Object(object.collect()));
+            self.writer.field(key);
+            self.writer.begin_object();
+            for (key, value) in map {
+                self.writer.key(key);
+                self.writer.string(value);
+            }
+            self.writer.end_object();
         }
         self
     }
 
-    fn list<T>(mut self, key: &str, items: &[T], render: impl Fn(&T) -> Value) -> Self {
+    fn list<T>(self, key: &'static str, items: &[T], render: impl Fn(&mut GoWriter, &T)) -> Self {
         if !items.is_empty() {
-            self.0
-                .insert(key.into(), Value::Array(items.iter().map(render).collect()));
+            self.writer.field(key);
+            self.writer.begin_array();
+            for item in items {
+                self.writer.element();
+                render(self.writer, item);
+            }
+            self.writer.end_array();
         }
         self
     }
 
-    fn message<T>(mut self, key: &str, value: Option<&T>, render: impl Fn(&T) -> Value) -> Self {
+    fn message<T>(self, key: &'static str, value: Option<&T>, render: impl Fn(&mut GoWriter, &T)) -> Self {
         if let Some(value) = value {
-            self.0.insert(key.into(), render(value));
+            self.writer.field(key);
+            render(self.writer, value);
         }
         self
     }
 
-    fn build(self) -> Value {
-        Value::Object(self.0)
+    fn close(self) {
+        self.writer.end_object();
     }
 }
 
-fn base_event(base: &pb::BaseEvent) -> Value {
-    GoObject::default()
+fn base_event(writer: &mut GoWriter, base: &pb::BaseEvent) {
+    GoObject::open(writer)
         .string("filename", &base.filename)
         .int("line", base.line)
         .int("tso", base.tso)
         .string("traceID", &base.trace_id)
         .string("groupID", &base.group_id)
         .int("type", base.r#type)
-        .build()
+        .close();
 }
 
-fn mysql_position(position: &pb::MySqlPosition) -> Value {
-    GoObject::default()
+fn mysql_position(writer: &mut GoWriter, position: &pb::MySqlPosition) {
+    GoObject::open(writer)
         .string("name", &position.name)
         .uint("pos", position.pos)
-        .build()
+        .close();
 }
 
-fn syncer_state(state: &pb::SyncerState) -> Value {
-    GoObject::default()
+fn syncer_state(writer: &mut GoWriter, state: &pb::SyncerState) {
+    GoObject::open(writer)
         .bool("safeMode", state.safe_mode)
         .bool("tryReSync", state.try_re_sync)
         .message("lastPos", state.last_pos.as_ref(), mysql_position)
         .message("currentPos", state.current_pos.as_ref(), mysql_position)
-        .build()
+        .close();
 }
 
-fn exec_ddl_info(info: &pb::ExecDdlInfo) -> Value {
-    GoObject::default()
+fn exec_ddl_info(writer: &mut GoWriter, info: &pb::ExecDdlInfo) {
+    GoObject::open(writer)
         .string("lockID", &info.lock_id)
         .bool("exec", info.exec)
-        .build()
+        .close();
 }
 
-fn binlog_event(event: &pb::SyncerBinlogEvent) -> Value {
-    GoObject::default()
+fn binlog_event(writer: &mut GoWriter, event: &pb::SyncerBinlogEvent) {
+    GoObject::open(writer)
         .message("base", event.base.as_ref(), base_event)
         .message("state", event.state.as_ref(), syncer_state)
         .int("eventType", event.event_type)
         .int("opType", event.op_type)
-        .build()
+        .close();
 }
 
-fn job_event(event: &pb::SyncerJobEvent) -> Value {
-    GoObject::default()
+fn job_event(writer: &mut GoWriter, event: &pb::SyncerJobEvent) {
+    GoObject::open(writer)
         .message("base", event.base.as_ref(), base_event)
         .int("opType", event.op_type)
         .message("pos", event.pos.as_ref(), mysql_position)
@@ -246,30 +287,30 @@ fn job_event(event: &pb::SyncerJobEvent) -> Value {
         .message("ddlInfo", event.ddl_info.as_ref(), exec_ddl_info)
         .string("queueBucket", &event.queue_bucket)
         .int("state", event.state)
-        .build()
+        .close();
 }
 
-fn span_log_field(field: &pb::SpanLogField) -> Value {
-    GoObject::default()
+fn span_log_field(writer: &mut GoWriter, field: &pb::SpanLogField) {
+    GoObject::open(writer)
         .string("key", &field.key)
         .string("value", &field.value)
-        .build()
+        .close();
 }
 
-fn span_log(log: &pb::SpanLog) -> Value {
-    GoObject::default()
+fn span_log(writer: &mut GoWriter, log: &pb::SpanLog) {
+    GoObject::open(writer)
         .int("time", log.time)
         .list("fields", &log.fields, span_log_field)
-        .build()
+        .close();
 }
 
-fn span_event(event: &pb::Span) -> Value {
+fn span_event(writer: &mut GoWriter, event: &pb::Span) {
     // The OTLP form as it arrived, with the attributes stored once in `tags`
     // put back (or as stored, if that note is damaged: shown, not hidden).
     let otlp = event
         .otlp_form()
         .unwrap_or(std::borrow::Cow::Borrowed(event.otlp.as_slice()));
-    GoObject::default()
+    GoObject::open(writer)
         .message("base", event.base.as_ref(), base_event)
         .string("spanID", &event.span_id)
         .string("parentSpanID", &event.parent_span_id)
@@ -285,23 +326,23 @@ fn span_event(event: &pb::Span) -> Value {
         .bool("debug", event.debug)
         .bool("shared", event.shared)
         .bytes("otlp", &otlp)
-        .build()
+        .close();
 }
 
-fn endpoint(endpoint: &pb::Endpoint) -> Value {
-    GoObject::default()
+fn endpoint(writer: &mut GoWriter, endpoint: &pb::Endpoint) {
+    GoObject::open(writer)
         .string("serviceName", &endpoint.service_name)
         .string("ipv4", &endpoint.ipv4)
         .string("ipv6", &endpoint.ipv6)
         .int("port", endpoint.port)
-        .build()
+        .close();
 }
 
-fn span_annotation(annotation: &pb::SpanAnnotation) -> Value {
-    GoObject::default()
+fn span_annotation(writer: &mut GoWriter, annotation: &pb::SpanAnnotation) {
+    GoObject::open(writer)
         .int("time", annotation.time)
         .string("value", &annotation.value)
-        .build()
+        .close();
 }
 
 #[cfg(test)]
@@ -341,9 +382,9 @@ mod tests {
             otlp: vec![0x0a, 0x00],
             ..Default::default()
         });
-        assert_eq!(event_value(&span)["event"]["otlp"], "CgA=");
+        assert_eq!(event_go_line(&span, None), r#"{"type":3,"event":{"otlp":"CgA="}}"#);
         let plain = TraceEvent::Span(pb::Span::default());
-        assert!(event_value(&plain)["event"].get("otlp").is_none());
+        assert_eq!(event_go_line(&plain, None), r#"{"type":3,"event":{}}"#);
     }
 
     #[test]
@@ -362,27 +403,32 @@ mod tests {
             event_type: 4,
             op_type: 0,
         });
-        let expected = r#"{
- "type": 1,
- "event": {
-  "base": {
-   "filename": "syncer.go",
-   "line": 1130,
-   "tso": 1552371525597270410,
-   "traceID": "mysql-replica-01.syncer.test.1",
-   "type": 1
-  },
-  "state": {
-   "safeMode": true,
-   "lastPos": {
-    "name": "bin|000001.000004",
-    "pos": 68073
-   }
-  },
-  "eventType": 4
+        let expected = r#"[
+ {
+  "type": 1,
+  "event": {
+   "base": {
+    "filename": "syncer.go",
+    "line": 1130,
+    "tso": 1552371525597270410,
+    "traceID": "mysql-replica-01.syncer.test.1",
+    "type": 1
+   },
+   "state": {
+    "safeMode": true,
+    "lastPos": {
+     "name": "bin|000001.000004",
+     "pos": 68073
+    }
+   },
+   "eventType": 4
+  }
  }
-}"#;
-        assert_eq!(to_go_string(&event_value(&event)), expected);
+]"#;
+        assert_eq!(events_go_string([&event]), expected);
+        // The one-line form is the same document.
+        let line: Value = serde_json::from_str(&event_go_line(&event, None)).expect("a JSON line");
+        assert_eq!(to_go_string(&Value::Array(vec![line])), expected);
     }
 
     #[test]
@@ -401,7 +447,7 @@ mod tests {
             state: pb::SyncerJobState::Success as i32,
             ..Default::default()
         });
-        let line = to_go_line(&event_value(&event));
+        let line = event_go_line(&event, None);
         assert_eq!(
             line,
             concat!(
@@ -435,7 +481,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            to_go_line(&event_value(&event)),
+            event_go_line(&event, None),
             concat!(
                 r#"{"type":3,"event":{"base":{"tso":5,"traceID":"00000000000000ff","type":3},"spanID":"0000000000000001","#,
                 r#""operation":"txn","duration":1500,"tags":{"a":"","z":"1"},"logs":[{"time":7,"fields":[{"key":"x","value":"2"}]}]}}"#
@@ -446,7 +492,16 @@ mod tests {
     #[test]
     fn an_empty_event_prints_only_its_type() {
         let event = TraceEvent::Job(pb::SyncerJobEvent::default());
-        assert_eq!(to_go_line(&event_value(&event)), r#"{"type":2,"event":{}}"#);
-        assert_eq!(to_go_string(&events_value([])), "[]");
+        assert_eq!(event_go_line(&event, None), r#"{"type":2,"event":{}}"#);
+        assert_eq!(events_go_string([]), "[]");
+        assert_eq!(traces_go_string(Vec::<Vec<&TraceEvent>>::new()), "[]");
+        assert_eq!(
+            traces_go_string([vec![&event], vec![]]),
+            "[\n [\n  {\n   \"type\": 2,\n   \"event\": {}\n  }\n ],\n []\n]"
+        );
+        assert_eq!(
+            event_go_line(&event, Some("t<1")),
+            r#"{"trace_id":"t\u003c1","type":2,"event":{}}"#
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! - [`zipkin_proto3`]: Zipkin's v2 proto3 span list, for Zipkin ingest.
 
 pub mod event;
+mod go_json;
 pub mod ingest;
 pub mod json;
 pub mod otlp_form;

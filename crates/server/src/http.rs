@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
-use tracekeep_proto::json::{TraceSummaryJson, events_value, to_go_string, trace_page_value};
+use tracekeep_proto::json::{TraceSummaryJson, events_go_string, to_go_string, trace_page_value, traces_go_string};
 use tracekeep_store::{Cursor, ListOrder, Readiness, Store, StoreError, StoredEvent};
 
 use crate::error::{ApiError, blocking, blocking_raw};
@@ -49,16 +49,16 @@ pub fn router(state: HttpState) -> Router {
 
 /// A JSON body printed as dm-tracer's `json.MarshalIndent(v, "", " ")`.
 fn json_response(value: &Value) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        to_go_string(value),
-    )
-        .into_response()
+    json_text_response(to_go_string(value))
 }
 
-fn event_values(events: &[StoredEvent]) -> Value {
-    events_value(events.iter().map(|stored| &stored.event))
+/// A JSON body printed already (events go straight to text, no `Value`).
+fn json_text_response(json: String) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+fn stored_events(events: &[StoredEvent]) -> impl Iterator<Item = &tracekeep_proto::TraceEvent> {
+    events.iter().map(|stored| &stored.event)
 }
 
 fn trace_id(params: &Params) -> Result<String, ApiError> {
@@ -187,7 +187,7 @@ async fn query(State(state): State<HttpState>, request: FormRequest) -> Result<R
     let trace_id = trace_id(&request.params()?)?;
     let store = state.store.clone();
     let events = blocking(move || store.query(&trace_id)).await?;
-    Ok(json_response(&event_values(&events)))
+    Ok(json_text_response(events_go_string(stored_events(&events))))
 }
 
 async fn scan(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {
@@ -238,8 +238,8 @@ async fn scan(State(state): State<HttpState>, request: FormRequest) -> Result<Re
             (traces, next)
         }
     };
-    let body = Value::Array(traces.iter().map(|trace| event_values(&trace.events)).collect());
-    let mut response = json_response(&body);
+    let body = traces_go_string(traces.iter().map(|trace| stored_events(&trace.events)));
+    let mut response = json_text_response(body);
     if let Some(next) = next
         && let Ok(value) = HeaderValue::from_str(&next.to_string())
     {
