@@ -51,6 +51,10 @@ struct Args {
     /// Longer runs include more flushes and compactions and vary less.
     #[arg(long, value_name = "SECONDS")]
     ingest_seconds: Option<f64>,
+    /// Alternating rounds of the in-process ceilings (store, bare) per
+    /// ingest row; the median round is reported (default 3; 1 with --quick).
+    #[arg(long, value_name = "N")]
+    rounds: Option<usize>,
     /// With `--only ceilings`: measure the store alone, not bare RocksDB
     /// (for profiling the store with `perf record -p`).
     #[arg(long)]
@@ -85,6 +89,8 @@ pub struct Plan {
     pub shapes: Vec<u64>,
     /// The ceilings measure the store alone.
     pub store_only: bool,
+    /// Alternating rounds of the ceilings per ingest row.
+    pub rounds: usize,
     /// How long each ingest measurement runs.
     pub ingest_for: Duration,
     /// Events in the big store (query, restart, footprint).
@@ -109,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
         Plan {
             shapes: args.shapes.clone(),
             store_only: args.store_only,
+            rounds: args.rounds.unwrap_or(1),
             ingest_for: Duration::from_millis(300),
             big_store: 100_000,
             queries: 100,
@@ -118,18 +125,23 @@ async fn main() -> anyhow::Result<()> {
         Plan {
             shapes: args.shapes.clone(),
             store_only: args.store_only,
+            rounds: args.rounds.unwrap_or(3),
             ingest_for: Duration::from_secs(3),
             big_store: 2_500_000,
             queries: 1_000,
             overload_for: Duration::from_secs(60),
         }
     };
-    let chosen = args
-        .ingest_seconds
-        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .filter(|chosen| !chosen.is_zero());
-    let plan = match chosen {
-        Some(ingest_for) => Plan { ingest_for, ..plan },
+    let plan = match args.ingest_seconds {
+        Some(seconds) => {
+            let ingest_for = Duration::try_from_secs_f64(seconds)
+                .ok()
+                .filter(|chosen| !chosen.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--ingest-seconds must be a positive number of seconds, not {seconds}")
+                })?;
+            Plan { ingest_for, ..plan }
+        }
         None => plan,
     };
     let started = std::time::Instant::now();
