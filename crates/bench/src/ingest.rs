@@ -165,6 +165,11 @@ impl EventPool {
         pool
     }
 
+    /// Bytes of the largest event the pool makes (room to reserve per event).
+    fn largest(&self) -> usize {
+        self.templates.iter().map(Vec::len).max().unwrap_or_default()
+    }
+
     /// The `n`th event of `client`, in a trace of `shape` events.
     fn event(&self, client: usize, n: u64, shape: u64, out: &mut Vec<u8>) {
         out.clear();
@@ -239,7 +244,7 @@ pub fn through_store(sync: bool, workload: Workload) -> anyhow::Result<Measured>
         // The batch's events in one buffer, as bare RocksDB's side builds its
         // batch in reused buffers: a `Vec` per event cost this side 100
         // allocations and frees per batch that the store itself never makes.
-        let mut bytes = Vec::with_capacity(workload.batch * 320);
+        let mut bytes = Vec::with_capacity(workload.batch * pool.largest());
         let ranges: Vec<Range<usize>> = (n..n + workload.batch as u64)
             .map(|i| pool.push_event(client, i, workload.shape, &mut bytes))
             .collect();
@@ -324,11 +329,17 @@ impl Ceilings {
         })
     }
 
-    /// The median of the rounds' store / bare ratios, in percent.
+    /// The median of the rounds' store / bare ratios, in percent (of an
+    /// even count, the mean of the middle two).
     pub fn ratio(&self) -> f64 {
         let mut sorted = self.ratios.clone();
         sorted.sort_by(f64::total_cmp);
-        sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+        let middle = sorted.len() / 2;
+        match (sorted.get(middle.wrapping_sub(1)), sorted.get(middle)) {
+            (Some(low), Some(high)) if sorted.len().is_multiple_of(2) => (low + high) / 2.0,
+            (_, Some(middle)) => *middle,
+            _ => f64::NAN,
+        }
     }
 
     /// Each round's ratio, rounded, in the order measured ("91 · 97 · 88").
@@ -338,10 +349,10 @@ impl Ceilings {
     }
 }
 
-/// The measurement of median rate (the upper one of an even count).
+/// The measurement of median rate (the lower middle one of an even count).
 fn median_by_rate(mut measured: Vec<Measured>) -> Option<Measured> {
     measured.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-    let middle = measured.len() / 2;
+    let middle = measured.len().saturating_sub(1) / 2;
     measured.into_iter().nth(middle)
 }
 
