@@ -130,21 +130,24 @@ impl PreparedRecords {
 
     /// Frames `payload` as a record of `kind`.
     pub(crate) fn push(&mut self, kind: u8, payload: &[u8]) -> PreparedRecord {
-        self.push_written(kind, |bytes| {
+        self.push_written(kind, payload.len(), |bytes| {
             bytes.extend_from_slice(payload);
             Ok::<(), std::convert::Infallible>(())
         })
         .unwrap_or_else(|never| match never {})
     }
 
-    /// Frames a payload that `write` appends, so a message is encoded
-    /// straight into its record, not copied there. On an error nothing is
-    /// left of the record.
+    /// Frames a payload that `write` appends (about `len` bytes, reserved
+    /// first so the buffer grows at most once per record), so a message is
+    /// encoded straight into its record, not copied there. On an error
+    /// nothing is left of the record.
     pub(crate) fn push_written<E>(
         &mut self,
         kind: u8,
+        len: usize,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<PreparedRecord, E> {
+        self.bytes.reserve(HEADER_LEN + len);
         let start = self.bytes.len();
         self.bytes.extend_from_slice(&MAGIC);
         self.bytes.push(FORMAT_VERSION);
@@ -428,7 +431,7 @@ mod tests {
     fn a_record_whose_payload_fails_to_write_leaves_nothing() {
         let mut records = PreparedRecords::default();
         let kept = records.push(2, b"kept");
-        let failed = records.push_written(2, |bytes| {
+        let failed = records.push_written(2, 4, |bytes| {
             bytes.extend_from_slice(b"half");
             Err("no")
         });

@@ -452,7 +452,9 @@ impl Store {
         let mut records = PreparedRecords::default();
         for (index, event) in events.iter().enumerate() {
             let record = records
-                .push_written(event.kind().code(), |bytes| event.encode_into(bytes))
+                .push_written(event.kind().code(), event.encoded_len(), |bytes| {
+                    event.encode_into(bytes)
+                })
                 .map_err(|error| StoreError::InvalidEvent {
                     index,
                     reason: format!("the event does not encode: {error}"),
