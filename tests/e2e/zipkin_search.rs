@@ -241,7 +241,7 @@ fn bad_search_parameters_answer_400_with_a_reason() {
         ),
         ("/api/v2/traces?serviceName=%ZZ", "escape"),
         ("/api/v2/spans", "serviceName is required"),
-        ("/api/v2/remoteServices?serviceName=", "serviceName is required"),
+        ("/api/v2/remoteServices", "serviceName is required"),
         ("/api/v2/dependencies", "endTs is required"),
         ("/api/v2/dependencies?endTs=-3", "endTs <= 0"),
         ("/api/v2/autocompleteValues", "key is required"),

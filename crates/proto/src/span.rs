@@ -19,6 +19,16 @@ pub fn service_name(span: &pb::Span) -> &str {
         .unwrap_or(UNKNOWN_SERVICE)
 }
 
+/// The service `span` is indexed and searched under: [`service_name`], or
+/// `None` for a Zipkin span sent without a local endpoint (stored with an
+/// empty one), for which Zipkin indexes no service either.
+pub fn indexed_service(span: &pb::Span) -> Option<&str> {
+    match &span.local_endpoint {
+        Some(endpoint) if *endpoint == pb::Endpoint::default() => None,
+        _ => Some(service_name(span)),
+    }
+}
+
 /// The remote side's service, as sent; `None` when unnamed.
 pub fn remote_service_name(span: &pb::Span) -> Option<&str> {
     span.remote_endpoint

@@ -67,7 +67,7 @@ const SYNCER_JOB_EVENT: &[(u32, Field)] = &[
 const STRING_PAIR: &[(u32, Field)] = &[(1, Str), (2, Str)];
 const SPAN_LOG: &[(u32, Field)] = &[(1, Varint), (2, Message(STRING_PAIR))];
 const ENDPOINT: &[(u32, Field)] = &[(1, Str), (2, Str), (3, Str), (4, Varint)];
-const SPAN_ANNOTATION: &[(u32, Field)] = &[(1, Varint), (2, Str)];
+const SPAN_ANNOTATION: &[(u32, Field)] = &[(1, Varint), (2, Str), (3, Varint)];
 const SPAN: &[(u32, Field)] = &[
     (1, Message(BASE_EVENT)),
     (2, Str),
@@ -85,6 +85,8 @@ const SPAN: &[(u32, Field)] = &[
     (14, Varint),
     (15, Field::Bytes),
     (16, Field::RepeatedVarint),
+    (17, Varint),
+    (18, Varint),
 ];
 
 fn schema(kind: EventKind) -> &'static [(u32, Field)] {

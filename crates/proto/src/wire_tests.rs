@@ -85,12 +85,15 @@ fn span(trace_id: &str, tso: i64) -> TraceEvent {
         annotations: vec![pb::SpanAnnotation {
             time: 7,
             value: "ws".into(),
+            zipkin_time: -3,
         }],
         debug: true,
         shared: false,
         // Not UTF-8: a bytes field may hold anything.
         otlp: vec![0xff, 0x00, 0x80],
         otlp_from_tags: vec![5, 0, 300, 1],
+        zipkin_timestamp: i64::MAX,
+        zipkin_duration: 9_300_000_000_000_000,
     })
 }
 

@@ -152,15 +152,7 @@ fn accepted(result: Result<usize, ApiError>, version: &str) -> Response {
 /// Stores the spans in one commit; answers once they are durable.
 async fn store_spans(store: &Arc<Store>, metrics: &Metrics, spans: Vec<ZipkinSpan>) -> Result<usize, ApiError> {
     let count = spans.len();
-    let events = spans
-        .into_iter()
-        .enumerate()
-        .map(|(index, span)| {
-            span.into_pb()
-                .map(TraceEvent::Span)
-                .map_err(|error| ApiError::BadRequest(DecodeError::span(index, error).to_string()))
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let events = spans.into_iter().map(|span| TraceEvent::Span(span.into_pb())).collect();
     ingest::store_events(store, metrics, "zipkin", events).await?;
     Ok(count)
 }

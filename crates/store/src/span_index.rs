@@ -230,17 +230,21 @@ impl IndexEntries {
     /// Adds the entries of one span of trace `trace_id`.
     pub(crate) fn add_span(&mut self, span: &pb::Span, trace_id: &str) {
         let second = span_second(span);
-        let service = span::service_name(span).to_lowercase();
         let mut terms = std::mem::take(&mut self.terms);
         terms.clear();
         span_terms(span, &mut terms);
-        let name = span.operation.to_lowercase();
-        let remote = span::remote_service_name(span).map(str::to_lowercase);
         self.add(TAG_SPAN_TIME, &[], second, trace_id, Some(&terms));
-        self.add(TAG_SPAN_SERVICE, &[&service], second, trace_id, Some(&terms));
-        self.add(TAG_SPAN_NAME, &[&service, &name], second, trace_id, None);
-        if let Some(remote) = remote {
-            self.add(TAG_SPAN_REMOTE, &[&service, &remote], second, trace_id, None);
+        // A span without a service (a Zipkin span sent without a local
+        // endpoint) is found by time and terms only, as in Zipkin.
+        if let Some(service) = span::indexed_service(span) {
+            let service = service.to_lowercase();
+            let name = span.operation.to_lowercase();
+            let remote = span::remote_service_name(span).map(str::to_lowercase);
+            self.add(TAG_SPAN_SERVICE, &[&service], second, trace_id, Some(&terms));
+            self.add(TAG_SPAN_NAME, &[&service, &name], second, trace_id, None);
+            if let Some(remote) = remote {
+                self.add(TAG_SPAN_REMOTE, &[&service, &remote], second, trace_id, None);
+            }
         }
         self.terms = terms;
     }

@@ -831,6 +831,7 @@ fn span(trace_id: &str, id: &str, service: &str, name: &str, second: i64, tags: 
         annotations: vec![pb::SpanAnnotation {
             time: second * 1_000_000_000,
             value: "retried".into(),
+            zipkin_time: 0,
         }],
         ..Default::default()
     })

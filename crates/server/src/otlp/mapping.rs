@@ -268,6 +268,7 @@ fn zipkin_view(otlp: Span, ids: Ids, service: &str, scope_name: &str, scope_vers
         .map(|event| pb::SpanAnnotation {
             time: i64::try_from(event.time_unix_nano).unwrap_or(i64::MAX),
             value: event_text(event.name, &event.attributes),
+            zipkin_time: 0,
         })
         .collect();
     pb::Span {

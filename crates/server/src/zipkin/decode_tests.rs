@@ -61,7 +61,7 @@ fn v2_json_keeps_every_field() {
     assert!(span.debug);
 
     // Stored and read back, it renders as Zipkin would: names lowercased, nothing lost.
-    let stored = span.clone().into_pb().unwrap();
+    let stored = span.clone().into_pb();
     assert_eq!(stored.operation, "Get /API");
     let shown = ZipkinSpan::from_pb(&stored);
     assert_eq!(shown.name, "get /api");
@@ -240,7 +240,7 @@ fn kaiwudb_thrift_spans_keep_service_tags_and_logs() {
     );
 }
 
-fn annotation(timestamp: u64, value: &str, service_name: &str) -> V1Annotation {
+fn annotation(timestamp: i64, value: &str, service_name: &str) -> V1Annotation {
     V1Annotation {
         timestamp,
         value: value.into(),

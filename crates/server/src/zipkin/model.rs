@@ -131,8 +131,8 @@ impl Endpoint {
 /// A timestamped event of a span.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Annotation {
-    /// Epoch microseconds.
-    pub timestamp: u64,
+    /// Epoch microseconds, as sent: Zipkin keeps any int64 here, negative too.
+    pub timestamp: i64,
     /// What happened.
     pub value: String,
 }
@@ -154,10 +154,11 @@ pub struct ZipkinSpan {
     /// The operation's name; empty when absent.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
-    /// Epoch microseconds of the start; 0 when absent.
+    /// Epoch microseconds of the start; 0 when absent. At most `i64::MAX`:
+    /// Zipkin's times are int64, a negative one kept as 0 ([`span_time`]).
     #[serde(skip_serializing_if = "is_zero")]
     pub timestamp: u64,
-    /// Microseconds; 0 when absent.
+    /// Microseconds; 0 when absent; at most `i64::MAX`, as `timestamp`.
     #[serde(skip_serializing_if = "is_zero")]
     pub duration: u64,
     /// The host that recorded the span.
@@ -267,9 +268,27 @@ pub fn json_ids(
     Ok((trace_id, id, parent_id))
 }
 
-/// Microseconds to the store's nanoseconds; `None` past the year 2262.
-fn micros_to_nanos(micros: u64) -> Option<i64> {
-    i64::try_from(micros).ok()?.checked_mul(1000)
+/// A span's timestamp or duration as Zipkin's `Span.Builder` keeps it: any
+/// int64 of microseconds, a negative one as 0 (absent).
+pub fn span_time(micros: i64) -> u64 {
+    u64::try_from(micros).unwrap_or(0)
+}
+
+/// Microseconds in the store's nanoseconds: the nanoseconds and 0 when they
+/// fit an int64 (1677 to 2262), else the nearest nanoseconds that do and the
+/// microseconds as sent, which the span keeps beside them.
+fn store_micros(micros: i64) -> (i64, i64) {
+    match micros.checked_mul(1000) {
+        Some(nanos) => (nanos, 0),
+        None if micros < 0 => (i64::MIN, micros),
+        None => (i64::MAX, micros),
+    }
+}
+
+/// A span's timestamp or duration back in microseconds: the microseconds
+/// kept beside saturated nanoseconds, else the nanoseconds converted by `convert`.
+fn stored_micros(nanos: i64, kept: i64, convert: fn(i64) -> u64) -> u64 {
+    if kept != 0 { span_time(kept) } else { convert(nanos) }
 }
 
 /// A duration in the store's nanoseconds as Zipkin's microseconds, rounded
@@ -286,16 +305,6 @@ fn duration_micros(nanos: i64) -> u64 {
 /// microseconds, truncated, as OpenTelemetry's Zipkin exporters convert.
 fn timestamp_micros(nanos: i64) -> u64 {
     u64::try_from(nanos).map_or(0, |nanos| nanos / 1000)
-}
-
-/// A time that does not fit the store.
-#[derive(Debug, thiserror::Error)]
-#[error("{field} {value} is out of range")]
-pub struct TimeRangeError {
-    /// Which field.
-    pub field: &'static str,
-    /// Its value, in microseconds.
-    pub value: u64,
 }
 
 impl ZipkinSpan {
@@ -316,38 +325,48 @@ impl ZipkinSpan {
     }
 
     /// The span as the store keeps it (taken apart: ingest keeps no copy).
-    pub fn into_pb(self) -> Result<pb::Span, TimeRangeError> {
-        let nanos = |field, value| micros_to_nanos(value).ok_or(TimeRangeError { field, value });
+    ///
+    /// A span sent without a local endpoint keeps an empty one: readers then
+    /// show none and index no service for it, as Zipkin does. The span
+    /// tracer's spans, which have no endpoint at all, are told apart that way.
+    pub fn into_pb(self) -> pb::Span {
+        let micros = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let (tso, zipkin_timestamp) = store_micros(micros(self.timestamp));
+        let (duration, zipkin_duration) = store_micros(micros(self.duration));
         let annotations = self
             .annotations
             .into_iter()
             .map(|annotation| {
-                Ok(pb::SpanAnnotation {
-                    time: nanos("annotation timestamp", annotation.timestamp)?,
+                let (time, zipkin_time) = store_micros(annotation.timestamp);
+                pb::SpanAnnotation {
+                    time,
                     value: annotation.value,
-                })
+                    zipkin_time,
+                }
             })
-            .collect::<Result<Vec<_>, TimeRangeError>>()?;
-        Ok(pb::Span {
+            .collect();
+        pb::Span {
             base: Some(pb::BaseEvent {
                 trace_id: self.trace_id,
-                tso: nanos("timestamp", self.timestamp)?,
+                tso,
                 r#type: pb::TraceType::SpanEvent as i32,
                 ..Default::default()
             }),
             span_id: self.id,
             parent_span_id: self.parent_id.unwrap_or_default(),
             operation: self.name,
-            duration: nanos("duration", self.duration)?,
+            duration,
             tags: self.tags,
             kind: Kind::code(self.kind),
-            local_endpoint: self.local_endpoint.as_ref().map(Endpoint::to_pb),
+            local_endpoint: Some(self.local_endpoint.as_ref().map(Endpoint::to_pb).unwrap_or_default()),
             remote_endpoint: self.remote_endpoint.as_ref().map(Endpoint::to_pb),
             annotations,
             debug: self.debug,
             shared: self.shared,
+            zipkin_timestamp,
+            zipkin_duration,
             ..Default::default()
-        })
+        }
     }
 
     /// A stored span as Zipkin shows it.
@@ -355,21 +374,28 @@ impl ZipkinSpan {
     /// Spans of the span tracer (`UploadSpans`) carry no endpoint: their service is
     /// their `service.name` tag, or [`UNKNOWN_SERVICE`]. Their logs become
     /// annotations (`key=value` pairs joined by spaces) and their baggage is not shown.
+    /// A Zipkin span's local endpoint is shown as sent (none when it had none).
     /// Names are lowercased, as Zipkin normalises them.
     pub fn from_pb(span: &pb::Span) -> ZipkinSpan {
         let base = span.base.clone().unwrap_or_default();
-        let mut local_endpoint = span.local_endpoint.as_ref().map(Endpoint::from_pb);
-        local_endpoint.get_or_insert_with(Endpoint::default).service_name = span::service_name(span).to_owned();
+        let local_endpoint = match &span.local_endpoint {
+            Some(endpoint) => Some(Endpoint::from_pb(endpoint)),
+            None => Some(Endpoint {
+                service_name: span::service_name(span).to_owned(),
+                ..Endpoint::default()
+            }),
+        };
+        let annotation_micros = |time: i64, kept: i64| if kept != 0 { kept } else { time / 1000 };
         let mut annotations: Vec<Annotation> = span
             .annotations
             .iter()
             .map(|annotation| Annotation {
-                timestamp: timestamp_micros(annotation.time),
+                timestamp: annotation_micros(annotation.time, annotation.zipkin_time),
                 value: annotation.value.clone(),
             })
             .collect();
         annotations.extend(span.logs.iter().map(|log| Annotation {
-            timestamp: timestamp_micros(log.time),
+            timestamp: log.time / 1000,
             value: span::log_text(log),
         }));
         let mut zipkin = ZipkinSpan {
@@ -378,8 +404,8 @@ impl ZipkinSpan {
             id: span.span_id.clone(),
             kind: Kind::from_code(span.kind),
             name: span.operation.clone(),
-            timestamp: timestamp_micros(base.tso),
-            duration: duration_micros(span.duration),
+            timestamp: stored_micros(base.tso, span.zipkin_timestamp, timestamp_micros),
+            duration: stored_micros(span.duration, span.zipkin_duration, duration_micros),
             local_endpoint,
             remote_endpoint: span.remote_endpoint.as_ref().map(Endpoint::from_pb),
             annotations,

@@ -7,7 +7,8 @@ use prost::Message;
 use tracekeep_proto::zipkin_proto3 as z;
 
 use super::DecodeError;
-use super::model::{Annotation, Endpoint, IdError, Kind, ZipkinSpan, lower_hex};
+use super::model::{Annotation, Endpoint, IdError, Kind, ZipkinSpan, lower_hex, span_time};
+use super::v2_json::port;
 
 /// Decodes a `ListOfSpans`; any bad span refuses the whole list.
 pub fn decode(body: &[u8]) -> Result<Vec<ZipkinSpan>, DecodeError> {
@@ -58,9 +59,14 @@ fn endpoint(field: &str, endpoint: Option<z::Endpoint>) -> Result<Option<Endpoin
         service_name: endpoint.service_name,
         ipv4,
         ipv6,
-        port: endpoint.port,
+        port: port(field, endpoint.port)?,
     }
     .non_empty())
+}
+
+/// 64 bits as Java's `long` reads them.
+fn as_signed(bits: u64) -> i64 {
+    i64::from_be_bytes(bits.to_be_bytes())
 }
 
 fn convert(span: z::Span) -> Result<ZipkinSpan, String> {
@@ -85,15 +91,17 @@ fn convert(span: z::Span) -> Result<ZipkinSpan, String> {
         id: span_id,
         kind,
         name: span.name,
-        timestamp: span.timestamp,
-        duration: span.duration,
+        // Zipkin reads these 64 bits as a signed long (a value past int64's
+        // maximum is negative, so absent); annotations keep theirs as sent.
+        timestamp: span_time(as_signed(span.timestamp)),
+        duration: span_time(as_signed(span.duration)),
         local_endpoint: endpoint("localEndpoint", span.local_endpoint)?,
         remote_endpoint: endpoint("remoteEndpoint", span.remote_endpoint)?,
         annotations: span
             .annotations
             .into_iter()
             .map(|annotation| Annotation {
-                timestamp: annotation.timestamp,
+                timestamp: as_signed(annotation.timestamp),
                 value: annotation.value,
             })
             .collect(),

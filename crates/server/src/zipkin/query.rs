@@ -124,23 +124,29 @@ async fn services(State(state): State<ZipkinState>) -> Result<Response, ApiError
     json(&blocking(move || store.span_services()).await?)
 }
 
-/// The `serviceName` parameter of the name lists, which Zipkin requires.
-fn service_param(query: Option<&str>) -> Result<String, ApiError> {
+/// The `serviceName` parameter of the name lists, which Zipkin requires;
+/// `None` when it is given empty, which Zipkin answers with an empty list.
+fn service_param(query: Option<&str>) -> Result<Option<String>, ApiError> {
     let params = params(query)?;
     match params.get("serviceName").map(str::trim) {
-        Some(service) if !service.is_empty() => Ok(service.to_lowercase()),
-        _ => Err(ApiError::BadRequest("serviceName is required".into())),
+        Some("") => Ok(None),
+        Some(service) => Ok(Some(service.to_lowercase())),
+        None => Err(ApiError::BadRequest("serviceName is required".into())),
     }
 }
 
 async fn span_names(State(state): State<ZipkinState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
-    let service = service_param(query.as_deref())?;
+    let Some(service) = service_param(query.as_deref())? else {
+        return json(&Vec::<String>::new());
+    };
     let store = Arc::clone(&state.store);
     json(&blocking(move || store.span_names(&service)).await?)
 }
 
 async fn remote_services(State(state): State<ZipkinState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
-    let service = service_param(query.as_deref())?;
+    let Some(service) = service_param(query.as_deref())? else {
+        return json(&Vec::<String>::new());
+    };
     let store = Arc::clone(&state.store);
     json(&blocking(move || store.span_remote_services(&service)).await?)
 }

@@ -263,7 +263,7 @@ impl<'a> Reader<'a> {
             match id {
                 1 => {
                     self.field_type(kind, I64, "annotation.timestamp")?;
-                    annotation.timestamp = u64::try_from(self.i64()?).unwrap_or(0);
+                    annotation.timestamp = self.i64()?;
                 }
                 2 => {
                     self.field_type(kind, STRING, "annotation.value")?;

@@ -6,13 +6,13 @@
 //! `shared`); string binary annotations become tags (`lc` gives the local
 //! service); `ca`, `sa` and `ma` give remote endpoints.
 
-use super::model::{Annotation, Endpoint, Kind, ZipkinSpan};
+use super::model::{Annotation, Endpoint, Kind, ZipkinSpan, span_time};
 
 /// A v1 annotation: a timestamped value, usually with the host that logged it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct V1Annotation {
-    /// Epoch microseconds.
-    pub timestamp: u64,
+    /// Epoch microseconds, as sent (Zipkin keeps any int64).
+    pub timestamp: i64,
     /// The value (`cs`, `sr`, ... or free text).
     pub value: String,
     /// The host that logged it.
@@ -60,6 +60,11 @@ pub struct V1Span {
     pub timestamp: u64,
     /// Microseconds, 0 when absent.
     pub duration: u64,
+}
+
+/// The time from `begin` to `end` as a span's duration (0 when negative).
+fn elapsed(begin: &V1Annotation, end: &V1Annotation) -> u64 {
+    span_time(end.timestamp.saturating_sub(begin.timestamp))
 }
 
 fn same_service(left: &Endpoint, right: &Endpoint) -> bool {
@@ -134,9 +139,9 @@ impl<'a> Converter<'a> {
             span.timestamp = self.source.timestamp;
             span.duration = self.source.duration;
         } else {
-            span.timestamp = begin.timestamp;
+            span.timestamp = span_time(begin.timestamp);
             if let Some(end) = end {
-                span.duration = end.timestamp.saturating_sub(begin.timestamp);
+                span.duration = elapsed(begin, end);
             }
         }
     }
@@ -145,7 +150,7 @@ impl<'a> Converter<'a> {
         end.is_some_and(|end| {
             self.source.timestamp != 0
                 && self.source.duration != 0
-                && self.source.timestamp.saturating_add(self.source.duration) == end.timestamp
+                && i64::try_from(self.source.timestamp.saturating_add(self.source.duration)) == Ok(end.timestamp)
         })
     }
 
@@ -180,14 +185,14 @@ impl<'a> Converter<'a> {
         // Bridged from an event model, a span may miss its start annotation.
         if core.cs.is_none() && self.end_reflects_duration(core.cr.as_ref()) {
             core.cs = core.cr.as_ref().map(|cr| V1Annotation {
-                timestamp: source.timestamp,
+                timestamp: i64::try_from(source.timestamp).unwrap_or(i64::MAX),
                 value: "cs".into(),
                 endpoint: cr.endpoint.clone(),
             });
         }
         if core.sr.is_none() && self.end_reflects_duration(core.ss.as_ref()) {
             core.sr = core.ss.as_ref().map(|ss| V1Annotation {
-                timestamp: source.timestamp,
+                timestamp: i64::try_from(source.timestamp).unwrap_or(i64::MAX),
                 value: "sr".into(),
                 endpoint: ss.endpoint.clone(),
             });
@@ -209,9 +214,9 @@ impl<'a> Converter<'a> {
                 };
                 let span = &mut self.spans[server];
                 span.shared = true;
-                span.timestamp = sr.timestamp;
+                span.timestamp = span_time(sr.timestamp);
                 if let Some(ss) = &core.ss {
-                    span.duration = ss.timestamp.saturating_sub(sr.timestamp);
+                    span.duration = elapsed(sr, ss);
                 }
                 if core.cr.is_none() && source.duration == 0 {
                     self.spans[client].duration = 0;
@@ -239,7 +244,7 @@ impl<'a> Converter<'a> {
                 _ => continue,
             };
             if let Some(begin) = begin {
-                span.timestamp = begin.timestamp;
+                span.timestamp = span_time(begin.timestamp);
             }
             if let Some(end) = end {
                 span.annotations.push(Annotation {
@@ -271,17 +276,14 @@ impl<'a> Converter<'a> {
                 span.shared = true;
                 match &core.wr {
                     Some(wr) => {
-                        span.timestamp = wr.timestamp;
-                        span.duration = mr.timestamp.saturating_sub(wr.timestamp);
+                        span.timestamp = span_time(wr.timestamp);
+                        span.duration = elapsed(wr, mr);
                     }
-                    None => span.timestamp = mr.timestamp,
+                    None => span.timestamp = span_time(mr.timestamp),
                 }
                 let span = &mut self.spans[producer];
-                span.timestamp = ms.timestamp;
-                span.duration = core
-                    .ws
-                    .as_ref()
-                    .map_or(0, |ws| ws.timestamp.saturating_sub(ms.timestamp));
+                span.timestamp = span_time(ms.timestamp);
+                span.duration = core.ws.as_ref().map_or(0, |ws| elapsed(ms, ws));
             }
             (Some(ms), None) => self.timestamp_duration(ms, core.ws.as_ref()),
             (None, Some(mr)) => match &core.wr {

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::DecodeError;
-use super::model::json_ids;
+use super::model::{json_ids, span_time};
 use super::v1::{V1Annotation, V1BinaryAnnotation, V1Span, V1Value};
-use super::v2_json::{IndexedList, RawEndpoint};
+use super::v2_json::{IndexedList, Micros, RawEndpoint, endpoint};
 
 /// Decodes a v1 JSON list of spans; any bad span refuses the whole list.
 pub fn decode(body: &[u8]) -> Result<Vec<V1Span>, DecodeError> {
@@ -32,8 +32,8 @@ struct RawSpan<'a> {
     id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     parent_id: Option<Cow<'a, str>>,
-    timestamp: Option<u64>,
-    duration: Option<u64>,
+    timestamp: Option<Micros>,
+    duration: Option<Micros>,
     debug: Option<bool>,
     annotations: Option<Vec<RawAnnotation>>,
     binary_annotations: Option<Vec<RawBinaryAnnotation>>,
@@ -41,7 +41,7 @@ struct RawSpan<'a> {
 
 #[derive(Deserialize)]
 struct RawAnnotation {
-    timestamp: Option<u64>,
+    timestamp: Option<Micros>,
     value: Option<String>,
     endpoint: Option<RawEndpoint>,
 }
@@ -70,11 +70,12 @@ impl RawSpan<'_> {
                 Ok(V1Annotation {
                     timestamp: annotation
                         .timestamp
-                        .ok_or_else(|| format!("annotation {index} has no timestamp"))?,
+                        .ok_or_else(|| format!("annotation {index} has no timestamp"))?
+                        .0,
                     value: annotation
                         .value
                         .ok_or_else(|| format!("annotation {index} has no value"))?,
-                    endpoint: annotation.endpoint.and_then(RawEndpoint::into_endpoint),
+                    endpoint: endpoint(&format!("annotation {index}.endpoint"), annotation.endpoint)?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -103,7 +104,7 @@ impl RawSpan<'_> {
                 Ok(V1BinaryAnnotation {
                     key,
                     value,
-                    endpoint: binary.endpoint.and_then(RawEndpoint::into_endpoint),
+                    endpoint: endpoint(&format!("binaryAnnotation {index}.endpoint"), binary.endpoint)?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -115,8 +116,8 @@ impl RawSpan<'_> {
             annotations,
             binary_annotations,
             debug: self.debug.unwrap_or_default(),
-            timestamp: self.timestamp.unwrap_or_default(),
-            duration: self.duration.unwrap_or_default(),
+            timestamp: self.timestamp.map_or(0, |micros| span_time(micros.0)),
+            duration: self.duration.map_or(0, |micros| span_time(micros.0)),
         })
     }
 }

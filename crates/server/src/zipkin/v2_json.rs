@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde::de::{self, SeqAccess, Visitor};
 
 use super::DecodeError;
-use super::model::{Annotation, Endpoint, Kind, ZipkinSpan, json_ids};
+use super::model::{Annotation, Endpoint, Kind, ZipkinSpan, json_ids, span_time};
 
 /// Decodes a v2 JSON list of spans; any bad span refuses the whole list.
 pub fn decode(body: &[u8]) -> Result<Vec<ZipkinSpan>, DecodeError> {
@@ -60,8 +60,8 @@ struct RawSpan<'a> {
     #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
     name: Option<String>,
-    timestamp: Option<u64>,
-    duration: Option<u64>,
+    timestamp: Option<Micros>,
+    duration: Option<Micros>,
     local_endpoint: Option<RawEndpoint>,
     remote_endpoint: Option<RawEndpoint>,
     annotations: Option<Vec<RawAnnotation>>,
@@ -80,20 +80,69 @@ pub(super) struct RawEndpoint {
 }
 
 impl RawEndpoint {
-    pub(super) fn into_endpoint(self) -> Option<Endpoint> {
-        Endpoint {
+    /// The endpoint, `None` when empty; a port past 65535 is refused and a
+    /// negative one means absent, as Zipkin's `Endpoint.Builder.port` has it.
+    pub(super) fn into_endpoint(self, field: &str) -> Result<Option<Endpoint>, String> {
+        Ok(Endpoint {
             service_name: self.service_name.unwrap_or_default(),
             ipv4: self.ipv4.unwrap_or_default(),
             ipv6: self.ipv6.unwrap_or_default(),
-            port: self.port.unwrap_or_default(),
+            port: port(field, self.port.unwrap_or_default())?,
         }
-        .non_empty()
+        .non_empty())
+    }
+}
+
+/// A port as Zipkin takes it: past 65535 refused, negative kept as 0 (absent).
+pub(super) fn port(field: &str, port: i32) -> Result<i32, String> {
+    if port > 0xffff {
+        return Err(format!("{field}.port {port} is not a port (0 to 65535)"));
+    }
+    Ok(port.max(0))
+}
+
+/// A JSON time in microseconds, read as Zipkin's reader reads an int64 (any
+/// sign: what a negative means is the field's business), and also as a
+/// fraction, truncated: OpenTelemetry JS's Zipkin exporter sends
+/// sub-microsecond times such as `1733500000123456.789`, which Zipkin refuses.
+pub(super) struct Micros(pub(super) i64);
+
+impl<'de> Deserialize<'de> for Micros {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MicrosVisitor;
+        impl Visitor<'_> for MicrosVisitor {
+            type Value = Micros;
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("microseconds as a number in int64's range")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Micros, E> {
+                Ok(Micros(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Micros, E> {
+                i64::try_from(value)
+                    .map(Micros)
+                    .map_err(|_| E::custom(format_args!("{value} is past int64, the range of Zipkin's times")))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Micros, E> {
+                // 2^63 as a float: the first value past int64.
+                const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+                if value.is_finite() && (-LIMIT..LIMIT).contains(&value) {
+                    #[allow(clippy::cast_possible_truncation)] // truncation is the point
+                    Ok(Micros(value.trunc() as i64))
+                } else {
+                    Err(E::custom(format_args!(
+                        "{value} is past int64, the range of Zipkin's times"
+                    )))
+                }
+            }
+        }
+        deserializer.deserialize_any(MicrosVisitor)
     }
 }
 
 #[derive(Deserialize)]
 struct RawAnnotation {
-    timestamp: Option<u64>,
+    timestamp: Option<Micros>,
     value: Option<String>,
 }
 
@@ -113,6 +162,11 @@ impl<'de> Deserialize<'de> for TagValue {
     }
 }
 
+/// An optional endpoint field, validated.
+pub(super) fn endpoint(field: &str, raw: Option<RawEndpoint>) -> Result<Option<Endpoint>, String> {
+    raw.map_or(Ok(None), |raw| raw.into_endpoint(field))
+}
+
 impl RawSpan<'_> {
     fn validate(self) -> Result<ZipkinSpan, String> {
         let (trace_id, id, parent_id) =
@@ -130,7 +184,8 @@ impl RawSpan<'_> {
                 Ok(Annotation {
                     timestamp: annotation
                         .timestamp
-                        .ok_or_else(|| format!("annotation {index} has no timestamp"))?,
+                        .ok_or_else(|| format!("annotation {index} has no timestamp"))?
+                        .0,
                     value: annotation
                         .value
                         .ok_or_else(|| format!("annotation {index} has no value"))?,
@@ -143,10 +198,10 @@ impl RawSpan<'_> {
             id,
             kind,
             name: self.name.unwrap_or_default(),
-            timestamp: self.timestamp.unwrap_or_default(),
-            duration: self.duration.unwrap_or_default(),
-            local_endpoint: self.local_endpoint.and_then(RawEndpoint::into_endpoint),
-            remote_endpoint: self.remote_endpoint.and_then(RawEndpoint::into_endpoint),
+            timestamp: self.timestamp.map_or(0, |micros| span_time(micros.0)),
+            duration: self.duration.map_or(0, |micros| span_time(micros.0)),
+            local_endpoint: endpoint("localEndpoint", self.local_endpoint)?,
+            remote_endpoint: endpoint("remoteEndpoint", self.remote_endpoint)?,
             annotations,
             tags: self
                 .tags
