@@ -430,17 +430,29 @@ fn walk_events(store: &Store, mut visit: impl FnMut(&str, &StoredEvent) -> Resul
     Ok(())
 }
 
-/// `export --format otlp`: one OTLP JSON request per trace with spans.
+/// `export --format otlp`: one OTLP JSON request per trace with spans. A
+/// span whose stored OTLP form is damaged is left out and reported on stderr
+/// (exit code 1 at the end), and the export goes on past it.
 fn export_otlp(store: &Store, out: &mut impl Write) -> Result<u8, Failure> {
     let mut batch = otlp::TraceBatch::default();
+    let mut skipped = 0u64;
     walk_events(store, |trace_id, stored| {
-        if let Some(request) = batch.add(trace_id, &stored.event).map_err(anyhow::Error::msg)? {
+        let added = batch.add(trace_id, &stored.event);
+        if let Some(reason) = added.skipped {
+            skipped += 1;
+            eprintln!("export: left out a damaged span: {reason}");
+        }
+        if let Some(request) = added.finished {
             write_otlp(out, &request)?;
         }
         Ok(())
     })?;
     if let Some(request) = batch.finish() {
         write_otlp(out, &request)?;
+    }
+    if skipped > 0 {
+        eprintln!("export: {skipped} damaged spans left out; `tracekeep-dump verify` lists every problem");
+        return Ok(1);
     }
     Ok(0)
 }

@@ -23,27 +23,33 @@ pub struct TraceBatch {
     resource_spans: Vec<ResourceSpans>,
 }
 
+/// What [`TraceBatch::add`] did.
+#[derive(Debug, Default)]
+pub struct Added {
+    /// The request of the previous trace, when this event started a new one.
+    pub finished: Option<ExportTraceServiceRequest>,
+    /// Why the event's span was left out: its stored OTLP form is damaged.
+    /// The rest of the export goes on; `verify` says more.
+    pub skipped: Option<String>,
+}
+
 impl TraceBatch {
-    /// Adds one stored event of `trace_id`. Returns the finished request of
-    /// the previous trace when this event starts a new one.
-    pub fn add(&mut self, trace_id: &str, event: &TraceEvent) -> Result<Option<ExportTraceServiceRequest>, String> {
-        let finished = if self.trace_id == trace_id {
-            None
-        } else {
+    /// Adds one stored event of `trace_id`.
+    pub fn add(&mut self, trace_id: &str, event: &TraceEvent) -> Added {
+        let mut added = Added::default();
+        if self.trace_id != trace_id {
             self.trace_id = trace_id.to_owned();
-            self.finish()
-        };
-        if let TraceEvent::Span(span) = event {
-            let resource_spans = if span.otlp.is_empty() {
-                from_span(span)
-            } else {
-                let form = span.otlp_form().map_err(|error| format!("trace {trace_id}: {error}"))?;
-                ResourceSpans::decode(form.as_ref())
-                    .map_err(|error| format!("trace {trace_id}: a span's OTLP form does not decode: {error}"))?
-            };
-            self.resource_spans.push(resource_spans);
+            added.finished = self.finish();
         }
-        Ok(finished)
+        if let TraceEvent::Span(span) = event {
+            match resource_spans(span) {
+                Ok(resource_spans) => self.resource_spans.push(resource_spans),
+                Err(reason) => {
+                    added.skipped = Some(format!("trace {trace_id}, span {}: {reason}", span.span_id));
+                }
+            }
+        }
+        added
     }
 
     /// The request of the spans gathered so far, if any.
@@ -51,6 +57,15 @@ impl TraceBatch {
         let resource_spans = std::mem::take(&mut self.resource_spans);
         (!resource_spans.is_empty()).then_some(ExportTraceServiceRequest { resource_spans })
     }
+}
+
+/// A stored span as OTLP: the form it arrived in, or the Zipkin mapping.
+fn resource_spans(span: &pb::Span) -> Result<ResourceSpans, String> {
+    if span.otlp.is_empty() {
+        return Ok(from_span(span));
+    }
+    let form = span.otlp_form().map_err(|error| error.to_string())?;
+    ResourceSpans::decode(form.as_ref()).map_err(|error| format!("its OTLP form does not decode: {error}"))
 }
 
 fn text(key: &str, value: &str) -> KeyValue {

@@ -23,9 +23,9 @@ fn a_trace_is_finished_when_the_next_one_starts() {
         })
     };
     let mut batch = TraceBatch::default();
-    assert!(batch.add("01", &span("01")).unwrap().is_none());
-    assert!(batch.add("01", &span("01")).unwrap().is_none());
-    let first = batch.add("02", &span("02")).unwrap().unwrap();
+    assert!(batch.add("01", &span("01")).finished.is_none());
+    assert!(batch.add("01", &span("01")).finished.is_none());
+    let first = batch.add("02", &span("02")).finished.unwrap();
     assert_eq!(first.resource_spans.len(), 2);
     let last = batch.finish().unwrap();
     let exported = &last.resource_spans[0].scope_spans[0].spans[0];

@@ -96,6 +96,10 @@ pub struct Config {
     /// idle keep-alive connection may wait for its next request) before the
     /// connection is closed.
     pub header_read_timeout_secs: u64,
+    /// How long a request's body may take to arrive once the server starts
+    /// reading it (gRPC and HTTP alike); past it the request is answered 408
+    /// (gRPC `DEADLINE_EXCEEDED`) and nothing of it is stored.
+    pub body_read_timeout_secs: u64,
     /// A PEM certificate chain: with `tls-key-file`, every listener serves
     /// TLS only (ALPN `h2` and `http/1.1`); both empty: plain TCP.
     pub tls_cert_file: PathBuf,
@@ -134,6 +138,7 @@ impl Default for Config {
             auth_ingest: false,
             max_connections: 1024,
             header_read_timeout_secs: 30,
+            body_read_timeout_secs: 60,
             tls_cert_file: PathBuf::new(),
             tls_key_file: PathBuf::new(),
             retention: "7d".into(),
@@ -239,6 +244,10 @@ impl Config {
         anyhow::ensure!(
             self.header_read_timeout_secs > 0,
             "header-read-timeout-secs must be positive"
+        );
+        anyhow::ensure!(
+            self.body_read_timeout_secs > 0,
+            "body-read-timeout-secs must be positive"
         );
         anyhow::ensure!(
             !self.auth_ingest || !self.auth_token_file.as_os_str().is_empty(),

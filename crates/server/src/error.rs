@@ -19,6 +19,9 @@ pub enum ApiError {
     /// What the request would create exists already (409).
     #[error("{0}")]
     Conflict(String),
+    /// The request body did not arrive in time (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The request body is larger than allowed (413).
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -41,6 +44,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -58,6 +62,7 @@ impl ApiError {
             ApiError::NotFound(_) => tonic::Code::NotFound,
             ApiError::Conflict(_) => tonic::Code::AlreadyExists,
             ApiError::Unauthorized(_) => tonic::Code::Unauthenticated,
+            ApiError::RequestTimeout(_) => tonic::Code::DeadlineExceeded,
             ApiError::PayloadTooLarge(_) => tonic::Code::ResourceExhausted,
             ApiError::Unavailable(_) => tonic::Code::Unavailable,
             ApiError::Internal(_) => tonic::Code::Internal,

@@ -59,6 +59,16 @@ impl TracerService {
     ) -> CommonUploadResponse {
         let events = request.into_inner().events;
         let count = events.len();
+        if kind == EventKind::Span
+            && let Err(reason) = refuse_internal_span_fields(&events)
+        {
+            self.metrics.count_refused("dm", Refusal::BadRequest);
+            tracing::warn!(rpc, count, %reason, "upload refused");
+            return CommonUploadResponse {
+                result: false,
+                msg: reason,
+            };
+        }
         // The store answers through the channel once the batch is durable; no
         // thread waits for it meanwhile.
         let (done, outcome) = tokio::sync::oneshot::channel();
@@ -98,6 +108,27 @@ impl TracerService {
             }
         }
     }
+}
+
+/// `pb.Span`'s `otlp` (15) and `otlpFromTags` (16): tracekeep's OTLP ingest
+/// writes them, and readers trust them to restore the span that arrived. A
+/// client setting them by hand could store a span that export cannot read.
+const INTERNAL_SPAN_FIELDS: [u32; 2] = [15, 16];
+
+/// Refuses a batch in which any span sets [`INTERNAL_SPAN_FIELDS`].
+fn refuse_internal_span_fields(events: &[prost::bytes::Bytes]) -> Result<(), String> {
+    for (index, event) in events.iter().enumerate() {
+        let mut rest = event.as_ref();
+        while let Some(field) = tracekeep_proto::otlp_form::next_field(&mut rest) {
+            if INTERNAL_SPAN_FIELDS.contains(&field.number) {
+                return Err(format!(
+                    "span {index}: otlp and otlpFromTags are written by tracekeep's OTLP ingest, not by clients; \
+                     send OpenTelemetry spans to OTLP (/v1/traces or TraceService/Export); nothing of this request was stored"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[tonic::async_trait]

@@ -30,6 +30,8 @@ pub struct HttpState {
     pub started: Instant,
     /// Where checkpoints are written.
     pub backup_dir: PathBuf,
+    /// Held while a checkpoint is written: one at a time.
+    pub checkpoint_running: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The HTTP routes (without a fallback; the caller adds one).
@@ -44,6 +46,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/tracekeep/traces", get(traces))
         .route("/ready", get(ready))
         .route("/api/tracekeep/checkpoint", any(checkpoint))
+        .route("/api/tracekeep/openapi.yaml", get(openapi))
         .with_state(state)
 }
 
@@ -76,6 +79,13 @@ fn require_post(method: &Method) -> Result<(), ApiError> {
             "post only: {method} is not allowed, POST is required"
         )))
     }
+}
+
+/// The OpenAPI document of the HTTP API, compiled in from `docs/openapi.yaml`.
+const OPENAPI: &str = include_str!("../../../docs/openapi.yaml");
+
+async fn openapi() -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response()
 }
 
 async fn status() -> Response {
@@ -287,6 +297,13 @@ async fn checkpoint(State(state): State<HttpState>, request: FormRequest) -> Res
             .map_or(0, |elapsed| elapsed.as_secs())
     );
     let name = checkpoint_name(params.get("name").unwrap_or(&default_name))?.to_owned();
+    // One checkpoint at a time: two writing one name (the default name is
+    // the second) would share RocksDB's temporary directory and both fail.
+    let Ok(running) = state.checkpoint_running.clone().try_lock_owned() else {
+        return Err(ApiError::Conflict(
+            "a checkpoint is being written: try again when it is done".into(),
+        ));
+    };
     let dir = state.backup_dir.join(&name);
     if dir.exists() {
         return Err(ApiError::Conflict(format!(
@@ -297,8 +314,23 @@ async fn checkpoint(State(state): State<HttpState>, request: FormRequest) -> Res
     let store = state.store.clone();
     let (backup_dir, target) = (state.backup_dir.clone(), dir.clone());
     tokio::task::spawn_blocking(move || {
+        let _running = running;
         std::fs::create_dir_all(&backup_dir)
             .map_err(|error| ApiError::Internal(format!("creating backup-dir {}: {error}", backup_dir.display())))?;
+        // RocksDB writes into `<dir>.tmp` and renames it; one left by a
+        // checkpoint cut short (the process killed) would fail every later
+        // one of this name. Nothing else writes there while the lock is held.
+        let mut leftover = target.clone().into_os_string();
+        leftover.push(".tmp");
+        let leftover = PathBuf::from(leftover);
+        if leftover.exists() {
+            std::fs::remove_dir_all(&leftover).map_err(|error| {
+                ApiError::Internal(format!(
+                    "removing the unfinished checkpoint {}: {error}",
+                    leftover.display()
+                ))
+            })?;
+        }
         store.checkpoint(&target).map_err(ApiError::from)
     })
     .await

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, header};
 use tracekeep_proto::TraceEvent;
 use tracekeep_store::{EventKind, Store, StoreError};
 
+use crate::body_guard::{self, INGEST_LIMIT_NAME};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -24,30 +25,14 @@ pub(crate) fn content_type<'a>(headers: &'a HeaderMap, absent: &'a str) -> (&'a 
     (sent, media_type)
 }
 
-/// The 413 answer for a body past `limit` bytes.
-pub(crate) fn too_large(limit: usize) -> ApiError {
-    ApiError::PayloadTooLarge(format!("request body is larger than max-request-size ({limit} bytes)"))
-}
-
 /// The request body, gunzipped when sent with `Content-Encoding: gzip`,
-/// refused with 413 past `limit` bytes either way.
+/// refused with 413 past `limit` bytes either way, a declared length over it
+/// before a byte is read.
 pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large(limit));
+    if body_guard::declared_length(headers).is_some_and(|length| length > limit as u64) {
+        return Err(body_guard::too_large(limit, INGEST_LIMIT_NAME));
     }
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let too_big =
-            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if too_big {
-            too_large(limit)
-        } else {
-            ApiError::BadRequest(format!("reading the request body failed: {error}"))
-        }
-    })?;
+    let bytes = body_guard::collect(body, limit, INGEST_LIMIT_NAME).await?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase());
@@ -60,7 +45,7 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
                 .read_to_end(&mut plain);
             match read {
                 Err(error) => Err(ApiError::BadRequest(format!("bad gzip body: {error}"))),
-                Ok(_) if plain.len() > limit => Err(too_large(limit)),
+                Ok(_) if plain.len() > limit => Err(body_guard::too_large(limit, INGEST_LIMIT_NAME)),
                 Ok(_) => Ok(Bytes::from(plain)),
             }
         }

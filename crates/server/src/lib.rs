@@ -8,6 +8,7 @@
 pub mod addr;
 pub mod auth;
 mod background;
+mod body_guard;
 pub mod config;
 pub mod disk_bound;
 pub mod error;
@@ -67,6 +68,8 @@ pub struct Settings {
     pub connection_slots: Arc<tokio::sync::Semaphore>,
     /// How long an HTTP/1 client may take to send a request's head.
     pub header_read_timeout: Duration,
+    /// How long a request body may take to arrive once it is being read.
+    pub body_read_timeout: Duration,
     /// TLS for every listener, when `tls-cert-file` and `tls-key-file` are set.
     pub tls: Option<tls::Tls>,
 }
@@ -90,6 +93,7 @@ impl Settings {
             },
             connection_slots: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(config.body_read_timeout_secs),
             tls: config.tls()?,
         })
     }
@@ -152,6 +156,7 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
         max_scan_limit: settings.max_scan_limit,
         started: std::time::Instant::now(),
         backup_dir: settings.backup_dir.clone(),
+        checkpoint_running: Arc::new(tokio::sync::Mutex::new(())),
     });
     // Replacing tonic's fallback keeps `UNIMPLEMENTED` for gRPC calls and gives
     // HTTP clients dm-tracer's 404.
@@ -165,8 +170,12 @@ pub fn routers(store: Arc<Store>, settings: &Settings) -> Routers {
     // Every request is timed and counted, on every listener (a layer added
     // after the fallback covers unknown paths too).
     // Tokens are checked inside the metrics layer, so refusals are counted.
+    let guard = body_guard::BodyGuard {
+        timeout: settings.body_read_timeout,
+    };
     let tracked = |router: axum::Router| {
         router
+            .layer(axum::middleware::from_fn_with_state(guard, body_guard::guard_bodies))
             .layer(axum::middleware::from_fn_with_state(
                 settings.auth.clone(),
                 auth::require_token,

@@ -64,6 +64,8 @@ pub enum Refusal {
     UnsupportedMediaType,
     /// No valid bearer token (`auth-ingest`).
     Unauthorized,
+    /// The body did not arrive within `body-read-timeout-secs`.
+    Timeout,
     /// The disk reserve (`min-free-disk-bytes`) was reached.
     DiskFull,
     /// A failure of the server or the store.
@@ -77,6 +79,7 @@ impl Refusal {
             Refusal::TooLarge => "too_large",
             Refusal::UnsupportedMediaType => "unsupported_media_type",
             Refusal::Unauthorized => "unauthorized",
+            Refusal::Timeout => "timeout",
             Refusal::DiskFull => "disk_full",
             Refusal::Internal => "internal",
         }
@@ -87,6 +90,7 @@ impl Refusal {
         match status.as_u16() {
             200..=399 => None,
             401 => Some(Refusal::Unauthorized),
+            408 => Some(Refusal::Timeout),
             413 => Some(Refusal::TooLarge),
             415 => Some(Refusal::UnsupportedMediaType),
             503 => Some(Refusal::DiskFull),
@@ -99,7 +103,8 @@ impl Refusal {
     fn of_grpc(code: &str) -> Option<Refusal> {
         match code {
             "0" => None,
-            "3" => Some(Refusal::BadRequest),
+            "3" | "12" => Some(Refusal::BadRequest),
+            "4" => Some(Refusal::Timeout),
             "8" | "11" => Some(Refusal::TooLarge),
             "14" => Some(Refusal::DiskFull),
             "16" => Some(Refusal::Unauthorized),

@@ -77,14 +77,15 @@ async fn export(
 }
 
 /// tonic answers a body past the size limit with `OUT_OF_RANGE`, and one
-/// it cannot decode (a broken gzip stream) with `INTERNAL`, before our
-/// handler runs (which answers bad protobuf with `INVALID_ARGUMENT` itself);
-/// OTLP asks for `INVALID_ARGUMENT` and `RESOURCE_EXHAUSTED`. Both come back as
-/// trailers-only responses, whose status is in the headers: rewritten here.
+/// it cannot decode (bad protobuf, a broken gzip stream) with `INTERNAL`,
+/// before a handler runs. A message that does not decode is the client's
+/// fault, and `INTERNAL` tells it to look for a bug in the server: every
+/// gRPC method answers it `INVALID_ARGUMENT`. OTLP also asks for
+/// `RESOURCE_EXHAUSTED` past the size limit (DM keeps tonic's code). Both
+/// come back as trailers-only responses, whose status is in the headers:
+/// rewritten here.
 pub async fn grpc_status_codes(request: Request, next: Next) -> Response {
-    if request.uri().path() != EXPORT_PATH {
-        return next.run(request).await;
-    }
+    let otlp = request.uri().path() == EXPORT_PATH;
     let mut response = next.run(request).await;
     let message = response
         .headers()
@@ -97,10 +98,10 @@ pub async fn grpc_status_codes(request: Request, next: Next) -> Response {
         .get("grpc-status")
         .and_then(|value| value.to_str().ok())
     {
-        // INTERNAL from the protobuf decoder.
-        Some("13") if message.contains("decode") => Some("3"),
+        // INTERNAL from the protobuf decoder or the decompressor.
+        Some("13") if message.contains("decode") || message.contains("ecompress") => Some("3"),
         // OUT_OF_RANGE from the size limit.
-        Some("11") if message.contains("too%20large") || message.contains("too large") => Some("8"),
+        Some("11") if otlp && (message.contains("too%20large") || message.contains("too large")) => Some("8"),
         _ => None,
     };
     if let Some(code) = replacement {

@@ -4,7 +4,6 @@
 //! name in the query string. Unlike it, bytes that do not decode (a bad `%`
 //! escape, non-UTF-8) are a 400 instead of being silently mangled.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{Method, header};
 use axum::response::{IntoResponse, Response};
@@ -99,7 +98,7 @@ impl FormRequest {
 impl<S: Send + Sync> FromRequest<S> for FormRequest {
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let method = request.method().clone();
         let query = request.uri().query().map(str::to_owned);
         let is_form = request
@@ -107,10 +106,15 @@ impl<S: Send + Sync> FromRequest<S> for FormRequest {
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-        // A body over the limit keeps axum's own answer (413).
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        // The body guard refused a declared length over the limit already; this
+        // bounds a body sent without one (chunked), and maps a stall to 408.
+        let body = crate::body_guard::collect(
+            request.into_body(),
+            crate::body_guard::FORM_BODY_LIMIT,
+            crate::body_guard::FORM_LIMIT_NAME,
+        )
+        .await
+        .map_err(IntoResponse::into_response)?;
         let mut params = Params::default();
         let mut parsed = Ok(());
         if is_form && matches!(method, Method::POST | Method::PUT | Method::PATCH) {

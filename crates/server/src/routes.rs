@@ -48,6 +48,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("tracekeep", "/api/tracekeep/stats", Access::Read),
     ("tracekeep", "/api/tracekeep/traces", Access::Read),
     ("tracekeep", "/api/tracekeep/checkpoint", Access::Mutating),
+    ("tracekeep", "/api/tracekeep/openapi.yaml", Access::Read),
     ("ops", "/health", Access::Read),
     ("ops", "/ready", Access::Read),
     ("ops", "/metrics", Access::Read),
