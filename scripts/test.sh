@@ -39,6 +39,8 @@ say "interop: TLS with curl --cacert (HTTP/1.1 and HTTP/2) and Python grpcio wit
 tests/interop/tls-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
 say "browser: the web UI in headless Chromium (Playwright), every page against a seeded tracekeep-server"
 tests/ui/ui-test.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
+say "contract: schemathesis checks a seeded tracekeep-server against docs/openapi.yaml (status codes, content types, response schemas, no 5xx)"
+tests/contract/openapi-contract.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"
 say "all steps done after $((SECONDS - started)) s"
 # One closing line for the whole run (cargo ends on a doc-test summary).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$work/test.log"

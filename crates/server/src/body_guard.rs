@@ -5,9 +5,10 @@
 //! body, a client that declares a body and then stalls holds a connection
 //! (and one of `max-connections`) for ever. The guard here gives every body
 //! `body-read-timeout-secs` from the moment the server starts reading it
-//! (Go's `http.Server.ReadTimeout`, nginx's `client_body_timeout`), refuses a
-//! declared `Content-Length` over the route's limit before reading a byte,
-//! and counts gRPC messages as they stream past: tonic would otherwise decode
+//! (Go's `http.Server.ReadTimeout`), refuses a form route's declared
+//! `Content-Length` over [`FORM_BODY_LIMIT`] before reading a byte (ingest
+//! routes do so themselves, in their protocol's error format), and counts
+//! gRPC messages as they stream past: tonic would otherwise decode
 //! the first message of a unary call and drop the rest unread, acknowledging
 //! data it never stored.
 
