@@ -17,6 +17,7 @@ use prost::Message as _;
 use serde_json::json;
 use tracekeep_e2e::harness::*;
 use tracekeep_e2e::zipkin::*;
+use tracekeep_proto::ingest::EncodedEvents;
 use tracekeep_proto::pb;
 use tracekeep_proto::zipkin_proto3 as z;
 
@@ -314,7 +315,12 @@ async fn a_seeded_storm_of_bad_input_is_refused_with_reasons_and_loses_nothing()
 
     let mut rng = Rng(SEED);
     let bodies = valid_bodies(STORM);
-    let mut grpc = server.grpc().await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
     for round in 0..ROUNDS {
         match rng.below(4) {
             // A mutated body of an HTTP ingest format.
@@ -324,14 +330,18 @@ async fn a_seeded_storm_of_bad_input_is_refused_with_reasons_and_loses_nothing()
                 let response = exchange(&server, "POST", path, content_type, &mutated);
                 assert_refused_well(&format!("round {round}: {path} {content_type}"), &response);
             }
-            // A DM upload whose events are mutated protobuf.
+            // A DM upload whose event is mutated protobuf bytes.
             2 => {
                 let event = job(&format!("storm-{round}"), 1).encode_to_vec();
                 let mutated = mutate(&mut rng, &event);
-                let request = pb::UploadSyncerJobEventRequest {
-                    events: vec![pb::SyncerJobEvent::decode(&mutated[..]).unwrap_or_default()],
+                // Sent as they are: a decode and re-encode would mend them.
+                let request = EncodedEvents {
+                    events: vec![mutated.into()],
                 };
-                match grpc.upload_syncer_job_event(request).await {
+                let path = tonic::codegen::http::uri::PathAndQuery::from_static("/pb.Tracer/UploadSyncerJobEvent");
+                let codec = tonic_prost::ProstCodec::<EncodedEvents, pb::CommonUploadResponse>::default();
+                grpc.ready().await.unwrap();
+                match grpc.unary(tonic::Request::new(request), path, codec).await {
                     Ok(reply) => {
                         let reply = reply.into_inner();
                         assert!(

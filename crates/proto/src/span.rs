@@ -19,14 +19,17 @@ pub fn service_name(span: &pb::Span) -> &str {
         .unwrap_or(UNKNOWN_SERVICE)
 }
 
-/// The service `span` is indexed and searched under: [`service_name`], or
-/// `None` for a Zipkin span sent without a local endpoint (stored with an
-/// empty one), for which Zipkin indexes no service either.
+/// The service `span` is indexed and searched under: for a span that came
+/// through Zipkin's API, its local endpoint's service name, `None` without
+/// one (Zipkin indexes no service for it either); for others [`service_name`].
 pub fn indexed_service(span: &pb::Span) -> Option<&str> {
-    match &span.local_endpoint {
-        Some(endpoint) if *endpoint == pb::Endpoint::default() => None,
-        _ => Some(service_name(span)),
+    if !span.from_zipkin {
+        return Some(service_name(span));
     }
+    span.local_endpoint
+        .as_ref()
+        .map(|endpoint| endpoint.service_name.as_str())
+        .filter(|name| !name.is_empty())
 }
 
 /// The remote side's service, as sent; `None` when unnamed.

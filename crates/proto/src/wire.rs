@@ -87,6 +87,7 @@ const SPAN: &[(u32, Field)] = &[
     (16, Field::RepeatedVarint),
     (17, Varint),
     (18, Varint),
+    (19, Varint),
 ];
 
 fn schema(kind: EventKind) -> &'static [(u32, Field)] {

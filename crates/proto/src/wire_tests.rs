@@ -94,6 +94,7 @@ fn span(trace_id: &str, tso: i64) -> TraceEvent {
         otlp_from_tags: vec![5, 0, 300, 1],
         zipkin_timestamp: i64::MAX,
         zipkin_duration: 9_300_000_000_000_000,
+        from_zipkin: true,
     })
 }
 

@@ -326,9 +326,9 @@ impl ZipkinSpan {
 
     /// The span as the store keeps it (taken apart: ingest keeps no copy).
     ///
-    /// A span sent without a local endpoint keeps an empty one: readers then
-    /// show none and index no service for it, as Zipkin does. The span
-    /// tracer's spans, which have no endpoint at all, are told apart that way.
+    /// Marked `fromZipkin`: readers show its endpoints as sent (none when it
+    /// had none) and index no service for a span without a local one, as
+    /// Zipkin does.
     pub fn into_pb(self) -> pb::Span {
         let micros = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         let (tso, zipkin_timestamp) = store_micros(micros(self.timestamp));
@@ -358,13 +358,14 @@ impl ZipkinSpan {
             duration,
             tags: self.tags,
             kind: Kind::code(self.kind),
-            local_endpoint: Some(self.local_endpoint.as_ref().map(Endpoint::to_pb).unwrap_or_default()),
+            local_endpoint: self.local_endpoint.as_ref().map(Endpoint::to_pb),
             remote_endpoint: self.remote_endpoint.as_ref().map(Endpoint::to_pb),
             annotations,
             debug: self.debug,
             shared: self.shared,
             zipkin_timestamp,
             zipkin_duration,
+            from_zipkin: true,
             ..Default::default()
         }
     }
@@ -374,17 +375,14 @@ impl ZipkinSpan {
     /// Spans of the span tracer (`UploadSpans`) carry no endpoint: their service is
     /// their `service.name` tag, or [`UNKNOWN_SERVICE`]. Their logs become
     /// annotations (`key=value` pairs joined by spaces) and their baggage is not shown.
-    /// A Zipkin span's local endpoint is shown as sent (none when it had none).
+    /// A span that came through Zipkin's API shows its endpoints as sent.
     /// Names are lowercased, as Zipkin normalises them.
     pub fn from_pb(span: &pb::Span) -> ZipkinSpan {
         let base = span.base.clone().unwrap_or_default();
-        let local_endpoint = match &span.local_endpoint {
-            Some(endpoint) => Some(Endpoint::from_pb(endpoint)),
-            None => Some(Endpoint {
-                service_name: span::service_name(span).to_owned(),
-                ..Endpoint::default()
-            }),
-        };
+        let mut local_endpoint = span.local_endpoint.as_ref().map(Endpoint::from_pb);
+        if !span.from_zipkin {
+            local_endpoint.get_or_insert_with(Endpoint::default).service_name = span::service_name(span).to_owned();
+        }
         let annotation_micros = |time: i64, kept: i64| if kept != 0 { kept } else { time / 1000 };
         let mut annotations: Vec<Annotation> = span
             .annotations
