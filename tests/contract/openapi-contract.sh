@@ -10,16 +10,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 server="${1:?usage: $0 PATH/TO/tracekeep-server}"
-say() { printf '[tracekeep] %s\n' "$*" >&2; }
 
-venv="${TRACEKEEP_CONTRACT_VENV:-${HOME}/.cache/tracekeep/venv-contract}"
-stamp="$venv/.requirements"
-if ! cmp -s "$here/requirements-contract.txt" "$stamp" 2>/dev/null; then
-    say "installing schemathesis from PyPI into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-contract.txt"
-    cp "$here/requirements-contract.txt" "$stamp"
-fi
+venv="$("$here/../python-venv.sh" "$here/requirements-contract.txt" venv-contract schemathesis)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 "$venv/bin/python" "$here/openapi_contract.py" "$server" "$here/../../docs/openapi.yaml" "$venv/bin/schemathesis" "$work"

@@ -92,12 +92,7 @@ async fn client_streaming<S>(
 where
     S: tonic::codegen::tokio_stream::Stream<Item = pb::UploadSyncerJobEventRequest> + Send + 'static,
 {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = server.grpc_raw().await;
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<pb::UploadSyncerJobEventRequest, pb::CommonUploadResponse>::default();
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);

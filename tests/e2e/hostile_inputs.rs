@@ -17,8 +17,6 @@ use prost::Message as _;
 use serde_json::json;
 use tracekeep_e2e::harness::*;
 use tracekeep_e2e::zipkin::*;
-use tracekeep_proto::ingest::EncodedEvents;
-use tracekeep_proto::pb;
 use tracekeep_proto::zipkin_proto3 as z;
 
 /// Fixed: a failure names its round, and the same seed replays it.
@@ -315,12 +313,7 @@ async fn a_seeded_storm_of_bad_input_is_refused_with_reasons_and_loses_nothing()
 
     let mut rng = Rng(SEED);
     let bodies = valid_bodies(STORM);
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut grpc = server.grpc_raw().await;
     for round in 0..ROUNDS {
         match rng.below(4) {
             // A mutated body of an HTTP ingest format.
@@ -335,15 +328,8 @@ async fn a_seeded_storm_of_bad_input_is_refused_with_reasons_and_loses_nothing()
                 let event = job(&format!("storm-{round}"), 1).encode_to_vec();
                 let mutated = mutate(&mut rng, &event);
                 // Sent as they are: a decode and re-encode would mend them.
-                let request = EncodedEvents {
-                    events: vec![mutated.into()],
-                };
-                let path = tonic::codegen::http::uri::PathAndQuery::from_static("/pb.Tracer/UploadSyncerJobEvent");
-                let codec = tonic_prost::ProstCodec::<EncodedEvents, pb::CommonUploadResponse>::default();
-                grpc.ready().await.unwrap();
-                match grpc.unary(tonic::Request::new(request), path, codec).await {
+                match upload_raw_jobs(&mut grpc, vec![mutated]).await {
                     Ok(reply) => {
-                        let reply = reply.into_inner();
                         assert!(
                             reply.result || !reply.msg.is_empty(),
                             "round {round}: refused without a reason"

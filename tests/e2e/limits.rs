@@ -122,26 +122,12 @@ async fn half_an_http2_preface_is_closed_after_the_handshake_timeout() {
     assert_eq!(server.get("/status").status, 200);
 }
 
-/// Sends `events` as raw event bytes in an `UploadSyncerJobEvent` call, the
-/// way a client with a broken encoder would.
+/// Sends `events` as raw event bytes in an `UploadSyncerJobEvent` call.
 async fn upload_raw_jobs(server: &Server, events: Vec<Vec<u8>>) -> pb::CommonUploadResponse {
-    use tracekeep_proto::ingest::EncodedEvents;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let request = EncodedEvents {
-        events: events.into_iter().map(Into::into).collect(),
-    };
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/pb.Tracer/UploadSyncerJobEvent");
-    let codec = tonic_prost::ProstCodec::<EncodedEvents, pb::CommonUploadResponse>::default();
-    grpc.unary(tonic::Request::new(request), path, codec)
+    let mut grpc = server.grpc_raw().await;
+    tracekeep_e2e::harness::upload_raw_jobs(&mut grpc, events)
         .await
         .unwrap()
-        .into_inner()
 }
 
 #[tokio::test]

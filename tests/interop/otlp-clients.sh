@@ -13,16 +13,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 server="${1:?usage: $0 PATH/TO/tracekeep-server}"
-say() { printf '[tracekeep] %s\n' "$*" >&2; }
 
-venv="${TRACEKEEP_OTLP_VENV:-${HOME}/.cache/tracekeep/venv-otlp}"
-stamp="$venv/.requirements"
-if ! cmp -s "$here/requirements-otlp.txt" "$stamp" 2>/dev/null; then
-    say "installing the OpenTelemetry Python SDK and its OTLP exporters from PyPI into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-otlp.txt"
-    cp "$here/requirements-otlp.txt" "$stamp"
-fi
+venv="$("$here/../python-venv.sh" "$here/requirements-otlp.txt" venv-otlp "the OpenTelemetry Python SDK and its OTLP exporters")"
 data="$(mktemp -d)"
 trap 'rm -rf "$data"' EXIT
 "$venv/bin/python" "$here/otlp_roundtrip.py" "$server" "$data/otlp"

@@ -10,16 +10,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 server="${1:?usage: $0 PATH/TO/tracekeep-server}"
-say() { printf '[tracekeep] %s\n' "$*" >&2; }
 
-venv="${TRACEKEEP_VENV:-${HOME}/.cache/tracekeep/venv}"
-stamp="$venv/.requirements"
-if ! cmp -s "$here/requirements-zipkin.txt" "$stamp" 2>/dev/null; then
-    say "installing py_zipkin and OpenTelemetry's Zipkin exporter from PyPI into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-zipkin.txt"
-    cp "$here/requirements-zipkin.txt" "$stamp"
-fi
+venv="$("$here/../python-venv.sh" "$here/requirements-zipkin.txt" venv "py_zipkin and OpenTelemetry's Zipkin exporter")"
 data="$(mktemp -d)"
 trap 'rm -rf "$data"' EXIT
 "$venv/bin/python" "$here/py_zipkin_roundtrip.py" "$server" "$data/py_zipkin"

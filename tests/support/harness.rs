@@ -170,6 +170,17 @@ impl Server {
         TracerClient::connect(format!("http://{}", self.addr)).await.unwrap()
     }
 
+    /// A gRPC client for the calls the generated one cannot make: raw event
+    /// bytes, or several messages in one call.
+    pub async fn grpc_raw(&self) -> tonic::client::Grpc<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        tonic::client::Grpc::new(channel)
+    }
+
     /// Waits for the server's next stderr line, or 100 ms: pacing for polls
     /// that wait on the server's state.
     pub fn pace(&self) {
@@ -336,6 +347,24 @@ pub fn try_http(
 
 pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
     try_http(addr, method, path, headers, body).unwrap()
+}
+
+/// Sends `events` as they are, raw bytes, in an `UploadSyncerJobEvent`
+/// call: the way a client with a broken encoder would.
+pub async fn upload_raw_jobs(
+    grpc: &mut tonic::client::Grpc<Channel>,
+    events: Vec<Vec<u8>>,
+) -> Result<pb::CommonUploadResponse, tonic::Status> {
+    use tracekeep_proto::ingest::EncodedEvents;
+    grpc.ready().await.unwrap();
+    let request = EncodedEvents {
+        events: events.into_iter().map(Into::into).collect(),
+    };
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/pb.Tracer/UploadSyncerJobEvent");
+    let codec = tonic_prost::ProstCodec::<EncodedEvents, pb::CommonUploadResponse>::default();
+    grpc.unary(tonic::Request::new(request), path, codec)
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// Percent-encodes a query parameter value.
