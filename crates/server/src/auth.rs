@@ -118,14 +118,6 @@ fn bearer(request: &Request) -> Option<&[u8]> {
         .then(|| value.get(7..).unwrap_or_default().trim_ascii())
 }
 
-fn is_grpc(request: &Request) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/grpc"))
-}
-
 /// Answers 401 (or gRPC `UNAUTHENTICATED`) to a guarded request without a
 /// valid token; everything else passes.
 pub async fn require_token(State(auth): State<Auth>, request: Request, next: Next) -> Response {
@@ -151,7 +143,7 @@ pub async fn require_token(State(auth): State<Auth>, request: Request, next: Nex
         return next.run(request).await;
     };
     tracing::warn!(path, method = %request.method(), "refused a request without a valid token");
-    if is_grpc(&request) {
+    if crate::body_guard::is_grpc(request.headers()) {
         return tonic::Status::unauthenticated(reason).into_http();
     }
     let mut response = ApiError::Unauthorized(reason.into()).into_response();

@@ -352,11 +352,7 @@ async fn truncate(State(state): State<HttpState>, method: Method) -> Result<Resp
 /// Unknown paths: Go's `404 page not found` for HTTP clients, `UNIMPLEMENTED`
 /// for gRPC clients calling a method this server does not have.
 pub async fn fallback(headers: HeaderMap) -> Response {
-    let is_grpc = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/grpc"));
-    if is_grpc {
+    if crate::body_guard::is_grpc(&headers) {
         return tonic::Status::unimplemented("no such method on pb.Tracer").into_http();
     }
     ApiError::NotFound("404 page not found".into()).into_response()
