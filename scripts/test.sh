@@ -19,6 +19,8 @@ cargo_step() {
     cargo "$subcommand" --locked --message-format=json-render-diagnostics "$@" >"$work/$name.json"
 }
 
+say "docs: no internal work periods named (scripts/check-docs.sh)"
+scripts/check-docs.sh
 say "cargo fmt --check"
 cargo fmt --all -- --check
 cargo_step clippy clippy --workspace --all-targets -- -D warnings

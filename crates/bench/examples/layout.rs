@@ -1,5 +1,5 @@
 //! Key layouts for the events, compared on bare RocksDB before format 5 was
-//! built (docs/design.md, "The key layout of format 5").
+//! built (docs/design.md, "Keys: two column families").
 //!
 //! Writes `N` DM job events the way the 100 M scale run sends them: 16
 //! interleaved streams of whole traces, a quarter of the events each in 2-,
@@ -93,9 +93,10 @@ fn prefix_len(key: &[u8]) -> Option<usize> {
     (key.len() >= at + 4 + len).then_some(at + 4 + len)
 }
 
-/// The store's options when format 5 was chosen (stop 26), kept so the
-/// layout table in docs/design.md can be reproduced; the store has since
-/// dropped the memtable bloom and the events family's whole-key filter.
+/// The store's options when format 5 was chosen (2026-12-01), kept so the
+/// layout comparison in docs/design.md ("Keys") can be reproduced; the store
+/// has since dropped the memtable bloom and the events family's whole-key
+/// filter.
 fn family_options(cache: &Cache, leveled: bool) -> Options {
     let mut block = BlockBasedOptions::default();
     block.set_block_cache(cache);

@@ -1,6 +1,6 @@
 //! Restart after a kill -9 with as much write-ahead log as the store keeps:
 //! how long opening takes when RocksDB replays every unflushed write
-//! (docs/benchmarks.md, stop 28).
+//! (docs/design.md, "RocksDB settings", memtables).
 //!
 //! ```text
 //! cargo run --release -p tracekeep-bench --example replay -- fill DIR EVENTS

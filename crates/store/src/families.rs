@@ -238,7 +238,7 @@ fn bounded_memtable(options: &StoreOptions) -> u64 {
 /// job. What a job holds twice is kept to a few percent of `B`: level 0
 /// (four memtables of `B/64`) into a base level of about `B/32`; one file of
 /// `B/256` into the four or so of the next level it overlaps (a level
-/// multiplier of 4, not 10). docs/design.md, "The disk bound", has why.
+/// multiplier of 4, not 10). docs/design.md, "Retention and the disk bound", has why.
 fn bounded_layout(rocks: &mut Options, options: &StoreOptions) {
     const KIB: u64 = 1 << 10;
     const MIB: u64 = 1 << 20;

@@ -29,7 +29,7 @@ pub struct StoreOptions {
     /// Bound on the data directory's size in bytes (default 0: none). With a
     /// bound the store lays its files out so deleted traces' space returns a
     /// little at a time (leveled compaction with files and memtables sized to
-    /// the bound; docs/design.md, "The disk bound"), and
+    /// the bound; docs/design.md, "Retention and the disk bound"), and
     /// [`crate::Store::trim_to_disk_bound`] deletes the oldest traces once the
     /// directory grows past it. Appends are never refused because of it.
     pub max_disk_bytes: u64,

@@ -609,7 +609,7 @@ impl Store {
     /// `before_seq` (`u64::MAX`: every one), each whole, a few traces per
     /// commit; returns how many went. Few a commit: each commit reads its
     /// traces' events on the writer, and appends wait meanwhile
-    /// (docs/benchmarks.md, "Retention").
+    /// (docs/benchmarks.md, "Retention beside ingest").
     pub(crate) fn expire_traces(&self, trace_ids: &[String], before_seq: u64) -> Result<u64> {
         let mut deleted = 0;
         for chunk in trace_ids.chunks(EXPIRED_PER_COMMIT) {

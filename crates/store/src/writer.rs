@@ -102,7 +102,7 @@ impl PreparedEvent {
     /// The trace ID's bytes: checked to be UTF-8 when the event was
     /// prepared, so the writer compares and copies them as they are. Checking
     /// them again at each of the writer's lookups took 8% of its samples at
-    /// 2 events per trace (a perf profile, docs/benchmarks.md, stop 29).
+    /// 2 events per trace (a perf profile of the writer thread, 2026-12-01).
     fn trace_id<'a>(&'a self, records: &'a PreparedRecords) -> &'a [u8] {
         match &self.trace_id {
             TraceIdAt::Payload(range) => records.payload(&self.record).get(range.clone()).unwrap_or_default(),

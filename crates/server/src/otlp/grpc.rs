@@ -3,7 +3,7 @@
 //! contiguous buffer, which prost decodes without tonic's chunked
 //! `DecodeBuf` and [`super::wire::raw_spans`] walks for each span's bytes, so
 //! a span's stored OTLP form is copied instead of re-encoded.
-//! (docs/benchmarks.md, "OTLP/gRPC from contiguous bytes".)
+//! (docs/design.md, "OTLP spans".)
 
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message as _;
