@@ -7,12 +7,13 @@ Usage: openapi_contract.py PATH/TO/tracekeep-server PATH/TO/openapi.yaml PATH/TO
 """
 
 import json
-import queue
-import re
+import os
 import subprocess
 import sys
-import threading
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import server_process  # noqa: E402  (tests/server_process.py)
 
 DEADLINE_SECONDS = 30
 # Fixed, so a failure reproduces: schemathesis prints the request it sent.
@@ -22,25 +23,8 @@ EXAMPLES_PER_OPERATION = 40
 
 def start_server(binary, work):
     """Starts the server on a free port; returns (process, port)."""
-    process = subprocess.Popen(
-        [binary, "--tracer-addr", "127.0.0.1:0", "--zipkin-addr", "", "--otlp-grpc-addr", "",
-         "--otlp-http-addr", "", "--data-dir", f"{work}/data", "--autocomplete-keys", "http.method"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
-    while True:
-        try:
-            line = lines.get(timeout=DEADLINE_SECONDS)
-        except queue.Empty:
-            process.kill()
-            sys.exit("the server did not say where it listens")
-        found = re.search(r"listening on [\d.]+:(\d+)", line)
-        if found:
-            return process, int(found.group(1))
+    process, ports = server_process.start(binary, f"{work}/data", extra=["--autocomplete-keys", "http.method"])
+    return process, ports["main"]
 
 
 def post(base, path, content_type, body):

@@ -9,11 +9,8 @@ Usage: otlp_roundtrip.py PATH/TO/tracekeep-server DATA_DIR
 
 import json
 import os
-import queue
-import re
 import subprocess
 import sys
-import threading
 import urllib.parse
 import urllib.request
 
@@ -25,38 +22,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import server_process  # noqa: E402  (tests/server_process.py)
+
 DEADLINE_SECONDS = 30
 
 
 def start_server(binary, data_dir):
     """Starts the server on free ports; returns (process, main, OTLP/gRPC, OTLP/HTTP ports)."""
-    process = subprocess.Popen(
-        [binary, "--tracer-addr", "127.0.0.1:0", "--zipkin-addr", "",
-         "--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0", "--data-dir", data_dir],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
-    patterns = {
-        "main": r"listening on [\d.]+:(\d+)",
-        "grpc": r"OTLP/gRPC alone on [\d.]+:(\d+)",
-        "http": r"OTLP/HTTP alone on [\d.]+:(\d+)",
-    }
-    ports = {}
-    while len(ports) < len(patterns):
-        try:
-            line = lines.get(timeout=DEADLINE_SECONDS)
-        except queue.Empty:
-            process.kill()
-            sys.exit("the server did not say where it listens")
-        for name, pattern in patterns.items():
-            found = re.search(pattern, line)
-            if found:
-                ports[name] = int(found.group(1))
-    return process, ports["main"], ports["grpc"], ports["http"]
+    process, ports = server_process.start(binary, data_dir, ("main", "otlp_grpc", "otlp_http"))
+    return process, ports["main"], ports["otlp_grpc"], ports["otlp_http"]
 
 
 def check(condition, what, context):

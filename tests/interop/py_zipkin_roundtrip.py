@@ -6,11 +6,8 @@ Usage: py_zipkin_roundtrip.py PATH/TO/tracekeep-server DATA_DIR
 """
 
 import json
-import queue
-import re
-import subprocess
+import os
 import sys
-import threading
 import urllib.error
 import urllib.request
 
@@ -19,35 +16,16 @@ from py_zipkin.encoding import Encoding, detect_span_version_and_encoding
 from py_zipkin.transport import BaseTransportHandler
 from py_zipkin.zipkin import zipkin_span
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import server_process  # noqa: E402  (tests/server_process.py)
+
 DEADLINE_SECONDS = 30
 
 
 def start_server(binary, data_dir):
     """Starts the server on free ports; returns (process, main port, Zipkin port)."""
-    process = subprocess.Popen(
-        [binary, "--tracer-addr", "127.0.0.1:0", "--zipkin-addr", "127.0.0.1:0",
-         "--otlp-grpc-addr", "", "--otlp-http-addr", "", "--data-dir", data_dir],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
-    main = zipkin = None
-    while main is None or zipkin is None:
-        try:
-            line = lines.get(timeout=DEADLINE_SECONDS)
-        except queue.Empty:
-            process.kill()
-            sys.exit("the server did not say where it listens")
-        found = re.search(r"listening on [\d.]+:(\d+)", line)
-        if found:
-            main = int(found.group(1))
-        found = re.search(r"Zipkin API alone on [\d.]+:(\d+)", line)
-        if found:
-            zipkin = int(found.group(1))
-    return process, main, zipkin
+    process, ports = server_process.start(binary, data_dir, ("main", "zipkin"))
+    return process, ports["main"], ports["zipkin"]
 
 
 class Transport(BaseTransportHandler):

@@ -10,13 +10,10 @@ HTTP error answer or JavaScript dialog. Run by tests/ui/ui-test.sh.
 import argparse
 import json
 import os
-import queue
 import random
 import re
 import statistics
-import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -27,6 +24,9 @@ from playwright.sync_api import sync_playwright
 
 import tracer_pb2
 import tracer_pb2_grpc
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import server_process  # noqa: E402  (tests/server_process.py)
 
 DEADLINE_SECONDS = 30
 # Text that must show as text: markup, quotes and non-ASCII.
@@ -46,22 +46,8 @@ def check(condition, what, context=None):
 
 
 def start_server(binary, data_dir, extra=()):
-    process = subprocess.Popen(
-        [binary, "--tracer-addr", "127.0.0.1:0", "--zipkin-addr", "", "--otlp-grpc-addr", "",
-         "--otlp-http-addr", "", "--data-dir", data_dir, *extra],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True).start()
-    while True:
-        try:
-            line = lines.get(timeout=DEADLINE_SECONDS)
-        except queue.Empty:
-            process.kill()
-            fail("the server did not say where it listens")
-        found = re.search(r"listening on [\d.]+:(\d+)", line)
-        if found:
-            return process, int(found.group(1))
+    process, ports = server_process.start(binary, data_dir, extra=extra)
+    return process, ports["main"]
 
 
 def http(port, method, path, body=None, content_type=None):
