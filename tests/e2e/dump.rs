@@ -1,27 +1,11 @@
 //! `tracekeep-dump` on stores built here, stopped and live.
 
 use std::path::Path;
-use std::process::Command;
 
 use tracekeep_proto::TraceEvent;
 use tracekeep_store::{Store, StoreOptions};
 
 use tracekeep_e2e::harness::*;
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn dump(args: &[&str]) -> Output {
-    let output = Command::new(binary("tracekeep-dump")).args(args).output().unwrap();
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 fn dump_ok(args: &[&str]) -> String {
     let output = dump(args);

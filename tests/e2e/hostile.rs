@@ -238,18 +238,8 @@ async fn upload_spans_refuses_the_internal_otlp_fields_and_export_skips_damage()
         .into_inner();
     assert!(reply.result, "{}", reply.msg);
     drop(server);
-    let (status, out) = dump(&["verify", data.to_str().unwrap()]);
-    assert!(status.success(), "{out}");
-}
-
-/// Runs `tracekeep-dump` with `args`: its exit status and stdout + stderr.
-fn dump(args: &[&str]) -> (std::process::ExitStatus, String) {
-    let output = std::process::Command::new(binary("tracekeep-dump"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-    (output.status, text)
+    let verify = dump(&["verify", data.to_str().unwrap()]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 }
 
 /// An encoded `pb.Span` whose `otlp` field holds bytes that are no OTLP
@@ -286,13 +276,9 @@ fn export_as_otlp_leaves_out_a_damaged_span_reports_it_and_goes_on() {
             ])
             .unwrap();
     }
-    let output = std::process::Command::new(binary("tracekeep-dump"))
-        .args(["export", "--format", "otlp", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let output = dump(&["export", "--format", "otlp", data.to_str().unwrap()]);
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
+    assert_eq!(output.code, 1, "{stderr}");
     assert!(stderr.contains("trace 0000000000000e02"), "{stderr}");
     // The traces on both sides of the damaged one are exported.
     assert_eq!(stdout.lines().count(), 2, "{stdout}");

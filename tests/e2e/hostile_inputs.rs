@@ -386,14 +386,6 @@ async fn a_seeded_storm_of_bad_input_is_refused_with_reasons_and_loses_nothing()
     }
     let (status, _) = server.terminate();
     assert!(status.success(), "{status:?}");
-    let verify = std::process::Command::new(binary("tracekeep-dump"))
-        .args(["verify", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let verify = dump(&["verify", data.to_str().unwrap()]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 }

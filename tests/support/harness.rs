@@ -274,6 +274,24 @@ pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     (output.status, text)
 }
 
+/// What a run of `tracekeep-dump` printed, and its exit code.
+#[derive(Debug)]
+pub struct DumpOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `tracekeep-dump` with `args` to its end.
+pub fn dump(args: &[&str]) -> DumpOutput {
+    let output = Command::new(binary("tracekeep-dump")).args(args).output().unwrap();
+    DumpOutput {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// An HTTP response, read whole.
 #[derive(Debug)]
 pub struct HttpResponse {
