@@ -427,8 +427,8 @@ mod tests {
 ]"#;
         assert_eq!(events_go_string([&event]), expected);
         // The one-line form is the same document.
-        // ok: test code; the line was just printed by our own writer.
-        let line: Value = serde_json::from_str(&event_go_line(&event, None)).expect("a JSON line");
+        let printed = event_go_line(&event, None);
+        let line: Value = serde_json::from_str(&printed).expect("a JSON line"); // ok: test code, our own writer's line
         assert_eq!(to_go_string(&Value::Array(vec![line])), expected);
     }
 
