@@ -10,3 +10,9 @@
 pub mod dm;
 pub mod span;
 mod upload;
+
+/// The examples in `docs/client.md`, compiled as doc tests so the page cannot
+/// drift from the API it describes.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/client.md")]
+pub struct ClientGuideExamples;
