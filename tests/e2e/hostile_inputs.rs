@@ -239,7 +239,11 @@ fn bad_query(rng: &mut Rng) -> (&'static str, String) {
         ("GET", "/events/query", &["trace_id"]),
         ("POST", "/events/query", &["trace_id"]),
         ("GET", "/events/scan", &["offset", "limit", "after"]),
-        ("GET", "/api/tracekeep/traces", &["order", "limit", "cursor", "prefix"]),
+        (
+            "GET",
+            "/api/tracekeep/traces",
+            &["order", "limit", "cursor", "prefix", "kind"],
+        ),
         ("GET", "/api/v2/trace/", &[]),
         ("GET", "/api/v2/traceMany", &["traceIds"]),
         (

@@ -89,7 +89,27 @@ async fn traces_lists_summaries_newest_first_with_a_cursor() {
     let oldest = server.get("/api/tracekeep/traces?order=oldest&prefix=b").json();
     assert_eq!(oldest["traces"].as_array().unwrap().len(), 1);
     assert_eq!(oldest["traces"][0]["trace_id"], "b");
+    // A Zipkin trace shares first-seen order; `kind=dm` leaves it out.
+    let spans = r#"[{"traceId":"00000000000000ab","id":"0000000000000001","name":"get","timestamp":1700000000000000,"duration":5}]"#;
+    let posted = http(
+        server.addr,
+        "POST",
+        "/api/v2/spans",
+        &[("Content-Type", "application/json")],
+        spans.as_bytes(),
+    );
+    assert_eq!(posted.status, 202, "{}", posted.body);
+    let all = server.get("/api/tracekeep/traces?limit=1").json();
+    assert_eq!(all["traces"][0]["trace_id"], "00000000000000ab");
+    assert_eq!(
+        all["traces"][0]["kinds"],
+        serde_json::json!({"binlog": 0, "job": 0, "span": 1})
+    );
+    let dm = server.get("/api/tracekeep/traces?limit=1&kind=dm").json();
+    assert_eq!(dm["traces"][0]["trace_id"], "c");
+    assert_eq!(dm["traces"][0]["kinds"]["job"], 2);
     for (bad, text) in [
+        ("kind=spans", "kind: spans not valid"),
         ("order=sideways", "order: sideways not valid"),
         ("cursor=x", "cursor: x not valid"),
         ("limit=0", "limit: 0 not valid"),

@@ -29,6 +29,19 @@ pub struct TraceSummaryJson<'a> {
     pub first_tso: i64,
     /// The largest event TSO.
     pub last_tso: i64,
+    /// Events per kind.
+    pub kinds: KindCountsJson,
+}
+
+/// A trace's events counted by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KindCountsJson {
+    /// DM binlog events.
+    pub binlog: u64,
+    /// DM job events.
+    pub job: u64,
+    /// Span events (Zipkin, OTLP, the span tracer).
+    pub span: u64,
 }
 
 /// A page of trace summaries and the cursor of the next page, if any.

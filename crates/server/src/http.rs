@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Value, json};
 use tracekeep_proto::json::{TraceSummaryJson, events_go_string, to_go_string, trace_page_value, traces_go_string};
-use tracekeep_store::{Cursor, ListOrder, Readiness, Store, StoreError, StoredEvent};
+use tracekeep_store::{Cursor, ListOrder, Readiness, Store, StoreError, StoredEvent, TraceFilter};
 
 use crate::error::{ApiError, blocking, blocking_raw};
 use crate::params::{FormRequest, Params};
@@ -183,9 +183,21 @@ async fn traces(State(state): State<HttpState>, request: FormRequest) -> Result<
             ))
         })?),
     };
-    let prefix = params.get("prefix").unwrap_or_default().to_owned();
+    let dm_only = match params.get("kind") {
+        None | Some("") | Some("all") => false,
+        Some("dm") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "kind: {other} not valid: all or dm is required"
+            )));
+        }
+    };
+    let filter = TraceFilter {
+        prefix: params.get("prefix").unwrap_or_default().to_owned(),
+        dm_only,
+    };
     let store = state.store.clone();
-    let (summaries, next) = blocking(move || store.list_traces_in(order, from, limit, &prefix)).await?;
+    let (summaries, next) = blocking(move || store.list_traces_filtered(order, from, limit, &filter)).await?;
     let page = trace_page_value(
         summaries.iter().map(TraceSummaryJson::from),
         next.map(|next| next.to_string()),

@@ -30,6 +30,7 @@ mod figures;
 mod keys;
 mod options;
 mod order;
+mod progress_log;
 mod records;
 mod span_index;
 mod store;
@@ -46,7 +47,8 @@ pub use options::StoreOptions;
 pub use records::FORMAT_VERSION;
 pub use span_index::SpanSearch;
 pub use store::{
-    Cursor, Expiry, ListOrder, Readiness, ScanPage, Stats, Store, StoredEvent, TraceEvents, TraceSummary, Trim,
+    Cursor, Expiry, LIST_SKIP_LIMIT, ListOrder, Readiness, ScanPage, Stats, Store, StoredEvent, TraceEvents,
+    TraceFilter, TraceSummary, Trim,
 };
 pub use tracekeep_proto::{EventKind, TraceEvent, pb};
 pub use tso::{Clock, SystemClock, TSO_WINDOW_NANOS};

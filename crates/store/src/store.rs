@@ -13,6 +13,7 @@ use crate::families;
 use crate::keys::{self, MAX_TRACE_ID_LEN, ORDER_END, TAG_ORDER};
 use crate::options::StoreOptions;
 use crate::order;
+use crate::progress_log::LogProgress;
 use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, PreparedRecords, TraceMeta, TsoMark};
 use crate::span_index;
 use crate::tso::{Clock, SystemClock, TsoAllocator};
@@ -76,9 +77,39 @@ impl<'a> From<&'a TraceSummary> for tracekeep_proto::json::TraceSummaryJson<'a> 
             events: summary.events,
             first_tso: summary.min_tso,
             last_tso: summary.max_tso,
+            kinds: tracekeep_proto::json::KindCountsJson {
+                binlog: summary.events_of(EventKind::Binlog),
+                job: summary.events_of(EventKind::Job),
+                span: summary.events_of(EventKind::Span),
+            },
         }
     }
 }
+
+/// Which traces a listing keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceFilter {
+    /// Only traces whose IDs start with this (empty: any).
+    pub prefix: String,
+    /// Only DM traces: those whose first event is a binlog or job event.
+    /// Span traces (Zipkin, OTLP, the span tracer) begin with a span event.
+    pub dm_only: bool,
+}
+
+impl TraceFilter {
+    /// Traces whose IDs start with `prefix`, of any kind.
+    pub fn prefix(prefix: impl Into<String>) -> TraceFilter {
+        TraceFilter {
+            prefix: prefix.into(),
+            dm_only: false,
+        }
+    }
+}
+
+/// How many traces a filtered listing walks past without keeping before it
+/// ends the page early (with a cursor to go on from), so one request's work
+/// stays bounded however rare the matching traces are.
+pub const LIST_SKIP_LIMIT: u64 = 10_000;
 
 /// Which way a listing walks first-seen order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -103,6 +134,18 @@ pub struct TraceSummary {
     pub min_tso: i64,
     /// The largest event TSO of the trace.
     pub max_tso: i64,
+    /// Events per kind, in [`EventKind::ALL`] order.
+    pub events_by_kind: [u64; 3],
+}
+
+impl TraceSummary {
+    /// Events of one kind.
+    pub fn events_of(&self, kind: EventKind) -> u64 {
+        EventKind::ALL
+            .iter()
+            .position(|known| *known == kind)
+            .map_or(0, |index| self.events_by_kind[index])
+    }
 }
 
 /// Store-wide figures; cheap to compute (no data scan).
@@ -1014,10 +1057,38 @@ impl Store {
         prefix: &str,
         snapshot: Option<&rocksdb::Snapshot<'_>>,
     ) -> Result<OrderPage> {
+        self.page_kept(
+            order,
+            from,
+            limit,
+            |trace_id, _| Ok(trace_id.starts_with(prefix)),
+            snapshot,
+        )
+    }
+
+    /// Up to `limit` traces that `keep` keeps, past `from` in `order`, and
+    /// the cursor of the next page. Walking past [`LIST_SKIP_LIMIT`] traces
+    /// it does not keep ends the page early, its cursor the last one walked.
+    fn page_kept(
+        &self,
+        order: ListOrder,
+        from: Option<Cursor>,
+        limit: u64,
+        mut keep: impl FnMut(&str, Cursor) -> Result<bool>,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+    ) -> Result<OrderPage> {
         let mut found = Vec::new();
         let mut more = false;
+        let mut skipped = 0u64;
+        let mut last_walked = None;
         let visit = |trace_id: String, cursor| {
-            if !trace_id.starts_with(prefix) {
+            if !keep(&trace_id, cursor)? {
+                skipped += 1;
+                last_walked = Some(cursor);
+                if skipped >= LIST_SKIP_LIMIT {
+                    more = true;
+                    return Ok(false);
+                }
                 return Ok(true);
             }
             if found.len() as u64 >= limit {
@@ -1025,11 +1096,16 @@ impl Store {
                 return Ok(false);
             }
             found.push((trace_id, cursor));
+            last_walked = Some(cursor);
             Ok(true)
         };
         self.walk_order_in(order, from, snapshot, visit)?;
         let next = if more {
-            found.last().map(|(_, cursor)| *cursor)
+            if skipped >= LIST_SKIP_LIMIT {
+                last_walked
+            } else {
+                found.last().map(|(_, cursor)| *cursor)
+            }
         } else {
             None
         };
@@ -1060,8 +1136,31 @@ impl Store {
         limit: u64,
         prefix: &str,
     ) -> Result<(Vec<TraceSummary>, Option<Cursor>)> {
+        self.list_traces_filtered(order, from, limit, &TraceFilter::prefix(prefix))
+    }
+
+    /// [`Store::list_traces_in`] keeping only the traces `filter` keeps. A
+    /// page walks past at most [`LIST_SKIP_LIMIT`] traces it does not keep;
+    /// past that it ends early, maybe empty, with a cursor to go on from.
+    pub fn list_traces_filtered(
+        &self,
+        order: ListOrder,
+        from: Option<Cursor>,
+        limit: u64,
+        filter: &TraceFilter,
+    ) -> Result<(Vec<TraceSummary>, Option<Cursor>)> {
         let snapshot = self.db.snapshot();
-        let (found, next) = self.page_matching(order, from, limit, prefix, Some(&snapshot))?;
+        let keep = |trace_id: &str, cursor: Cursor| -> Result<bool> {
+            if !trace_id.starts_with(filter.prefix.as_str()) {
+                return Ok(false);
+            }
+            if !filter.dm_only {
+                return Ok(true);
+            }
+            let first = self.first_event_kind(trace_id, cursor, Some(&snapshot))?;
+            Ok(matches!(first, Some(EventKind::Binlog | EventKind::Job)))
+        };
+        let (found, next) = self.page_kept(order, from, limit, keep, Some(&snapshot))?;
         let mut summaries = Vec::with_capacity(found.len());
         for (trace_id, cursor) in found {
             let mut summary = TraceSummary {
@@ -1070,9 +1169,14 @@ impl Store {
                 events: 0,
                 min_tso: 0,
                 max_tso: 0,
+                events_by_kind: [0; 3],
             };
             self.for_each_trace_event(&summary.trace_id.clone(), Some(cursor.0), Some(&snapshot), |stored| {
                 summary.events += 1;
+                let kind = stored.event.kind();
+                if let Some(index) = EventKind::ALL.iter().position(|known| *known == kind) {
+                    summary.events_by_kind[index] += 1;
+                }
                 let tso = stored.event.tso();
                 if tso != 0 {
                     if summary.min_tso == 0 || tso < summary.min_tso {
@@ -1085,6 +1189,27 @@ impl Store {
             summaries.push(summary);
         }
         Ok((summaries, next))
+    }
+
+    /// The kind of a trace's first event (the one at its first-seen cursor).
+    fn first_event_kind(
+        &self,
+        trace_id: &str,
+        cursor: Cursor,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+    ) -> Result<Option<EventKind>> {
+        if trace_id.len() > MAX_TRACE_ID_LEN {
+            return Ok(None);
+        }
+        let prefix = self.prefix_at(trace_id, cursor.0);
+        let iter = trace_events(&self.db, &prefix, snapshot)?;
+        let first = match iter.item() {
+            Some((key, value)) => Some(records::decode_event(key, value)?.kind()),
+            None => None,
+        };
+        iter.status()
+            .map_err(|error| StoreError::engine_at(&keys::trace_key(trace_id), "reading trace events", error))?;
+        Ok(first)
     }
 
     /// The smallest and largest event TSO (`base.tso`, nanoseconds) appended
@@ -1384,6 +1509,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
     iter.seek([keys::TAG_LEGACY_EVENT]);
     let mut index = span_index::IndexEntries::default();
     let mut spans = 0u64;
+    let mut progress = LogProgress::new("upgrading the store to format 3", "records", estimated_keys(db));
     let write = |batch: rocksdb::WriteBatch| {
         db.write(batch)
             .map_err(|error| StoreError::engine("indexing stored spans", error))
@@ -1398,6 +1524,7 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
                 write(span_index_batch(std::mem::take(&mut index)))?;
             }
         }
+        progress.add(1);
         iter.next();
     }
     iter.status()
@@ -1430,6 +1557,7 @@ fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
     let mut iter = db.raw_iterator_opt(options);
     iter.seek([keys::TAG_LEGACY_EVENT]);
     let family = families::events(db)?;
+    let mut progress = LogProgress::new("upgrading the store to format 5", "records", estimated_keys(db));
     let mut batch = rocksdb::WriteBatch::default();
     let mut current: Option<(String, u64)> = None;
     let (mut events, mut traces) = (0u64, 0u64);
@@ -1460,6 +1588,7 @@ fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
         keys::write_event_key(&mut new_key, first_seq, trace_id.as_bytes(), seq);
         batch.put_cf(family, &new_key, records::rekey(key, &new_key, value));
         events += 1;
+        progress.add(1);
         if batch.size_in_bytes() >= BATCH_BYTES {
             db.write(std::mem::take(&mut batch))
                 .map_err(|error| StoreError::engine("moving events to format 5's keys", error))?;
@@ -1478,6 +1607,15 @@ fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
         "upgraded the store to format 5 (events keyed by first-seen number)"
     );
     Ok(())
+}
+
+/// RocksDB's estimate of the keys in the default family: the total an
+/// upgrade's progress is measured against.
+fn estimated_keys(db: &rocksdb::DB) -> u64 {
+    db.property_int_value(rocksdb::properties::ESTIMATE_NUM_KEYS)
+        .ok()
+        .flatten()
+        .unwrap_or(0)
 }
 
 fn span_index_batch(index: span_index::IndexEntries) -> rocksdb::WriteBatch {

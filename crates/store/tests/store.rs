@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Barrier};
 
 use tracekeep_store::{
-    Clock, Cursor, EventKind, Expiry, ListOrder, SpanSearch, Store, StoreError, StoreOptions, TSO_WINDOW_NANOS,
-    TraceEvent, pb,
+    Clock, Cursor, EventKind, Expiry, LIST_SKIP_LIMIT, ListOrder, SpanSearch, Store, StoreError, StoreOptions,
+    TSO_WINDOW_NANOS, TraceEvent, TraceFilter, pb,
 };
 
 fn base(trace_id: &str, tso: i64) -> Option<pb::BaseEvent> {
@@ -244,6 +244,51 @@ fn list_traces_summarises_each_trace() {
     let ids: Vec<_> = rest.iter().map(|summary| summary.trace_id.as_str()).collect();
     assert_eq!((ids, end), (vec!["ab"], None));
     assert_eq!(store.tso_range().unwrap(), Some((1, 7)));
+}
+
+#[test]
+fn a_dm_listing_keeps_traces_that_begin_with_a_dm_event_and_bounds_its_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let dm = TraceFilter {
+        prefix: String::new(),
+        dm_only: true,
+    };
+    store.append(vec![job("dm.1", 1), binlog("dm.1", 2)]).unwrap();
+    store
+        .append(vec![span("00000000000000aa", "01", "web", "get", 1, &[])])
+        .unwrap();
+    store.append(vec![binlog("dm.2", 3)]).unwrap();
+    let (all, _) = store.list_traces_in(ListOrder::OldestFirst, None, 10, "").unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].events_by_kind, [1, 1, 0]);
+    assert_eq!(all[1].events_of(EventKind::Span), 1);
+    let (page, next) = store
+        .list_traces_filtered(ListOrder::NewestFirst, None, 10, &dm)
+        .unwrap();
+    let ids: Vec<_> = page.iter().map(|summary| summary.trace_id.as_str()).collect();
+    assert_eq!((ids, next), (vec!["dm.2", "dm.1"], None));
+
+    // Past LIST_SKIP_LIMIT span traces in a row the page ends early, and its
+    // cursor goes on to the DM trace beyond them.
+    let spans: Vec<_> = (0..LIST_SKIP_LIMIT)
+        .map(|i| span(&format!("{:016x}", 0x1000 + i), "01", "web", "get", 1, &[]))
+        .collect();
+    for chunk in spans.chunks(2_000) {
+        store.append(chunk.to_vec()).unwrap();
+    }
+    store.append(vec![job("dm.3", 4)]).unwrap();
+    let (page, next) = store
+        .list_traces_filtered(ListOrder::OldestFirst, None, 10, &dm)
+        .unwrap();
+    let ids: Vec<_> = page.iter().map(|summary| summary.trace_id.as_str()).collect();
+    assert_eq!(ids, ["dm.1", "dm.2"]);
+    let next = next.expect("a page cut short by the walk bound has a cursor");
+    let (rest, end) = store
+        .list_traces_filtered(ListOrder::OldestFirst, Some(next), 10, &dm)
+        .unwrap();
+    let ids: Vec<_> = rest.iter().map(|summary| summary.trace_id.as_str()).collect();
+    assert_eq!((ids, end), (vec!["dm.3"], None));
 }
 
 #[test]
