@@ -140,7 +140,10 @@ fn stats_list_show_and_export_read_a_stopped_store_without_changing_it() {
     assert!(text.contains("syncer.go:1130"), "{text}");
     assert!(text.contains("sql: INSERT INTO t VALUES (1)"), "{text}");
     let text = dump_ok(&["show", path, "b"]);
-    assert!(text.contains("binlog") && text.contains("eventType=4"), "{text}");
+    assert!(
+        text.contains("binlog") && text.contains("eventType=ROTATE_EVENT(4)"),
+        "{text}"
+    );
 
     let lines: Vec<serde_json::Value> = dump_ok(&["export", path])
         .lines()

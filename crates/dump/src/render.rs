@@ -1,6 +1,6 @@
 //! Human-readable renderings of events for `show`.
 
-use tracekeep_proto::{TraceEvent, pb};
+use tracekeep_proto::{TraceEvent, dm_names, pb};
 
 use crate::time::format_tso;
 
@@ -20,8 +20,10 @@ pub fn timeline_entry(event: &TraceEvent) -> String {
     let mut details = Vec::new();
     match event {
         TraceEvent::Binlog(binlog) => {
-            fields.push(format!("eventType={}", binlog.event_type));
-            fields.push(format!("opType={}", binlog.op_type));
+            let event_type = dm_names::compact(dm_names::binlog_event_type_name(binlog.event_type), binlog.event_type);
+            fields.push(format!("eventType={event_type}"));
+            let op_type = dm_names::compact(dm_names::op_type_name(binlog.op_type), binlog.op_type);
+            fields.push(format!("opType={op_type}"));
             if let Some(state) = &binlog.state {
                 if state.safe_mode {
                     fields.push("safeMode".into());
@@ -34,7 +36,8 @@ pub fn timeline_entry(event: &TraceEvent) -> String {
             }
         }
         TraceEvent::Job(job) => {
-            fields.push(format!("opType={}", job.op_type));
+            let op_type = dm_names::compact(dm_names::op_type_name(job.op_type), job.op_type);
+            fields.push(format!("opType={op_type}"));
             fields.push(format!("state={}", job_state(job.state)));
             fields.extend(position(job.pos.as_ref()).map(|pos| format!("pos={pos}")));
             fields.extend(position(job.current_pos.as_ref()).map(|pos| format!("currentPos={pos}")));

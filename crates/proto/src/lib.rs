@@ -11,6 +11,7 @@
 //! - [`wire`]: validating an event's protobuf bytes without decoding them.
 //! - [`zipkin_proto3`]: Zipkin's v2 proto3 span list, for Zipkin ingest.
 
+pub mod dm_names;
 pub mod event;
 mod go_json;
 pub mod ingest;

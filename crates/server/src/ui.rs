@@ -44,6 +44,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("search.js", "text/javascript; charset=utf-8"),
     asset!("trace.js", "text/javascript; charset=utf-8"),
     asset!("dm.js", "text/javascript; charset=utf-8"),
+    asset!("dm-names.js", "text/javascript; charset=utf-8"),
     asset!("dependencies.js", "text/javascript; charset=utf-8"),
     asset!("status.js", "text/javascript; charset=utf-8"),
 ];

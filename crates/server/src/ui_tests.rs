@@ -47,3 +47,36 @@ fn no_view_writes_markup_from_strings() {
         }
     }
 }
+
+/// `dm-names.js`'s table `name` as (value, name) pairs.
+fn js_table(name: &str) -> Vec<(i32, String)> {
+    let asset = ASSETS
+        .iter()
+        .find(|asset| asset.name == "dm-names.js")
+        .expect("dm-names.js is served");
+    let body = asset
+        .body
+        .split(&format!("export const {name} = {{"))
+        .nth(1)
+        .and_then(|rest| rest.split("};").next())
+        .expect("the table is in the file");
+    body.lines()
+        .filter_map(|line| {
+            let (value, name) = line.trim().trim_end_matches(',').split_once(": ")?;
+            Some((value.parse().ok()?, name.trim_matches('"').to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_ui_names_dm_integers_as_the_rust_tables_do() {
+    use tracekeep_proto::dm_names::{BINLOG_EVENT_TYPES, OP_TYPES};
+    for (name, table) in [("OP_TYPES", OP_TYPES), ("BINLOG_EVENT_TYPES", BINLOG_EVENT_TYPES)] {
+        let expected: Vec<(i32, String)> = table.iter().map(|(value, name)| (*value, (*name).to_owned())).collect();
+        assert_eq!(
+            js_table(name),
+            expected,
+            "dm-names.js's {name} differs from tracekeep_proto::dm_names"
+        );
+    }
+}
