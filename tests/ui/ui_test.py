@@ -155,6 +155,16 @@ def seed_spans(port):
     ]
     batch = "5cf92f3577b34da6"
     spans.append(span(batch, "10f067aa0ba902b7", "nightly batch", "batch", now + 1_000, 3_000_000))
+    # A trace whose critical path is known: the root (0-100 ms) waits for
+    # "slow" (20-90 ms), which ends last; "fast" (10-40 ms, with a child) and
+    # "inside" (50-60 ms) run beside it and are off the path.
+    spans += [
+        span(CRITICAL_TRACE, "20f067aa0ba90001", "fan out", "fanout", now, 100_000, kind="SERVER"),
+        span(CRITICAL_TRACE, "20f067aa0ba90002", "fast", "fanout", now + 10_000, 30_000, parent="20f067aa0ba90001"),
+        span(CRITICAL_TRACE, "20f067aa0ba90003", "fast child", "fanout", now + 15_000, 20_000, parent="20f067aa0ba90002"),
+        span(CRITICAL_TRACE, "20f067aa0ba90004", "slow", "fanout", now + 20_000, 70_000, parent="20f067aa0ba90001"),
+        span(CRITICAL_TRACE, "20f067aa0ba90005", "inside", "fanout", now + 50_000, 10_000, parent="20f067aa0ba90001"),
+    ]
     post_spans(port, spans)
 
     big = {}
@@ -202,6 +212,33 @@ class Watch:
         check(not self.problems, f"{where}: the browser saw problems", self.problems)
 
 
+CRITICAL_TRACE = "6cf92f3577b34da6"
+
+
+def boxes_outside_their_rows(page, container):
+    """Every waterfall row's label, name, service, bar and duration boxes
+    must lie inside the row's box, and the axis labels inside the axis:
+    what a user sees as clipping. Returns the offenders."""
+    return page.evaluate("""(container) => {
+      const inside = (inner, outer) => inner.width === 0 || (inner.top >= outer.top - 0.5 && inner.bottom <= outer.bottom + 0.5
+        && inner.left >= outer.left - 0.5 && inner.right <= outer.right + 0.5);
+      const bad = [];
+      for (const row of document.querySelectorAll(`${container} .row`)) {
+        const outer = row.getBoundingClientRect();
+        for (const part of row.querySelectorAll(".label, .service, .name, .bar, em, .cp")) {
+          const box = part.getBoundingClientRect();
+          if (!inside(box, outer)) bad.push({ span: row.dataset.spanId, part: part.className || part.tagName, box: [box.top, box.bottom, box.left, box.right], row: [outer.top, outer.bottom, outer.left, outer.right] });
+        }
+      }
+      const axis = document.querySelector(`${container} .axis`).getBoundingClientRect();
+      for (const tick of document.querySelectorAll(`${container} .ticks span`)) {
+        const box = tick.getBoundingClientRect();
+        if (!inside(box, axis)) bad.push({ tick: tick.textContent, box: [box.left, box.right], axis: [axis.left, axis.right] });
+      }
+      return bad;
+    }""", container)
+
+
 def visible_rows(page, selector):
     return page.eval_on_selector_all(selector, "rows => rows.filter(row => !row.hidden && row.offsetParent !== null).length")
 
@@ -238,6 +275,12 @@ def drive(page, port, shots, checkout, big, main_dm):
     row_text = rows.first.inner_text()
     for expected in ["frontend: get /checkout", checkout, "120.000ms", "1 error", "frontend ×3", "backend ×2"]:
         check(expected in row_text, f"the result row shows {expected!r}", row_text)
+    # Per service over the matching traces: traces, spans, error rate, p50, p99.
+    summary = page.eval_on_selector_all("#service-summary tbody tr",
+                                        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    check(summary == [["frontend", "1", "3", "0.0%", "100.000ms", "120.000ms"],
+                      ["backend", "1", "2", "50.0%", "60.000ms", "90.000ms"]],
+          "the per-service summary of the matching traces", summary)
     shot("search")
 
     # Every service: newest first, with duration bars.
@@ -257,6 +300,11 @@ def drive(page, port, shots, checkout, big, main_dm):
     error_rows = page.eval_on_selector_all("#waterfall .row.error", "rows => rows.map(r => r.dataset.spanId)")
     check(error_rows == ["00f067aa0ba902ba"], "the error span is marked", error_rows)
     check("1 error" in page.inner_text("#trace-errors"), "the trace's error count")
+    # Geometry, not only text: error and other rows alike draw inside their row.
+    offenders = boxes_outside_their_rows(page, "#waterfall")
+    check(offenders == [], "every label, bar and axis label lies inside its row or axis", offenders)
+    toolbar = page.inner_text("#trace-page .toolbar")
+    check("5 spans" in toolbar and "2 services" in toolbar, "the trace's counts", toolbar)
     page.click("#waterfall .row[data-span-id='00f067aa0ba902ba']")
     page.wait_for_selector("#span-tags")
     tags = page.inner_text("#span-tags")
@@ -276,6 +324,21 @@ def drive(page, port, shots, checkout, big, main_dm):
     check(visible_rows(page, "#waterfall .row") == 5, "expand all shows every span")
     page.click("#waterfall .row[data-span-id='00f067aa0ba902b8'] .toggle")
     check(visible_rows(page, "#waterfall .row") == 3, "collapsing a middle span hides only its subtree")
+    # The critical path of a trace whose path is known.
+    page.goto(f"{base_url}/ui/#/trace/{CRITICAL_TRACE}")
+    page.wait_for_selector("#waterfall .row")
+    on_path = page.eval_on_selector_all("#waterfall .row.critical", "rows => rows.map(r => r.querySelector('.name').textContent)")
+    check(on_path == ["fan out", "slow"], "the critical path runs through the span that ended last", on_path)
+    marks = page.eval_on_selector_all("#waterfall .row.critical", "rows => rows.map(r => r.querySelectorAll('.cp').length)")
+    check(marks == [2, 1], "the root is on the path before and after its slow child", marks)
+    check("critical path: 2 spans" in page.inner_text("#critical-legend"), "the legend counts the path")
+    check(boxes_outside_their_rows(page, "#waterfall") == [], "critical path marks lie inside their rows")
+    # One service, one span: no "1 services".
+    page.goto(f"{base_url}/ui/#/trace/5cf92f3577b34da6")
+    page.wait_for_selector("#waterfall .row")
+    toolbar = page.inner_text("#trace-page .toolbar")
+    check("1 span" in toolbar and "1 service" in toolbar and "1 services" not in toolbar and "1 spans" not in toolbar,
+          "singular counts", toolbar)
     watch.assert_clean("search and trace pages")
 
     # The DM list: newest first, markup in a trace ID shown as text, paging, filter.
@@ -299,8 +362,15 @@ def drive(page, port, shots, checkout, big, main_dm):
     check(len(second) > 0 and HOSTILE_TRACE_ID not in second and "task-1.syncer.job.0000" in second,
           "the next page continues towards older traces", second)
     page.click("#order-oldest")
-    # The spans were stored first, so the checkout trace is the oldest.
+    # DM traces only by default: the oldest DM trace, not the older span traces.
+    page.wait_for_function("id => document.querySelector('#dm-list tbody tr')?.dataset.traceId === id",
+                           arg="task-1.syncer.job.0000")
+    check("1 job" in page.inner_text("#dm-list tbody tr:first-child"), "a trace's events by kind")
+    # The switch shows every trace: the spans were stored first, so the checkout trace is the oldest.
+    page.click("#kind-all")
     page.wait_for_function("id => document.querySelector('#dm-list tbody tr')?.dataset.traceId === id", arg=checkout)
+    check("5 span" in page.inner_text("#dm-list tbody tr:first-child"), "a span trace's events by kind")
+    check(page.inner_text("h1") == "All traces", "the heading says which traces are listed")
 
     # Open a trace by ID -> its timeline.
     page.fill("#open-trace-id", main_dm)
@@ -311,7 +381,9 @@ def drive(page, port, shots, checkout, big, main_dm):
     timeline = page.inner_text("#timeline")
     for expected in [DM_SQL, "syncer.go:1102", "ddl.go:1205", "mysql-bin.000003:4096", "mysql-bin.000003:4321",
                      "safe mode", "on", "success", "error", "ALTER TABLE `shop`.`orders` ADD COLUMN note TEXT",
-                     "+2.500ms", "+5.000ms", "q_3"]:
+                     "+2.500ms", "+5.000ms", "q_3",
+                     # DM's integers with their names: MySQL's event type and DM's op types.
+                     "WRITE_ROWS_EVENTv2 (30)", "insert (1)", "ddl (4)"]:
         check(expected in timeline, f"the timeline shows {expected!r}", timeline)
     check(page.locator("#timeline script").count() == 0, "no element came from SQL")
     shot("dm-timeline")

@@ -1,19 +1,24 @@
 // DM's traces: the first-seen list (from /api/tracekeep/traces) and one
 // trace's events as a timeline (from dm-tracer's /events/query), with delete.
 import { ApiError, fetchJson, formatTso, h, query, replace } from "./dom.js";
+import { BINLOG_EVENT_TYPES, OP_TYPES, named } from "./dm-names.js";
 
 const PAGE = 50;
 const KINDS = { 1: "binlog", 2: "job", 3: "span" };
 const JOB_STATES = ["init", "queued", "success", "error"];
 const TOKEN_KEY = "tracekeep.token";
 
-/** The list page (`#/dm?order=newest&cursor=C&prefix=P`). */
+/** The list page (`#/dm?order=newest&kind=dm&cursor=C&prefix=P`). */
 export async function dmListView(params) {
   const order = params.get("order") === "oldest" ? "oldest" : "newest";
+  // DM traces by default: span traces (Zipkin, OTLP) share first-seen order
+  // but have their own pages (search, trace).
+  const kind = params.get("kind") === "all" ? "all" : "dm";
   const cursor = params.get("cursor") || "";
   const prefix = params.get("prefix") || "";
-  const page = await fetchJson(`/api/tracekeep/traces${query({ order, cursor, prefix, limit: PAGE })}`);
-  const link = (extra) => `#/dm?${new URLSearchParams({ order, ...(prefix ? { prefix } : {}), ...extra })}`;
+  const page = await fetchJson(`/api/tracekeep/traces${query({ order, kind, cursor, prefix, limit: PAGE })}`);
+  const link = (extra) => `#/dm?${new URLSearchParams({ order, kind, ...(prefix ? { prefix } : {}), ...extra })}`;
+  const switchTo = (extra) => `#/dm?${new URLSearchParams({ order, kind, ...extra })}`;
 
   const openForm = h("form", { class: "toolbar", id: "open-trace" },
     h("input", { name: "traceId", id: "open-trace-id", placeholder: "trace ID", size: 40 }),
@@ -28,6 +33,7 @@ export async function dmListView(params) {
   const rows = page.traces.map((trace) => h("tr", { dataset: { traceId: trace.trace_id } },
     h("td", {}, h("a", { href: `#/dm/${encodeURIComponent(trace.trace_id)}`, class: "mono" }, trace.trace_id)),
     h("td", { class: "num" }, trace.events),
+    h("td", { class: "kinds" }, kindCounts(trace.kinds)),
     h("td", {}, formatTso(trace.first_tso)),
     h("td", {}, formatTso(trace.last_tso)),
     h("td", { class: "num mono muted" }, trace.cursor)));
@@ -45,19 +51,24 @@ export async function dmListView(params) {
   filter.addEventListener("input", applyFilter);
   applyFilter();
 
+  let empty = cursor ? "No more traces." : kind === "dm" ? "No DM traces stored yet." : "No traces stored yet.";
+  if (page.next) empty = "No matching traces among the traces walked for this page; the next page goes on.";
   return h("section", {},
-    h("h1", {}, "DM traces"),
+    h("h1", {}, kind === "dm" ? "DM traces" : "All traces"),
     openForm,
     h("div", { class: "toolbar" },
-      h("a", { href: `#/dm?${new URLSearchParams({ order: "newest" })}`, id: "order-newest", class: order === "newest" ? "badge" : "" }, "Newest first"),
-      h("a", { href: `#/dm?${new URLSearchParams({ order: "oldest" })}`, id: "order-oldest", class: order === "oldest" ? "badge" : "" }, "Oldest first"),
+      h("a", { href: switchTo({ kind: "dm" }), id: "kind-dm", class: kind === "dm" ? "badge" : "" }, "DM traces"),
+      h("a", { href: switchTo({ kind: "all" }), id: "kind-all", class: kind === "all" ? "badge" : "" }, "All traces (spans too)"),
+      h("span", { class: "muted" }, "·"),
+      h("a", { href: switchTo({ order: "newest" }), id: "order-newest", class: order === "newest" ? "badge" : "" }, "Newest first"),
+      h("a", { href: switchTo({ order: "oldest" }), id: "order-oldest", class: order === "oldest" ? "badge" : "" }, "Oldest first"),
       filter, shown),
     rows.length
       ? h("table", { class: "dm-list", id: "dm-list" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Trace ID"), h("th", { class: "num" }, "Events"),
+        h("thead", {}, h("tr", {}, h("th", {}, "Trace ID"), h("th", { class: "num" }, "Events"), h("th", {}, "Kinds"),
           h("th", {}, "First event"), h("th", {}, "Last event"), h("th", { class: "num" }, "Cursor"))),
         h("tbody", {}, rows))
-      : h("p", { class: "muted", id: "dm-empty" }, cursor ? "No more traces." : "No DM traces stored yet."),
+      : h("p", { class: "muted", id: "dm-empty" }, empty),
     h("div", { class: "toolbar" },
       cursor ? h("a", { href: link({}), id: "first-page" }, "First page") : null,
       page.next ? h("a", { href: link({ cursor: page.next }), id: "next-page" }, "Next page") : null));
@@ -70,7 +81,7 @@ export async function dmTraceView(traceId) {
     events = await fetchJson(`/events/query${query({ trace_id: traceId })}`);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
-      return h("section", {}, h("h1", {}, traceId), h("p", { class: "error", id: "dm-not-found" }, `No trace with ID ${traceId} is stored.`),
+      return h("section", {}, h("h1", {}, traceId), h("p", { class: "alert", id: "dm-not-found" }, `No trace with ID ${traceId} is stored.`),
         h("a", { href: "#/dm" }, "Back to the list"));
     }
     throw error;
@@ -102,9 +113,9 @@ export async function dmTraceView(traceId) {
           sessionStorage.setItem(TOKEN_KEY, input.value.trim());
           remove();
         });
-        replace(status, h("p", { class: "error" }, token ? "That token was refused." : "This server needs a token to delete traces."), form);
+        replace(status, h("p", { class: "alert" }, token ? "That token was refused." : "This server needs a token to delete traces."), form);
       } else {
-        replace(status, h("p", { class: "error" }, `Delete failed: ${error.message}`));
+        replace(status, h("p", { class: "alert" }, `Delete failed: ${error.message}`));
       }
     }
   };
@@ -123,6 +134,11 @@ export async function dmTraceView(traceId) {
     h("ol", { class: "timeline", id: "timeline" }, events.map((event) => timelineItem(event, first))));
 }
 
+function kindCounts(kinds) {
+  const parts = Object.entries(kinds || {}).filter(([, count]) => count > 0).map(([name, count]) => `${count} ${name}`);
+  return parts.join(", ");
+}
+
 function position(pos) {
   return pos ? `${pos.name || ""}:${pos.pos || 0}` : undefined;
 }
@@ -136,7 +152,7 @@ function timelineItem(event, first) {
   const add = (label, value) => { if (value !== undefined && value !== "" && value !== null) fields.push([label, value]); };
   if (kind === "job") {
     add("state", JOB_STATES[body.state || 0] || String(body.state));
-    add("op type", body.opType);
+    add("op type", named(OP_TYPES, body.opType));
     add("position", position(body.pos));
     add("current position", position(body.currentPos));
     add("SQL", body.sql);
@@ -146,8 +162,8 @@ function timelineItem(event, first) {
     if (body.argsChecksum) add("args checksum", body.argsChecksum);
   } else if (kind === "binlog") {
     const state = body.state || {};
-    add("event type", body.eventType);
-    add("op type", body.opType);
+    add("event type", named(BINLOG_EVENT_TYPES, body.eventType));
+    add("op type", named(OP_TYPES, body.opType));
     add("safe mode", state.safeMode ? "on" : "off");
     if (state.tryReSync) add("try re-sync", "yes");
     add("last position", position(state.lastPos));

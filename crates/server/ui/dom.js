@@ -102,7 +102,7 @@ export function formatBytes(bytes) {
 
 /** A view's error box. */
 export function errorBox(error) {
-  return h("div", { class: "error", role: "alert" }, String(error.message || error));
+  return h("div", { class: "alert", role: "alert" }, String(error.message || error));
 }
 
 /** Replaces the children of `el`. */

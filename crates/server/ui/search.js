@@ -1,7 +1,7 @@
 // Span search: Zipkin's query form over /api/v2/traces, with the service,
 // span-name and remote-service lists filled from the API.
 import { errorBox, fetchJson, formatMicros, formatTimeMicros, h, query, replace } from "./dom.js";
-import { summarize } from "./spans.js";
+import { serviceSummary, summarize } from "./spans.js";
 
 const LOOKBACKS = [
   ["15m", 15 * 60e3], ["1h", 3600e3], ["6h", 6 * 3600e3], ["1d", 86400e3], ["7d", 7 * 86400e3], ["30d", 30 * 86400e3],
@@ -74,9 +74,10 @@ async function runSearch(params, results) {
   for (const field of [...FIELDS, "endTs"]) request[field] = params.get(field) || "";
   try {
     const traces = await fetchJson(`/api/v2/traces${query(request)}`);
-    const rows = traces.map(summarize).filter((trace) => trace.spans > 0);
+    const found = traces.filter((spans) => spans.length > 0);
+    const rows = found.map(summarize);
     rows.sort((a, b) => b.start - a.start);
-    replace(results, resultsTable(rows));
+    replace(results, resultsTable(rows), rows.length ? servicesTable(serviceSummary(found)) : null);
   } catch (error) {
     replace(results, errorBox(error));
   }
@@ -103,4 +104,21 @@ function resultsTable(rows) {
           h("td", { class: "num" }, row.spans, row.errors ? h("span", { class: "badge error" }, `${row.errors} error${row.errors === 1 ? "" : "s"}`) : null),
           h("td", {}, row.services.map(([service, count]) => h("span", { class: "badge" }, `${service} ×${count}`))));
       }))));
+}
+
+/** Per service over the matching traces: how much, how often failing, how slow. */
+function servicesTable(summary) {
+  return h("div", {},
+    h("h2", {}, "Services in these traces"),
+    h("table", { class: "services", id: "service-summary" },
+      h("thead", {}, h("tr", {},
+        h("th", {}, "Service"), h("th", { class: "num" }, "Traces"), h("th", { class: "num" }, "Spans"),
+        h("th", { class: "num" }, "Error rate"), h("th", { class: "num" }, "p50"), h("th", { class: "num" }, "p99"))),
+      h("tbody", {}, summary.map((row) => h("tr", { dataset: { service: row.service } },
+        h("td", {}, row.service),
+        h("td", { class: "num" }, row.traces),
+        h("td", { class: "num" }, row.spans),
+        h("td", { class: "num" }, `${(100 * row.errorRate).toFixed(1)}%`),
+        h("td", { class: "num" }, formatMicros(row.p50)),
+        h("td", { class: "num" }, formatMicros(row.p99)))))));
 }

@@ -1,7 +1,7 @@
 // One trace: its spans as a waterfall on a shared time axis, with
 // collapsible subtrees, errors marked, and the selected span's details.
 import { fetchJson, formatMicros, formatTimeMicros, h, replace } from "./dom.js";
-import { isError, serviceOf, spanRows } from "./spans.js";
+import { criticalPath, isError, serviceOf, spanRows } from "./spans.js";
 
 const MAX_INDENT = 16;
 
@@ -22,6 +22,7 @@ export async function traceView(traceId) {
   const total = Math.max(end - start, 1);
   const errors = spans.filter(isError).length;
   const services = new Set(spans.map(serviceOf));
+  const critical = criticalPath(rows);
 
   const detail = h("aside", { class: "detail", id: "span-detail" }, h("p", { class: "muted" }, "Select a span to see its tags, annotations and endpoints."));
   const waterfall = h("div", { class: "waterfall", id: "waterfall" }, axis(total));
@@ -42,6 +43,18 @@ export async function traceView(traceId) {
     const [toggle, service, name] = label.children;
     const [bar, note] = lane.children;
     if (isError(span)) el.classList.add("error");
+    // The critical path: a dark line over the parts of the bar on it.
+    const sections = critical.get(index);
+    if (sections) {
+      el.classList.add("critical");
+      for (const [from, to] of sections) {
+        const mark = document.createElement("i");
+        mark.className = "cp";
+        mark.style.left = `${(100 * (from - start)) / total}%`;
+        mark.style.width = `${(100 * (to - from)) / total}%`;
+        lane.appendChild(mark);
+      }
+    }
     el.dataset.spanId = span.id || "";
     el.dataset.index = index;
     toggle.textContent = row.hasChildren ? "▾" : "";
@@ -101,11 +114,13 @@ export async function traceView(traceId) {
     h("h1", {}, `${serviceOf(root)}: ${root.name || "(unnamed)"}`),
     h("div", { class: "toolbar" },
       h("span", { class: "mono" }, traceId),
-      h("span", { class: "badge" }, `${spans.length} spans`),
-      h("span", { class: "badge" }, `${services.size} services`),
+      h("span", { class: "badge" }, plural(spans.length, "span")),
+      h("span", { class: "badge" }, plural(services.size, "service")),
       h("span", { class: "badge" }, `duration ${formatMicros(end - start)}`),
       h("span", { class: "badge" }, `started ${formatTimeMicros(start)}`),
-      errors ? h("span", { class: "badge error", id: "trace-errors" }, `${errors} error${errors === 1 ? "" : "s"}`) : null,
+      errors ? h("span", { class: "badge error", id: "trace-errors" }, plural(errors, "error")) : null,
+      h("span", { class: "badge critical-legend", id: "critical-legend", title: "The chain of spans that decided when the trace ended" },
+        `critical path: ${plural(critical.size, "span")}`),
       h("button", { type: "button", id: "expand-all", onclick: () => {
         collapsed.clear();
         rows.forEach((row, index) => { if (row.hasChildren) { rowEls[index].querySelector(".toggle").textContent = "▾"; rowEls[index].classList.remove("collapsed"); } });
@@ -121,11 +136,19 @@ export async function traceView(traceId) {
   return page;
 }
 
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 function axis(total) {
   const ticks = h("div", { class: "ticks" });
   for (const fraction of [0, 0.25, 0.5, 0.75, 1]) {
     const tick = h("span", {}, formatMicros(Math.round(total * fraction)));
-    tick.style.left = `${Math.min(97, Math.max(3, fraction * 100))}%`;
+    // The end labels sit inside the axis: the first starts at its tick, the
+    // last ends at it; the others are centred on theirs.
+    if (fraction === 0) tick.classList.add("first");
+    else if (fraction === 1) tick.classList.add("last");
+    else tick.style.left = `${fraction * 100}%`;
     ticks.appendChild(tick);
   }
   return h("div", { class: "axis" }, h("div", {}, "service: span"), ticks);
