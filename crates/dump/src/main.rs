@@ -8,13 +8,13 @@
 //! usage, or the directory is missing or not a tracekeep store.
 
 mod otlp;
+mod progress;
 mod render;
 mod time;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 use tracekeep_proto::json::{TraceSummaryJson, event_go_line, events_go_string, to_go_string, trace_page_value};
 use tracekeep_store::{Cursor, Store, StoreError, StoredEvent};
 
+use crate::progress::{Progress, Total};
 use crate::time::format_tso;
 
 #[derive(Debug, Parser)]
@@ -359,21 +360,16 @@ fn show(store: &Store, trace_id: &str, json: bool, out: &mut impl Write) -> Resu
 }
 
 fn verify(store: &Store, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
-    let started = Instant::now();
-    let mut last_progress = started;
+    let total = Total::About(store.engine_figures().estimated_keys);
+    let mut progress = Progress::stderr("verify", "records", total);
     let mut problems = Vec::new();
     let report = store
         .verify(
             |problem| problems.push(problem.clone()),
-            |records| {
-                // Progress only when it runs long, on stderr, so stdout stays clean.
-                if last_progress.elapsed() >= Duration::from_secs(2) {
-                    last_progress = Instant::now();
-                    eprintln!("verify: {records} records checked ({:.0?})", started.elapsed());
-                }
-            },
+            |records| progress.set(records),
         )
         .context("verify")?;
+    progress.finish();
     report_problems(&problems, Some(&report), json, &mut *out)?;
     Ok(if report.problems == 0 { 0 } else { 1 })
 }
@@ -416,19 +412,38 @@ fn report_problems(
 /// `visit` (output that cannot be written, a span that does not decode) stops
 /// the walk and is the result.
 fn walk_events(store: &Store, mut visit: impl FnMut(&str, &StoredEvent) -> Result<(), Failure>) -> Result<(), Failure> {
+    let events: u64 = store
+        .stats()
+        .context("read the store's counts")?
+        .events_by_kind
+        .iter()
+        .map(|(_, count)| count)
+        .sum();
+    let mut progress = Progress::stderr("export", "events", Total::Exact(events));
+    let mut done = 0u64;
     let mut failure = None;
     let result = store.export(|trace_id, stored| {
+        done += 1;
+        if done.is_multiple_of(PROGRESS_EVERY) {
+            progress.set(done);
+        }
         visit(trace_id, stored).map_err(|error| {
             failure = Some(error);
             StoreError::Closed
         })
     });
+    progress.set(done);
+    progress.finish();
     if let Some(failure) = failure {
         return Err(failure);
     }
     result.context("export")?;
     Ok(())
 }
+
+/// Events between two progress updates while exporting: often enough for a
+/// smooth bar, rarely enough to cost nothing beside encoding each event.
+const PROGRESS_EVERY: u64 = 1_024;
 
 /// `export --format otlp`: one OTLP JSON request per trace with spans. A
 /// span whose stored OTLP form is damaged is left out and reported on stderr

@@ -26,22 +26,70 @@ pub async fn run(store: Arc<Store>, retention: Duration, metrics: Arc<Metrics>, 
         "retention on: traces whose newest event is older are deleted"
     );
     loop {
+        let mut sweep = Sweep::start();
         loop {
             let pass_store = store.clone();
-            let pass = move || pass_store.expire(retention, TRACES_PER_PASS);
-            let Some(expiry) = background::blocking_pass("retention pass", pass).await else {
+            // The pass and the count left after it, on a blocking thread.
+            let pass = move || {
+                let expiry = pass_store.expire(retention, TRACES_PER_PASS)?;
+                let traces_left = pass_store.stats().map(|stats| stats.traces).unwrap_or(0);
+                Ok::<_, tracekeep_store::StoreError>((expiry, traces_left))
+            };
+            let Some((expiry, traces_left)) = background::blocking_pass("retention pass", pass).await else {
                 break;
             };
             metrics.count_expired(expiry.deleted);
-            if expiry.deleted > 0 {
-                tracing::info!(traces = expiry.deleted, "retention deleted expired traces");
-            }
+            sweep.passed(expiry.deleted, expiry.more, traces_left);
             if !expiry.more || *stop.borrow() {
                 break;
             }
         }
         if !background::unless_stopped(&mut stop, tokio::time::sleep(interval(retention))).await {
             return;
+        }
+    }
+}
+
+/// One sweep's running totals, logged per pass while more remain and once
+/// at its end, so a sweep through a large backlog shows its progress.
+struct Sweep {
+    started: std::time::Instant,
+    passes: u64,
+    deleted: u64,
+}
+
+impl Sweep {
+    fn start() -> Sweep {
+        Sweep {
+            started: std::time::Instant::now(),
+            passes: 0,
+            deleted: 0,
+        }
+    }
+
+    fn passed(&mut self, deleted: u64, more: bool, traces_left: u64) {
+        self.passes += 1;
+        self.deleted += deleted;
+        if self.deleted == 0 {
+            return;
+        }
+        let seconds = self.started.elapsed().as_secs_f64();
+        if more {
+            tracing::info!(
+                deleted_so_far = self.deleted,
+                passes = self.passes,
+                traces_left,
+                traces_per_second = (self.deleted as f64 / seconds.max(0.001)) as u64,
+                "retention sweep: deleting expired traces, oldest first"
+            );
+        } else {
+            tracing::info!(
+                deleted = self.deleted,
+                passes = self.passes,
+                traces_left,
+                seconds,
+                "retention sweep done: deleted expired traces"
+            );
         }
     }
 }

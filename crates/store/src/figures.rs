@@ -29,6 +29,9 @@ pub struct EngineFigures {
     /// every compaction job's duration; jobs run in parallel, so it can grow
     /// faster than the clock).
     pub compaction_millis: u64,
+    /// RocksDB's estimate of the keys stored (every record: events, index
+    /// entries, metadata); a total for progress reports, not a count.
+    pub estimated_keys: u64,
 }
 
 impl Store {
@@ -51,6 +54,7 @@ impl Store {
             figures.memtable_bytes += int(properties::CUR_SIZE_ALL_MEM_TABLES);
             figures.pending_compaction_bytes += int(properties::ESTIMATE_PENDING_COMPACTION_BYTES);
             figures.level0_files += int(&properties::num_files_at_level(0));
+            figures.estimated_keys += int(properties::ESTIMATE_NUM_KEYS);
             figures.write_delays += stall_count(&stalls, "total-delays");
             figures.write_stops += stall_count(&stalls, "total-stops");
             figures.compaction_millis += compaction_millis(&text("rocksdb.cfstats")).unwrap_or(0);
