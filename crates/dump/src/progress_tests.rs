@@ -63,16 +63,15 @@ impl TermLike for Screen {
     }
 }
 
+/// The plain-line form writing into a buffer the test reads.
+fn lines(job: &'static str, unit: &'static str, total: Total, every: Duration) -> (Progress, Captured) {
+    let out = Captured::default();
+    (Progress::lines(job, unit, total, Box::new(out.clone()), every), out)
+}
+
 #[test]
 fn plain_lines_give_the_count_the_total_the_rate_and_the_time_left() {
-    let out = Captured::default();
-    let mut progress = Progress::lines(
-        "export",
-        "events",
-        Total::Exact(100),
-        Box::new(out.clone()),
-        Duration::ZERO,
-    );
+    let (mut progress, out) = lines("export", "events", Total::Exact(100), Duration::ZERO);
     progress.set(30);
     let text = out.text();
     assert!(text.starts_with("export: 30 of 100 events (30%), "), "{text}");
@@ -84,14 +83,7 @@ fn plain_lines_give_the_count_the_total_the_rate_and_the_time_left() {
 
 #[test]
 fn an_estimated_total_is_marked_and_grows_when_passed() {
-    let out = Captured::default();
-    let mut progress = Progress::lines(
-        "verify",
-        "records",
-        Total::About(100),
-        Box::new(out.clone()),
-        Duration::ZERO,
-    );
+    let (mut progress, out) = lines("verify", "records", Total::About(100), Duration::ZERO);
     progress.set(50);
     progress.set(150);
     let text = out.text();
@@ -102,14 +94,7 @@ fn an_estimated_total_is_marked_and_grows_when_passed() {
 
 #[test]
 fn plain_lines_wait_for_their_interval() {
-    let out = Captured::default();
-    let mut progress = Progress::lines(
-        "verify",
-        "records",
-        Total::About(100),
-        Box::new(out.clone()),
-        Duration::from_secs(3600),
-    );
+    let (mut progress, out) = lines("verify", "records", Total::About(100), Duration::from_secs(3600));
     progress.set(10);
     progress.set(20);
     assert_eq!(out.text(), "", "nothing before the interval has passed");
@@ -135,14 +120,7 @@ fn the_bar_shows_the_job_the_position_the_total_and_the_time_left() {
 
 #[test]
 fn a_job_too_short_for_a_line_ends_silently() {
-    let out = Captured::default();
-    let mut progress = Progress::lines(
-        "export",
-        "events",
-        Total::Exact(10),
-        Box::new(out.clone()),
-        Duration::from_secs(3600),
-    );
+    let (mut progress, out) = lines("export", "events", Total::Exact(10), Duration::from_secs(3600));
     progress.set(10);
     progress.finish();
     assert_eq!(out.text(), "");
