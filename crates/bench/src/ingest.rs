@@ -23,6 +23,90 @@ use crate::{Plan, events, percentiles};
 /// few events) and the one-trace-per-batch shape.
 pub const SHAPES: [u64; 3] = [2, 10, 100];
 
+/// One row of the ingest table: `clients` connections sending `batch`
+/// events per request, with or without `sync`. Written `4x1`, `16x100+sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// fsync before every acknowledgement.
+    pub sync: bool,
+    /// Concurrent connections, each sending one request at a time.
+    pub clients: usize,
+    /// Events per request.
+    pub batch: usize,
+}
+
+impl std::str::FromStr for Row {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Row, String> {
+        let (shape, sync) = match text.strip_suffix("+sync") {
+            Some(shape) => (shape, true),
+            None => (text, false),
+        };
+        let parsed = shape
+            .split_once('x')
+            .and_then(|(clients, batch)| Some((clients.parse().ok()?, batch.parse().ok()?)));
+        match parsed {
+            Some((clients, batch)) if clients > 0 && batch > 0 => Ok(Row { sync, clients, batch }),
+            _ => Err(format!("{text:?} is not CLIENTSxBATCH[+sync], e.g. 4x1 or 16x100+sync")),
+        }
+    }
+}
+
+impl std::fmt::Display for Row {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            out,
+            "{}x{}{}",
+            self.clients,
+            self.batch,
+            if self.sync { "+sync" } else { "" }
+        )
+    }
+}
+
+/// The rows measured by default. One event per request from one and from
+/// four connections (a DM worker that is not busy uploads single events; the
+/// per-request work dominates there), the batched shapes DM's busy workers
+/// send, and the widest one with `sync`.
+pub const ROWS: [Row; 7] = [
+    Row {
+        sync: false,
+        clients: 1,
+        batch: 1,
+    },
+    Row {
+        sync: false,
+        clients: 4,
+        batch: 1,
+    },
+    Row {
+        sync: false,
+        clients: 1,
+        batch: 100,
+    },
+    Row {
+        sync: false,
+        clients: 4,
+        batch: 100,
+    },
+    Row {
+        sync: false,
+        clients: 16,
+        batch: 10,
+    },
+    Row {
+        sync: false,
+        clients: 16,
+        batch: 100,
+    },
+    Row {
+        sync: true,
+        clients: 16,
+        batch: 100,
+    },
+];
+
 /// One measurement: how many events in how long, and the CPU it took.
 pub struct Measured {
     /// Events acknowledged.
@@ -58,6 +142,9 @@ pub struct Workload {
     pub shape: u64,
     /// How long to send.
     pub run_for: Duration,
+    /// The first client's number: clients write traces of their own, so
+    /// two workloads with different numbers never share a trace.
+    pub first_client: usize,
 }
 
 /// DM's upload of job events, the method every ingest row calls.
@@ -80,7 +167,7 @@ pub async fn through_server(server: &Server, workload: Workload) -> anyhow::Resu
     let cpu_before = server.cpu_seconds().context("read the server's CPU time")?;
     let started = Instant::now();
     let deadline = started + workload.run_for;
-    for client in 0..workload.clients {
+    for client in workload.first_client..workload.first_client + workload.clients {
         let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
             .context("the server's URI")?
             .connect()
@@ -188,7 +275,7 @@ impl EventPool {
 }
 
 /// A fixed-width trace ID, so it can be patched into an encoded event.
-fn trace_id(client: usize, trace: u64) -> String {
+pub(crate) fn trace_id(client: usize, trace: u64) -> String {
     format!("ceiling.c{client:02}.{trace:012}")
 }
 
@@ -366,6 +453,7 @@ pub fn ceilings(plan: &Plan) -> anyhow::Result<()> {
             batch: 100,
             shape,
             run_for: plan.ingest_for,
+            first_client: 0,
         };
         if plan.store_only {
             let store = through_store(false, workload)?;
@@ -403,19 +491,10 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         plan.rounds.max(1)
     );
     println!(
-        "| sync | clients | batch | events/trace | events/s | p50 µs | p99 µs | server CPU | store events/s | store CPU | bare events/s | bare CPU | server / bare | server CPU / bare CPU | store / bare | by round |"
+        "| sync | clients | batch | events/trace | events/s | p50 µs | p99 µs | server CPU | server CPU / request | store events/s | store CPU | bare events/s | bare CPU | server / bare | server CPU / bare CPU | store / bare | by round |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    // 4 x 1: a quiet DM worker uploads one event per request; the per-request
-    // work (gRPC, the body guard, the hand-off to the writer) dominates there.
-    let rows: &[(bool, usize, usize)] = &[
-        (false, 4, 1),
-        (false, 1, 100),
-        (false, 16, 10),
-        (false, 16, 100),
-        (true, 16, 100),
-    ];
-    for &(sync, clients, batch) in rows {
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for &Row { sync, clients, batch } in &plan.rows {
         for &shape in &plan.shapes {
             // A fresh server per measurement, as the ceilings get a fresh
             // directory: no compaction left over from the previous shape.
@@ -427,6 +506,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                 batch,
                 shape,
                 run_for: plan.ingest_for,
+                first_client: 0,
             };
             let mut measured = through_server(&server, workload).await?;
             drop(server);
@@ -437,10 +517,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             let (store, bare) = (&ceilings.store, &ceilings.bare);
             let (p50, p99) = percentiles(&mut measured.latencies);
             println!(
-                "| {} | {clients} | {batch} | {shape} | {:.0} | {p50:.0} | {p99:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0}% | {:.2}x | {:.0}% | {} |",
+                "| {} | {clients} | {batch} | {shape} | {:.0} | {p50:.0} | {p99:.0} | {:.2} | {:.1} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0}% | {:.2}x | {:.0}% | {} |",
                 if sync { "on" } else { "off" },
                 measured.rate(),
                 measured.cpu_us_per_event(),
+                measured.cpu_us_per_event() * batch as f64,
                 store.rate(),
                 store.cpu_us_per_event(),
                 bare.rate(),

@@ -9,6 +9,7 @@ mod otlp;
 mod overload;
 mod pre_encoded;
 mod query;
+mod query_under_ingest;
 mod retention;
 mod scale;
 mod search;
@@ -47,6 +48,9 @@ struct Args {
     /// Trace shapes (events per trace) of the ingest rows and ceilings.
     #[arg(long, value_delimiter = ',', default_values_t = ingest::SHAPES)]
     shapes: Vec<u64>,
+    /// Ingest rows, as CLIENTSxBATCH[+sync] (default: every row of the table).
+    #[arg(long, value_delimiter = ',', default_values_t = ingest::ROWS)]
+    rows: Vec<ingest::Row>,
     /// Seconds each ingest measurement runs (default 3; 0.3 with --quick).
     /// Longer runs include more flushes and compactions and vary less.
     #[arg(long, value_name = "SECONDS")]
@@ -68,6 +72,8 @@ enum Section {
     Ingest,
     /// Query and scan latency, restart, footprint.
     Query,
+    /// Query latency while 16 x 100 ingest goes on.
+    QueryUnderIngest,
     /// Server RSS under 64 clients sending batches of 1 000 flat out.
     Overload,
     /// Only the in-process ceilings (store and bare RocksDB), 16 x 100, for profiling.
@@ -87,6 +93,8 @@ enum Section {
 pub struct Plan {
     /// Trace shapes (events per trace) of the ingest rows and ceilings.
     pub shapes: Vec<u64>,
+    /// The ingest table's rows.
+    pub rows: Vec<ingest::Row>,
     /// The ceilings measure the store alone.
     pub store_only: bool,
     /// Alternating rounds of the ceilings per ingest row.
@@ -114,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
     let plan = if args.quick {
         Plan {
             shapes: args.shapes.clone(),
+            rows: args.rows.clone(),
             store_only: args.store_only,
             rounds: args.rounds.unwrap_or(1),
             ingest_for: Duration::from_millis(300),
@@ -124,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Plan {
             shapes: args.shapes.clone(),
+            rows: args.rows.clone(),
             store_only: args.store_only,
             rounds: args.rounds.unwrap_or(3),
             ingest_for: Duration::from_secs(3),
@@ -163,6 +173,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Section::Query) {
         query::run(&plan).await?;
+    }
+    if wants(Section::QueryUnderIngest) {
+        query_under_ingest::run(plan.ingest_for.max(Duration::from_secs(1)) * 3).await?;
     }
     if wants(Section::Zipkin) {
         zipkin::run(plan.ingest_for.max(Duration::from_secs(1)) * 3).await?;
