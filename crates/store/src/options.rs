@@ -38,6 +38,11 @@ pub struct StoreOptions {
     pub autocomplete_keys: Vec<String>,
     /// The clock the TSO allocator reads.
     pub clock: Arc<dyn Clock>,
+    /// A small append (at most 4 events) that finds the store idle for this
+    /// long commits on the caller's thread instead of the writer thread's
+    /// (docs/design.md, "Writes"); default 150 µs, `Duration::MAX` never.
+    /// Ignored with `sync`.
+    pub inline_commit_after_idle: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -50,6 +55,7 @@ impl Default for StoreOptions {
             max_disk_bytes: 0,
             autocomplete_keys: Vec::new(),
             clock: Arc::new(SystemClock),
+            inline_commit_after_idle: std::time::Duration::from_micros(150),
         }
     }
 }
@@ -62,6 +68,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("write_buffer_size", &self.write_buffer_size)
             .field("min_free_disk_bytes", &self.min_free_disk_bytes)
             .field("max_disk_bytes", &self.max_disk_bytes)
+            .field("inline_commit_after_idle", &self.inline_commit_after_idle)
             .field("autocomplete_keys", &self.autocomplete_keys)
             .finish_non_exhaustive()
     }

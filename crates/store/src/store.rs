@@ -1,7 +1,7 @@
 //! [`Store`]: opening a data directory, appending, reading, deleting.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -176,7 +176,7 @@ impl Stats {
 type OrderPage = (Vec<(String, Cursor)>, Option<Cursor>);
 
 struct Writer {
-    requests: Mutex<Option<Sender<Request>>>,
+    queue: Arc<writer::Queue>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -304,7 +304,6 @@ impl Store {
         let tso_mark = load_tso_mark(&db)?;
 
         let published = Arc::new(Mutex::new(counters.clone()));
-        let (sender, receiver) = mpsc::channel();
         let context = WriterContext {
             db: db.clone(),
             sync: options.sync,
@@ -313,9 +312,11 @@ impl Store {
             published: published.clone(),
             clock: options.clock.clone(),
         };
+        let queue = Arc::new(writer::Queue::new(context, counters, options.inline_commit_after_idle));
+        let thread_queue = queue.clone();
         let thread = std::thread::Builder::new()
             .name("tracekeep-writer".into())
-            .spawn(move || writer::run(context, receiver, counters))
+            .spawn(move || thread_queue.run())
             .map_err(|source| StoreError::Io {
                 action: "start the writer thread for",
                 path: path.clone(),
@@ -323,7 +324,7 @@ impl Store {
             })?;
         Ok(Store {
             writer: Some(Writer {
-                requests: Mutex::new(Some(sender)),
+                queue,
                 thread: Mutex::new(Some(thread)),
             }),
             db,
@@ -401,17 +402,7 @@ impl Store {
         let Some(writer) = self.writer.as_ref() else {
             return request.reply.send(Err(StoreError::ReadOnly));
         };
-        let Ok(requests) = writer.requests.lock() else {
-            return request.reply.send(Err(StoreError::Closed));
-        };
-        match requests.as_ref() {
-            None => request.reply.send(Err(StoreError::Closed)),
-            Some(sender) => {
-                if let Err(mpsc::SendError(request)) = sender.send(request) {
-                    request.reply.send(Err(StoreError::Closed));
-                }
-            }
-        }
+        writer.queue.submit(request);
     }
 
     fn submit(&self, op: Op) -> Result<Outcome> {
@@ -1266,10 +1257,8 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         if let Some(writer) = self.writer.take() {
-            // Closing the channel ends the writer loop after it drains what is queued.
-            if let Ok(mut requests) = writer.requests.lock() {
-                requests.take();
-            }
+            // The writer thread commits what is queued, then ends.
+            writer.queue.close();
             if let Ok(mut thread) = writer.thread.lock()
                 && let Some(thread) = thread.take()
                 && thread.join().is_err()
