@@ -276,6 +276,9 @@ fn services_lists_the_span_index_and_show_prints_spans() {
                 span("0000000000000002", "orders", "select", "mysql"),
             ])
             .unwrap();
+        store
+            .append(vec![TraceEvent::Job(job("dm.1", 1_700_000_000_000_000_001))])
+            .unwrap();
     }
     let path = data.to_str().unwrap();
     assert_eq!(dump_ok(&["services", path]), "front\norders\n");
@@ -294,5 +297,17 @@ fn services_lists_the_span_index_and_show_prints_spans() {
         shown.contains("0000000000000002") && shown.contains("select"),
         "{shown}"
     );
+    // `list --dm` leaves the span trace out.
+    let ids = |args: &[&str]| -> Vec<serde_json::Value> {
+        let page: serde_json::Value = serde_json::from_str(&dump_ok(args)).unwrap();
+        page["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["trace_id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&["list", path, "--json"]), ["00000000000000aa", "dm.1"]);
+    assert_eq!(ids(&["list", path, "--dm", "--json"]), ["dm.1"]);
     assert_eq!(dump(&["verify", path]).code, 0);
 }

@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{Map, Value, json};
 use tracekeep_proto::json::{TraceSummaryJson, event_go_line, events_go_string, to_go_string, trace_page_value};
-use tracekeep_store::{Cursor, Store, StoreError, StoredEvent};
+use tracekeep_store::{Cursor, ListOrder, Store, StoreError, StoredEvent, TraceFilter};
 
 use crate::progress::{Progress, Total};
 use crate::time::format_tso;
@@ -60,6 +60,9 @@ enum Command {
         /// Continue after this cursor (printed at the end of the previous page).
         #[arg(long)]
         after: Option<Cursor>,
+        /// Only DM traces (whose first event is a binlog or job event).
+        #[arg(long)]
+        dm: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -183,8 +186,12 @@ fn run(command: Command) -> Result<u8, Failure> {
             prefix,
             limit,
             after,
+            dm,
             json,
-        } => list(&open(&dir)?, &prefix, limit, after, json, &mut out)?,
+        } => {
+            let filter = TraceFilter { prefix, dm_only: dm };
+            list(&open(&dir)?, &filter, limit, after, json, &mut out)?
+        }
         Command::Show { dir, trace_id, json } => show(&open(&dir)?, &trace_id, json, &mut out)?,
         Command::Verify { dir, json } => match Store::open_read_only(&dir) {
             // Damage that stops the store from opening at all is verify's to report.
@@ -306,13 +313,15 @@ fn services(store: &Store, service: Option<&str>, json: bool, out: &mut impl Wri
 
 fn list(
     store: &Store,
-    prefix: &str,
+    filter: &TraceFilter,
     limit: u64,
     after: Option<Cursor>,
     json: bool,
     out: &mut impl Write,
 ) -> Result<u8, Failure> {
-    let (summaries, next) = store.list_traces(after, limit, prefix).context("list traces")?;
+    let (summaries, next) = store
+        .list_traces_filtered(ListOrder::OldestFirst, after, limit, filter)
+        .context("list traces")?;
     if json {
         let value = trace_page_value(
             summaries.iter().map(TraceSummaryJson::from),
