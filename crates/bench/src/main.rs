@@ -3,6 +3,7 @@
 
 mod events;
 mod fill;
+mod grpc_floor;
 mod http;
 mod ingest;
 mod otlp;
@@ -74,6 +75,8 @@ enum Section {
     Query,
     /// Query latency while 16 x 100 ingest goes on.
     QueryUnderIngest,
+    /// DM's GetTSO (no stored data) from 1 and 4 connections: the floor under a one-event upload.
+    GrpcFloor,
     /// Server RSS under 64 clients sending batches of 1 000 flat out.
     Overload,
     /// Only the in-process ceilings (store and bare RocksDB), 16 x 100, for profiling.
@@ -173,6 +176,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants(Section::Query) {
         query::run(&plan).await?;
+    }
+    if wants(Section::GrpcFloor) {
+        grpc_floor::run(plan.ingest_for.max(Duration::from_secs(1)) * 2).await?;
     }
     if wants(Section::QueryUnderIngest) {
         query_under_ingest::run(plan.ingest_for.max(Duration::from_secs(1)) * 3).await?;
