@@ -85,6 +85,21 @@ impl TsoAllocator {
         state.last = ts;
         Ok(ts)
     }
+
+    /// Issues the next value if the persisted mark already covers it;
+    /// `None` (nothing issued) when the mark must rise first, which takes a
+    /// synced write: the caller then uses [`TsoAllocator::next`] where it
+    /// may block.
+    pub(crate) fn try_next_within_mark(&self) -> Option<i64> {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let floor = state.last.checked_add(1)?;
+        let ts = self.clock.now_nanos().max(floor);
+        if ts >= state.mark {
+            return None;
+        }
+        state.last = ts;
+        Some(ts)
+    }
 }
 
 #[cfg(test)]
@@ -92,6 +107,24 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     use super::*;
+
+    #[test]
+    fn a_value_under_the_mark_is_issued_without_persisting_and_one_past_it_is_not() {
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_000)));
+        let tso = TsoAllocator::new(clock.clone(), 0);
+        assert_eq!(
+            tso.try_next_within_mark(),
+            None,
+            "a new store has no mark to issue under"
+        );
+        let first = tso.next(|_| Ok(())).unwrap();
+        let second = tso.try_next_within_mark().unwrap();
+        assert!(second > first);
+        clock.0.store(first + TSO_WINDOW_NANOS, Ordering::SeqCst);
+        assert_eq!(tso.try_next_within_mark(), None, "past the mark it must persist first");
+        let third = tso.next(|_| Ok(())).unwrap();
+        assert!(third > second);
+    }
 
     struct ManualClock(AtomicI64);
 
