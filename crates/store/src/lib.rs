@@ -11,7 +11,8 @@
 //!   cursor form whose cost does not grow with the page's depth;
 //! - spans are indexed for search (service, span name, remote service, tags and
 //!   annotations, time) in the same atomic batch as the spans;
-//! - appends from many threads are group-committed by one writer thread;
+//! - appends from many threads are group-committed by one committer at a
+//!   time (the writer thread, or the caller's own on a quiet store);
 //! - [`Store::next_tso`] never goes backwards, across restarts included;
 //! - [`Store::verify`] checks everything, for the offline dump tool.
 //!

@@ -423,9 +423,11 @@ impl Store {
 
     /// [`Store::append`] without blocking: validates and encodes now, then
     /// `done` gets the outcome once the batch is durable (or refused). `done`
-    /// runs on the store's writer thread and must only hand the outcome on
-    /// (say, through a channel); it runs exactly once, here if the batch is
-    /// refused before it is queued.
+    /// runs on the committing thread, which is the store's writer thread or,
+    /// for a small batch on a quiet store, the caller's own before
+    /// `append_then` returns; it must only hand the outcome on (say, through
+    /// a channel). It runs exactly once, here too if the batch is refused
+    /// before it is queued.
     pub fn append_then(&self, events: Vec<TraceEvent>, done: impl FnOnce(Result<()>) + Send + 'static) {
         let prepared = self.prepare_events(events);
         self.enqueue_prepared(prepared, done);
