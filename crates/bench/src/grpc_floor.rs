@@ -30,11 +30,7 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
         let deadline = started + run_for;
         let mut tasks = Vec::new();
         for _ in 0..clients {
-            let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-                .context("the server's URI")?
-                .connect()
-                .await
-                .context("connect over gRPC")?;
+            let channel = crate::grpc_channel(server.addr).await?;
             let request = bytes::Bytes::from(request.clone());
             tasks.push(tokio::spawn(async move {
                 let mut grpc = tonic::client::Grpc::new(channel);

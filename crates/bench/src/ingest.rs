@@ -168,11 +168,7 @@ pub async fn through_server(server: &Server, workload: Workload) -> anyhow::Resu
     let started = Instant::now();
     let deadline = started + workload.run_for;
     for client in workload.first_client..workload.first_client + workload.clients {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-            .context("the server's URI")?
-            .connect()
-            .await
-            .context("connect over gRPC")?;
+        let channel = crate::grpc_channel(server.addr).await?;
         tasks.push(tokio::spawn(async move {
             let pool = EventPool::new(client);
             let mut grpc = tonic::client::Grpc::new(channel);

@@ -212,6 +212,16 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// A gRPC channel to the server at `addr` (cleartext HTTP/2, one connection).
+pub async fn grpc_channel(addr: std::net::SocketAddr) -> anyhow::Result<tonic::transport::Channel> {
+    use anyhow::Context as _;
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .context("the server's URI")?
+        .connect()
+        .await
+        .context("connect over gRPC")
+}
+
 /// p50 and p99 of a set of samples, in microseconds.
 pub fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
     if samples.is_empty() {

@@ -133,11 +133,7 @@ async fn grpc_client(
     client: usize,
     deadline: Instant,
 ) -> anyhow::Result<ClientTotals> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .context("the server's URI")?
-        .connect()
-        .await
-        .context("connect over gRPC")?;
+    let channel = crate::grpc_channel(addr).await?;
     let mut grpc = tonic::client::Grpc::new(channel);
     let mut requests = requests.into_iter();
     let (mut spans, mut bytes, mut latencies) = (0u64, 0u64, Vec::new());

@@ -43,7 +43,7 @@ pub async fn run(store: Arc<Store>, max_disk_bytes: u64, metrics: Arc<Metrics>, 
                     bytes_before = trim.bytes_before,
                     bytes_after = trim.bytes_after,
                     lead_bytes = ahead,
-                    traces_left = trim.traces_left,
+                    traces_left = store.trace_count(),
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "over max-disk-bytes: deleted the oldest traces and compacted"
                 );

@@ -29,17 +29,12 @@ pub async fn run(store: Arc<Store>, retention: Duration, metrics: Arc<Metrics>, 
         let mut sweep = Sweep::start();
         loop {
             let pass_store = store.clone();
-            // The pass and the count left after it, on a blocking thread.
-            let pass = move || {
-                let expiry = pass_store.expire(retention, TRACES_PER_PASS)?;
-                let traces_left = pass_store.stats().map(|stats| stats.traces).unwrap_or(0);
-                Ok::<_, tracekeep_store::StoreError>((expiry, traces_left))
-            };
-            let Some((expiry, traces_left)) = background::blocking_pass("retention pass", pass).await else {
+            let pass = move || pass_store.expire(retention, TRACES_PER_PASS);
+            let Some(expiry) = background::blocking_pass("retention pass", pass).await else {
                 break;
             };
             metrics.count_expired(expiry.deleted);
-            sweep.passed(expiry.deleted, expiry.more, traces_left);
+            sweep.passed(expiry.deleted, expiry.more, store.trace_count());
             if !expiry.more || *stop.borrow() {
                 break;
             }

@@ -1,6 +1,6 @@
 // The service graph of a time window, from /api/v2/dependencies: services
 // in columns by call depth, an arrow per caller → callee with its counts.
-import { fetchJson, h, query, svg } from "./dom.js";
+import { fetchJson, h, plural, query, svg } from "./dom.js";
 
 const WINDOWS = [["1h", 3600e3], ["6h", 6 * 3600e3], ["1d", 86400e3], ["7d", 7 * 86400e3], ["30d", 30 * 86400e3]];
 
@@ -71,7 +71,6 @@ function graph(links) {
     const path = link.parent === link.child
       ? `M ${x1 - 20} ${from.y} C ${x1 + 30} ${from.y - 40}, ${x1 + 30} ${y1 + 10}, ${x1} ${y1}`
       : `M ${x1} ${y1} C ${(x1 + x2) / 2} ${y1}, ${(x1 + x2) / 2} ${y2}, ${x2} ${y2}`;
-    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
     const label = `${plural(link.callCount || 0, "call")}${link.errorCount ? `, ${plural(link.errorCount, "error")}` : ""}`;
     return svg("g", {},
       svg("path", { d: path, class: `edge${link.errorCount ? " error" : ""}`, "marker-end": "url(#arrow)" }),

@@ -89,6 +89,11 @@ function formatDate(date) {
 }
 
 /** Bytes with a binary unit. */
+/** "1 span", "2 spans". */
+export function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 export function formatBytes(bytes) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let value = Number(bytes);

@@ -1,6 +1,6 @@
 // Span search: Zipkin's query form over /api/v2/traces, with the service,
 // span-name and remote-service lists filled from the API.
-import { errorBox, fetchJson, formatMicros, formatTimeMicros, h, query, replace } from "./dom.js";
+import { errorBox, fetchJson, formatMicros, formatTimeMicros, h, plural, query, replace } from "./dom.js";
 import { serviceSummary, summarize } from "./spans.js";
 
 const LOOKBACKS = [
@@ -87,7 +87,7 @@ function resultsTable(rows) {
   if (rows.length === 0) return h("p", { class: "muted", id: "no-results" }, "No traces match.");
   const longest = Math.max(...rows.map((row) => row.duration), 1);
   return h("div", {},
-    h("p", { class: "muted" }, `${rows.length} trace${rows.length === 1 ? "" : "s"}, newest first`),
+    h("p", { class: "muted" }, `${plural(rows.length, "trace")}, newest first`),
     h("table", { class: "results" },
       h("thead", {}, h("tr", {},
         h("th", {}, "Root"), h("th", {}, "Start"), h("th", { class: "duration-cell" }, "Duration"),
@@ -101,7 +101,7 @@ function resultsTable(rows) {
             h("div", { class: "mono muted" }, row.traceId)),
           h("td", {}, formatTimeMicros(row.start)),
           h("td", { class: "duration-cell" }, h("div", { class: "duration-bar" }, bar, h("em", {}, formatMicros(row.duration)))),
-          h("td", { class: "num" }, row.spans, row.errors ? h("span", { class: "badge error" }, `${row.errors} error${row.errors === 1 ? "" : "s"}`) : null),
+          h("td", { class: "num" }, row.spans, row.errors ? h("span", { class: "badge error" }, plural(row.errors, "error")) : null),
           h("td", {}, row.services.map(([service, count]) => h("span", { class: "badge" }, `${service} ×${count}`))));
       }))));
 }

@@ -1,6 +1,6 @@
 // One trace: its spans as a waterfall on a shared time axis, with
 // collapsible subtrees, errors marked, and the selected span's details.
-import { fetchJson, formatMicros, formatTimeMicros, h, replace } from "./dom.js";
+import { fetchJson, formatMicros, formatTimeMicros, h, plural, replace } from "./dom.js";
 import { criticalPath, isError, serviceOf, spanRows } from "./spans.js";
 
 const MAX_INDENT = 16;
@@ -134,10 +134,6 @@ export async function traceView(traceId) {
     page.dataset.renderMs = (performance.now() - started).toFixed(1);
   }, 0));
   return page;
-}
-
-function plural(count, noun) {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 function axis(total) {

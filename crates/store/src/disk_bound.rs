@@ -18,8 +18,6 @@ pub struct Trim {
     pub bytes_before: u64,
     /// Its size when the pass ended.
     pub bytes_after: u64,
-    /// Traces stored when the pass ended.
-    pub traces_left: u64,
 }
 
 /// A pass deletes and compacts at most this often; the next pass goes on.
@@ -92,7 +90,6 @@ impl Store {
             }
         }
         trim.bytes_after = usage.total;
-        trim.traces_left = self.counters().traces;
         Ok(trim)
     }
 

@@ -54,13 +54,27 @@ impl Store {
             figures.memtable_bytes += int(properties::CUR_SIZE_ALL_MEM_TABLES);
             figures.pending_compaction_bytes += int(properties::ESTIMATE_PENDING_COMPACTION_BYTES);
             figures.level0_files += int(&properties::num_files_at_level(0));
-            figures.estimated_keys += int(properties::ESTIMATE_NUM_KEYS);
             figures.write_delays += stall_count(&stalls, "total-delays");
             figures.write_stops += stall_count(&stalls, "total-stops");
             figures.compaction_millis += compaction_millis(&text("rocksdb.cfstats")).unwrap_or(0);
         }
+        figures.estimated_keys = estimated_keys(db);
         figures
     }
+}
+
+/// RocksDB's estimate of the keys in every column family: a total for
+/// progress reports (verify, format upgrades), not a count.
+pub(crate) fn estimated_keys(db: &rocksdb::DB) -> u64 {
+    crate::families::all(db)
+        .into_iter()
+        .map(|family| {
+            db.property_int_value_cf(family, properties::ESTIMATE_NUM_KEYS)
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
 /// The count after `name: ` in RocksDB's write-stall statistics text.

@@ -10,6 +10,7 @@ use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
 use crate::error::{Result, StoreError};
 use crate::families;
+use crate::figures;
 use crate::keys::{self, MAX_TRACE_ID_LEN, ORDER_END, TAG_ORDER};
 use crate::options::StoreOptions;
 use crate::order;
@@ -106,6 +107,11 @@ impl TraceFilter {
     }
 }
 
+/// A kind's place in [`TraceSummary::events_by_kind`] ([`EventKind::ALL`] order).
+fn kind_slot(kind: EventKind) -> Option<usize> {
+    EventKind::ALL.iter().position(|known| *known == kind)
+}
+
 /// How many traces a filtered listing walks past without keeping before it
 /// ends the page early (with a cursor to go on from), so one request's work
 /// stays bounded however rare the matching traces are.
@@ -135,16 +141,13 @@ pub struct TraceSummary {
     /// The largest event TSO of the trace.
     pub max_tso: i64,
     /// Events per kind, in [`EventKind::ALL`] order.
-    pub events_by_kind: [u64; 3],
+    pub events_by_kind: [u64; EventKind::ALL.len()],
 }
 
 impl TraceSummary {
     /// Events of one kind.
     pub fn events_of(&self, kind: EventKind) -> u64 {
-        EventKind::ALL
-            .iter()
-            .position(|known| *known == kind)
-            .map_or(0, |index| self.events_by_kind[index])
+        kind_slot(kind).map_or(0, |slot| self.events_by_kind[slot])
     }
 }
 
@@ -1172,13 +1175,12 @@ impl Store {
                 events: 0,
                 min_tso: 0,
                 max_tso: 0,
-                events_by_kind: [0; 3],
+                events_by_kind: [0; EventKind::ALL.len()],
             };
             self.for_each_trace_event(&summary.trace_id.clone(), Some(cursor.0), Some(&snapshot), |stored| {
                 summary.events += 1;
-                let kind = stored.event.kind();
-                if let Some(index) = EventKind::ALL.iter().position(|known| *known == kind) {
-                    summary.events_by_kind[index] += 1;
+                if let Some(slot) = kind_slot(stored.event.kind()) {
+                    summary.events_by_kind[slot] += 1;
                 }
                 let tso = stored.event.tso();
                 if tso != 0 {
@@ -1228,6 +1230,13 @@ impl Store {
             .lock()
             .map(|counters| counters.clone())
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Traces stored, as of the last commit (a counter: no I/O).
+    pub fn trace_count(&self) -> u64 {
+        self.counters
+            .lock()
+            .map_or_else(|poisoned| poisoned.into_inner().traces, |counters| counters.traces)
     }
 
     /// Store-wide figures. Reads counters kept up to date by every commit;
@@ -1510,7 +1519,11 @@ fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
     iter.seek([keys::TAG_LEGACY_EVENT]);
     let mut index = span_index::IndexEntries::default();
     let mut spans = 0u64;
-    let mut progress = LogProgress::new("upgrading the store to format 3", "records", estimated_keys(db));
+    let mut progress = LogProgress::new(
+        "upgrading the store to format 3",
+        "records",
+        figures::estimated_keys(db),
+    );
     let write = |batch: rocksdb::WriteBatch| {
         db.write(batch)
             .map_err(|error| StoreError::engine("indexing stored spans", error))
@@ -1558,7 +1571,11 @@ fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
     let mut iter = db.raw_iterator_opt(options);
     iter.seek([keys::TAG_LEGACY_EVENT]);
     let family = families::events(db)?;
-    let mut progress = LogProgress::new("upgrading the store to format 5", "records", estimated_keys(db));
+    let mut progress = LogProgress::new(
+        "upgrading the store to format 5",
+        "records",
+        figures::estimated_keys(db),
+    );
     let mut batch = rocksdb::WriteBatch::default();
     let mut current: Option<(String, u64)> = None;
     let (mut events, mut traces) = (0u64, 0u64);
@@ -1608,15 +1625,6 @@ fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
         "upgraded the store to format 5 (events keyed by first-seen number)"
     );
     Ok(())
-}
-
-/// RocksDB's estimate of the keys in the default family: the total an
-/// upgrade's progress is measured against.
-fn estimated_keys(db: &rocksdb::DB) -> u64 {
-    db.property_int_value(rocksdb::properties::ESTIMATE_NUM_KEYS)
-        .ok()
-        .flatten()
-        .unwrap_or(0)
 }
 
 fn span_index_batch(index: span_index::IndexEntries) -> rocksdb::WriteBatch {

@@ -110,20 +110,19 @@ mod tests {
 
     #[test]
     fn a_value_under_the_mark_is_issued_without_persisting_and_one_past_it_is_not() {
-        let clock = Arc::new(ManualClock(AtomicI64::new(1_000)));
-        let tso = TsoAllocator::new(clock.clone(), 0);
+        let (clock, tso) = allocator(1_000, 0);
         assert_eq!(
             tso.try_next_within_mark(),
             None,
             "a new store has no mark to issue under"
         );
-        let first = tso.next(|_| Ok(())).unwrap();
-        let second = tso.try_next_within_mark().unwrap();
-        assert!(second > first);
-        clock.0.store(first + TSO_WINDOW_NANOS, Ordering::SeqCst);
-        assert_eq!(tso.try_next_within_mark(), None, "past the mark it must persist first");
-        let third = tso.next(|_| Ok(())).unwrap();
-        assert!(third > second);
+        assert_eq!(tso.next(|_| Ok(())).ok(), Some(1_000));
+        // The clock has not moved: the next value is one above the last.
+        assert_eq!(tso.try_next_within_mark(), Some(1_001));
+        let mark = tso.mark();
+        clock.0.store(mark, Ordering::SeqCst);
+        assert_eq!(tso.try_next_within_mark(), None, "at the mark it must persist first");
+        assert_eq!(tso.next(|_| Ok(())).ok(), Some(mark));
     }
 
     struct ManualClock(AtomicI64);

@@ -324,11 +324,7 @@ impl Queue {
             return;
         }
         shared.busy = true;
-        let drained = drain(&mut shared.requests);
-        drop(shared);
-        let guard = Committing { queue: self };
-        self.commit(drained);
-        std::mem::forget(guard);
+        self.commit_next(shared);
         let mut shared = self.shared();
         if shared.requests.is_empty() {
             shared.busy = false;
@@ -361,11 +357,7 @@ impl Queue {
             shared.handoff = false;
             shared.busy = true;
             loop {
-                let drained = drain(&mut shared.requests);
-                drop(shared);
-                let guard = Committing { queue: self };
-                self.commit(drained);
-                std::mem::forget(guard);
+                self.commit_next(shared);
                 shared = self.shared();
                 if shared.requests.is_empty() {
                     shared.busy = false;
@@ -382,6 +374,17 @@ impl Queue {
     pub(crate) fn close(&self) {
         self.shared().closed = true;
         self.wake.notify_all();
+    }
+
+    /// Takes the next group off the queue and commits it with the queue
+    /// unlocked, as the committer (`busy` is set). A panic in the commit
+    /// closes the queue ([`Committing`]).
+    fn commit_next(&self, mut shared: std::sync::MutexGuard<'_, Shared>) {
+        let drained = drain(&mut shared.requests);
+        drop(shared);
+        let guard = Committing { queue: self };
+        self.commit(drained);
+        std::mem::forget(guard);
     }
 
     /// Commits one drained group: appends together, a delete or truncate
