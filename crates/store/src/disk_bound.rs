@@ -2,8 +2,6 @@
 //! the oldest traces in first-seen order are deleted until it is under 90% of
 //! it, and the key space is compacted so that their space really returns.
 
-use rocksdb::CompactOptions;
-
 use super::{Cursor, Store, directory_usage};
 use crate::error::{Result, StoreError};
 
@@ -96,7 +94,7 @@ impl Store {
     /// The first-seen arrival number of the oldest trace.
     fn oldest_first_seq(&self) -> Result<Option<u64>> {
         let mut oldest = None;
-        self.walk_order(None, None, |_, Cursor(first_seq)| {
+        self.walk_order(None, self.engine(), |_, Cursor(first_seq)| {
             oldest = Some(first_seq);
             Ok(false)
         })?;
@@ -111,7 +109,7 @@ impl Store {
         loop {
             let mut doomed = Vec::new();
             let mut more = false;
-            self.walk_order(after, None, |trace_id, cursor| {
+            self.walk_order(after, self.engine(), |trace_id, cursor| {
                 if cursor.0 >= cutoff {
                     return Ok(false);
                 }
@@ -137,11 +135,6 @@ impl Store {
     /// keep running; under the bound's leveled layout each job deletes its
     /// inputs as it ends, so space returns as it goes.
     fn compact_everything(&self) {
-        let mut options = CompactOptions::default();
-        options.set_exclusive_manual_compaction(false);
-        for family in crate::families::all(&self.db) {
-            self.db
-                .compact_range_cf_opt(family, None::<&[u8]>, None::<&[u8]>, &options);
-        }
+        self.db.compact_all();
     }
 }

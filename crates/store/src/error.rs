@@ -123,24 +123,21 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
-    pub(crate) fn engine(action: &'static str, error: rocksdb::Error) -> StoreError {
+    pub(crate) fn engine(action: &'static str, error: EngineError) -> StoreError {
         StoreError::Engine {
             action,
-            message: error.into_string(),
+            message: error.message,
         }
     }
 
     /// Like [`StoreError::engine`], but corruption the engine detected (a bad
     /// block checksum, a missing file) becomes [`StoreError::Corrupted`] naming
     /// `key`, the record or range being read.
-    pub(crate) fn engine_at(key: &[u8], action: &'static str, error: rocksdb::Error) -> StoreError {
-        if error.kind() == rocksdb::ErrorKind::Corruption {
+    pub(crate) fn engine_at(key: &[u8], action: &'static str, error: EngineError) -> StoreError {
+        if error.corruption {
             StoreError::Corrupted {
                 key: crate::keys::describe_key(key),
-                reason: format!(
-                    "storage engine reported corruption while {action}: {}",
-                    error.into_string()
-                ),
+                reason: format!("storage engine reported corruption while {action}: {}", error.message),
             }
         } else {
             StoreError::engine(action, error)
@@ -153,4 +150,14 @@ impl StoreError {
             reason: reason.into(),
         }
     }
+}
+
+/// An engine's failure, as the engine worded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EngineError {
+    /// The engine found stored data damaged (a bad block checksum, a missing
+    /// file), as opposed to failing to do its work.
+    pub corruption: bool,
+    /// The engine's message.
+    pub message: String,
 }

@@ -1,26 +1,19 @@
 //! Deliberate damage, for tests that prove damage is detected (feature `fault-injection`).
 
-use rocksdb::WriteOptions;
-
+use crate::engine::EngineBatch;
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::store::Store;
 
 impl Store {
     fn raw_put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db()
-            .put_opt(key, value, &options)
-            .map_err(|error| StoreError::engine("injecting a fault", error))
+        let mut batch = self.raw_batch()?;
+        batch.put(key, value);
+        raw_write(batch)
     }
 
-    fn raw_write(&self, batch: rocksdb::WriteBatch) -> Result<()> {
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db()
-            .write_opt(batch, &options)
-            .map_err(|error| StoreError::engine("injecting a fault", error))
+    fn raw_batch(&self) -> Result<Box<dyn EngineBatch + '_>> {
+        crate::format::new_batch(self.engine(), "injecting a fault")
     }
 
     fn nth_event_key(&self, trace_id: &str, index: usize) -> Result<Vec<u8>> {
@@ -37,7 +30,7 @@ impl Store {
     /// before, from its first event.
     fn first_seq_of(&self, trace_id: &str) -> Result<u64> {
         if self.format() >= 5
-            && let Some(first_seq) = crate::writer::read_start(self.db(), trace_id, None)?
+            && let Some(first_seq) = crate::reads::read_start(self.engine(), trace_id)?
         {
             return Ok(first_seq);
         }
@@ -49,43 +42,32 @@ impl Store {
     /// `index`-th event, bypassing all checks.
     pub fn inject_flipped_byte(&self, trace_id: &str, index: usize, byte: usize) -> Result<()> {
         let key = self.nth_event_key(trace_id, index)?;
-        let family = crate::families::family_of(self.db(), &key)?;
         let mut value = self
-            .db()
-            .get_cf(family, &key)
+            .engine()
+            .get(&key)
             .map_err(|error| StoreError::engine("injecting a fault", error))?
             .unwrap_or_default();
         if let Some(target) = value.get_mut(byte) {
             *target ^= 0xFF;
         }
-        let mut batch = rocksdb::WriteBatch::default();
-        batch.put_cf(family, &key, &value);
-        self.raw_write(batch)
+        self.raw_put(&key, &value)
     }
 
     /// Removes a trace's first-seen entry but leaves its events: the
     /// orphan-event damage verify must report.
     pub fn inject_lost_first_seen(&self, trace_id: &str) -> Result<()> {
         let first_seq = self.first_seq_of(trace_id)?;
-        let mut batch = rocksdb::WriteBatch::default();
-        crate::writer::remove_order_items(self.db(), &mut batch, &[(trace_id.to_owned(), first_seq)])?;
-        self.raw_write(batch)
+        let mut batch = self.raw_batch()?;
+        crate::writer::remove_order_items(self.engine(), &mut *batch, &[(trace_id.to_owned(), first_seq)])?;
+        raw_write(batch)
     }
 
     /// The events' table files, oldest first: the files tests damage to
     /// prove damage to events is caught.
     pub fn event_table_files(&self) -> Result<Vec<std::path::PathBuf>> {
-        let files = self
-            .db()
-            .live_files()
-            .map_err(|error| StoreError::engine("listing table files", error))?;
-        let mut paths: Vec<_> = files
-            .into_iter()
-            .filter(|file| file.column_family_name == crate::families::EVENTS)
-            .map(|file| self.path().join(file.name.trim_start_matches('/')))
-            .collect();
-        paths.sort();
-        Ok(paths)
+        self.engine()
+            .event_files()
+            .map_err(|error| StoreError::engine("listing table files", error))
     }
 
     /// Writes a start entry for `trace_id` saying it was first seen at
@@ -131,26 +113,22 @@ impl Store {
     pub fn rewrite_as_format_4(&self) -> Result<()> {
         let mut traces = Vec::new();
         self.walk_order_for_tests(|trace_id, first_seq| traces.push((trace_id, first_seq)))?;
-        let mut batch = rocksdb::WriteBatch::default();
+        let mut batch = self.raw_batch()?;
         for (trace_id, first_seq) in traces {
             let prefix = keys::event_prefix(first_seq, &trace_id);
-            let mut iter = crate::store::trace_events(self.db(), &prefix, None)?;
+            let mut iter = crate::reads::trace_events(self.engine(), &prefix);
             while let Some((key, value)) = iter.item() {
-                let seq = crate::store::event_seq(&prefix, key)?;
+                let seq = crate::reads::event_seq(&prefix, key)?;
                 let old = keys::legacy_event_key(&trace_id, seq);
-                batch.put(&old, crate::records::rekey(key, &old, value));
+                batch.put(&old, &crate::records::rekey(key, &old, value));
                 iter.next();
             }
             iter.status()
                 .map_err(|error| StoreError::engine("injecting a fault", error))?;
         }
-        batch.delete_range_cf(
-            crate::families::events(self.db())?,
-            vec![keys::TAG_EVENT],
-            vec![keys::TAG_EVENT + 1],
-        );
-        batch.delete_range(vec![keys::TAG_TRACE_START], vec![keys::TAG_END]);
-        self.raw_write(batch)?;
+        batch.delete_range(&[keys::TAG_EVENT], &[keys::TAG_EVENT + 1]);
+        batch.delete_range(&[keys::TAG_TRACE_START], &[keys::TAG_END]);
+        raw_write(batch)?;
         self.inject_format_version(4)
     }
 
@@ -159,8 +137,8 @@ impl Store {
     /// the counters, format record 1. For tests of the upgrade.
     pub fn rewrite_as_format_1(&self) -> Result<()> {
         use crate::records::{self, Counters, KIND_COUNTERS, KIND_ORDER, KIND_TRACE_META, OrderEntry, TraceMeta};
-        let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_range(vec![keys::TAG_ORDER], vec![keys::ORDER_END]);
+        let mut batch = self.raw_batch()?;
+        batch.delete_range(&[keys::TAG_ORDER], &[keys::ORDER_END]);
         let mut traces = Vec::new();
         self.walk_order_for_tests(|trace_id, first_seq| traces.push((trace_id, first_seq)))?;
         for (trace_id, first_seq) in traces {
@@ -177,11 +155,11 @@ impl Store {
                     .or_default() += 1;
             }
             let key = keys::trace_key(&trace_id);
-            batch.put(&key, records::encode_message(&key, KIND_TRACE_META, &meta));
+            batch.put(&key, &records::encode_message(&key, KIND_TRACE_META, &meta));
             let key = keys::order_key(first_seq);
             batch.put(
                 &key,
-                records::encode_message(&key, KIND_ORDER, &OrderEntry { trace_id }),
+                &records::encode_message(&key, KIND_ORDER, &OrderEntry { trace_id }),
             );
         }
         let stats = self.stats()?;
@@ -199,9 +177,9 @@ impl Store {
         };
         batch.put(
             keys::META_COUNTERS,
-            records::encode_message(keys::META_COUNTERS, KIND_COUNTERS, &counters),
+            &records::encode_message(keys::META_COUNTERS, KIND_COUNTERS, &counters),
         );
-        self.raw_write(batch)?;
+        raw_write(batch)?;
         self.rewrite_as_format_4()?;
         self.inject_format_version(1)
     }
@@ -211,9 +189,9 @@ impl Store {
     /// Drops the span index and marks the store format 2, as a tracekeep
     /// before the span index left it. For tests of the upgrade.
     pub fn rewrite_as_format_2(&self) -> Result<()> {
-        let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_range(vec![keys::TAG_SPAN_TIME], vec![keys::TAG_EVENT]);
-        self.raw_write(batch)?;
+        let mut batch = self.raw_batch()?;
+        batch.delete_range(&[keys::TAG_SPAN_TIME], &[keys::TAG_EVENT]);
+        raw_write(batch)?;
         self.rewrite_as_format_4()?;
         self.inject_format_version(2)
     }
@@ -227,10 +205,15 @@ impl Store {
                 entries.add_span(span, trace_id);
             }
         }
-        let mut batch = rocksdb::WriteBatch::default();
+        let mut batch = self.raw_batch()?;
         for key in entries.span_keys() {
             batch.delete(key);
         }
-        self.raw_write(batch)
+        raw_write(batch)
     }
+}
+
+/// Writes a fault's batch, synced.
+fn raw_write(batch: Box<dyn EngineBatch + '_>) -> Result<()> {
+    crate::format::write_synced(batch, "injecting a fault")
 }

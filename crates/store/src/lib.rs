@@ -23,30 +23,39 @@
 //! See `docs/design.md`: an 8-byte header (magic `TK`, format version, kind,
 //! CRC32) before a protobuf payload.
 
+// Layers, each using only those above it in this list: keys and records;
+// the engine seam and its engines; the reads, writer and indexes over any
+// engine; the `Store` API and what hangs off it.
 mod error;
-mod families;
-#[cfg(feature = "fault-injection")]
-mod fault;
-mod figures;
 mod keys;
 mod options;
 mod order;
 mod progress_log;
 mod records;
-mod span_index;
-mod store;
+mod term_set;
 mod trace_filter;
 mod trace_set;
 mod tso;
-mod verify;
+
+mod engine;
+
+mod format;
+mod reads;
+mod span_index;
 mod writer;
 
+#[cfg(feature = "fault-injection")]
+mod fault;
+mod search;
+mod store;
+mod verify;
+
+pub use engine::EngineFigures;
 pub use error::{Result, StoreError};
-pub use figures::EngineFigures;
 pub use keys::{MAX_TRACE_ID_LEN, describe_key};
 pub use options::StoreOptions;
 pub use records::FORMAT_VERSION;
-pub use span_index::SpanSearch;
+pub use search::SpanSearch;
 pub use store::{
     Cursor, Expiry, LIST_SKIP_LIMIT, ListOrder, Readiness, ScanPage, Stats, Store, StoredEvent, TraceEvents,
     TraceFilter, TraceSummary, Trim,

@@ -24,24 +24,14 @@
 //! the rules in [`tracekeep_proto::span`], with names lowercased as Zipkin
 //! compares them and terms kept exact.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use rocksdb::MergeOperands;
 use tracekeep_proto::{pb, span};
 
-use crate::error::{Result, StoreError};
-use crate::keys::{
-    self, TAG_SPAN_NAME, TAG_SPAN_REMOTE, TAG_SPAN_SERVICE, TAG_SPAN_TIME, TAG_TAG_VALUE, past_component,
-    span_index_key, span_index_prefix,
-};
-use crate::store::Store;
-
-/// The first byte of a term set value: its encoding (sorted little-endian u32s).
-const TERM_SET_V1: u8 = 1;
-
-/// The name RocksDB records for the term-set merge; never change it.
-pub(crate) const TERM_SET_MERGE: &str = "tracekeep.term-set-union.v1";
+use crate::engine::EngineBatch;
+use crate::keys::{self, TAG_SPAN_NAME, TAG_SPAN_REMOTE, TAG_SPAN_SERVICE, TAG_SPAN_TIME, TAG_TAG_VALUE};
+use crate::term_set::encode as encode_term_set;
 
 /// The hash a search term is indexed by: 32-bit FNV-1a of its UTF-8 bytes.
 /// Persisted in every store: never change it.
@@ -74,73 +64,6 @@ fn span_terms(span: &pb::Span, terms: &mut Vec<u32>) {
     for log in &span.logs {
         terms.push(term_hash(&span::log_text(log)));
     }
-}
-
-/// A term set as stored: the version byte, then the hashes in ascending
-/// order, each once (`terms` must be sorted and free of repeats).
-fn encode_term_set(terms: &[u32]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(1 + 4 * terms.len());
-    value.push(TERM_SET_V1);
-    for term in terms {
-        value.extend_from_slice(&term.to_le_bytes());
-    }
-    value
-}
-
-/// The hash bytes of a stored term set (4 little-endian bytes each); `None`
-/// if it is not one.
-fn term_set_hashes(value: &[u8]) -> Option<&[u8]> {
-    let (&version, hashes) = value.split_first()?;
-    (version == TERM_SET_V1 && hashes.len() % 4 == 0).then_some(hashes)
-}
-
-/// The hash at `index` of a term set's hash bytes.
-fn hash_at(hashes: &[u8], index: usize) -> u32 {
-    let bytes = &hashes[index * 4..index * 4 + 4];
-    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-}
-
-/// The hashes of a stored term set; `None` if it is not one.
-fn decode_term_set(value: &[u8]) -> Option<impl Iterator<Item = u32> + '_> {
-    let hashes = term_set_hashes(value)?;
-    Some((0..hashes.len() / 4).map(|index| hash_at(hashes, index)))
-}
-
-/// Whether a stored term set holds every one of `wanted`.
-fn term_set_holds(value: &[u8], wanted: &[u32]) -> bool {
-    let Some(hashes) = term_set_hashes(value) else {
-        return false;
-    };
-    let count = hashes.len() / 4;
-    let at = |index: usize| hash_at(hashes, index);
-    wanted.iter().all(|want| {
-        // The set is sorted: a binary search over its hashes.
-        let (mut low, mut high) = (0, count);
-        while low < high {
-            let middle = low + (high - low) / 2;
-            match at(middle).cmp(want) {
-                std::cmp::Ordering::Less => low = middle + 1,
-                std::cmp::Ordering::Greater => high = middle,
-                std::cmp::Ordering::Equal => return true,
-            }
-        }
-        false
-    })
-}
-
-/// RocksDB's merge of term sets: the union of the stored set and every
-/// operand. An operand that is not a term set (damage) is skipped, never a
-/// panic; verify reports the entry.
-pub(crate) fn merge_term_sets(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
-    let mut union = Vec::new();
-    for value in existing.into_iter().chain(operands.iter()) {
-        if let Some(hashes) = decode_term_set(value) {
-            union.extend(hashes);
-        }
-    }
-    union.sort_unstable();
-    union.dedup();
-    Some(encode_term_set(&union))
 }
 
 /// The trace a span names (`base.traceID`; empty without a base, which the
@@ -317,212 +240,11 @@ fn term_set(terms: &[u32]) -> Vec<u8> {
 
 /// Adds `index` to `batch`: term sets as merges, the other entries as puts
 /// of an empty value.
-pub(crate) fn write_entries(batch: &mut rocksdb::WriteBatch, index: &IndexEntries) {
+pub(crate) fn write_entries(batch: &mut dyn EngineBatch, index: &IndexEntries) {
     for (key, terms) in index.iter() {
         match terms {
-            Some(terms) => batch.merge(key, terms),
-            None => batch.put(key, []),
+            Some(terms) => batch.merge(key, &terms),
+            None => batch.put(key, &[]),
         }
-    }
-}
-
-/// What a trace search asks of the span index. Names are compared lowercase.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SpanSearch {
-    /// Only spans recorded by this service.
-    pub service: Option<String>,
-    /// Only spans of this name (of `service`, when given).
-    pub span_name: Option<String>,
-    /// Only spans calling this remote service (of `service`, when given).
-    pub remote_service: Option<String>,
-    /// Terms a span must carry: a tag key or annotation value, or `key=value`.
-    pub terms: Vec<String>,
-    /// The oldest span start wanted, Unix nanoseconds.
-    pub start_nanos: i64,
-    /// The newest span start wanted, Unix nanoseconds.
-    pub end_nanos: i64,
-}
-
-impl SpanSearch {
-    /// The keyed entries a matching span must have, most selective first:
-    /// service and span name, service and remote service, the service alone
-    /// (when nothing narrower names it), the time entries when the search
-    /// names no service. One span writes all of its entries under the same
-    /// second, so a matching span has every one of them at that second.
-    fn required_prefixes(&self) -> Vec<Vec<u8>> {
-        let lower = |name: &Option<String>| name.as_deref().map(str::to_lowercase);
-        let (service, span_name, remote) = (
-            lower(&self.service),
-            lower(&self.span_name),
-            lower(&self.remote_service),
-        );
-        let mut prefixes = Vec::new();
-        if let (Some(service), Some(name)) = (&service, &span_name) {
-            prefixes.push(span_index_prefix(TAG_SPAN_NAME, &[service, name]));
-        }
-        if let (Some(service), Some(remote)) = (&service, &remote) {
-            prefixes.push(span_index_prefix(TAG_SPAN_REMOTE, &[service, remote]));
-        }
-        if let Some(service) = &service
-            && span_name.is_none()
-            && remote.is_none()
-        {
-            prefixes.push(span_index_prefix(TAG_SPAN_SERVICE, &[service]));
-        }
-        if prefixes.is_empty() {
-            prefixes.push(span_index_prefix(TAG_SPAN_TIME, &[]));
-        }
-        prefixes
-    }
-
-    /// The entries whose term sets the search's terms are checked against:
-    /// the service's when it names one (its spans' terms), else the time entries.
-    fn term_set_prefix(&self) -> Vec<u8> {
-        match &self.service {
-            Some(service) => span_index_prefix(TAG_SPAN_SERVICE, &[&service.to_lowercase()]),
-            None => span_index_prefix(TAG_SPAN_TIME, &[]),
-        }
-    }
-}
-
-fn nanos_to_second(nanos: i64) -> u64 {
-    u64::try_from(nanos).unwrap_or(0) / 1_000_000_000
-}
-
-impl Store {
-    /// Candidate traces for `search`, newest first (to the second), each once:
-    /// every trace with a span that starts inside the window and whose entries
-    /// at that second name its service, span name and remote service, and
-    /// hold the hash of each of its terms (in the service's term set, or the
-    /// time entry's without a service). The walk follows the most selective
-    /// entries and checks the others with point reads at the same second. The
-    /// caller checks the search against the trace itself (one span must meet
-    /// every condition; durations; the trace's own timestamp). `visit`
-    /// returns `false` to stop. Deleted traces are never offered.
-    pub fn span_search_candidates(
-        &self,
-        search: &SpanSearch,
-        mut visit: impl FnMut(&str) -> Result<bool>,
-    ) -> Result<()> {
-        if search.end_nanos < search.start_nanos {
-            return Ok(());
-        }
-        let mut required = search.required_prefixes();
-        let prefix = required.remove(0);
-        let term_set_prefix = search.term_set_prefix();
-        let mut terms: Vec<u32> = search.terms.iter().map(|term| term_hash(term)).collect();
-        terms.sort_unstable();
-        terms.dedup();
-        let (newest, oldest) = (nanos_to_second(search.end_nanos), nanos_to_second(search.start_nanos));
-        let mut lower = prefix.clone();
-        keys::push_span_second(&mut lower, newest);
-        let upper = match oldest.checked_sub(1) {
-            Some(before) => {
-                let mut upper = prefix.clone();
-                keys::push_span_second(&mut upper, before);
-                upper
-            }
-            None => keys::prefix_end(&prefix),
-        };
-        let mut options = Store::read_options(None);
-        options.set_iterate_upper_bound(upper);
-        let mut iter = self.db().raw_iterator_opt(options);
-        iter.seek(&lower);
-        let mut offered = HashSet::new();
-        while let Some((key, value)) = iter.item() {
-            let (second, trace_id) = keys::take_span_second_and_trace(key.get(prefix.len()..).unwrap_or_default())
-                .map_err(|error| StoreError::corrupted(key, error.to_string()))?;
-            if !offered.contains(&trace_id)
-                && self.has_span_entries(&required, second, &trace_id)?
-                && (terms.is_empty()
-                    || if prefix == term_set_prefix {
-                        term_set_holds(value, &terms)
-                    } else {
-                        self.term_set_at(&term_set_prefix, second, &trace_id)?
-                            .is_some_and(|set| term_set_holds(&set, &terms))
-                    })
-            {
-                if !visit(&trace_id)? {
-                    return Ok(());
-                }
-                offered.insert(trace_id);
-            }
-            iter.next();
-        }
-        iter.status()
-            .map_err(|error| StoreError::engine_at(&prefix, "walking the span index", error))
-    }
-
-    /// The term set stored under `prefix second trace`, if that entry exists.
-    fn term_set_at(&self, prefix: &[u8], second: u64, trace_id: &str) -> Result<Option<Vec<u8>>> {
-        let key = span_index_key(prefix, second, trace_id);
-        self.db()
-            .get_opt(&key, &Store::read_options(None))
-            .map_err(|error| StoreError::engine_at(&key, "reading the span index", error))
-    }
-
-    /// Whether `trace` has an entry under each of `prefixes` at `second`: one
-    /// point read each, far cheaper than loading a trace that cannot match.
-    fn has_span_entries(&self, prefixes: &[Vec<u8>], second: u64, trace_id: &str) -> Result<bool> {
-        for prefix in prefixes {
-            let key = span_index_key(prefix, second, trace_id);
-            let found = self
-                .db()
-                .get_pinned_opt(&key, &Store::read_options(None))
-                .map_err(|error| StoreError::engine_at(&key, "reading the span index", error))?;
-            if found.is_none() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// Every service that recorded a stored span, lowercase, sorted.
-    pub fn span_services(&self) -> Result<Vec<String>> {
-        self.distinct_components(&[TAG_SPAN_SERVICE])
-    }
-
-    /// The span names `service` recorded, lowercase, sorted.
-    pub fn span_names(&self, service: &str) -> Result<Vec<String>> {
-        let prefix = span_index_prefix(TAG_SPAN_NAME, &[&service.to_lowercase()]);
-        self.distinct_components(&prefix)
-    }
-
-    /// The remote services `service` called, lowercase, sorted.
-    pub fn span_remote_services(&self, service: &str) -> Result<Vec<String>> {
-        let prefix = span_index_prefix(TAG_SPAN_REMOTE, &[&service.to_lowercase()]);
-        self.distinct_components(&prefix)
-    }
-
-    /// The values stored spans carried for tag `key`, sorted, when `key` is
-    /// one of [`crate::StoreOptions::autocomplete_keys`] (a value is recorded
-    /// when a span with it is stored, and stays after its traces are deleted,
-    /// until a truncate).
-    pub fn span_tag_values(&self, key: &str) -> Result<Vec<String>> {
-        let mut prefix = vec![TAG_TAG_VALUE];
-        keys::push_component(&mut prefix, key.as_bytes());
-        self.distinct_components(&prefix)
-    }
-
-    /// The distinct components right after `prefix`, in key order: one seek
-    /// per distinct value, however many entries each has.
-    fn distinct_components(&self, prefix: &[u8]) -> Result<Vec<String>> {
-        let mut options = Store::read_options(None);
-        options.set_iterate_upper_bound(keys::prefix_end(prefix));
-        let mut iter = self.db().raw_iterator_opt(options);
-        iter.seek(prefix);
-        let mut found = Vec::new();
-        while let Some(key) = iter.key() {
-            let rest = key.get(prefix.len()..).unwrap_or_default();
-            let (component, after) =
-                keys::take_component(rest).map_err(|error| StoreError::corrupted(key, error.to_string()))?;
-            let end = key.len() - after.len();
-            let next = past_component(&key[..end]);
-            found.push(component);
-            iter.seek(&next);
-        }
-        iter.status()
-            .map_err(|error| StoreError::engine_at(prefix, "listing the span index", error))?;
-        Ok(found)
     }
 }

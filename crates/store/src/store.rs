@@ -5,17 +5,17 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use rocksdb::{ReadOptions, WriteOptions};
 use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
+use crate::engine::rocks::RocksEngine;
+use crate::engine::{Engine, EngineFigures, EngineIter, EngineRead, KeyRange};
 use crate::error::{Result, StoreError};
-use crate::families;
-use crate::figures;
+use crate::format;
 use crate::keys::{self, MAX_TRACE_ID_LEN, ORDER_END, TAG_ORDER};
 use crate::options::StoreOptions;
 use crate::order;
-use crate::progress_log::LogProgress;
-use crate::records::{self, Counters, FORMAT_VERSION, FormatInfo, PreparedRecords, TraceMeta, TsoMark};
+use crate::reads;
+use crate::records::{self, Counters, FORMAT_VERSION, PreparedRecords, TsoMark};
 use crate::span_index;
 use crate::tso::{Clock, SystemClock, TsoAllocator};
 use crate::writer::{self, Op, Outcome, PreparedAppend, PreparedEvent, Reply, Request, WriterContext};
@@ -191,7 +191,7 @@ pub struct Store {
     // Field order matters for drop: the writer (and its thread's DB handle)
     // must be gone before the last `Arc<DB>` closes the database.
     writer: Option<Writer>,
-    db: Arc<rocksdb::DB>,
+    db: Arc<dyn Engine>,
     path: PathBuf,
     tso: TsoAllocator,
     counters: Arc<Mutex<Counters>>,
@@ -237,23 +237,6 @@ pub enum Readiness {
     },
 }
 
-fn is_lock_error(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    message.contains("lock file") || message.contains("lock hold") || message.contains("/lock")
-}
-
-/// An iterator over the clock marks (`meta clock/<minute>`), unpositioned.
-pub(crate) fn clock_marks(db: &rocksdb::DB) -> rocksdb::DBRawIterator<'_> {
-    let mut options = Store::read_options(None);
-    options.set_iterate_lower_bound(keys::META_CLOCK_PREFIX.to_vec());
-    options.set_iterate_upper_bound(keys::prefix_end(keys::META_CLOCK_PREFIX));
-    db.raw_iterator_opt(options)
-}
-
-fn has_current_file(path: &Path) -> bool {
-    path.join("CURRENT").is_file()
-}
-
 impl Store {
     /// Opens (creating if needed) the store in `path` for reading and writing.
     ///
@@ -267,44 +250,29 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let is_empty = std::fs::read_dir(&path)
-            .map_err(|source| StoreError::Io {
-                action: "read data directory",
-                path: path.clone(),
-                source,
-            })?
-            .next()
-            .is_none();
-        if !is_empty && !has_current_file(&path) {
-            return Err(StoreError::NotAStore {
-                path,
-                reason: "the directory is not empty and holds no RocksDB database (no CURRENT file)".into(),
-            });
-        }
-        let db = families::open_read_write(&path, &options).map_err(|error| open_error(&path, error))?;
-        let db = Arc::new(db);
-        let format = check_format(&db, &path, true, options.clock.as_ref())?;
+        let db: Arc<dyn Engine> = Arc::new(RocksEngine::open(&path, &options)?);
+        let format = format::check_format(&*db, &path, true, options.clock.as_ref())?;
         if format < 2 {
-            upgrade_from_format_1(&db)?;
+            format::upgrade_from_format_1(&*db)?;
         }
         if format < 3 {
-            upgrade_to_format_3(&db)?;
+            format::upgrade_to_format_3(&*db)?;
         }
         if format < 4 {
             // Nothing to rewrite; older builds must refuse the store from now on.
-            let mut batch = rocksdb::WriteBatch::default();
-            put_format(&db, &mut batch, 4)?;
-            write_synced(&db, batch, "marking the store format 4")?;
+            let mut batch = format::new_batch(&*db, "marking the store format 4")?;
+            format::put_format(&*db, &mut *batch, 4)?;
+            format::write_synced(batch, "marking the store format 4")?;
             tracing::info!(
                 "upgraded the store from format {} to 4 (nothing rewritten)",
                 format.max(3)
             );
         }
         if format < 5 {
-            upgrade_to_format_5(&db)?;
+            format::upgrade_to_format_5(&*db)?;
         }
-        let counters = load_counters(&db)?;
-        let tso_mark = load_tso_mark(&db)?;
+        let counters = format::load_counters(&*db)?;
+        let tso_mark = format::load_tso_mark(&*db)?;
 
         let published = Arc::new(Mutex::new(counters.clone()));
         let context = WriterContext {
@@ -348,31 +316,18 @@ impl Store {
     /// of the moment it opened).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        if !path.is_dir() {
-            return Err(StoreError::NotAStore {
-                path,
-                reason: "no such directory".into(),
-            });
-        }
-        if !has_current_file(&path) {
-            return Err(StoreError::NotAStore {
-                path,
-                reason: "it holds no RocksDB database (no CURRENT file)".into(),
-            });
-        }
         let options = StoreOptions {
             block_cache_size: 16 << 20,
             ..StoreOptions::default()
         };
-        let db = families::open_read_only(&path, &options).map_err(|error| open_error(&path, error))?;
-        let db = Arc::new(db);
-        let format = check_format(&db, &path, false, &SystemClock)?;
-        let mut counters = load_counters(&db)?;
+        let db: Arc<dyn Engine> = Arc::new(RocksEngine::open_read_only(&path, &options)?);
+        let format = format::check_format(&*db, &path, false, &SystemClock)?;
+        let mut counters = format::load_counters(&*db)?;
         if format < 2 {
             // Format 1 kept the time range in its per-trace summaries.
-            (counters.min_tso, counters.max_tso) = tso_range_of_summaries(&db)?;
+            (counters.min_tso, counters.max_tso) = format::tso_range_of_summaries(&*db)?;
         }
-        let tso_mark = load_tso_mark(&db)?;
+        let tso_mark = format::load_tso_mark(&*db)?;
         Ok(Store {
             writer: None,
             db,
@@ -595,10 +550,8 @@ impl Store {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
         }
-        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)
-            .map_err(|error| StoreError::engine("preparing a checkpoint", error))?;
-        checkpoint
-            .create_checkpoint(dir)
+        self.db
+            .checkpoint(dir)
             .map_err(|error| StoreError::engine("writing a checkpoint", error))
     }
 
@@ -623,7 +576,7 @@ impl Store {
         };
         let mut candidates = Vec::new();
         let mut more = false;
-        self.walk_order(None, None, |trace_id, Cursor(first_seq)| {
+        self.walk_order(None, &*self.db, |trace_id, Cursor(first_seq)| {
             // First seen after the horizon: it and every later trace are kept.
             if first_seq >= before_seq {
                 return Ok(false);
@@ -674,19 +627,19 @@ impl Store {
     /// older. Events stored before the first mark (by a version without
     /// marks) count as arrived in its minute.
     fn expiry_seq(&self, horizon_minute: u64) -> Result<Option<u64>> {
-        let mut iter = clock_marks(&self.db);
-        let reading = |iter: &rocksdb::DBRawIterator<'_>| {
+        let mut iter = reads::clock_marks(&*self.db);
+        let reading = |iter: &dyn EngineIter| {
             iter.status()
                 .map_err(|error| StoreError::engine_at(keys::META_CLOCK_PREFIX, "reading clock marks", error))
         };
         iter.seek_to_first();
-        reading(&iter)?;
+        reading(&*iter)?;
         match iter.key().and_then(keys::clock_minute) {
             Some(earliest) if earliest < horizon_minute => {}
             _ => return Ok(None),
         }
-        iter.seek(keys::clock_key(horizon_minute));
-        reading(&iter)?;
+        iter.seek(&keys::clock_key(horizon_minute));
+        reading(&*iter)?;
         match iter.item() {
             Some((key, value)) => {
                 let mark: records::ClockMark = records::decode_message(key, value, records::KIND_CLOCK_MARK)?;
@@ -701,15 +654,15 @@ impl Store {
     /// of their first event): what retention measures. `None` for an empty
     /// store or one without clock marks (written before them).
     pub fn arrival_range(&self) -> Result<Option<(i64, i64)>> {
-        let (oldest, _) = self.page_matching(ListOrder::OldestFirst, None, 1, "", None)?;
-        let (newest, _) = self.page_matching(ListOrder::NewestFirst, None, 1, "", None)?;
+        let (oldest, _) = self.page_matching(ListOrder::OldestFirst, None, 1, "", &*self.db)?;
+        let (newest, _) = self.page_matching(ListOrder::NewestFirst, None, 1, "", &*self.db)?;
         let (Some((_, Cursor(oldest))), Some((_, Cursor(newest)))) = (oldest.first(), newest.first()) else {
             return Ok(None);
         };
         // Marks grow in both minute and number: the last one at or below a
         // number holds its minute (one mark per minute with writes: a short walk
         // for a store of days, once per call).
-        let mut iter = clock_marks(&self.db);
+        let mut iter = reads::clock_marks(&*self.db);
         iter.seek_to_first();
         let (mut first_minute, mut oldest_minute, mut newest_minute) = (None, None, None);
         while let Some((key, value)) = iter.item() {
@@ -740,19 +693,14 @@ impl Store {
     fn last_event_seq(&self, trace_id: &str, first_seq: u64) -> Result<Option<u64>> {
         let prefix = self.prefix_at(trace_id, first_seq);
         let end = keys::prefix_end(&prefix);
-        let mut options = Self::read_options(None);
-        options.set_iterate_lower_bound(prefix.clone());
-        options.set_iterate_upper_bound(end.clone());
-        let mut iter = self
-            .db
-            .raw_iterator_cf_opt(families::family_of(&self.db, &prefix)?, options);
+        let mut iter = self.db.iter(KeyRange::between(prefix.clone(), end.clone()));
         iter.seek_for_prev(&end);
         iter.status().map_err(|error| {
             StoreError::engine_at(&keys::trace_key(trace_id), "reading a trace's newest event", error)
         })?;
         match iter.key() {
             None => Ok(None),
-            Some(key) => event_seq(&prefix, key).map(Some),
+            Some(key) => reads::event_seq(&prefix, key).map(Some),
         }
     }
 
@@ -779,13 +727,12 @@ impl Store {
         }
         self.tso.next(|mark| {
             let value = records::encode_message(keys::META_TSO, records::KIND_TSO_MARK, &TsoMark { mark });
-            let mut options = WriteOptions::default();
+            let action = "persisting the TSO mark";
+            let mut batch = format::new_batch(&*self.db, action)?;
+            batch.put(keys::META_TSO, &value);
             // Always fsync: a mark lost to power failure could let a value repeat.
             // It is written once per TSO window, so this costs nothing in practice.
-            options.set_sync(true);
-            self.db
-                .put_opt(keys::META_TSO, value, &options)
-                .map_err(|error| StoreError::engine("persisting the TSO mark", error))
+            format::write_synced(batch, action)
         })
     }
 
@@ -797,13 +744,13 @@ impl Store {
             return Err(StoreError::ReadOnly);
         }
         self.db
-            .flush_cfs_opt(&families::all(&self.db), &rocksdb::FlushOptions::default())
+            .flush()
             .map_err(|error| StoreError::engine("flushing memtables", error))
     }
 
     /// A trace's events in arrival order; [`StoreError::TraceNotFound`] if it has none.
     pub fn query(&self, trace_id: &str) -> Result<Vec<StoredEvent>> {
-        let events = self.read_events(trace_id, None, None)?;
+        let events = self.read_events(trace_id, None, &*self.db)?;
         if events.is_empty() {
             return Err(StoreError::TraceNotFound {
                 trace_id: trace_id.to_owned(),
@@ -812,27 +759,11 @@ impl Store {
         Ok(events)
     }
 
-    /// Read options for walking across keys of many traces: total order,
-    /// never the per-trace prefix mode.
-    pub(crate) fn read_options(snapshot: Option<&rocksdb::Snapshot<'_>>) -> ReadOptions {
-        let mut options = ReadOptions::default();
-        options.set_total_order_seek(true);
-        if let Some(snapshot) = snapshot {
-            options.set_snapshot(snapshot);
-        }
-        options
-    }
-
     /// A trace's events; `first_seq` is its first-seen number when the
     /// caller knows it (from first-seen order), saving the start entry's read.
-    fn read_events(
-        &self,
-        trace_id: &str,
-        first_seq: Option<u64>,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
-    ) -> Result<Vec<StoredEvent>> {
+    fn read_events(&self, trace_id: &str, first_seq: Option<u64>, view: &dyn EngineRead) -> Result<Vec<StoredEvent>> {
         let mut events = Vec::new();
-        self.for_each_trace_event(trace_id, first_seq, snapshot, |event| {
+        self.for_each_trace_event(trace_id, first_seq, view, |event| {
             events.push(event);
             Ok(())
         })?;
@@ -849,11 +780,11 @@ impl Store {
     }
 
     /// The prefix of the events of `trace_id`; `None` when it has none.
-    fn events_prefix(&self, trace_id: &str, snapshot: Option<&rocksdb::Snapshot<'_>>) -> Result<Option<Vec<u8>>> {
+    fn events_prefix(&self, trace_id: &str, view: &dyn EngineRead) -> Result<Option<Vec<u8>>> {
         if self.format < 5 {
             return Ok(Some(keys::legacy_event_prefix(trace_id)));
         }
-        Ok(writer::read_start(&self.db, trace_id, snapshot)?.map(|first_seq| self.prefix_at(trace_id, first_seq)))
+        Ok(reads::read_start(view, trace_id)?.map(|first_seq| self.prefix_at(trace_id, first_seq)))
     }
 
     /// Streams a trace's events in arrival order, one decoded event at a time.
@@ -861,7 +792,7 @@ impl Store {
         &self,
         trace_id: &str,
         first_seq: Option<u64>,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        view: &dyn EngineRead,
         mut visit: impl FnMut(StoredEvent) -> Result<()>,
     ) -> Result<()> {
         if trace_id.len() > MAX_TRACE_ID_LEN {
@@ -869,14 +800,14 @@ impl Store {
         }
         let prefix = match first_seq {
             Some(first_seq) => self.prefix_at(trace_id, first_seq),
-            None => match self.events_prefix(trace_id, snapshot)? {
+            None => match self.events_prefix(trace_id, view)? {
                 Some(prefix) => prefix,
                 None => return Ok(()),
             },
         };
-        let mut iter = trace_events(&self.db, &prefix, snapshot)?;
+        let mut iter = reads::trace_events(view, &prefix);
         while let Some((key, value)) = iter.item() {
-            let seq = event_seq(&prefix, key)?;
+            let seq = reads::event_seq(&prefix, key)?;
             let event = records::decode_event(key, value)?;
             visit(StoredEvent { seq, event })?;
             iter.next();
@@ -891,8 +822,8 @@ impl Store {
     pub fn export(&self, mut visit: impl FnMut(&str, &StoredEvent) -> Result<()>) -> Result<u64> {
         let snapshot = self.db.snapshot();
         let mut count = 0u64;
-        self.walk_order(None, Some(&snapshot), |trace_id, Cursor(first_seq)| {
-            self.for_each_trace_event(&trace_id, Some(first_seq), Some(&snapshot), |event| {
+        self.walk_order(None, &*snapshot, |trace_id, Cursor(first_seq)| {
+            self.for_each_trace_event(&trace_id, Some(first_seq), &*snapshot, |event| {
                 count += 1;
                 visit(&trace_id, &event)
             })?;
@@ -907,10 +838,10 @@ impl Store {
     fn walk_order(
         &self,
         after: Option<Cursor>,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        view: &dyn EngineRead,
         visit: impl FnMut(String, Cursor) -> Result<bool>,
     ) -> Result<()> {
-        self.walk_order_in(ListOrder::OldestFirst, after, snapshot, visit)
+        self.walk_order_in(ListOrder::OldestFirst, after, view, visit)
     }
 
     /// Walks first-seen order in `order` (newest first: from just before
@@ -919,24 +850,21 @@ impl Store {
         &self,
         order: ListOrder,
         from: Option<Cursor>,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        view: &dyn EngineRead,
         mut visit: impl FnMut(String, Cursor) -> Result<bool>,
     ) -> Result<()> {
-        let mut options = Self::read_options(snapshot);
-        options.set_iterate_lower_bound(vec![TAG_ORDER]);
-        options.set_iterate_upper_bound(vec![ORDER_END]);
-        let mut iter = self.db.raw_iterator_opt(options);
+        let mut iter = view.iter(KeyRange::between([TAG_ORDER], [ORDER_END]));
         let newest_first = order == ListOrder::NewestFirst;
         match (from, newest_first) {
-            (None, false) => iter.seek([TAG_ORDER]),
+            (None, false) => iter.seek(&[TAG_ORDER]),
             (None, true) => iter.seek_to_last(),
             // Records are keyed by their first item, so the record holding the
             // entry next to `seq` is keyed at or before it, or (going
             // forwards) it is the next record.
             (Some(Cursor(seq)), _) => {
-                iter.seek_for_prev(keys::order_key(seq));
-                if !newest_first && !iter.valid() && iter.status().is_ok() {
-                    iter.seek([TAG_ORDER]);
+                iter.seek_for_prev(&keys::order_key(seq));
+                if !newest_first && iter.item().is_none() && iter.status().is_ok() {
+                    iter.seek(&[TAG_ORDER]);
                 }
             }
         }
@@ -971,7 +899,7 @@ impl Store {
     /// Every trace and its first-seen number (fault injection's rewrites).
     #[cfg(feature = "fault-injection")]
     pub(crate) fn walk_order_for_tests(&self, mut visit: impl FnMut(String, u64)) -> Result<()> {
-        self.walk_order(None, None, |trace_id, Cursor(first_seq)| {
+        self.walk_order(None, &*self.db, |trace_id, Cursor(first_seq)| {
             visit(trace_id, first_seq);
             Ok(true)
         })
@@ -986,7 +914,7 @@ impl Store {
         let snapshot = self.db.snapshot();
         let mut skipped = 0u64;
         let mut page = Vec::new();
-        self.walk_order(None, Some(&snapshot), |trace_id, cursor| {
+        self.walk_order(None, &*snapshot, |trace_id, cursor| {
             if skipped < offset {
                 skipped += 1;
                 return Ok(true);
@@ -1005,7 +933,7 @@ impl Store {
         }
         page.into_iter()
             .map(|(trace_id, cursor)| {
-                let events = self.read_events(&trace_id, Some(cursor.0), Some(&snapshot))?;
+                let events = self.read_events(&trace_id, Some(cursor.0), &*snapshot)?;
                 Ok(TraceEvents {
                     trace_id,
                     cursor,
@@ -1019,11 +947,11 @@ impl Store {
     /// `None`), with their events. Costs O(limit) however deep the page.
     pub fn scan_after(&self, after: Option<Cursor>, limit: u64) -> Result<ScanPage> {
         let snapshot = self.db.snapshot();
-        let (found, next) = self.page_after(after, limit, Some(&snapshot))?;
+        let (found, next) = self.page_after(after, limit, &*snapshot)?;
         let traces = found
             .into_iter()
             .map(|(trace_id, cursor)| {
-                let events = self.read_events(&trace_id, Some(cursor.0), Some(&snapshot))?;
+                let events = self.read_events(&trace_id, Some(cursor.0), &*snapshot)?;
                 Ok(TraceEvents {
                     trace_id,
                     cursor,
@@ -1034,13 +962,8 @@ impl Store {
         Ok(ScanPage { traces, next })
     }
 
-    fn page_after(
-        &self,
-        after: Option<Cursor>,
-        limit: u64,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
-    ) -> Result<OrderPage> {
-        self.page_after_matching(after, limit, "", snapshot)
+    fn page_after(&self, after: Option<Cursor>, limit: u64, view: &dyn EngineRead) -> Result<OrderPage> {
+        self.page_after_matching(after, limit, "", view)
     }
 
     fn page_after_matching(
@@ -1048,9 +971,9 @@ impl Store {
         after: Option<Cursor>,
         limit: u64,
         prefix: &str,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        view: &dyn EngineRead,
     ) -> Result<OrderPage> {
-        self.page_matching(ListOrder::OldestFirst, after, limit, prefix, snapshot)
+        self.page_matching(ListOrder::OldestFirst, after, limit, prefix, view)
     }
 
     /// Up to `limit` traces whose IDs start with `prefix`, past `from` in
@@ -1061,15 +984,9 @@ impl Store {
         from: Option<Cursor>,
         limit: u64,
         prefix: &str,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        view: &dyn EngineRead,
     ) -> Result<OrderPage> {
-        self.page_kept(
-            order,
-            from,
-            limit,
-            |trace_id, _| Ok(trace_id.starts_with(prefix)),
-            snapshot,
-        )
+        self.page_kept(order, from, limit, |trace_id, _| Ok(trace_id.starts_with(prefix)), view)
     }
 
     /// Up to `limit` traces that `keep` keeps, past `from` in `order`, and
@@ -1081,7 +998,7 @@ impl Store {
         from: Option<Cursor>,
         limit: u64,
         mut keep: impl FnMut(&str, Cursor) -> Result<bool>,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
+        view: &dyn EngineRead,
     ) -> Result<OrderPage> {
         let mut found = Vec::new();
         let mut more = false;
@@ -1105,7 +1022,7 @@ impl Store {
             last_walked = Some(cursor);
             Ok(true)
         };
-        self.walk_order_in(order, from, snapshot, visit)?;
+        self.walk_order_in(order, from, view, visit)?;
         let next = if more {
             if skipped >= LIST_SKIP_LIMIT {
                 last_walked
@@ -1163,10 +1080,10 @@ impl Store {
             if !filter.dm_only {
                 return Ok(true);
             }
-            let first = self.first_event_kind(trace_id, cursor, Some(&snapshot))?;
+            let first = self.first_event_kind(trace_id, cursor, &*snapshot)?;
             Ok(matches!(first, Some(EventKind::Binlog | EventKind::Job)))
         };
-        let (found, next) = self.page_kept(order, from, limit, keep, Some(&snapshot))?;
+        let (found, next) = self.page_kept(order, from, limit, keep, &*snapshot)?;
         let mut summaries = Vec::with_capacity(found.len());
         for (trace_id, cursor) in found {
             let mut summary = TraceSummary {
@@ -1177,7 +1094,7 @@ impl Store {
                 max_tso: 0,
                 events_by_kind: [0; EventKind::ALL.len()],
             };
-            self.for_each_trace_event(&summary.trace_id.clone(), Some(cursor.0), Some(&snapshot), |stored| {
+            self.for_each_trace_event(&summary.trace_id.clone(), Some(cursor.0), &*snapshot, |stored| {
                 summary.events += 1;
                 if let Some(slot) = kind_slot(stored.event.kind()) {
                     summary.events_by_kind[slot] += 1;
@@ -1197,17 +1114,12 @@ impl Store {
     }
 
     /// The kind of a trace's first event (the one at its first-seen cursor).
-    fn first_event_kind(
-        &self,
-        trace_id: &str,
-        cursor: Cursor,
-        snapshot: Option<&rocksdb::Snapshot<'_>>,
-    ) -> Result<Option<EventKind>> {
+    fn first_event_kind(&self, trace_id: &str, cursor: Cursor, view: &dyn EngineRead) -> Result<Option<EventKind>> {
         if trace_id.len() > MAX_TRACE_ID_LEN {
             return Ok(None);
         }
         let prefix = self.prefix_at(trace_id, cursor.0);
-        let iter = trace_events(&self.db, &prefix, snapshot)?;
+        let iter = reads::trace_events(view, &prefix);
         let first = match iter.item() {
             Some((key, value)) => Some(records::decode_event(key, value)?.kind()),
             None => None,
@@ -1264,8 +1176,15 @@ impl Store {
         })
     }
 
-    pub(crate) fn db(&self) -> &rocksdb::DB {
-        &self.db
+    /// The storage engine's own figures (RocksDB's memtables, cache,
+    /// compaction and write stalls): what operators watch.
+    pub fn engine_figures(&self) -> EngineFigures {
+        self.db.figures()
+    }
+
+    /// The engine holding the store.
+    pub(crate) fn engine(&self) -> &dyn Engine {
+        &*self.db
     }
 
     /// The on-disk format of the open store: [`FORMAT_VERSION`] once opened
@@ -1300,33 +1219,6 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// The arrival number of the event key `key` read under its trace's
-/// `prefix` (as [`trace_events`] yields them); a key that does not end in
-/// one is corruption.
-pub(crate) fn event_seq(prefix: &[u8], key: &[u8]) -> Result<u64> {
-    keys::seq_after(prefix, key).ok_or_else(|| StoreError::corrupted(key, "malformed event key"))
-}
-
-/// An iterator over one trace's events (`prefix` is its
-/// [`keys::event_prefix`], or [`keys::legacy_event_prefix`] in a store older
-/// than format 5), positioned at the first. Prefix mode, so the bloom filters
-/// skip table files without the trace.
-pub(crate) fn trace_events<'db>(
-    db: &'db rocksdb::DB,
-    prefix: &[u8],
-    snapshot: Option<&rocksdb::Snapshot<'_>>,
-) -> Result<rocksdb::DBRawIteratorWithThreadMode<'db, rocksdb::DB>> {
-    let mut options = ReadOptions::default();
-    if let Some(snapshot) = snapshot {
-        options.set_snapshot(snapshot);
-    }
-    options.set_prefix_same_as_start(true);
-    options.set_iterate_upper_bound(keys::prefix_end(prefix));
-    let mut iter = db.raw_iterator_cf_opt(families::family_of(db, prefix)?, options);
-    iter.seek(prefix);
-    Ok(iter)
-}
-
 /// Validates one encoded event (the `index`th of its batch) and frames it as a
 /// record in `records`, on the caller's thread.
 fn prepare_one(records: &mut PreparedRecords, index: usize, kind: EventKind, bytes: &[u8]) -> Result<PreparedEvent> {
@@ -1359,298 +1251,6 @@ fn unexpected_outcome(action: &'static str, outcome: Outcome) -> StoreError {
     StoreError::Engine {
         action,
         message: format!("the writer answered {outcome:?}"),
-    }
-}
-
-fn open_error(path: &Path, error: rocksdb::Error) -> StoreError {
-    let corrupted = error.kind() == rocksdb::ErrorKind::Corruption;
-    let message = error.into_string();
-    if is_lock_error(&message) {
-        StoreError::DirectoryInUse {
-            path: path.to_path_buf(),
-        }
-    } else if corrupted || message.contains("No such file or directory: While open a file") {
-        // A damaged or missing table file: refuse to open rather than serve a
-        // store with holes; the message names the file.
-        StoreError::Corrupted {
-            key: format!("table files of {}", path.display()),
-            reason: message,
-        }
-    } else {
-        StoreError::Engine {
-            action: "opening the data directory",
-            message,
-        }
-    }
-}
-
-/// Checks (or, for a new store, writes) the format record; returns the
-/// store's format version.
-fn check_format(db: &rocksdb::DB, path: &Path, create: bool, clock: &dyn Clock) -> Result<u8> {
-    let value = db
-        .get(keys::META_FORMAT)
-        .map_err(|error| StoreError::engine_at(keys::META_FORMAT, "reading the format record", error))?;
-    match value {
-        Some(value) => {
-            let found = records::peek_format(&value).ok_or_else(|| StoreError::NotAStore {
-                path: path.to_path_buf(),
-                reason: "its format record is not a tracekeep record".into(),
-            })?;
-            if found > FORMAT_VERSION {
-                return Err(StoreError::NewerFormat {
-                    path: path.to_path_buf(),
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            let info: FormatInfo = records::decode_message(keys::META_FORMAT, &value, records::KIND_FORMAT)?;
-            if info.version > u32::from(FORMAT_VERSION) {
-                return Err(StoreError::NewerFormat {
-                    path: path.to_path_buf(),
-                    found: u8::try_from(info.version).unwrap_or(u8::MAX),
-                    supported: FORMAT_VERSION,
-                });
-            }
-            Ok(found)
-        }
-        None => {
-            let mut iter = db.raw_iterator_opt(Store::read_options(None));
-            iter.seek_to_first();
-            if iter.valid() || !create {
-                return Err(StoreError::NotAStore {
-                    path: path.to_path_buf(),
-                    reason: "the RocksDB database in it has no tracekeep format record".into(),
-                });
-            }
-            let info = FormatInfo {
-                version: u32::from(FORMAT_VERSION),
-                created_unix_nanos: clock.now_nanos(),
-            };
-            let mut batch = rocksdb::WriteBatch::default();
-            batch.put(
-                keys::META_FORMAT,
-                records::encode_message(keys::META_FORMAT, records::KIND_FORMAT, &info),
-            );
-            batch.put(
-                keys::META_COUNTERS,
-                records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &Counters::default()),
-            );
-            write_synced(db, batch, "initialising the store")?;
-            Ok(FORMAT_VERSION)
-        }
-    }
-}
-
-/// The smallest and largest TSO over format 1's per-trace summaries.
-fn tso_range_of_summaries(db: &rocksdb::DB) -> Result<(i64, i64)> {
-    let mut options = Store::read_options(None);
-    options.set_iterate_upper_bound(vec![TAG_ORDER]);
-    let mut iter = db.raw_iterator_opt(options);
-    iter.seek([keys::TAG_TRACE]);
-    let mut range = TraceMeta::default();
-    while let Some((key, value)) = iter.item() {
-        let meta: TraceMeta = records::decode_message(key, value, records::KIND_TRACE_META)?;
-        range.widen_tso_range(meta.min_tso);
-        range.widen_tso_range(meta.max_tso);
-        iter.next();
-    }
-    iter.status()
-        .map_err(|error| StoreError::engine_at(&[keys::TAG_TRACE], "reading trace summaries", error))?;
-    Ok((range.min_tso, range.max_tso))
-}
-
-/// Upgrades a format-1 store in place, in one atomic batch: the store-wide
-/// time range moves from the per-trace summaries into the counters, and the
-/// summaries go (format 2 keeps none). Format-1 first-seen entries are read
-/// as they are.
-fn upgrade_from_format_1(db: &rocksdb::DB) -> Result<()> {
-    let started = std::time::Instant::now();
-    let mut counters = load_counters(db)?;
-    (counters.min_tso, counters.max_tso) = tso_range_of_summaries(db)?;
-    let mut batch = rocksdb::WriteBatch::default();
-    batch.delete_range(vec![keys::TAG_TRACE], vec![TAG_ORDER]);
-    batch.put(
-        keys::META_COUNTERS,
-        records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, &counters),
-    );
-    put_format(db, &mut batch, 2)?;
-    write_synced(db, batch, "upgrading the store from format 1")?;
-    tracing::info!(
-        millis = started.elapsed().as_millis() as u64,
-        "upgraded the store from format 1 to 2"
-    );
-    Ok(())
-}
-
-/// Writes `batch` with an fsync of the WAL, whatever the store's mode: format
-/// changes must not be lost to a power cut.
-fn write_synced(db: &rocksdb::DB, batch: rocksdb::WriteBatch, action: &'static str) -> Result<()> {
-    let mut options = WriteOptions::default();
-    options.set_sync(true);
-    db.write_opt(batch, &options)
-        .map_err(|error| StoreError::engine(action, error))
-}
-
-/// Puts the format record, saying `version`, into `batch`.
-fn put_format(db: &rocksdb::DB, batch: &mut rocksdb::WriteBatch, version: u8) -> Result<()> {
-    let value = db
-        .get(keys::META_FORMAT)
-        .map_err(|error| StoreError::engine_at(keys::META_FORMAT, "reading the format record", error))?
-        .ok_or_else(|| StoreError::corrupted(keys::META_FORMAT, "the format record is missing"))?;
-    let mut info: FormatInfo = records::decode_message(keys::META_FORMAT, &value, records::KIND_FORMAT)?;
-    info.version = u32::from(version);
-    batch.put(
-        keys::META_FORMAT,
-        records::encode_message(keys::META_FORMAT, records::KIND_FORMAT, &info),
-    );
-    Ok(())
-}
-
-/// Upgrades a format-2 store in place: its spans get their index entries
-/// (written in batches; a crash part way leaves format 2, and the next open
-/// writes the same entries again), then the format record says 3. One pass
-/// over the events, reading only the span records' payloads.
-fn upgrade_to_format_3(db: &rocksdb::DB) -> Result<()> {
-    let started = std::time::Instant::now();
-    let mut options = Store::read_options(None);
-    options.set_iterate_upper_bound(vec![keys::TAG_TRACE]);
-    options.fill_cache(false);
-    let mut iter = db.raw_iterator_opt(options);
-    iter.seek([keys::TAG_LEGACY_EVENT]);
-    let mut index = span_index::IndexEntries::default();
-    let mut spans = 0u64;
-    let mut progress = LogProgress::new(
-        "upgrading the store to format 3",
-        "records",
-        figures::estimated_keys(db),
-    );
-    let write = |batch: rocksdb::WriteBatch| {
-        db.write(batch)
-            .map_err(|error| StoreError::engine("indexing stored spans", error))
-    };
-    while let Some((key, value)) = iter.item() {
-        if records::peek_kind(value) == Some(EventKind::Span.code())
-            && let TraceEvent::Span(span) = records::decode_event(key, value)?
-        {
-            spans += 1;
-            index.add_span(&span, span_index::trace_id_of(&span));
-            if index.len() >= 100_000 {
-                write(span_index_batch(std::mem::take(&mut index)))?;
-            }
-        }
-        progress.add(1);
-        iter.next();
-    }
-    iter.status()
-        .map_err(|error| StoreError::engine_at(&[keys::TAG_LEGACY_EVENT], "indexing stored spans", error))?;
-    let mut batch = span_index_batch(index);
-    put_format(db, &mut batch, 3)?;
-    write_synced(db, batch, "upgrading the store to format 3")?;
-    tracing::info!(
-        spans,
-        millis = started.elapsed().as_millis() as u64,
-        "upgraded the store to format 3 (span index)"
-    );
-    Ok(())
-}
-
-/// Upgrades a format-4 store in place: every event moves from `0x01 trace
-/// seq` to `0x0A first_seq trace seq` in the `events` family, and each trace
-/// gets its start entry, in one pass over the old events. A trace's first-seen number is the arrival
-/// number just before its first event's (as first-seen order has it since
-/// format 1). Batches are written as they fill and the old events stay
-/// until the last one, which deletes them and says format 5: a crash part
-/// way leaves format 4, and the next open moves the same events to the
-/// same keys again (a trace whose start entry was written keeps its number).
-fn upgrade_to_format_5(db: &rocksdb::DB) -> Result<()> {
-    const BATCH_BYTES: usize = 8 << 20;
-    let started = std::time::Instant::now();
-    let mut options = Store::read_options(None);
-    options.set_iterate_upper_bound(vec![keys::TAG_LEGACY_EVENT + 1]);
-    options.fill_cache(false);
-    let mut iter = db.raw_iterator_opt(options);
-    iter.seek([keys::TAG_LEGACY_EVENT]);
-    let family = families::events(db)?;
-    let mut progress = LogProgress::new(
-        "upgrading the store to format 5",
-        "records",
-        figures::estimated_keys(db),
-    );
-    let mut batch = rocksdb::WriteBatch::default();
-    let mut current: Option<(String, u64)> = None;
-    let (mut events, mut traces) = (0u64, 0u64);
-    let mut new_key = Vec::new();
-    while let Some((key, value)) = iter.item() {
-        let Ok(keys::Key::LegacyEvent { trace_id, seq }) = keys::decode_key(key) else {
-            tracing::warn!(key = %keys::describe_key(key), "a malformed event key is left behind by the upgrade");
-            iter.next();
-            continue;
-        };
-        let first_seq = match &current {
-            Some((current_id, first_seq)) if *current_id == trace_id => *first_seq,
-            _ => {
-                let first_seq = match writer::read_start(db, &trace_id, None)? {
-                    Some(first_seq) => first_seq,
-                    None => {
-                        let first_seq = seq.saturating_sub(1);
-                        keys::write_trace_start_key(&mut new_key, &trace_id);
-                        batch.put(&new_key, records::encode_trace_start(&new_key, first_seq));
-                        first_seq
-                    }
-                };
-                traces += 1;
-                current = Some((trace_id.clone(), first_seq));
-                first_seq
-            }
-        };
-        keys::write_event_key(&mut new_key, first_seq, trace_id.as_bytes(), seq);
-        batch.put_cf(family, &new_key, records::rekey(key, &new_key, value));
-        events += 1;
-        progress.add(1);
-        if batch.size_in_bytes() >= BATCH_BYTES {
-            db.write(std::mem::take(&mut batch))
-                .map_err(|error| StoreError::engine("moving events to format 5's keys", error))?;
-        }
-        iter.next();
-    }
-    iter.status()
-        .map_err(|error| StoreError::engine_at(&[keys::TAG_LEGACY_EVENT], "moving events to format 5's keys", error))?;
-    batch.delete_range(vec![keys::TAG_LEGACY_EVENT], vec![keys::TAG_LEGACY_EVENT + 1]);
-    put_format(db, &mut batch, 5)?;
-    write_synced(db, batch, "upgrading the store to format 5")?;
-    tracing::info!(
-        traces,
-        events,
-        millis = started.elapsed().as_millis() as u64,
-        "upgraded the store to format 5 (events keyed by first-seen number)"
-    );
-    Ok(())
-}
-
-fn span_index_batch(index: span_index::IndexEntries) -> rocksdb::WriteBatch {
-    let mut batch = rocksdb::WriteBatch::default();
-    span_index::write_entries(&mut batch, &index);
-    batch
-}
-
-fn load_counters(db: &rocksdb::DB) -> Result<Counters> {
-    let value = db
-        .get(keys::META_COUNTERS)
-        .map_err(|error| StoreError::engine_at(keys::META_COUNTERS, "reading the counters", error))?
-        .ok_or_else(|| StoreError::corrupted(keys::META_COUNTERS, "the counters record is missing"))?;
-    records::decode_message(keys::META_COUNTERS, &value, records::KIND_COUNTERS)
-}
-
-fn load_tso_mark(db: &rocksdb::DB) -> Result<i64> {
-    let value = db
-        .get(keys::META_TSO)
-        .map_err(|error| StoreError::engine_at(keys::META_TSO, "reading the TSO mark", error))?;
-    match value {
-        None => Ok(0),
-        Some(value) => {
-            let mark: TsoMark = records::decode_message(keys::META_TSO, &value, records::KIND_TSO_MARK)?;
-            Ok(mark.mark)
-        }
     }
 }
 
@@ -1696,7 +1296,3 @@ pub(crate) fn directory_usage(path: &Path) -> Result<DirectoryUsage> {
 #[path = "disk_bound.rs"]
 mod disk_bound;
 pub use disk_bound::Trim;
-
-#[cfg(test)]
-#[path = "store_tests.rs"]
-mod tests;

@@ -26,6 +26,7 @@ use std::hash::{Hash as _, Hasher as _};
 
 use tracekeep_proto::TraceEvent;
 
+use crate::engine::{EngineIter, EngineRead, KeyRange};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key};
 use crate::order;
@@ -78,7 +79,7 @@ fn counts_agree(recorded: &BTreeMap<u32, u64>, tallied: &BTreeMap<u32, u64>, dam
 
 struct Pass<'s, 'p> {
     store: &'s Store,
-    snapshot: &'s rocksdb::Snapshot<'s>,
+    view: &'s dyn EngineRead,
     report: VerifyReport,
     on_problem: &'p mut dyn FnMut(&Problem),
     found: Counters,
@@ -94,7 +95,7 @@ struct Pass<'s, 'p> {
     starts: u64,
     linked_starts: u64,
     /// Reused for the first-event seeks.
-    events: Option<rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>>,
+    events: Option<Box<dyn EngineIter + 's>>,
     /// The span index entries the current trace's spans call for.
     trace_index: span_index::IndexEntries,
     /// Entries the spans call for, and entries found: count and hash sum.
@@ -143,9 +144,8 @@ impl<'s> Pass<'s, '_> {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.store
-            .db()
-            .get_opt(key, &Store::read_options(Some(self.snapshot)))
+        self.view
+            .get(key)
             .map_err(|error| StoreError::engine_at(key, "verifying", error))
     }
 
@@ -157,13 +157,10 @@ impl<'s> Pass<'s, '_> {
     /// `first_seq`, if it has one.
     fn first_event_seq(&mut self, trace_id: &str, first_seq: u64) -> Result<Option<u64>> {
         let prefix = self.store.prefix_at(trace_id, first_seq);
-        let (store, snapshot) = (self.store, self.snapshot);
-        let family = crate::families::family_of(store.db(), &prefix)?;
-        let iter = self.events.get_or_insert_with(|| {
-            store
-                .db()
-                .raw_iterator_cf_opt(family, Store::read_options(Some(snapshot)))
-        });
+        let (view, tag) = (self.view, self.event_tag());
+        let iter = self
+            .events
+            .get_or_insert_with(|| view.iter(KeyRange::between([tag], [tag + 1])));
         iter.seek(&prefix);
         iter.status()
             .map_err(|error| StoreError::engine_at(&prefix, "verifying", error))?;
@@ -237,10 +234,9 @@ impl<'s> Pass<'s, '_> {
         iter.status()
             .map_err(|error| StoreError::engine_at(&[tag], "verifying", error))?;
         let mut expected: std::collections::HashMap<Vec<u8>, Vec<u8>> = expected.into_stored().collect();
-        let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![keys::TAG_TAG_VALUE]);
-        let mut iter = self.store.db().raw_iterator_opt(options);
-        iter.seek([keys::TAG_SPAN_TIME]);
+        let view = self.view;
+        let mut iter = view.iter(KeyRange::between([keys::TAG_SPAN_TIME], [keys::TAG_TAG_VALUE]));
+        iter.seek_to_first();
         while let Some((key, value)) = iter.item() {
             match expected.remove(key) {
                 None => {
@@ -301,10 +297,9 @@ impl<'s> Pass<'s, '_> {
     /// over first-seen order for its numbers, one over the events.
     fn name_orphans(&mut self) -> Result<()> {
         let mut first_seqs = HashSet::new();
-        let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![keys::ORDER_END]);
-        let mut iter = self.store.db().raw_iterator_opt(options);
-        iter.seek([keys::TAG_ORDER]);
+        let view = self.view;
+        let mut iter = view.iter(KeyRange::between([keys::TAG_ORDER], [keys::ORDER_END]));
+        iter.seek_to_first();
         while let Some((key, value)) = iter.item() {
             if let Ok(Key::Order { first_seq }) = keys::decode_key(key)
                 && let Ok(items) = order::decode(key, first_seq, value)
@@ -339,14 +334,10 @@ impl<'s> Pass<'s, '_> {
 
     /// An iterator over every event, in key order under the pass's snapshot,
     /// positioned at the first, and the tag of the store's event keys.
-    fn all_events(&self) -> Result<(u8, rocksdb::DBRawIteratorWithThreadMode<'s, rocksdb::DB>)> {
-        let store = self.store;
-        let tag = self.event_tag();
-        let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![tag + 1]);
-        let family = crate::families::family_of(store.db(), &[tag])?;
-        let mut iter = store.db().raw_iterator_cf_opt(family, options);
-        iter.seek([tag]);
+    fn all_events(&self) -> Result<(u8, Box<dyn EngineIter + 's>)> {
+        let (view, tag) = (self.view, self.event_tag());
+        let mut iter = view.iter(KeyRange::between([tag], [tag + 1]));
+        iter.seek_to_first();
         Ok((tag, iter))
     }
 
@@ -400,11 +391,9 @@ impl<'s> Pass<'s, '_> {
 
     /// Names the start entries of traces that have no events where they say.
     fn name_stray_starts(&mut self) -> Result<()> {
-        let store = self.store;
-        let mut options = Store::read_options(Some(self.snapshot));
-        options.set_iterate_upper_bound(vec![keys::TAG_TRACE_START + 1]);
-        let mut iter = store.db().raw_iterator_opt(options);
-        iter.seek([keys::TAG_TRACE_START]);
+        let view = self.view;
+        let mut iter = view.iter(KeyRange::between([keys::TAG_TRACE_START], [keys::TAG_TRACE_START + 1]));
+        iter.seek_to_first();
         while let Some((key, value)) = iter.item() {
             if let Ok(Key::TraceStart { trace_id }) = keys::decode_key(key)
                 && let Ok(first_seq) = records::decode_trace_start(key, value)
@@ -536,11 +525,10 @@ impl Store {
         mut on_problem: impl FnMut(&Problem),
         mut on_progress: impl FnMut(u64),
     ) -> Result<VerifyReport> {
-        let snapshot = self.db().snapshot();
+        let snapshot = self.engine().snapshot();
         let stored = {
-            let value = self
-                .db()
-                .get_opt(keys::META_COUNTERS, &Store::read_options(Some(&snapshot)))
+            let value = snapshot
+                .get(keys::META_COUNTERS)
                 .map_err(|error| StoreError::engine_at(keys::META_COUNTERS, "verifying", error))?;
             value.and_then(|value| {
                 records::decode_message::<Counters>(keys::META_COUNTERS, &value, records::KIND_COUNTERS).ok()
@@ -548,7 +536,7 @@ impl Store {
         };
         let mut pass = Pass {
             store: self,
-            snapshot: &snapshot,
+            view: &*snapshot,
             report: VerifyReport::default(),
             on_problem: &mut on_problem,
             found: Counters::default(),
@@ -567,12 +555,16 @@ impl Store {
         if pass.get(keys::META_FORMAT)?.is_none() {
             pass.problem(keys::META_FORMAT, "the format record is missing");
         }
-        // The default family, then (format 5) the events: one trace's events
-        // are together in either, so each trace is checked as it ends.
-        for family in crate::families::all(self.db()) {
-            let mut iter = self
-                .db()
-                .raw_iterator_cf_opt(family, Store::read_options(Some(&snapshot)));
+        // Every key, in three ranges: below the events, above them, then the
+        // events (format 5). One trace's events are together wherever they
+        // are, so each trace is checked as it ends.
+        let ranges = [
+            KeyRange::between([], [keys::TAG_EVENT]),
+            KeyRange::from([keys::TAG_EVENT + 1]),
+            KeyRange::between([keys::TAG_EVENT], [keys::TAG_EVENT + 1]),
+        ];
+        for range in ranges {
+            let mut iter = snapshot.iter(KeyRange { once: true, ..range });
             iter.seek_to_first();
             while let Some((key, value)) = iter.item() {
                 pass.report.records += 1;
@@ -585,7 +577,7 @@ impl Store {
             if let Err(error) = iter.status() {
                 pass.problem_named(
                     "(storage engine)".into(),
-                    format!("the pass stopped early: {}", error.into_string()),
+                    format!("the pass stopped early: {}", error.message),
                 );
             }
         }

@@ -34,13 +34,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 
-use rocksdb::{ReadOptions, WriteBatch, WriteOptions};
 use tracekeep_proto::{EventKind, TraceEvent};
 
+use crate::engine::{Engine, EngineBatch, KeyRange};
 use crate::error::{Result, StoreError};
-use crate::families;
 use crate::keys::{self, ORDER_END, TAG_END, TAG_LEGACY_EVENT, TAG_ORDER};
 use crate::order::{self, OrderItem};
+use crate::reads::read_start;
 use crate::records::{self, Counters, OrderBatch, PreparedRecord, PreparedRecords};
 use crate::span_index;
 use crate::trace_filter::TraceFilter;
@@ -202,7 +202,7 @@ pub(crate) struct Request {
 
 /// What the writer thread needs.
 pub(crate) struct WriterContext {
-    pub db: Arc<rocksdb::DB>,
+    pub db: Arc<dyn Engine>,
     pub sync: bool,
     /// The data directory, whose filesystem's free space is checked.
     pub path: PathBuf,
@@ -223,15 +223,17 @@ pub(crate) struct WriterContext {
 /// thread wake-ups) cost more than the commit, about 80 µs of CPU per
 /// one-event append on the 2-core benchmark machine. It commits only its own
 /// group; whatever arrived meanwhile is handed to the writer thread, so a
-/// caller never becomes the writer under load. With `sync`, or while RocksDB
+/// caller never becomes the writer under load. With `sync`, with an engine
+/// whose commits wait on the network (a bucket), or while RocksDB
 /// is slowing or stopping writes, appends never commit inline: a caller's
 /// thread (an async worker) must not wait on an fsync or a stall.
 pub(crate) struct Queue {
     shared: Mutex<Shared>,
     wake: Condvar,
     core: Mutex<Core>,
-    /// `sync` mode: no inline commits.
-    sync: bool,
+    /// No inline commits: `sync` mode, or an engine whose commits wait on
+    /// the network.
+    never_inline: bool,
     /// Inline commits only after no commit ended for this long. When commits
     /// follow each other faster, the writer thread committing beside the
     /// async workers kept the 4 x 1 row's p99 at 1 ms where inline commits,
@@ -274,7 +276,7 @@ impl Queue {
     /// A queue whose committers share `context` and the writer state
     /// resumed from `counters`.
     pub(crate) fn new(context: WriterContext, counters: Counters, inline_after_idle: std::time::Duration) -> Queue {
-        let sync = context.sync;
+        let never_inline = context.sync || !context.db.commit_is_quick();
         let state = WriterState::new(&context, counters);
         Queue {
             shared: Mutex::new(Shared::default()),
@@ -284,7 +286,7 @@ impl Queue {
                 state,
                 engine_read_at: None,
             }),
-            sync,
+            never_inline,
             inline_after_idle,
             engine_slowing: AtomicBool::new(false),
             born: std::time::Instant::now(),
@@ -306,7 +308,7 @@ impl Queue {
     pub(crate) fn submit(&self, request: Request) {
         let inline = matches!(request.op, Op::Append(_))
             && request.op.events() <= INLINE_MAX_EVENTS
-            && !self.sync
+            && !self.never_inline
             && !self.engine_slowing.load(Ordering::Relaxed)
             && self.idle_for() >= self.inline_after_idle;
         let mut shared = self.shared();
@@ -412,7 +414,7 @@ impl Queue {
         if engine_read_at.is_none_or(|at| at.elapsed() >= ENGINE_READ_INTERVAL) {
             *engine_read_at = Some(std::time::Instant::now());
             self.engine_slowing
-                .store(engine_slowing(&context.db), Ordering::Relaxed);
+                .store(context.db.writes_slowing(), Ordering::Relaxed);
         }
     }
 }
@@ -450,12 +452,6 @@ fn drain(requests: &mut VecDeque<Request>) -> Vec<Request> {
         drained.push(request);
     }
     drained
-}
-
-/// Whether RocksDB is delaying or stopping writes now (compaction behind).
-fn engine_slowing(db: &rocksdb::DB) -> bool {
-    let int = |name: &rocksdb::properties::PropName| db.property_int_value(name).ok().flatten().unwrap_or(0);
-    int(rocksdb::properties::ACTUAL_DELAYED_WRITE_RATE) > 0 || int(rocksdb::properties::IS_WRITE_STOPPED) > 0
 }
 
 /// Traces the writer touched lately, per generation.
@@ -542,7 +538,7 @@ impl WriterState {
             filter: TraceFilter::with_capacity(0),
             filter_complete: stored == 0,
             loader,
-            clock_minute: newest_clock_minute(&context.db),
+            clock_minute: newest_clock_minute(&*context.db),
         }
     }
 
@@ -577,7 +573,7 @@ impl WriterState {
     /// block as the question: a trace the commit then fails to store is only
     /// a false positive (it costs a read if it comes again), and the filter
     /// never misses a stored one.
-    fn stored_start(&mut self, db: &rocksdb::DB, hash: u64, trace_id: &[u8]) -> Result<Option<u64>> {
+    fn stored_start(&mut self, db: &dyn Engine, hash: u64, trace_id: &[u8]) -> Result<Option<u64>> {
         if let Some(first_seq) = self.hot.get(hash, trace_id) {
             return Ok(Some(first_seq));
         }
@@ -586,12 +582,12 @@ impl WriterState {
             return Ok(None);
         }
         // UTF-8 already (see `PreparedEvent::trace_id`): borrowed, not copied.
-        read_start(db, &String::from_utf8_lossy(trace_id), None)
+        read_start(db, &String::from_utf8_lossy(trace_id))
     }
 }
 
 impl FilterLoader {
-    fn start(db: Arc<rocksdb::DB>, expected: usize) -> Option<FilterLoader> {
+    fn start(db: Arc<dyn Engine>, expected: usize) -> Option<FilterLoader> {
         let (sender, filters) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
@@ -599,7 +595,7 @@ impl FilterLoader {
             .name("tracekeep-filter".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                match load_filter(&db, expected, &stopped) {
+                match load_filter(&*db, expected, &stopped) {
                     Ok(Some(filter)) => {
                         tracing::info!(
                             traces = expected,
@@ -625,15 +621,14 @@ impl FilterLoader {
 
 /// Every trace of the first-seen order, into a filter; `None` if stopped.
 /// Traces committed meanwhile are in the writer's own filter.
-fn load_filter(db: &rocksdb::DB, expected: usize, stop: &AtomicBool) -> Result<Option<TraceFilter>> {
+fn load_filter(db: &dyn Engine, expected: usize, stop: &AtomicBool) -> Result<Option<TraceFilter>> {
     let mut filter = TraceFilter::with_capacity(expected);
-    let mut options = ReadOptions::default();
-    options.set_total_order_seek(true);
-    options.set_iterate_upper_bound(vec![ORDER_END]);
     // A one-off pass: do not push the hot blocks out of the cache.
-    options.fill_cache(false);
-    let mut iter = db.raw_iterator_opt(options);
-    iter.seek([TAG_ORDER]);
+    let mut iter = db.iter(KeyRange {
+        once: true,
+        ..KeyRange::between([TAG_ORDER], [ORDER_END])
+    });
+    iter.seek_to_first();
     while let Some((key, value)) = iter.item() {
         if stop.load(Ordering::Relaxed) {
             return Ok(None);
@@ -646,24 +641,6 @@ fn load_filter(db: &rocksdb::DB, expected: usize, stop: &AtomicBool) -> Result<O
     iter.status()
         .map_err(|error| StoreError::engine_at(&[TAG_ORDER], "reading first-seen order", error))?;
     Ok(Some(filter))
-}
-
-/// The first-seen number in the start entry of `trace_id`, if it has one
-/// (it has one exactly while the trace has events).
-pub(crate) fn read_start(
-    db: &rocksdb::DB,
-    trace_id: &str,
-    snapshot: Option<&rocksdb::Snapshot<'_>>,
-) -> Result<Option<u64>> {
-    let key = keys::trace_start_key(trace_id);
-    let mut options = ReadOptions::default();
-    if let Some(snapshot) = snapshot {
-        options.set_snapshot(snapshot);
-    }
-    let value = db
-        .get_pinned_opt(&key, &options)
-        .map_err(|error| StoreError::engine_at(&key, "looking up a trace", error))?;
-    value.map(|value| records::decode_trace_start(&key, &value)).transpose()
 }
 
 /// Where an event's trace starts, as phase one of an append finds it.
@@ -679,10 +656,8 @@ enum Start {
 
 /// The appends being folded into one commit.
 struct Group<'a> {
-    db: &'a rocksdb::DB,
-    /// The family events go to.
-    events: &'a rocksdb::ColumnFamily,
-    batch: WriteBatch,
+    db: &'a dyn Engine,
+    batch: Box<dyn EngineBatch + 'a>,
     counters: Counters,
     /// First-seen entries of the traces the group starts.
     order: OrderBatch,
@@ -757,11 +732,10 @@ impl Group<'_> {
                 }
             };
             self.counters.widen_tso_range(event.tso);
-            self.batch
-                .put_cf(self.events, &self.key, records.seal(event.record, &self.key));
+            self.batch.put(&self.key, records.seal(event.record, &self.key));
         }
         self.count_kind(kind_run);
-        span_index::write_entries(&mut self.batch, &index);
+        span_index::write_entries(&mut *self.batch, &index);
         Ok(Outcome::Appended)
     }
 
@@ -795,18 +769,18 @@ impl Group<'_> {
         for (trace_id, &first_seq) in self.order.trace_ids.iter().zip(&self.order.first_seqs) {
             keys::write_trace_start_key(&mut self.key, trace_id);
             self.batch
-                .put(&self.key, records::encode_trace_start(&self.key, first_seq));
+                .put(&self.key, &records::encode_trace_start(&self.key, first_seq));
         }
         if let Some((key, value)) = order::encode(&self.order) {
-            self.batch.put(key, value);
+            self.batch.put(&key, &value);
         }
-        put_counters(&mut self.batch, &self.counters);
+        put_counters(&mut *self.batch, &self.counters);
     }
 }
 
-fn put_counters(batch: &mut WriteBatch, counters: &Counters) {
+fn put_counters(batch: &mut dyn EngineBatch, counters: &Counters) {
     let value = records::encode_message(keys::META_COUNTERS, records::KIND_COUNTERS, counters);
-    batch.put(keys::META_COUNTERS, value);
+    batch.put(keys::META_COUNTERS, &value);
 }
 
 /// The bytes free when the filesystem of `path` is below `reserve`, `None`
@@ -826,12 +800,10 @@ pub(crate) fn space_below_reserve(path: &std::path::Path, reserve: u64) -> Optio
 fn write(
     context: &WriterContext,
     state: &mut WriterState,
-    batch: WriteBatch,
+    batch: Box<dyn EngineBatch + '_>,
     counters: Counters,
 ) -> std::result::Result<(), String> {
-    let mut options = WriteOptions::default();
-    options.set_sync(context.sync);
-    match context.db.write_opt(batch, &options) {
+    match batch.write(context.sync) {
         Ok(()) => {
             if let Ok(mut published) = context.published.lock() {
                 *published = counters.clone();
@@ -842,7 +814,7 @@ fn write(
         Err(error) => {
             // What the failed batch left is unknown: forget which traces are hot.
             state.hot.clear();
-            let message = error.into_string();
+            let message = error.message;
             tracing::error!(%message, "commit failed; its requests are refused");
             Err(message)
         }
@@ -866,20 +838,18 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
         .iter()
         .map(|request| request.op.size() + request.op.events() * 48)
         .sum();
-    let events = match families::events(&context.db) {
-        Ok(events) => events,
+    let batch = match context.db.batch(capacity + 4096) {
+        Ok(batch) => batch,
         Err(error) => {
-            let message = error.to_string();
             for request in requests {
-                request.reply.send(Err(commit_failed(&message)));
+                request.reply.send(Err(commit_failed(&error.message)));
             }
             return;
         }
     };
     let mut group = Group {
-        db: &context.db,
-        events,
-        batch: WriteBatch::with_capacity_bytes(capacity + 4096),
+        db: &*context.db,
+        batch,
         counters: state.counters.clone(),
         order: OrderBatch::default(),
         started_hashes: Vec::new(),
@@ -932,7 +902,7 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
         let mark = records::ClockMark {
             seq: state.counters.next_seq,
         };
-        batch.put(&key, records::encode_message(&key, records::KIND_CLOCK_MARK, &mark));
+        batch.put(&key, &records::encode_message(&key, records::KIND_CLOCK_MARK, &mark));
     }
     match write(context, state, batch, counters) {
         Ok(()) => {
@@ -985,18 +955,17 @@ fn commit_alone(context: &WriterContext, state: &mut WriterState, request: Reque
 }
 
 fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome> {
-    let mut batch = WriteBatch::default();
-    batch.delete_range(vec![TAG_LEGACY_EVENT], vec![TAG_END]);
-    batch.delete_range_cf(
-        families::events(&context.db)?,
-        vec![keys::TAG_EVENT],
-        vec![keys::TAG_EVENT + 1],
-    );
+    let mut batch = context
+        .db
+        .batch(0)
+        .map_err(|error| StoreError::engine("truncating", error))?;
+    // The events of every format, start entries and the span index.
+    batch.delete_range(&[TAG_LEGACY_EVENT], &[TAG_END]);
     let counters = Counters {
         next_seq: state.counters.next_seq,
         ..Counters::default()
     };
-    put_counters(&mut batch, &counters);
+    put_counters(&mut *batch, &counters);
     write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
     // The store is empty: an empty filter is complete, whatever a loader finds.
     state.stop_loader();
@@ -1017,15 +986,15 @@ struct Doomed {
     index: span_index::IndexEntries,
 }
 
-fn doomed_trace(db: &rocksdb::DB, trace_id: &str) -> Result<Option<Doomed>> {
-    let Some(first_seq) = read_start(db, trace_id, None)? else {
+fn doomed_trace(db: &dyn Engine, trace_id: &str) -> Result<Option<Doomed>> {
+    let Some(first_seq) = read_start(db, trace_id)? else {
         return Ok(None);
     };
     let prefix = keys::event_prefix(first_seq, trace_id);
-    let mut iter = crate::store::trace_events(db, &prefix, None)?;
+    let mut iter = crate::reads::trace_events(db, &prefix);
     let mut doomed: Option<Doomed> = None;
     while let Some((key, value)) = iter.item() {
-        let seq = crate::store::event_seq(&prefix, key)?;
+        let seq = crate::reads::event_seq(&prefix, key)?;
         let doomed = doomed.get_or_insert(Doomed {
             first_seq,
             last_event_seq: seq,
@@ -1062,8 +1031,8 @@ pub(crate) fn minute_of(nanos: i64) -> u64 {
 }
 
 /// The minute of the newest clock mark, 0 when there is none.
-fn newest_clock_minute(db: &rocksdb::DB) -> u64 {
-    let mut iter = crate::store::clock_marks(db);
+fn newest_clock_minute(db: &dyn Engine) -> u64 {
+    let mut iter = crate::reads::clock_marks(db);
     iter.seek_to_last();
     iter.key().and_then(keys::clock_minute).unwrap_or(0)
 }
@@ -1090,24 +1059,26 @@ fn delete_traces(
     trace_ids: Vec<String>,
     before_seq: u64,
 ) -> Result<u64> {
-    let events = families::events(&context.db)?;
-    let mut batch = WriteBatch::default();
+    let mut batch = context
+        .db
+        .batch(0)
+        .map_err(|error| StoreError::engine("deleting traces", error))?;
     let mut counters = state.counters.clone();
     let mut removed = Vec::new();
     for trace_id in trace_ids {
         // Gone already, or it received an event after the horizon: kept.
-        let Some(doomed) = doomed_trace(&context.db, &trace_id)?.filter(|doomed| doomed.last_event_seq < before_seq)
+        let Some(doomed) = doomed_trace(&*context.db, &trace_id)?.filter(|doomed| doomed.last_event_seq < before_seq)
         else {
             continue;
         };
-        take_out(&mut batch, events, &mut counters, &trace_id, &doomed);
+        take_out(&mut *batch, &mut counters, &trace_id, &doomed);
         removed.push((trace_id, doomed.first_seq));
     }
     if removed.is_empty() {
         return Ok(0);
     }
-    remove_order_items(&context.db, &mut batch, &removed)?;
-    put_counters(&mut batch, &counters);
+    remove_order_items(&*context.db, &mut *batch, &removed)?;
+    put_counters(&mut *batch, &counters);
     write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
     for (trace_id, _) in &removed {
         state.hot.forget(trace_id);
@@ -1117,17 +1088,11 @@ fn delete_traces(
 
 /// Deletes a trace's events, start entry and span index entries, and takes
 /// it out of the counters (its first-seen entry is the caller's).
-fn take_out(
-    batch: &mut WriteBatch,
-    events: &rocksdb::ColumnFamily,
-    counters: &mut Counters,
-    trace_id: &str,
-    doomed: &Doomed,
-) {
+fn take_out(batch: &mut dyn EngineBatch, counters: &mut Counters, trace_id: &str, doomed: &Doomed) {
     let prefix = keys::event_prefix(doomed.first_seq, trace_id);
     let end = keys::prefix_end(&prefix);
-    batch.delete_range_cf(events, prefix, end);
-    batch.delete(keys::trace_start_key(trace_id));
+    batch.delete_range(&prefix, &end);
+    batch.delete(&keys::trace_start_key(trace_id));
     for key in doomed.index.span_keys() {
         batch.delete(key);
     }
@@ -1146,14 +1111,15 @@ type OrderRewrite<'a> = (Vec<OrderItem>, Vec<(&'a str, u64)>);
 /// records holding them, each record read once and rewritten once under its
 /// new first number (two rewrites of one record in one batch would each start
 /// from the stored one).
-pub(crate) fn remove_order_items(db: &rocksdb::DB, batch: &mut WriteBatch, removed: &[(String, u64)]) -> Result<()> {
-    let mut options = ReadOptions::default();
-    options.set_total_order_seek(true);
-    options.set_iterate_lower_bound(vec![TAG_ORDER]);
-    let mut iter = db.raw_iterator_opt(options);
+pub(crate) fn remove_order_items(
+    db: &dyn Engine,
+    batch: &mut dyn EngineBatch,
+    removed: &[(String, u64)],
+) -> Result<()> {
+    let mut iter = db.iter(KeyRange::between([TAG_ORDER], [ORDER_END]));
     let mut records: std::collections::BTreeMap<Vec<u8>, OrderRewrite<'_>> = std::collections::BTreeMap::new();
     for (trace_id, first_seq) in removed {
-        iter.seek_for_prev(keys::order_key(*first_seq));
+        iter.seek_for_prev(&keys::order_key(*first_seq));
         iter.status()
             .map_err(|error| StoreError::engine_at(&keys::order_key(*first_seq), "reading first-seen order", error))?;
         let Some((key, value)) = iter.item() else {
@@ -1180,7 +1146,7 @@ pub(crate) fn remove_order_items(db: &rocksdb::DB, batch: &mut WriteBatch, remov
         }
         batch.delete(&key);
         if let Some((key, value)) = order::encode(&order::to_batch(items)) {
-            batch.put(key, value);
+            batch.put(&key, &value);
         }
     }
     Ok(())
