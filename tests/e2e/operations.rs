@@ -104,7 +104,8 @@ async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
     );
     expect("tracekeep_traces", 3.0);
     expect("tracekeep_events{kind=\"job\"}", 3.0);
-    assert!(metric_sample(&after, "tracekeep_disk_bytes") > 0.0);
+    // On a bucket the data directory holds only its lock file.
+    assert!(on_bucket() || metric_sample(&after, "tracekeep_disk_bytes") > 0.0);
     assert!(after.lines().any(|line| line.starts_with("tracekeep_tso_mark ")));
     // The oldest trace's first event has TSO 1 (1970): its age is now.
     let age = metric_sample(&after, "tracekeep_oldest_trace_age_seconds");
@@ -152,6 +153,9 @@ async fn a_refused_dm_upload_is_counted_by_its_reason() {
 
 #[tokio::test]
 async fn a_checkpoint_taken_while_serving_is_a_store_of_its_own() {
+    if tracekeep_e2e::harness::rocksdb_only("checkpoints are RocksDB directories") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let backups = dir.path().join("backups");
     let server = Server::start(

@@ -479,13 +479,10 @@ fn dump_exports_otlp_spans_exactly_as_they_arrived() {
     );
     assert_eq!(response.status, 202);
 
-    let output = std::process::Command::new(binary("tracekeep-dump"))
-        .args(["export", "--format", "otlp", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<ExportTraceServiceRequest> = String::from_utf8(output.stdout)
-        .unwrap()
+    let output = dump(&["export", "--format", "otlp", data.to_str().unwrap()]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let lines: Vec<ExportTraceServiceRequest> = output
+        .stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();

@@ -44,10 +44,15 @@ async fn stats_count_what_was_stored_and_report_the_engine() {
     assert_eq!(stats["events"]["job"], 3);
     assert_eq!(stats["events"]["binlog"], 1);
     assert_eq!(stats["events"]["span"], 0);
-    assert!(stats["bytes_on_disk"].as_u64().unwrap() > 0);
+    // On a bucket the data directory holds only its lock file.
+    assert!(on_bucket() || stats["bytes_on_disk"].as_u64().unwrap() > 0);
     assert!(stats["tso_mark"].as_i64().is_some());
     let engine = &stats["engine"];
-    assert!(engine["memtable_bytes"].as_u64().unwrap() > 0, "{engine}");
+    // RocksDB's figures; the bucket engine reports none yet (zeros).
+    assert!(
+        on_bucket() || engine["memtable_bytes"].as_u64().unwrap() > 0,
+        "{engine}"
+    );
     assert_eq!(engine["write_stopped"], false);
     assert!(engine["pending_compaction_bytes"].as_u64().is_some());
 }

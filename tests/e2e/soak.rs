@@ -28,6 +28,9 @@ async fn a_short_soak_runs_without_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_soak_stays_within_its_disk_bound() {
+    if tracekeep_e2e::harness::rocksdb_only("the disk bound deletes traces only where the directory holds them") {
+        return;
+    }
     // About 1.1 to 1.6 MB/s of ingest (less while other tests share the
     // cores), the bound filled about 1.6 times over: a pass (a compaction of
     // everything, slow in a debug build, slower beside other tests) takes a

@@ -46,22 +46,16 @@ async fn recorded_spans_appear_through_query_scan_and_the_dump_tool() {
     let scanned = server.get("/events/scan").json();
     assert_eq!(scanned[0][0]["type"], 3);
 
-    let output = std::process::Command::new(binary("tracekeep-dump"))
-        .args(["show", data.to_str().unwrap(), &trace_id])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = dump(&["show", data.to_str().unwrap(), &trace_id]);
+    let text = output.stdout;
+    assert_eq!(output.code, 0, "{}", output.stderr);
     // One entry per span, the child first (arrival order), each with its operation.
     assert_eq!(text.matches("op=").count(), 2, "{text}");
     let (child_at, root_at) = (text.find("op=\"kv.get\""), text.find("op=\"txn\""));
     assert!(child_at.is_some() && root_at.is_some() && child_at < root_at, "{text}");
-    let stats = std::process::Command::new(binary("tracekeep-dump"))
-        .args(["stats", data.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(stats.status.success(), "{}", String::from_utf8_lossy(&stats.stderr));
-    let stats = String::from_utf8_lossy(&stats.stdout);
+    let stats = dump(&["stats", data.to_str().unwrap()]);
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    let stats = stats.stdout;
     let events_line = ["events", "2", "(binlog", "0,", "job", "0,", "span", "2)"];
     assert!(
         stats.lines().any(|line| line.split_whitespace().eq(events_line)),

@@ -45,6 +45,8 @@ pub struct CrashReport {
     pub deletes_acknowledged: u64,
     pub truncates_acknowledged: u64,
     pub kills_racing_truncate: u64,
+    /// Cycles that started with the data directory deleted (on a bucket).
+    pub local_dirs_deleted: u64,
     pub problems: Vec<String>,
 }
 
@@ -53,7 +55,8 @@ impl std::fmt::Display for CrashReport {
         write!(
             f,
             "cycles {}, events acknowledged {}, events lost {}, batches acknowledged {}, \
-             operations in flight at kill {}, deletes {}, truncates {}, kills racing a truncate {}, problems {}",
+             operations in flight at kill {}, deletes {}, truncates {}, kills racing a truncate {}, \
+             data directories deleted {}, problems {}",
             self.cycles,
             self.events_acknowledged,
             self.events_lost,
@@ -62,6 +65,7 @@ impl std::fmt::Display for CrashReport {
             self.deletes_acknowledged,
             self.truncates_acknowledged,
             self.kills_racing_truncate,
+            self.local_dirs_deleted,
             self.problems.len()
         )
     }
@@ -530,6 +534,17 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
     let mut max_tso = 0i64;
     let mut next_id = 1i64;
     for cycle in 0..options.cycles {
+        if crate::harness::on_bucket() && cycle % 2 == 1 {
+            // The bucket holds everything: a node that lost its disk comes
+            // back with an empty directory and must serve every acknowledged
+            // event.
+            if let Err(error) = std::fs::remove_dir_all(&options.data_dir) {
+                report
+                    .problems
+                    .push(format!("cycle {cycle}: removing the data directory: {error}"));
+            }
+            report.local_dirs_deleted += 1;
+        }
         let server = Server::start(&options.data_dir, &args);
         check(&server, &mut clients, truncate_pending, &mut report);
         truncate_pending = false;
@@ -627,9 +642,10 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
     drop(server);
     // The whole store, offline, after every kill: records, first-seen order,
     // counters and the span index all agree with what is stored.
+    let store = crate::harness::bucket_for(&options.data_dir).unwrap_or_else(|| options.data_dir.display().to_string());
     let verify = std::process::Command::new(crate::harness::binary("tracekeep-dump"))
         .arg("verify")
-        .arg(&options.data_dir)
+        .arg(&store)
         .stdin(std::process::Stdio::null())
         .output();
     match verify {

@@ -32,6 +32,46 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The bucket the server of `data_dir` keeps its data in when the suite runs
+/// on one (`TRACEKEEP_TEST_BUCKET`, set by `tests/bucket/seaweedfs.py`): a
+/// prefix of its own per data directory, the same for every start, so a
+/// restarted server (even with its directory emptied) finds its data.
+pub fn bucket_for(data_dir: &Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let bucket = std::env::var("TRACEKEEP_TEST_BUCKET").ok()?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    Some(format!("{}/{:016x}", bucket.trim_end_matches('/'), hasher.finish()))
+}
+
+/// `--bucket` and the bucket of the `--data-dir` in `args`, when the suite
+/// runs on a bucket; nothing otherwise.
+fn bucket_args(args: &[&str]) -> Vec<String> {
+    let data_dir = args
+        .iter()
+        .position(|arg| *arg == "--data-dir")
+        .and_then(|at| args.get(at + 1));
+    match data_dir.and_then(|dir| bucket_for(Path::new(dir))) {
+        Some(bucket) => vec!["--bucket".into(), bucket],
+        None => Vec::new(),
+    }
+}
+
+/// Whether the suite runs on a bucket (`TRACEKEEP_TEST_BUCKET`).
+pub fn on_bucket() -> bool {
+    std::env::var_os("TRACEKEEP_TEST_BUCKET").is_some()
+}
+
+/// For a test of what only the embedded RocksDB engine has (table files,
+/// checkpoints, the disk bound, a full local disk): `true`, after saying so,
+/// when the suite runs on a bucket and the test should end there.
+pub fn rocksdb_only(why: &str) -> bool {
+    if on_bucket() {
+        eprintln!("RocksDB only: {why}");
+    }
+    on_bucket()
+}
+
 /// A running `tracekeep-server`.
 pub struct Server {
     child: Option<Child>,
@@ -64,12 +104,14 @@ impl Server {
         Server::start_with(&all, LogTo::Stderr)
     }
 
-    /// Starts the server with exactly `args`, waiting for it to answer `/status`.
+    /// Starts the server with exactly `args` (and, when the suite runs on a
+    /// bucket, `--bucket` for its `--data-dir`), waiting for it to answer `/status`.
     pub fn start_with(args: &[&str], log: LogTo) -> Server {
         let mut child = Command::new(binary("tracekeep-server"))
             // No Zipkin or OTLP listener on :9411, :4317, :4318 unless a test asks (a later flag wins):
             // tests run servers side by side and bind port 0 only.
             .args(["--zipkin-addr", "", "--otlp-grpc-addr", "", "--otlp-http-addr", ""])
+            .args(bucket_args(args))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -266,6 +308,7 @@ pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
 pub fn run_to_exit(args: &[&str]) -> (ExitStatus, String) {
     let output = Command::new(binary("tracekeep-server"))
         .args(["--zipkin-addr", "", "--otlp-grpc-addr", "", "--otlp-http-addr", ""])
+        .args(bucket_args(args))
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -282,9 +325,18 @@ pub struct DumpOutput {
     pub stderr: String,
 }
 
-/// Runs `tracekeep-dump` with `args` to its end.
+/// Runs `tracekeep-dump` with `args` to its end. When the suite runs on a
+/// bucket, an argument naming a server's data directory names its bucket
+/// instead, so a test reads the store its server wrote either way.
 pub fn dump(args: &[&str]) -> DumpOutput {
-    let output = Command::new(binary("tracekeep-dump")).args(args).output().unwrap();
+    let args: Vec<String> = args
+        .iter()
+        .map(|arg| match bucket_for(Path::new(arg)) {
+            Some(bucket) if Path::new(arg).is_dir() => bucket,
+            _ => (*arg).to_owned(),
+        })
+        .collect();
+    let output = Command::new(binary("tracekeep-dump")).args(&args).output().unwrap();
     DumpOutput {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

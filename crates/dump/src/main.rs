@@ -1,8 +1,10 @@
-//! `tracekeep-dump`: inspect and verify a tracekeep data directory offline.
+//! `tracekeep-dump`: inspect and verify a tracekeep data directory, or the
+//! bucket a server keeps its data in, offline.
 //!
 //! Every read goes through the store crate (opened read-only), so the dump
-//! tool decodes nothing on its own and never changes the directory. It works
-//! on a stopped directory and on one a running server has open.
+//! tool decodes nothing on its own and never changes the data. It works on a
+//! stopped store and on one a running server has open. A bucket is named by
+//! its URL, as the server's `bucket` setting names it.
 //!
 //! Exit codes: 0 fine; 1 `verify` found problems or a read failed; 2 bad
 //! usage, or the directory is missing or not a tracekeep store.
@@ -30,7 +32,7 @@ use crate::time::format_tso;
 #[command(
     name = "tracekeep-dump",
     version,
-    about = "Inspect and verify a tracekeep data directory"
+    about = "Inspect and verify a tracekeep data directory or bucket"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,7 +43,7 @@ struct Cli {
 enum Command {
     /// Traces, events per kind, bytes on disk, format version, TSO mark, event time range.
     Stats {
-        /// The data directory.
+        /// The data directory, or the bucket URL the server's `bucket` names.
         dir: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -49,7 +51,7 @@ enum Command {
     },
     /// Trace IDs in first-seen order, with event counts and first and last TSO.
     List {
-        /// The data directory.
+        /// The data directory, or the bucket URL the server's `bucket` names.
         dir: PathBuf,
         /// Only traces whose ID starts with this.
         #[arg(long, default_value = "")]
@@ -69,7 +71,7 @@ enum Command {
     },
     /// One trace's events as a timeline, or with --json exactly as the HTTP API returns them.
     Show {
-        /// The data directory.
+        /// The data directory, or the bucket URL the server's `bucket` names.
         dir: PathBuf,
         /// The trace ID.
         trace_id: String,
@@ -79,7 +81,7 @@ enum Command {
     },
     /// Check every record's CRC, every index entry and the metadata; exit 1 on any problem.
     Verify {
-        /// The data directory.
+        /// The data directory, or the bucket URL the server's `bucket` names.
         dir: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -88,7 +90,7 @@ enum Command {
     /// Services that recorded spans (from the span index); with --service,
     /// that service's span names and the remote services it called.
     Services {
-        /// The data directory.
+        /// The data directory, or the bucket URL the server's `bucket` names.
         dir: PathBuf,
         /// One service's span names and remote services.
         #[arg(long)]
@@ -100,7 +102,7 @@ enum Command {
     /// Every event as one JSON object per line (with trace_id and type), streamed;
     /// with --format otlp, every trace's spans as one OTLP JSON request per line.
     Export {
-        /// The data directory.
+        /// The data directory, or the bucket URL the server's `bucket` names.
         dir: PathBuf,
         /// `events`: the events as `/events/query` shows them; `otlp`: spans as
         /// OTLP JSON `ExportTraceServiceRequest`s, OTLP-ingested ones exactly as sent.
@@ -173,7 +175,16 @@ fn open_failure(error: StoreError) -> Failure {
 }
 
 fn open(dir: &Path) -> Result<Store, Failure> {
-    Store::open_read_only(dir).map_err(open_failure)
+    open_store(dir).map_err(open_failure)
+}
+
+/// A data directory, or a bucket when `location` is a URL (`s3://...`,
+/// `file:///...`: what the server's `bucket` names).
+fn open_store(location: &Path) -> Result<Store, StoreError> {
+    match location.to_str() {
+        Some(url) if url.contains("://") => Store::open_bucket_read_only(url),
+        _ => Store::open_read_only(location),
+    }
 }
 
 fn run(command: Command) -> Result<u8, Failure> {
@@ -193,7 +204,7 @@ fn run(command: Command) -> Result<u8, Failure> {
             list(&open(&dir)?, &filter, limit, after, json, &mut out)?
         }
         Command::Show { dir, trace_id, json } => show(&open(&dir)?, &trace_id, json, &mut out)?,
-        Command::Verify { dir, json } => match Store::open_read_only(&dir) {
+        Command::Verify { dir, json } => match open_store(&dir) {
             // Damage that stops the store from opening at all is verify's to report.
             Err(StoreError::Corrupted { key, reason }) => {
                 let problem = tracekeep_store::Problem {

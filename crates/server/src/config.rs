@@ -62,6 +62,12 @@ pub struct Config {
     /// Bound on the data directory's size (0: none): past it, the oldest
     /// traces are deleted until it is under 90% of it. Never refuses ingest.
     pub max_disk_bytes: u64,
+    /// Keep the data in this object-storage bucket (`s3://bucket/prefix`,
+    /// `gs://`, `az://`, `file:///path`) instead of `data-dir`; empty: none.
+    pub bucket: String,
+    /// With a bucket: milliseconds between the engine's writes of its log to
+    /// the bucket; an acknowledgement waits for the next one.
+    pub bucket_flush_interval_ms: u64,
     /// Largest gRPC request accepted, in bytes; larger ones get `OUT_OF_RANGE`.
     pub max_request_size: usize,
     /// Most traces one `/events/scan` page may ask for.
@@ -127,6 +133,8 @@ impl Default for Config {
             block_cache_size: 64 << 20,
             min_free_disk_bytes: 64 << 20,
             max_disk_bytes: 0,
+            bucket: String::new(),
+            bucket_flush_interval_ms: 20,
             max_request_size: 16 << 20,
             max_scan_limit: 10_000,
             max_concurrent_uploads: 32,
@@ -232,6 +240,10 @@ impl Config {
         anyhow::ensure!(self.block_cache_size > 0, "block-cache-size must be positive");
         anyhow::ensure!(self.max_connections > 0, "max-connections must be positive");
         anyhow::ensure!(
+            (1..=10_000).contains(&self.bucket_flush_interval_ms),
+            "bucket-flush-interval-ms must be 1 to 10000"
+        );
+        anyhow::ensure!(
             self.max_disk_bytes == 0 || self.max_disk_bytes >= MIN_DISK_BOUND,
             "max-disk-bytes must be 0 (no bound) or at least {MIN_DISK_BOUND} (16 MiB): the store's own files take a few MiB"
         );
@@ -306,6 +318,9 @@ impl Config {
         }
         if let Some(bytes) = args.max_disk_bytes {
             config.max_disk_bytes = bytes;
+        }
+        if let Some(bucket) = &args.bucket {
+            config.bucket = bucket.clone();
         }
         config.validate()?;
         Ok(config)
@@ -394,6 +409,11 @@ pub struct Args {
     /// deleted until it is under 90% of it; `0` for none.
     #[arg(long, value_name = "BYTES")]
     pub max_disk_bytes: Option<u64>,
+    /// Keep the data in this object-storage bucket instead of the data
+    /// directory: `s3://bucket/prefix` (endpoint and credentials from the
+    /// `AWS_*` variables), `gs://...`, `az://...` or `file:///path`.
+    #[arg(long, value_name = "URL")]
+    pub bucket: Option<String>,
     /// Check the configuration (file and flags) and exit: 0 when it would
     /// start, 2 with the reason when not. Opens and binds nothing.
     #[arg(long)]

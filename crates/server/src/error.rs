@@ -84,6 +84,8 @@ impl From<StoreError> for ApiError {
             StoreError::OffsetPastEnd { .. } | StoreError::InvalidEvent { .. } => {
                 ApiError::BadRequest(error.to_string())
             }
+            // A bucket that stopped answering: the client should retry.
+            StoreError::Unavailable { .. } => ApiError::Unavailable(error.to_string()),
             StoreError::Corrupted { .. } => {
                 tracing::error!(%error, "damaged data found while serving a request");
                 ApiError::Internal(format!("stored data is damaged: {error}"))
@@ -96,15 +98,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait before retrying a `503`.
+pub const RETRY_AFTER_SECONDS: &str = "30";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (
+        let mut response = (
             status,
             [("content-type", "text/plain; charset=utf-8")],
             self.to_string(),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 

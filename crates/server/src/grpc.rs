@@ -79,6 +79,7 @@ impl TracerService {
             Ok(result) => result.map_err(|error| {
                 let reason = match error {
                     StoreError::DiskFull { .. } => Refusal::DiskFull,
+                    StoreError::Unavailable { .. } => Refusal::Unavailable,
                     StoreError::InvalidEvent { .. } => Refusal::BadRequest,
                     _ => Refusal::Internal,
                 };

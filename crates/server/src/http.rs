@@ -146,6 +146,10 @@ async fn ready(State(state): State<HttpState>) -> Response {
                 "reason": format!("{available} bytes free on the data directory's filesystem, below min-free-disk-bytes ({reserve}): uploads are refused"),
             }),
         ),
+        Readiness::Unavailable { reason } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "NOT_READY", "reason": format!("the bucket does not confirm writes: {reason}") }),
+        ),
     };
     (
         status,

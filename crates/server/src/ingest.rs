@@ -85,7 +85,9 @@ pub(crate) async fn store_events(
             }
             Ok(())
         }
-        Ok(Err(error @ StoreError::DiskFull { .. })) => Err(ApiError::Unavailable(error.to_string())),
+        Ok(Err(error @ (StoreError::DiskFull { .. } | StoreError::Unavailable { .. }))) => {
+            Err(ApiError::Unavailable(error.to_string()))
+        }
         Ok(Err(error)) => Err(ApiError::from(error)),
         Err(_) => Err(ApiError::Internal("the store stopped before answering".into())),
     }

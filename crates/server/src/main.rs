@@ -77,6 +77,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         min_free_disk_bytes: config.min_free_disk_bytes,
         max_disk_bytes: config.max_disk_bytes,
         autocomplete_keys: config.autocomplete_keys.clone(),
+        bucket: (!config.bucket.is_empty()).then(|| config.bucket.clone()),
+        bucket_flush_interval: std::time::Duration::from_millis(config.bucket_flush_interval_ms),
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();

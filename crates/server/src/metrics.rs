@@ -68,6 +68,10 @@ pub enum Refusal {
     Timeout,
     /// The disk reserve (`min-free-disk-bytes`) was reached.
     DiskFull,
+    /// The bucket did not confirm the write in time (DM's uploads; over
+    /// HTTP and gRPC statuses this is a `503` / `UNAVAILABLE`, counted as
+    /// `disk_full`).
+    Unavailable,
     /// A failure of the server or the store.
     Internal,
 }
@@ -81,6 +85,7 @@ impl Refusal {
             Refusal::Unauthorized => "unauthorized",
             Refusal::Timeout => "timeout",
             Refusal::DiskFull => "disk_full",
+            Refusal::Unavailable => "unavailable",
             Refusal::Internal => "internal",
         }
     }

@@ -30,15 +30,12 @@ use tokio::sync::Semaphore;
 use tracekeep_proto::TraceEvent;
 use tracekeep_store::Store;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, RETRY_AFTER_SECONDS};
 use crate::ingest;
 use crate::metrics::Metrics;
 
 /// The gRPC path of OTLP's trace export.
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-
-/// Seconds a client is asked to wait before retrying when the disk is full.
-const RETRY_AFTER_SECONDS: &str = "30";
 
 /// What the OTLP handlers share.
 #[derive(Clone, Debug)]

@@ -17,7 +17,9 @@
 //! - a snapshot sees every write that returned before it was taken and none
 //!   after.
 
+pub(crate) mod bucket;
 pub(crate) mod rocks;
+pub(crate) mod slate;
 
 use std::path::Path;
 
@@ -152,9 +154,46 @@ pub(crate) trait EngineBatch {
     fn delete(&mut self, key: &[u8]);
     /// Removes every key in `[from, to)`; the range may span tags.
     fn delete_range(&mut self, from: &[u8], to: &[u8]);
-    /// Applies the batch atomically to the engine it came from; durable when
-    /// it returns (`sync`: on the disk, past power loss).
-    fn write(self: Box<Self>, sync: bool) -> Result<(), EngineError>;
+    /// Applies the batch atomically to the engine it came from: readers see
+    /// it when this returns. Durable then (`sync`: on the disk, past power
+    /// loss), or once [`Written::Pending`] reports it.
+    fn write(self: Box<Self>, sync: bool) -> Result<Written, EngineError>;
+}
+
+/// Called once a pending write is durable, or with why it cannot be.
+pub(crate) type OnDurable = Box<dyn FnOnce(Result<(), EngineError>) + Send>;
+
+/// How far a batch got when [`EngineBatch::write`] returned.
+pub(crate) enum Written {
+    /// Durable already (RocksDB: in its write-ahead log).
+    Durable,
+    /// Applied, and on its way to durable storage (a bucket engine: in the
+    /// next log object it uploads). The function takes the callback to run
+    /// once it is durable; callers acknowledge nothing before that. Later
+    /// writes may go ahead meanwhile: that is how commits overlap the
+    /// bucket's latency.
+    Pending(Box<dyn FnOnce(OnDurable) + Send>),
+}
+
+impl Written {
+    /// Waits on this thread until the write is durable.
+    pub(crate) fn wait(self) -> Result<(), EngineError> {
+        match self {
+            Written::Durable => Ok(()),
+            Written::Pending(then) => {
+                let (sender, done) = std::sync::mpsc::sync_channel(1);
+                then(Box::new(move |result| {
+                    let _ = sender.send(result);
+                }));
+                done.recv().unwrap_or_else(|_| {
+                    Err(EngineError {
+                        corruption: false,
+                        message: "the engine dropped a write before it was durable".into(),
+                    })
+                })
+            }
+        }
+    }
 }
 
 /// An ordered key-value engine holding one store.
@@ -169,6 +208,11 @@ pub(crate) trait Engine: EngineRead + Send + Sync {
     /// The engine is holding writes back (RocksDB's delayed or stopped
     /// writes): callers should not wait on a write where they must not block.
     fn writes_slowing(&self) -> bool;
+    /// Why the engine cannot make writes durable now (its last write to
+    /// remote storage failed), `None` when it can.
+    fn trouble(&self) -> Option<String> {
+        None
+    }
     /// The engine's own figures, for operators.
     fn figures(&self) -> EngineFigures;
     /// The engine's estimate of the keys it holds (progress totals).

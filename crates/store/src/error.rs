@@ -22,6 +22,23 @@ pub enum StoreError {
         traces: u64,
     },
 
+    /// The storage is unreachable now (a bucket that does not answer); the
+    /// request was not stored as far as anyone can tell, and may be retried.
+    #[error("storage unavailable: {reason}")]
+    Unavailable {
+        /// What failed.
+        reason: String,
+    },
+
+    /// The `bucket` setting names no bucket this build can reach.
+    #[error("bucket {url:?}: {reason}")]
+    InvalidBucket {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An event of an appended batch is not acceptable; nothing of the batch was stored.
     #[error("event {index}: {reason}")]
     InvalidEvent {

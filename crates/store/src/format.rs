@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tracekeep_proto::{EventKind, TraceEvent};
 
-use crate::engine::{Engine, EngineBatch, KeyRange};
+use crate::engine::{Engine, EngineBatch, KeyRange, Written};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, TAG_ORDER};
 use crate::progress_log::LogProgress;
@@ -114,7 +114,10 @@ pub(crate) fn upgrade_from_format_1(db: &dyn Engine) -> Result<()> {
 /// Writes `batch` with an fsync of the WAL, whatever the store's mode: format
 /// changes must not be lost to a power cut.
 pub(crate) fn write_synced(batch: Box<dyn EngineBatch + '_>, action: &'static str) -> Result<()> {
-    batch.write(true).map_err(|error| StoreError::engine(action, error))
+    batch
+        .write(true)
+        .and_then(Written::wait)
+        .map_err(|error| StoreError::engine(action, error))
 }
 
 /// An empty batch of `db`.
@@ -156,6 +159,7 @@ pub(crate) fn upgrade_to_format_3(db: &dyn Engine) -> Result<()> {
         span_index::write_entries(&mut *batch, &index);
         batch
             .write(false)
+            .and_then(Written::wait)
             .map_err(|error| StoreError::engine("indexing stored spans", error))
     };
     while let Some((key, value)) = iter.item() {
@@ -240,6 +244,7 @@ pub(crate) fn upgrade_to_format_5(db: &dyn Engine) -> Result<()> {
         if batch_bytes >= BATCH_BYTES {
             std::mem::replace(&mut batch, new_batch(db, action)?)
                 .write(false)
+                .and_then(Written::wait)
                 .map_err(|error| StoreError::engine(action, error))?;
             batch_bytes = 0;
         }

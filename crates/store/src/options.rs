@@ -43,6 +43,17 @@ pub struct StoreOptions {
     /// (docs/design.md, "Writes"); default 150 µs, `Duration::MAX` never.
     /// Ignored with `sync`.
     pub inline_commit_after_idle: std::time::Duration,
+    /// Keep the data in this object-storage bucket instead of the data
+    /// directory (default none): `s3://bucket/prefix` (endpoint, region and
+    /// credentials from the standard `AWS_*` variables), `gs://`, `az://`,
+    /// `file:///path`, or `memory://` (tests). The data directory then holds
+    /// nothing the store needs to survive. docs/operations.md, "Keeping data
+    /// in a bucket".
+    pub bucket: Option<String>,
+    /// With a bucket: how often the engine writes its write-ahead log to the
+    /// bucket (default 20 ms). An acknowledgement waits for that write, so
+    /// this is most of its latency; each write is one PUT request.
+    pub bucket_flush_interval: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +67,8 @@ impl Default for StoreOptions {
             autocomplete_keys: Vec::new(),
             clock: Arc::new(SystemClock),
             inline_commit_after_idle: std::time::Duration::from_micros(150),
+            bucket: None,
+            bucket_flush_interval: std::time::Duration::from_millis(20),
         }
     }
 }
@@ -70,6 +83,8 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_disk_bytes", &self.max_disk_bytes)
             .field("inline_commit_after_idle", &self.inline_commit_after_idle)
             .field("autocomplete_keys", &self.autocomplete_keys)
+            .field("bucket", &self.bucket)
+            .field("bucket_flush_interval", &self.bucket_flush_interval)
             .finish_non_exhaustive()
     }
 }

@@ -7,7 +7,9 @@ use std::thread::JoinHandle;
 
 use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
+use crate::engine::bucket;
 use crate::engine::rocks::RocksEngine;
+use crate::engine::slate::{SlateConfig, SlateEngine};
 use crate::engine::{Engine, EngineFigures, EngineIter, EngineRead, KeyRange};
 use crate::error::{Result, StoreError};
 use crate::format;
@@ -206,6 +208,10 @@ pub struct Store {
     max_disk_bytes: u64,
     /// Wall-clock time (retention's horizon).
     clock: Arc<dyn Clock>,
+    /// With a bucket: the lock on the data directory, held while open.
+    _directory_lock: Option<std::fs::File>,
+    /// `path` is a data directory (not a bucket opened read-only).
+    directory: bool,
 }
 
 /// Expired traces deleted per commit.
@@ -235,6 +241,12 @@ pub enum Readiness {
         /// The reserve.
         reserve: u64,
     },
+    /// The engine's storage does not confirm writes (a bucket that stopped
+    /// answering): appends are refused until it does again.
+    Unavailable {
+        /// The engine's last error.
+        reason: String,
+    },
 }
 
 impl Store {
@@ -250,7 +262,21 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let db: Arc<dyn Engine> = Arc::new(RocksEngine::open(&path, &options)?);
+        let mut directory_lock = None;
+        let db: Arc<dyn Engine> = match &options.bucket {
+            Some(url) => {
+                // RocksDB locks its directory; with a bucket the store does,
+                // so two servers cannot share one local directory.
+                directory_lock = Some(lock_directory(&path)?);
+                let (object_store, prefix) = bucket::open(url)?;
+                Arc::new(SlateEngine::open(SlateConfig {
+                    object_store,
+                    prefix,
+                    flush_interval: options.bucket_flush_interval,
+                })?)
+            }
+            None => Arc::new(RocksEngine::open(&path, &options)?),
+        };
         let format = format::check_format(&*db, &path, true, options.clock.as_ref())?;
         if format < 2 {
             format::upgrade_from_format_1(&*db)?;
@@ -308,6 +334,8 @@ impl Store {
             min_free_disk_bytes: options.min_free_disk_bytes,
             max_disk_bytes: options.max_disk_bytes,
             clock: options.clock,
+            _directory_lock: directory_lock,
+            directory: true,
         })
     }
 
@@ -321,6 +349,27 @@ impl Store {
             ..StoreOptions::default()
         };
         let db: Arc<dyn Engine> = Arc::new(RocksEngine::open_read_only(&path, &options)?);
+        Store::read_only_over(db, path, true)
+    }
+
+    /// Opens the store kept in the bucket `url` (as [`StoreOptions::bucket`]
+    /// names it) read-only, beside the server writing it if one runs: it
+    /// sees every write acknowledged before it opened. Nothing the store
+    /// holds is changed (the engine records a checkpoint of what it reads in
+    /// the bucket, so that compaction keeps it while it reads).
+    pub fn open_bucket_read_only(url: &str) -> Result<Store> {
+        let (object_store, prefix) = bucket::open(url)?;
+        let db: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(SlateConfig {
+            object_store,
+            prefix,
+            flush_interval: StoreOptions::default().bucket_flush_interval,
+        })?);
+        Store::read_only_over(db, PathBuf::from(url), false)
+    }
+
+    /// A read-only store over an opened engine; `path` names it in messages,
+    /// and is a data directory when `directory` says so.
+    fn read_only_over(db: Arc<dyn Engine>, path: PathBuf, directory: bool) -> Result<Store> {
         let format = format::check_format(&*db, &path, false, &SystemClock)?;
         let mut counters = format::load_counters(&*db)?;
         if format < 2 {
@@ -340,6 +389,8 @@ impl Store {
             min_free_disk_bytes: 0,
             max_disk_bytes: 0,
             clock: Arc::new(SystemClock),
+            _directory_lock: None,
+            directory,
         })
     }
 
@@ -531,6 +582,9 @@ impl Store {
     pub fn readiness(&self) -> Readiness {
         if self.writer.is_none() {
             return Readiness::ReadOnly;
+        }
+        if let Some(reason) = self.db.trouble() {
+            return Readiness::Unavailable { reason };
         }
         match writer::space_below_reserve(&self.path, self.min_free_disk_bytes) {
             Some(available) => Readiness::DiskReserve {
@@ -1170,7 +1224,7 @@ impl Store {
             format_version: FORMAT_VERSION,
             traces: counters.traces,
             events_by_kind,
-            bytes_on_disk: directory_size(&self.path)?,
+            bytes_on_disk: if self.directory { directory_size(&self.path)? } else { 0 },
             tso_mark: self.tso.mark(),
             next_seq: counters.next_seq,
         })
@@ -1251,6 +1305,33 @@ fn unexpected_outcome(action: &'static str, outcome: Outcome) -> StoreError {
     StoreError::Engine {
         action,
         message: format!("the writer answered {outcome:?}"),
+    }
+}
+
+/// Takes the exclusive lock on `dir/LOCK` (what RocksDB's own lock file
+/// does for its directory), or says the directory is in use.
+fn lock_directory(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StoreError::Io {
+            action: "create the lock file in",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(StoreError::DirectoryInUse {
+            path: dir.to_path_buf(),
+        }),
+        Err(errno) => Err(StoreError::Io {
+            action: "lock",
+            path: dir.to_path_buf(),
+            source: errno.into(),
+        }),
     }
 }
 

@@ -36,7 +36,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use tracekeep_proto::{EventKind, TraceEvent};
 
-use crate::engine::{Engine, EngineBatch, KeyRange};
+use crate::engine::{Engine, EngineBatch, EngineError, KeyRange, Written};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, ORDER_END, TAG_END, TAG_LEGACY_EVENT, TAG_ORDER};
 use crate::order::{self, OrderItem};
@@ -795,21 +795,23 @@ pub(crate) fn space_below_reserve(path: &std::path::Path, reserve: u64) -> Optio
     (available < reserve).then_some(available)
 }
 
-/// Writes `batch`; on success publishes `counters` as the committed ones.
-/// A failure is returned as RocksDB's message, for every request of the commit.
+/// Writes `batch`; on success publishes `counters` as the committed ones
+/// (readers see the batch from now on) and returns how durable it is.
+/// A failure is returned as the engine's message, for every request of the
+/// commit.
 fn write(
     context: &WriterContext,
     state: &mut WriterState,
     batch: Box<dyn EngineBatch + '_>,
     counters: Counters,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<Written, String> {
     match batch.write(context.sync) {
-        Ok(()) => {
+        Ok(written) => {
             if let Ok(mut published) = context.published.lock() {
                 *published = counters.clone();
             }
             state.counters = counters;
-            Ok(())
+            Ok(written)
         }
         Err(error) => {
             // What the failed batch left is unknown: forget which traces are hot.
@@ -818,6 +820,51 @@ fn write(
             tracing::error!(%message, "commit failed; its requests are refused");
             Err(message)
         }
+    }
+}
+
+/// [`write`], then waits until the batch is durable: for deletes and
+/// truncates, which are rare and answered only once durable.
+fn write_durably(
+    context: &WriterContext,
+    state: &mut WriterState,
+    batch: Box<dyn EngineBatch + '_>,
+    counters: Counters,
+) -> Result<()> {
+    write(context, state, batch, counters)
+        .map_err(|message| commit_failed(&message))?
+        .wait()
+        .map_err(|error| not_durable(&error))
+}
+
+/// A commit the engine applied but could not make durable (a bucket that
+/// stopped answering): its requests are refused, retryably. It may still
+/// become durable later; it was never acknowledged.
+fn not_durable(error: &EngineError) -> StoreError {
+    StoreError::Unavailable {
+        reason: error.message.clone(),
+    }
+}
+
+/// Answers the requests of a written commit: now when it is durable, else
+/// from the engine's callback once it is (the writer goes on meanwhile).
+fn answer_when_durable(written: Written, accepted: Vec<(Reply, Outcome)>) {
+    let answer = move |result: std::result::Result<(), EngineError>| match result {
+        Ok(()) => {
+            for (reply, outcome) in accepted {
+                reply.send(Ok(outcome));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(message = %error.message, "a commit was not confirmed durable; its requests are refused");
+            for (reply, _) in accepted {
+                reply.send(Err(not_durable(&error)));
+            }
+        }
+    };
+    match written {
+        Written::Durable => answer(Ok(())),
+        Written::Pending(then) => then(Box::new(answer)),
     }
 }
 
@@ -905,7 +952,7 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
         batch.put(&key, &records::encode_message(&key, records::KIND_CLOCK_MARK, &mark));
     }
     match write(context, state, batch, counters) {
-        Ok(()) => {
+        Ok(written) => {
             if marked {
                 state.clock_minute = minute;
             }
@@ -917,9 +964,7 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
             for (hash, trace_id, first_seq) in continued {
                 state.hot.touch(hash, trace_id, first_seq);
             }
-            for (reply, outcome) in accepted {
-                reply.send(Ok(outcome));
-            }
+            answer_when_durable(written, accepted);
         }
         Err(message) => {
             for (reply, _) in accepted {
@@ -966,7 +1011,7 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
         ..Counters::default()
     };
     put_counters(&mut *batch, &counters);
-    write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
+    write_durably(context, state, batch, counters)?;
     // The store is empty: an empty filter is complete, whatever a loader finds.
     state.stop_loader();
     state.hot.clear();
@@ -1079,7 +1124,7 @@ fn delete_traces(
     }
     remove_order_items(&*context.db, &mut *batch, &removed)?;
     put_counters(&mut *batch, &counters);
-    write(context, state, batch, counters).map_err(|message| commit_failed(&message))?;
+    write_durably(context, state, batch, counters)?;
     for (trace_id, _) in &removed {
         state.hot.forget(trace_id);
     }

@@ -23,7 +23,7 @@ use rocksdb::{
     SliceTransform, WriteBatch, WriteOptions, properties,
 };
 
-use super::{Engine, EngineBatch, EngineError, EngineFigures, EngineIter, EngineRead, KeyRange};
+use super::{Engine, EngineBatch, EngineError, EngineFigures, EngineIter, EngineRead, KeyRange, Written};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::options::StoreOptions;
@@ -359,10 +359,11 @@ impl EngineBatch for RocksBatch<'_> {
         }
     }
 
-    fn write(self: Box<Self>, sync: bool) -> Result<(), EngineError> {
+    fn write(self: Box<Self>, sync: bool) -> Result<Written, EngineError> {
         let mut options = WriteOptions::default();
         options.set_sync(sync);
-        self.db.write_opt(self.batch, &options).map_err(EngineError::from)
+        self.db.write_opt(self.batch, &options)?;
+        Ok(Written::Durable)
     }
 }
 

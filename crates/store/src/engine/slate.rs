@@ -1,0 +1,668 @@
+//! The bucket engine: SlateDB, an LSM tree whose write-ahead log, sorted
+//! tables and manifest live in an object-storage bucket (S3, GCS, Azure Blob,
+//! a local directory), reached through the `object_store` crate.
+//!
+//! SlateDB is asynchronous; the store above is not (one writer thread,
+//! blocking callers on blocking threads). So the engine owns a small tokio
+//! runtime and every call hands a task to it and waits for its answer on a
+//! channel, which works from any thread, an async worker's included.
+//!
+//! What the RocksDB engine gets from RocksDB and this one does itself:
+//! - range deletions: SlateDB has none, so a batch's `delete_range` becomes a
+//!   delete per stored key, found by a scan when the batch is written (the
+//!   writer is the only one writing, so nothing slips in between);
+//! - cursors that turn around: SlateDB scans run one way, so a cursor that
+//!   changes direction starts a new scan from where it stands.
+//!
+//! A write returns once SlateDB reports it durable in the bucket (its
+//! write-ahead log object is written), whatever `sync` asks: the bucket is
+//! the only copy.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use slatedb::bytes::Bytes;
+use slatedb::config::{CompressionCodec, ReadOptions, ScanOptions, Settings};
+use slatedb::object_store::ObjectStore;
+use slatedb::{Db, DbIterator, DbReader, DbSnapshot, IterationOrder, MergeOperator, MergeOperatorError};
+
+use super::{Engine, EngineBatch, EngineError, EngineFigures, EngineIter, EngineRead, KeyRange, OnDurable, Written};
+use crate::error::{Result, StoreError};
+use crate::term_set;
+
+/// How a [`SlateEngine`] reaches its bucket.
+pub(crate) struct SlateConfig {
+    /// The bucket, and the prefix inside it under which the store lives.
+    pub object_store: Arc<dyn ObjectStore>,
+    /// The prefix (SlateDB's database path) inside the bucket.
+    pub prefix: String,
+    /// How often the write-ahead log is written to the bucket: the longest
+    /// an acknowledgement waits for its batch to be durable, less the PUT.
+    pub flush_interval: Duration,
+}
+
+/// A store's SlateDB database in a bucket.
+pub(crate) struct SlateEngine {
+    /// The engine's runtime: `None` once dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    db: Database,
+    /// The last write's failure to become durable; cleared by a success.
+    trouble: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// The database, as its writer or a reader of it.
+#[derive(Clone)]
+enum Database {
+    Writer(Arc<Db>),
+    Reader(Arc<DbReader>),
+}
+
+/// How long a write may wait for the bucket to confirm it before its
+/// requests are answered with an error (a retryable one: the bucket is away).
+const DURABLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Entries fetched from a scan per hand-off to the runtime, at first: small,
+/// since most cursors read a few keys; doubling up to [`MAX_CHUNK`] for walks.
+const FIRST_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 4096;
+
+impl SlateEngine {
+    /// Opens (creating if needed) the database under `config.prefix`, fencing
+    /// off any earlier writer of it.
+    pub(crate) fn open(config: SlateConfig) -> Result<SlateEngine> {
+        let runtime = engine_runtime(&config.prefix)?;
+        let settings = Settings {
+            flush_interval: Some(config.flush_interval),
+            compression_codec: Some(CompressionCodec::Lz4),
+            ..Settings::default()
+        };
+        let builder = Db::builder(config.prefix.clone(), config.object_store)
+            .with_settings(settings)
+            .with_merge_operator(merge_operator());
+        let db = run(runtime.handle(), async move { builder.build().await })
+            .and_then(|opened| opened.map_err(slate_error))
+            .map_err(|error| StoreError::Engine {
+                action: "opening the bucket",
+                message: error.message,
+            })?;
+        Ok(SlateEngine {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            db: Database::Writer(Arc::new(db)),
+            trouble: Arc::default(),
+        })
+    }
+
+    /// Opens the database under `config.prefix` to read only, beside its
+    /// writer if one runs: SlateDB's reader, which pins what it reads with a
+    /// checkpoint of its own and replays the write-ahead log, so it sees
+    /// every acknowledged write as of its opening.
+    pub(crate) fn open_reader(config: SlateConfig) -> Result<SlateEngine> {
+        let runtime = engine_runtime(&config.prefix)?;
+        let builder =
+            DbReader::builder(config.prefix.clone(), config.object_store).with_merge_operator(merge_operator());
+        let reader = match run(runtime.handle(), async move { builder.build().await }) {
+            Ok(Ok(reader)) => reader,
+            // Nothing was ever written under this prefix: no store there.
+            Ok(Err(error))
+                if matches!(error.kind(), slatedb::ErrorKind::Data) && error.to_string().contains("manifest") =>
+            {
+                return Err(StoreError::NotAStore {
+                    path: config.prefix.into(),
+                    reason: format!("the bucket holds no store under this prefix ({error})"),
+                });
+            }
+            Ok(Err(error)) => {
+                return Err(StoreError::engine("opening the bucket to read", slate_error(error)));
+            }
+            Err(error) => return Err(StoreError::engine("opening the bucket to read", error)),
+        };
+        Ok(SlateEngine {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            db: Database::Reader(Arc::new(reader)),
+            trouble: Arc::default(),
+        })
+    }
+
+    fn reader(&self) -> Reader {
+        match &self.db {
+            Database::Writer(db) => Reader::Db(db.clone()),
+            Database::Reader(reader) => Reader::ReadOnly(reader.clone()),
+        }
+    }
+}
+
+impl Drop for SlateEngine {
+    fn drop(&mut self) {
+        // Close cleanly (what is written is durable already; this stops the
+        // background flusher and compactor before the runtime goes).
+        let db = self.db.clone();
+        let closed = run(&self.handle, async move {
+            match db {
+                Database::Writer(db) => db.close().await,
+                Database::Reader(reader) => reader.close().await,
+            }
+        });
+        match closed {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "closing the bucket engine failed"),
+            Err(error) => tracing::warn!(message = %error.message, "closing the bucket engine failed"),
+        }
+        // Without waiting: the store may be dropped on an async worker, where
+        // a runtime's blocking shutdown panics. Its tasks are done by now.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The engine's own runtime: two workers, enough for SlateDB's flusher,
+/// compactor and the store's calls.
+fn engine_runtime(prefix: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tracekeep-bucket")
+        .enable_all()
+        .build()
+        .map_err(|source| StoreError::Io {
+            action: "start the bucket engine's threads for",
+            path: prefix.into(),
+            source,
+        })
+}
+
+/// The term-set merge, as SlateDB takes it.
+fn merge_operator() -> Arc<dyn MergeOperator + Send + Sync> {
+    Arc::new(TermSetUnion)
+}
+
+fn read_only() -> EngineError {
+    EngineError {
+        corruption: false,
+        message: "the bucket is open to read only".into(),
+    }
+}
+
+/// Runs `task` on the engine's runtime and waits for it from this thread
+/// (any thread: the wait is a channel, not the runtime's `block_on`).
+fn run<T: Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    task: impl Future<Output = T> + Send + 'static,
+) -> std::result::Result<T, EngineError> {
+    let (sender, answer) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = sender.send(task.await);
+    });
+    answer.recv().map_err(|_| EngineError {
+        corruption: false,
+        message: "the bucket engine's task ended without an answer".into(),
+    })
+}
+
+fn slate_error(error: slatedb::Error) -> EngineError {
+    EngineError {
+        corruption: matches!(error.kind(), slatedb::ErrorKind::Data),
+        message: error.to_string(),
+    }
+}
+
+/// SlateDB's merge operator: [`term_set::union`].
+struct TermSetUnion;
+
+impl MergeOperator for TermSetUnion {
+    fn merge(
+        &self,
+        _key: &Bytes,
+        existing: Option<Bytes>,
+        value: Bytes,
+    ) -> std::result::Result<Bytes, MergeOperatorError> {
+        Ok(Bytes::from(term_set::union(
+            existing.as_deref(),
+            std::iter::once(value.as_ref()),
+        )))
+    }
+
+    fn merge_batch(
+        &self,
+        _key: &Bytes,
+        existing: Option<Bytes>,
+        operands: &[Bytes],
+    ) -> std::result::Result<Bytes, MergeOperatorError> {
+        Ok(Bytes::from(term_set::union(
+            existing.as_deref(),
+            operands.iter().map(|operand| operand.as_ref()),
+        )))
+    }
+}
+
+/// What reads go to: the database's latest state, or a snapshot.
+#[derive(Clone)]
+enum Reader {
+    Db(Arc<Db>),
+    Snapshot(Arc<DbSnapshot>),
+    ReadOnly(Arc<DbReader>),
+}
+
+impl Reader {
+    async fn get(&self, key: Vec<u8>) -> std::result::Result<Option<Bytes>, slatedb::Error> {
+        let options = ReadOptions::default();
+        match self {
+            Reader::Db(db) => db.get_with_options(key, &options).await,
+            Reader::Snapshot(snapshot) => snapshot.get_with_options(key, &options).await,
+            Reader::ReadOnly(reader) => reader.get_with_options(key, &options).await,
+        }
+    }
+
+    async fn scan(
+        &self,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        order: IterationOrder,
+        cache: bool,
+    ) -> std::result::Result<DbIterator, slatedb::Error> {
+        let options = ScanOptions {
+            order,
+            cache_blocks: cache,
+            ..ScanOptions::default()
+        };
+        match self {
+            Reader::Db(db) => db.scan_with_options(range, &options).await,
+            Reader::Snapshot(snapshot) => snapshot.scan_with_options(range, &options).await,
+            Reader::ReadOnly(reader) => reader.scan_with_options(range, &options).await,
+        }
+    }
+}
+
+/// Reads through a [`Reader`] on the engine's runtime.
+struct SlateView<'e> {
+    runtime: &'e tokio::runtime::Handle,
+    reader: Reader,
+}
+
+impl EngineRead for SlateView<'_> {
+    fn get(&self, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, EngineError> {
+        let (reader, key) = (self.reader.clone(), key.to_vec());
+        run(self.runtime, async move { reader.get(key).await })?
+            .map(|value| value.map(|value| value.to_vec()))
+            .map_err(slate_error)
+    }
+
+    fn iter(&self, range: KeyRange) -> Box<dyn EngineIter + '_> {
+        Box::new(SlateIter {
+            runtime: self.runtime,
+            reader: self.reader.clone(),
+            range,
+            scan: None,
+            order: IterationOrder::Ascending,
+            buffer: VecDeque::new(),
+            current: None,
+            chunk: FIRST_CHUNK,
+            error: None,
+        })
+    }
+}
+
+impl EngineRead for SlateEngine {
+    fn get(&self, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, EngineError> {
+        self.view().get(key)
+    }
+
+    fn iter(&self, range: KeyRange) -> Box<dyn EngineIter + '_> {
+        Box::new(SlateIter {
+            runtime: &self.handle,
+            reader: self.reader(),
+            range,
+            scan: None,
+            order: IterationOrder::Ascending,
+            buffer: VecDeque::new(),
+            current: None,
+            chunk: FIRST_CHUNK,
+            error: None,
+        })
+    }
+}
+
+impl SlateEngine {
+    fn view(&self) -> SlateView<'_> {
+        SlateView {
+            runtime: &self.handle,
+            reader: self.reader(),
+        }
+    }
+}
+
+/// A live SlateDB scan.
+struct Scan {
+    iterator: DbIterator,
+    /// The scan has returned its last entry.
+    done: bool,
+}
+
+/// A cursor over SlateDB scans: entries are fetched in chunks, and a change
+/// of direction or a seek starts a new scan.
+struct SlateIter<'e> {
+    runtime: &'e tokio::runtime::Handle,
+    reader: Reader,
+    range: KeyRange,
+    scan: Option<Scan>,
+    /// The way the last scan ran.
+    order: IterationOrder,
+    /// Entries fetched and not yet reached, in the scan's order.
+    buffer: VecDeque<(Bytes, Bytes)>,
+    current: Option<(Bytes, Bytes)>,
+    chunk: usize,
+    error: Option<EngineError>,
+}
+
+impl SlateIter<'_> {
+    /// Starts a scan of `[start, end)`-style bounds within the range, in
+    /// `order`, and moves to its first entry.
+    fn start(&mut self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, order: IterationOrder) {
+        self.scan = None;
+        self.order = order;
+        self.buffer.clear();
+        self.current = None;
+        self.error = None;
+        self.chunk = FIRST_CHUNK;
+        let (start, end) = (self.clamp_start(start), self.clamp_end(end));
+        if is_empty(&start, &end) {
+            return;
+        }
+        let reader = self.reader.clone();
+        let cache = !self.range.once;
+        match run(
+            self.runtime,
+            async move { reader.scan((start, end), order, cache).await },
+        ) {
+            Ok(Ok(iterator)) => self.scan = Some(Scan { iterator, done: false }),
+            Ok(Err(error)) => self.error = Some(slate_error(error)),
+            Err(error) => self.error = Some(error),
+        }
+        self.advance();
+    }
+
+    fn clamp_start(&self, start: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+        let lower = self.range.lower.clone();
+        match start {
+            Bound::Included(key) | Bound::Excluded(key) if key < lower => Bound::Included(lower),
+            Bound::Unbounded => Bound::Included(lower),
+            other => other,
+        }
+    }
+
+    fn clamp_end(&self, end: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+        let Some(upper) = self.range.upper.clone() else {
+            return end;
+        };
+        match end {
+            Bound::Included(key) | Bound::Excluded(key) if key >= upper => Bound::Excluded(upper),
+            Bound::Unbounded => Bound::Excluded(upper),
+            other => other,
+        }
+    }
+
+    /// Moves to the scan's next entry, fetching a chunk when none is buffered.
+    fn advance(&mut self) {
+        if self.buffer.is_empty() {
+            self.fetch();
+        }
+        self.current = self.buffer.pop_front();
+    }
+
+    fn fetch(&mut self) {
+        let Some(mut scan) = self.scan.take() else { return };
+        if scan.done {
+            self.scan = Some(scan);
+            return;
+        }
+        let chunk = self.chunk;
+        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
+        let fetched = run(self.runtime, async move {
+            let mut entries = Vec::with_capacity(chunk);
+            let mut failed = None;
+            while entries.len() < chunk {
+                match scan.iterator.next().await {
+                    Ok(Some(entry)) => entries.push((entry.key, entry.value)),
+                    Ok(None) => {
+                        scan.done = true;
+                        break;
+                    }
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                }
+            }
+            (scan, entries, failed)
+        });
+        match fetched {
+            Ok((scan, entries, failed)) => {
+                self.buffer.extend(entries);
+                if let Some(error) = failed {
+                    self.error = Some(slate_error(error));
+                } else {
+                    self.scan = Some(scan);
+                }
+            }
+            Err(error) => self.error = Some(error),
+        }
+    }
+}
+
+fn is_empty(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> bool {
+    match (start, end) {
+        (Bound::Included(start), Bound::Excluded(end)) => start >= end,
+        (Bound::Included(start), Bound::Included(end)) => start > end,
+        (Bound::Excluded(start), Bound::Excluded(end) | Bound::Included(end)) => start >= end,
+        _ => false,
+    }
+}
+
+impl EngineIter for SlateIter<'_> {
+    fn seek_to_first(&mut self) {
+        self.start(Bound::Unbounded, Bound::Unbounded, IterationOrder::Ascending);
+    }
+
+    fn seek_to_last(&mut self) {
+        self.start(Bound::Unbounded, Bound::Unbounded, IterationOrder::Descending);
+    }
+
+    fn seek(&mut self, key: &[u8]) {
+        self.start(
+            Bound::Included(key.to_vec()),
+            Bound::Unbounded,
+            IterationOrder::Ascending,
+        );
+    }
+
+    fn seek_for_prev(&mut self, key: &[u8]) {
+        self.start(
+            Bound::Unbounded,
+            Bound::Included(key.to_vec()),
+            IterationOrder::Descending,
+        );
+    }
+
+    fn next(&mut self) {
+        let Some((key, _)) = self.current.take() else { return };
+        if matches!(self.order, IterationOrder::Ascending) {
+            return self.advance();
+        }
+        self.start(
+            Bound::Excluded(key.to_vec()),
+            Bound::Unbounded,
+            IterationOrder::Ascending,
+        );
+    }
+
+    fn prev(&mut self) {
+        let Some((key, _)) = self.current.take() else { return };
+        if matches!(self.order, IterationOrder::Descending) {
+            return self.advance();
+        }
+        self.start(
+            Bound::Unbounded,
+            Bound::Excluded(key.to_vec()),
+            IterationOrder::Descending,
+        );
+    }
+
+    fn item(&self) -> Option<(&[u8], &[u8])> {
+        self.current.as_ref().map(|(key, value)| (key.as_ref(), value.as_ref()))
+    }
+
+    fn status(&self) -> std::result::Result<(), EngineError> {
+        match &self.error {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A batch for SlateDB; range deletions are resolved to keys when written.
+struct SlateBatch<'e> {
+    engine: &'e SlateEngine,
+    batch: slatedb::WriteBatch,
+    ranges: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl EngineBatch for SlateBatch<'_> {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.batch.put(key, value);
+    }
+
+    fn merge(&mut self, key: &[u8], value: &[u8]) {
+        self.batch.merge(key, value);
+    }
+
+    fn delete(&mut self, key: &[u8]) {
+        self.batch.delete(key);
+    }
+
+    fn delete_range(&mut self, from: &[u8], to: &[u8]) {
+        self.ranges.push((from.to_vec(), to.to_vec()));
+    }
+
+    fn write(self: Box<Self>, _sync: bool) -> std::result::Result<Written, EngineError> {
+        let SlateBatch { engine, batch, ranges } = *self;
+        let Database::Writer(db) = engine.db.clone() else {
+            return Err(read_only());
+        };
+        let handle = run(&engine.handle, async move {
+            let mut batch = batch;
+            for (from, to) in ranges {
+                let mut keys = db.scan(from..to).await?;
+                while let Some(entry) = keys.next().await? {
+                    batch.delete(entry.key);
+                }
+            }
+            if batch.is_empty() {
+                return Ok(None);
+            }
+            db.write(batch).await.map(Some)
+        })?
+        .map_err(slate_error)?;
+        let Some(handle) = handle else {
+            return Ok(Written::Durable);
+        };
+        let runtime = engine.handle.clone();
+        let trouble = engine.trouble.clone();
+        Ok(Written::Pending(Box::new(move |then: OnDurable| {
+            runtime.spawn(async move {
+                let durable = match tokio::time::timeout(DURABLE_TIMEOUT, handle.await_durable()).await {
+                    Ok(result) => result.map_err(slate_error),
+                    Err(_) => Err(EngineError {
+                        corruption: false,
+                        message: format!(
+                            "the bucket did not confirm the write within {} s; it may still be stored",
+                            DURABLE_TIMEOUT.as_secs()
+                        ),
+                    }),
+                };
+                if let Ok(mut trouble) = trouble.lock() {
+                    *trouble = durable.as_ref().err().map(|error| error.message.clone());
+                }
+                then(durable);
+            });
+        })))
+    }
+}
+
+impl Engine for SlateEngine {
+    fn snapshot(&self) -> Box<dyn EngineRead + '_> {
+        let Database::Writer(db) = &self.db else {
+            // A reader holds one checkpoint while it is open: its own snapshot.
+            return Box::new(self.view());
+        };
+        match db.snapshot() {
+            Ok(snapshot) => Box::new(SlateView {
+                runtime: &self.handle,
+                reader: Reader::Snapshot(snapshot),
+            }),
+            // A closed database: reads through it fail with its error.
+            Err(_) => Box::new(self.view()),
+        }
+    }
+
+    fn batch(&self, _capacity: usize) -> std::result::Result<Box<dyn EngineBatch + '_>, EngineError> {
+        if matches!(self.db, Database::Reader(_)) {
+            return Err(read_only());
+        }
+        Ok(Box::new(SlateBatch {
+            engine: self,
+            batch: slatedb::WriteBatch::new(),
+            ranges: Vec::new(),
+        }))
+    }
+
+    fn commit_is_quick(&self) -> bool {
+        // Every commit waits for a PUT to the bucket.
+        false
+    }
+
+    fn writes_slowing(&self) -> bool {
+        false
+    }
+
+    fn trouble(&self) -> Option<String> {
+        self.trouble.lock().ok().and_then(|trouble| trouble.clone())
+    }
+
+    fn figures(&self) -> EngineFigures {
+        EngineFigures::default()
+    }
+
+    fn estimated_keys(&self) -> u64 {
+        0
+    }
+
+    fn flush(&self) -> std::result::Result<(), EngineError> {
+        let Database::Writer(db) = self.db.clone() else {
+            return Ok(());
+        };
+        run(&self.handle, async move { db.flush().await })?.map_err(slate_error)
+    }
+
+    fn compact_all(&self) {
+        // SlateDB's compactor runs by itself and drops deleted keys as it goes.
+    }
+
+    fn checkpoint(&self, _dir: &Path) -> std::result::Result<(), EngineError> {
+        Err(EngineError {
+            corruption: false,
+            message: "a store in a bucket has no local checkpoints: the bucket holds the data (use the bucket's own \
+                      versioning or replication for backups)"
+                .into(),
+        })
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn event_files(&self) -> std::result::Result<Vec<std::path::PathBuf>, EngineError> {
+        Ok(Vec::new())
+    }
+}
