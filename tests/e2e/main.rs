@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod access;
+mod bucket_faults;
 mod client;
 mod corruption;
 mod crash;

@@ -191,11 +191,20 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
 
     let (status, _) = server.terminate();
     anyhow::ensure!(status.success(), "the server exited with {status}");
-    // The store's own figure: every file in the data directory.
-    let bytes = Store::open_read_only(&data)
-        .and_then(|store| store.stats())
-        .context("read the stopped store's size")?
-        .bytes_on_disk;
+    // The store's own figure: every file in the data directory, or on a
+    // bucket every object under the server's prefix.
+    let bytes = match tracekeep_e2e::harness::bucket_for(&data) {
+        Some(bucket) => Store::open_bucket_read_only(&bucket)
+            .and_then(|store| store.bucket_bytes())
+            .context("read the stopped store's size in its bucket")?
+            .unwrap_or(0),
+        None => {
+            Store::open_read_only(&data)
+                .and_then(|store| store.stats())
+                .context("read the stopped store's size")?
+                .bytes_on_disk
+        }
+    };
     let probe = filled
         .traces_of(100)
         .first()
@@ -230,7 +239,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     println!("| server RSS during ingest (peak) | {peak_rss:.0} MB |");
     println!("| server RSS after ingest | {idle_rss:.0} MB |");
     println!(
-        "| bytes on disk per event (after a clean stop) | {:.0} B |",
+        "| bytes stored per event (after a clean stop; on a bucket, log objects not yet collected included) | {:.0} B |",
         bytes as f64 / plan.big_store as f64
     );
     Ok(())

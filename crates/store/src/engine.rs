@@ -213,6 +213,11 @@ pub(crate) trait Engine: EngineRead + Send + Sync {
     fn trouble(&self) -> Option<String> {
         None
     }
+    /// Bytes the engine's data takes where it is kept, when that is not the
+    /// data directory (a bucket: every object under its prefix).
+    fn remote_bytes(&self) -> Option<Result<u64, EngineError>> {
+        None
+    }
     /// The engine's own figures, for operators.
     fn figures(&self) -> EngineFigures;
     /// The engine's estimate of the keys it holds (progress totals).

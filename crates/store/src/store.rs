@@ -1236,6 +1236,17 @@ impl Store {
         self.db.figures()
     }
 
+    /// Bytes the store takes in its bucket (every object under its prefix:
+    /// tables, log objects not yet collected, the manifest); `None` for a
+    /// store in a data directory (see [`Stats::bytes_on_disk`]). Lists the
+    /// bucket: not for polling.
+    pub fn bucket_bytes(&self) -> Result<Option<u64>> {
+        self.db
+            .remote_bytes()
+            .transpose()
+            .map_err(|error| StoreError::engine("listing the bucket", error))
+    }
+
     /// The engine holding the store.
     pub(crate) fn engine(&self) -> &dyn Engine {
         &*self.db

@@ -51,6 +51,9 @@ pub(crate) struct SlateEngine {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     db: Database,
+    /// The bucket and the database's prefix in it, for its size.
+    object_store: Arc<dyn ObjectStore>,
+    prefix: String,
     /// The last write's failure to become durable; cleared by a success.
     trouble: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -81,6 +84,7 @@ impl SlateEngine {
             compression_codec: Some(CompressionCodec::Lz4),
             ..Settings::default()
         };
+        let (object_store, prefix) = (config.object_store.clone(), config.prefix.clone());
         let builder = Db::builder(config.prefix.clone(), config.object_store)
             .with_settings(settings)
             .with_merge_operator(merge_operator());
@@ -94,6 +98,8 @@ impl SlateEngine {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
             db: Database::Writer(Arc::new(db)),
+            object_store,
+            prefix,
             trouble: Arc::default(),
         })
     }
@@ -104,6 +110,7 @@ impl SlateEngine {
     /// every acknowledged write as of its opening.
     pub(crate) fn open_reader(config: SlateConfig) -> Result<SlateEngine> {
         let runtime = engine_runtime(&config.prefix)?;
+        let (object_store, prefix) = (config.object_store.clone(), config.prefix.clone());
         let builder =
             DbReader::builder(config.prefix.clone(), config.object_store).with_merge_operator(merge_operator());
         let reader = match run(runtime.handle(), async move { builder.build().await }) {
@@ -126,6 +133,8 @@ impl SlateEngine {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
             db: Database::Reader(Arc::new(reader)),
+            object_store,
+            prefix,
             trouble: Arc::default(),
         })
     }
@@ -627,6 +636,27 @@ impl Engine for SlateEngine {
 
     fn writes_slowing(&self) -> bool {
         false
+    }
+
+    fn remote_bytes(&self) -> Option<std::result::Result<u64, EngineError>> {
+        let (store, prefix) = (self.object_store.clone(), self.prefix.clone());
+        let listed = run(&self.handle, async move {
+            // Directory by directory (the listing SlateDB's prefixes need).
+            let mut total = 0u64;
+            let mut pending = vec![slatedb::object_store::path::Path::from(prefix)];
+            while let Some(directory) = pending.pop() {
+                let listing = store.list_with_delimiter(Some(&directory)).await?;
+                total += listing.objects.iter().map(|object| object.size).sum::<u64>();
+                pending.extend(listing.common_prefixes);
+            }
+            Ok::<u64, slatedb::object_store::Error>(total)
+        });
+        Some(listed.and_then(|listed| {
+            listed.map_err(|error| EngineError {
+                corruption: false,
+                message: error.to_string(),
+            })
+        }))
     }
 
     fn trouble(&self) -> Option<String> {
