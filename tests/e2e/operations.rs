@@ -104,8 +104,25 @@ async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
     );
     expect("tracekeep_traces", 3.0);
     expect("tracekeep_events{kind=\"job\"}", 3.0);
-    // On a bucket the data directory holds only its lock file.
+    // On a bucket the data directory holds only its lock file, and the
+    // bucket's requests are counted: the uploads above were PUT there.
     assert!(on_bucket() || metric_sample(&after, "tracekeep_disk_bytes") > 0.0);
+    if on_bucket() {
+        assert!(
+            metric_sample(&after, "tracekeep_bucket_requests_total{operation=\"put\"}") > 0.0,
+            "{after}"
+        );
+        assert!(
+            metric_sample(&after, "tracekeep_bucket_written_bytes_total") > 0.0,
+            "{after}"
+        );
+        assert!(
+            metric_sample(&after, "tracekeep_bucket_request_seconds_total") > 0.0,
+            "{after}"
+        );
+    } else {
+        assert!(!after.contains("tracekeep_bucket_"), "bucket figures without a bucket");
+    }
     assert!(after.lines().any(|line| line.starts_with("tracekeep_tso_mark ")));
     // The oldest trace's first event has TSO 1 (1970): its age is now.
     let age = metric_sample(&after, "tracekeep_oldest_trace_age_seconds");

@@ -19,7 +19,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tracekeep_store::{EventKind, ListOrder, Store};
+use tracekeep_store::{BucketFigures, EventKind, ListOrder, Store};
 
 use crate::error::ApiError;
 use crate::routes::{self, Access, Route};
@@ -382,7 +382,55 @@ fn store_registry(store: &Store, started: Instant) -> Result<Registry, ApiError>
         "Time RocksDB's compaction jobs took since the server started, summed over jobs",
         ConstCounter::new(engine.compaction_millis as f64 / 1000.0),
     );
+    if let Some(bucket) = &engine.bucket {
+        register_bucket(registry.sub_registry_with_prefix("bucket"), bucket);
+    }
     Ok(registry)
+}
+
+/// The bucket's request counters (`bucket` set), since the server started.
+fn register_bucket(registry: &mut Registry, bucket: &BucketFigures) {
+    // Filled afresh on every scrape from the store's own counts.
+    let requests = Family::<OperationLabels, Counter>::default();
+    for (operation, count) in [
+        ("get", bucket.gets),
+        ("put", bucket.puts),
+        ("list", bucket.lists),
+        ("delete", bucket.deletes),
+        ("other", bucket.others),
+    ] {
+        requests.get_or_create(&OperationLabels { operation }).inc_by(count);
+    }
+    registry.register(
+        "requests",
+        "Requests made of the bucket since the server started, by operation",
+        requests,
+    );
+    registry.register(
+        "request_errors",
+        "Bucket requests that failed after the client's retries",
+        ConstCounter::new(bucket.errors),
+    );
+    registry.register(
+        "read_bytes",
+        "Bytes read from the bucket",
+        ConstCounter::new(bucket.bytes_read),
+    );
+    registry.register(
+        "written_bytes",
+        "Bytes written to the bucket",
+        ConstCounter::new(bucket.bytes_written),
+    );
+    registry.register(
+        "request_seconds",
+        "Time bucket requests took, summed over requests (they overlap)",
+        ConstCounter::new(bucket.request_millis as f64 / 1000.0),
+    );
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -52,6 +52,34 @@ pub struct EngineFigures {
     /// RocksDB's estimate of the keys stored (every record: events, index
     /// entries, metadata); a total for progress reports, not a count.
     pub estimated_keys: u64,
+    /// What the store asked of its bucket since it opened (`None` without one).
+    pub bucket: Option<BucketFigures>,
+}
+
+/// Requests a store made of its bucket since it opened, and what they moved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BucketFigures {
+    /// Object reads (whole objects and ranges).
+    pub gets: u64,
+    /// Object writes (the engine's log objects, tables and manifests).
+    pub puts: u64,
+    /// Listings.
+    pub lists: u64,
+    /// Deletions (the engine's garbage collection).
+    pub deletes: u64,
+    /// Copies, renames and multipart uploads.
+    pub others: u64,
+    /// Requests that failed (after the client's own retries); a missing
+    /// object or a put-if-absent conflict, which the engine expects, is not
+    /// a failure.
+    pub errors: u64,
+    /// Bytes read from the bucket.
+    pub bytes_read: u64,
+    /// Bytes written to the bucket.
+    pub bytes_written: u64,
+    /// Milliseconds requests took, summed (requests overlap, so it can grow
+    /// faster than the clock).
+    pub request_millis: u64,
 }
 
 /// What a scan may visit: keys in `[lower, upper)`.

@@ -50,7 +50,7 @@ mod search;
 mod store;
 mod verify;
 
-pub use engine::EngineFigures;
+pub use engine::{BucketFigures, EngineFigures};
 pub use error::{Result, StoreError};
 pub use keys::{MAX_TRACE_ID_LEN, describe_key};
 pub use options::StoreOptions;

@@ -268,10 +268,11 @@ impl Store {
                 // RocksDB locks its directory; with a bucket the store does,
                 // so two servers cannot share one local directory.
                 directory_lock = Some(lock_directory(&path)?);
-                let (object_store, prefix) = bucket::open(url)?;
+                let (object_store, prefix, counters) = bucket::open(url)?;
                 Arc::new(SlateEngine::open(SlateConfig {
                     object_store,
                     prefix,
+                    counters,
                     flush_interval: options.bucket_flush_interval,
                 })?)
             }
@@ -358,10 +359,11 @@ impl Store {
     /// holds is changed (the engine records a checkpoint of what it reads in
     /// the bucket, so that compaction keeps it while it reads).
     pub fn open_bucket_read_only(url: &str) -> Result<Store> {
-        let (object_store, prefix) = bucket::open(url)?;
+        let (object_store, prefix, counters) = bucket::open(url)?;
         let db: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(SlateConfig {
             object_store,
             prefix,
+            counters,
             flush_interval: StoreOptions::default().bucket_flush_interval,
         })?);
         Store::read_only_over(db, PathBuf::from(url), false)

@@ -30,6 +30,7 @@ use slatedb::config::{CompressionCodec, ReadOptions, ScanOptions, Settings};
 use slatedb::object_store::ObjectStore;
 use slatedb::{Db, DbIterator, DbReader, DbSnapshot, IterationOrder, MergeOperator, MergeOperatorError};
 
+use super::bucket::BucketCounters;
 use super::{Engine, EngineBatch, EngineError, EngineFigures, EngineIter, EngineRead, KeyRange, OnDurable, Written};
 use crate::error::{Result, StoreError};
 use crate::term_set;
@@ -40,6 +41,8 @@ pub(crate) struct SlateConfig {
     pub object_store: Arc<dyn ObjectStore>,
     /// The prefix (SlateDB's database path) inside the bucket.
     pub prefix: String,
+    /// What `object_store` counts of its requests.
+    pub counters: Arc<BucketCounters>,
     /// How often the write-ahead log is written to the bucket: the longest
     /// an acknowledgement waits for its batch to be durable, less the PUT.
     pub flush_interval: Duration,
@@ -54,6 +57,7 @@ pub(crate) struct SlateEngine {
     /// The bucket and the database's prefix in it, for its size.
     object_store: Arc<dyn ObjectStore>,
     prefix: String,
+    counters: Arc<BucketCounters>,
     /// The last write's failure to become durable; cleared by a success.
     trouble: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -100,6 +104,7 @@ impl SlateEngine {
             db: Database::Writer(Arc::new(db)),
             object_store,
             prefix,
+            counters: config.counters,
             trouble: Arc::default(),
         })
     }
@@ -135,6 +140,7 @@ impl SlateEngine {
             db: Database::Reader(Arc::new(reader)),
             object_store,
             prefix,
+            counters: config.counters,
             trouble: Arc::default(),
         })
     }
@@ -664,7 +670,10 @@ impl Engine for SlateEngine {
     }
 
     fn figures(&self) -> EngineFigures {
-        EngineFigures::default()
+        EngineFigures {
+            bucket: Some(self.counters.figures()),
+            ..EngineFigures::default()
+        }
     }
 
     fn estimated_keys(&self) -> u64 {
