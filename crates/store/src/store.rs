@@ -273,6 +273,7 @@ impl Store {
                     object_store,
                     prefix,
                     counters,
+                    block_cache_size: options.block_cache_size,
                     flush_interval: options.bucket_flush_interval,
                 })?)
             }
@@ -364,6 +365,7 @@ impl Store {
             object_store,
             prefix,
             counters,
+            block_cache_size: 16 << 20,
             flush_interval: StoreOptions::default().bucket_flush_interval,
         })?);
         Store::read_only_over(db, PathBuf::from(url), false)
