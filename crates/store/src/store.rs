@@ -7,7 +7,6 @@ use std::thread::JoinHandle;
 
 use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
-use crate::engine::bucket;
 use crate::engine::rocks::RocksEngine;
 use crate::engine::slate::{SlateConfig, SlateEngine};
 use crate::engine::{Engine, EngineFigures, EngineIter, EngineRead, KeyRange};
@@ -268,14 +267,7 @@ impl Store {
                 // RocksDB locks its directory; with a bucket the store does,
                 // so two servers cannot share one local directory.
                 directory_lock = Some(lock_directory(&path)?);
-                let (object_store, prefix, counters) = bucket::open(url)?;
-                Arc::new(SlateEngine::open(SlateConfig {
-                    object_store,
-                    prefix,
-                    counters,
-                    block_cache_size: options.block_cache_size,
-                    flush_interval: options.bucket_flush_interval,
-                })?)
+                Arc::new(SlateEngine::open(SlateConfig::for_bucket(url, &options)?)?)
             }
             None => Arc::new(RocksEngine::open(&path, &options)?),
         };
@@ -346,11 +338,7 @@ impl Store {
     /// of the moment it opened).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let options = StoreOptions {
-            block_cache_size: 16 << 20,
-            ..StoreOptions::default()
-        };
-        let db: Arc<dyn Engine> = Arc::new(RocksEngine::open_read_only(&path, &options)?);
+        let db: Arc<dyn Engine> = Arc::new(RocksEngine::open_read_only(&path, &read_only_options())?);
         Store::read_only_over(db, path, true)
     }
 
@@ -360,14 +348,8 @@ impl Store {
     /// holds is changed (the engine records a checkpoint of what it reads in
     /// the bucket, so that compaction keeps it while it reads).
     pub fn open_bucket_read_only(url: &str) -> Result<Store> {
-        let (object_store, prefix, counters) = bucket::open(url)?;
-        let db: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(SlateConfig {
-            object_store,
-            prefix,
-            counters,
-            block_cache_size: 16 << 20,
-            flush_interval: StoreOptions::default().bucket_flush_interval,
-        })?);
+        let config = SlateConfig::for_bucket(url, &read_only_options())?;
+        let db: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(config)?);
         Store::read_only_over(db, PathBuf::from(url), false)
     }
 
@@ -1320,6 +1302,14 @@ fn unexpected_outcome(action: &'static str, outcome: Outcome) -> StoreError {
     StoreError::Engine {
         action,
         message: format!("the writer answered {outcome:?}"),
+    }
+}
+
+/// How read-only stores are opened: a small cache, enough for one reader.
+fn read_only_options() -> StoreOptions {
+    StoreOptions {
+        block_cache_size: 16 << 20,
+        ..StoreOptions::default()
     }
 }
 

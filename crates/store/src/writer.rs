@@ -3,8 +3,8 @@
 //!
 //! Callers queue a request (append, delete, truncate) and get its outcome
 //! back. The committer, normally the writer thread, drains whatever requests
-//! are waiting, turns them into one RocksDB `WriteBatch` and writes it once,
-//! so N concurrent appenders cost one WAL write instead of N, and throughput
+//! are waiting, turns them into one engine batch and writes it once, so N
+//! concurrent appenders cost one log write instead of N, and throughput
 //! grows with concurrency. A small append that finds the store quiet commits
 //! itself on the caller's thread instead ([`Queue`]). Because one committer
 //! at a time applies every mutation in order, the indexes it maintains

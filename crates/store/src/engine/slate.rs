@@ -35,6 +35,7 @@ use slatedb::{Db, DbIterator, DbReader, DbSnapshot, IterationOrder, MergeOperato
 use super::bucket::BucketCounters;
 use super::{Engine, EngineBatch, EngineError, EngineFigures, EngineIter, EngineRead, KeyRange, OnDurable, Written};
 use crate::error::{Result, StoreError};
+use crate::options::StoreOptions;
 use crate::term_set;
 
 /// How a [`SlateEngine`] reaches its bucket.
@@ -51,6 +52,21 @@ pub(crate) struct SlateConfig {
     /// How often the write-ahead log is written to the bucket: the longest
     /// an acknowledgement waits for its batch to be durable, less the PUT.
     pub flush_interval: Duration,
+}
+
+impl SlateConfig {
+    /// The configuration for the bucket `url` names (`StoreOptions::bucket`),
+    /// with the cache and flush interval of `options`.
+    pub(crate) fn for_bucket(url: &str, options: &StoreOptions) -> Result<SlateConfig> {
+        let (object_store, prefix, counters) = super::bucket::open(url)?;
+        Ok(SlateConfig {
+            object_store,
+            prefix,
+            counters,
+            block_cache_size: options.block_cache_size,
+            flush_interval: options.bucket_flush_interval,
+        })
+    }
 }
 
 /// A store's SlateDB database in a bucket.
@@ -334,17 +350,7 @@ impl EngineRead for SlateView<'_> {
     }
 
     fn iter(&self, range: KeyRange) -> Box<dyn EngineIter + '_> {
-        Box::new(SlateIter {
-            runtime: self.runtime,
-            reader: self.reader.clone(),
-            range,
-            scan: None,
-            order: IterationOrder::Ascending,
-            buffer: VecDeque::new(),
-            current: None,
-            chunk: FIRST_CHUNK,
-            error: None,
-        })
+        Box::new(SlateIter::new(self.runtime, self.reader.clone(), range))
     }
 }
 
@@ -354,17 +360,7 @@ impl EngineRead for SlateEngine {
     }
 
     fn iter(&self, range: KeyRange) -> Box<dyn EngineIter + '_> {
-        Box::new(SlateIter {
-            runtime: &self.handle,
-            reader: self.reader(),
-            range,
-            scan: None,
-            order: IterationOrder::Ascending,
-            buffer: VecDeque::new(),
-            current: None,
-            chunk: FIRST_CHUNK,
-            error: None,
-        })
+        Box::new(SlateIter::new(&self.handle, self.reader(), range))
     }
 }
 
@@ -400,7 +396,38 @@ struct SlateIter<'e> {
     error: Option<EngineError>,
 }
 
-impl SlateIter<'_> {
+impl<'e> SlateIter<'e> {
+    /// An unpositioned cursor over `range` of what `reader` reads.
+    fn new(runtime: &'e tokio::runtime::Handle, reader: Reader, range: KeyRange) -> SlateIter<'e> {
+        SlateIter {
+            runtime,
+            reader,
+            range,
+            scan: None,
+            order: IterationOrder::Ascending,
+            buffer: VecDeque::new(),
+            current: None,
+            chunk: FIRST_CHUNK,
+            error: None,
+        }
+    }
+
+    /// To the entry after the current one in `order`: the scan's next one
+    /// when it runs that way, else a new scan from the current key.
+    fn step(&mut self, order: IterationOrder) {
+        let Some((key, _)) = self.current.take() else { return };
+        let ascending = matches!(order, IterationOrder::Ascending);
+        if ascending == matches!(self.order, IterationOrder::Ascending) {
+            return self.advance();
+        }
+        let past = Bound::Excluded(key.to_vec());
+        if ascending {
+            self.start(past, Bound::Unbounded, order);
+        } else {
+            self.start(Bound::Unbounded, past, order);
+        }
+    }
+
     /// Starts a scan of `[start, end)`-style bounds within the range, in
     /// `order`, and moves to its first entry.
     fn start(&mut self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, order: IterationOrder) {
@@ -530,27 +557,11 @@ impl EngineIter for SlateIter<'_> {
     }
 
     fn next(&mut self) {
-        let Some((key, _)) = self.current.take() else { return };
-        if matches!(self.order, IterationOrder::Ascending) {
-            return self.advance();
-        }
-        self.start(
-            Bound::Excluded(key.to_vec()),
-            Bound::Unbounded,
-            IterationOrder::Ascending,
-        );
+        self.step(IterationOrder::Ascending);
     }
 
     fn prev(&mut self) {
-        let Some((key, _)) = self.current.take() else { return };
-        if matches!(self.order, IterationOrder::Descending) {
-            return self.advance();
-        }
-        self.start(
-            Bound::Unbounded,
-            Bound::Excluded(key.to_vec()),
-            IterationOrder::Descending,
-        );
+        self.step(IterationOrder::Descending);
     }
 
     fn item(&self) -> Option<(&[u8], &[u8])> {
