@@ -65,8 +65,9 @@ pub struct Config {
     /// Keep the data in this object-storage bucket (`s3://bucket/prefix`,
     /// `gs://`, `az://`, `file:///path`) instead of `data-dir`; empty: none.
     pub bucket: String,
-    /// With a bucket: milliseconds between the engine's writes of its log to
-    /// the bucket; an acknowledgement waits for the next one.
+    /// With a bucket: the least milliseconds between two writes of the log
+    /// to the bucket. A write goes out as soon as the previous one is done
+    /// and this long after it began; an acknowledgement waits for it.
     pub bucket_flush_interval_ms: u64,
     /// Largest gRPC request accepted, in bytes; larger ones get `OUT_OF_RANGE`.
     pub max_request_size: usize,
@@ -319,6 +320,9 @@ impl Config {
         if let Some(bytes) = args.max_disk_bytes {
             config.max_disk_bytes = bytes;
         }
+        if let Some(interval) = args.bucket_flush_interval_ms {
+            config.bucket_flush_interval_ms = interval;
+        }
         if let Some(bucket) = &args.bucket {
             config.bucket = bucket.clone();
         }
@@ -414,6 +418,10 @@ pub struct Args {
     /// `AWS_*` variables), `gs://...`, `az://...` or `file:///path`.
     #[arg(long, value_name = "URL")]
     pub bucket: Option<String>,
+    /// The least time between two writes of the log to the bucket, in
+    /// milliseconds (1 to 10000): bounds the bucket's PUTs per second.
+    #[arg(long, value_name = "MS")]
+    pub bucket_flush_interval_ms: Option<u64>,
     /// Check the configuration (file and flags) and exit: 0 when it would
     /// start, 2 with the reason when not. Opens and binds nothing.
     #[arg(long)]

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slatedb::bytes::Bytes;
-use slatedb::config::{CompressionCodec, ReadOptions, ScanOptions, Settings};
+use slatedb::config::{CompressionCodec, FlushOptions, FlushType, ReadOptions, ScanOptions, Settings};
 use slatedb::db_cache::moka::{MokaCache, MokaCacheOptions};
 use slatedb::db_cache::{DbCache, SplitCache};
 use slatedb::object_store::ObjectStore;
@@ -49,8 +49,9 @@ pub(crate) struct SlateConfig {
     /// Bytes of table blocks cached in memory (`block-cache-size`); index
     /// and filter blocks get a quarter as much again.
     pub block_cache_size: usize,
-    /// How often the write-ahead log is written to the bucket: the longest
-    /// an acknowledgement waits for its batch to be durable, less the PUT.
+    /// The least time between two writes of the write-ahead log to the
+    /// bucket (`bucket-flush-interval-ms`): it bounds the PUTs a node makes
+    /// per second whatever the load.
     pub flush_interval: Duration,
 }
 
@@ -81,6 +82,8 @@ pub(crate) struct SlateEngine {
     counters: Arc<BucketCounters>,
     /// The last write's failure to become durable; cleared by a success.
     trouble: Arc<std::sync::Mutex<Option<String>>>,
+    /// Wakes the flusher: a write is waiting to be made durable.
+    flush_wanted: Arc<tokio::sync::Notify>,
 }
 
 /// The database, as its writer or a reader of it.
@@ -97,6 +100,8 @@ const DURABLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Entries fetched from a scan per hand-off to the runtime, at first: small,
 /// since most cursors read a few keys; doubling up to [`MAX_CHUNK`] for walks.
 const FIRST_CHUNK: usize = 16;
+/// SlateDB's own flush timer, behind [`flusher`].
+const BACKSTOP_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_CHUNK: usize = 4096;
 
 impl SlateEngine {
@@ -105,7 +110,9 @@ impl SlateEngine {
     pub(crate) fn open(config: SlateConfig) -> Result<SlateEngine> {
         let runtime = engine_runtime(&config.prefix)?;
         let settings = Settings {
-            flush_interval: Some(config.flush_interval),
+            // The flusher below writes the log when there is something to
+            // write; SlateDB's own timer is only a backstop should it stop.
+            flush_interval: Some(BACKSTOP_FLUSH_INTERVAL),
             compression_codec: Some(CompressionCodec::Lz4),
             ..Settings::default()
         };
@@ -120,14 +127,22 @@ impl SlateEngine {
                 action: "opening the bucket",
                 message: error.message,
             })?;
+        let db = Arc::new(db);
+        let flush_wanted = Arc::new(tokio::sync::Notify::new());
+        runtime.spawn(flusher(
+            Arc::downgrade(&db),
+            flush_wanted.clone(),
+            config.flush_interval,
+        ));
         Ok(SlateEngine {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
-            db: Database::Writer(Arc::new(db)),
+            db: Database::Writer(db),
             object_store,
             prefix,
             counters: config.counters,
             trouble: Arc::default(),
+            flush_wanted,
         })
     }
 
@@ -165,6 +180,7 @@ impl SlateEngine {
             prefix,
             counters: config.counters,
             trouble: Arc::default(),
+            flush_wanted: Arc::default(),
         })
     }
 
@@ -202,6 +218,40 @@ impl Drop for SlateEngine {
 
 /// The engine's own runtime: two workers, enough for SlateDB's flusher,
 /// compactor and the store's calls.
+/// Group commit for the bucket: writes the log whenever a write is waiting,
+/// one PUT at a time, and at most one PUT per `least_gap`. Writes that arrive
+/// while a PUT is under way go out together in the next one, so an idle
+/// node's write waits for one PUT, and a busy node's for at most two PUTs
+/// and the gap, while the PUT rate stays bounded by the gap (by the bucket's
+/// latency when that is longer). SlateDB's fixed timer made every write wait
+/// half its period on average, busy or idle.
+async fn flusher(db: std::sync::Weak<Db>, flush_wanted: Arc<tokio::sync::Notify>, least_gap: Duration) {
+    loop {
+        flush_wanted.notified().await;
+        let started = tokio::time::Instant::now();
+        let Some(db) = db.upgrade() else {
+            return;
+        };
+        // A failure reaches the waiting writes through their own handles;
+        // here it only delays the next try, so a lost bucket is not hammered.
+        let flushed = db
+            .flush_with_options(FlushOptions {
+                flush_type: FlushType::Wal,
+            })
+            .await;
+        drop(db);
+        let gap = if flushed.is_ok() {
+            least_gap
+        } else {
+            least_gap.max(FAILED_FLUSH_PAUSE)
+        };
+        tokio::time::sleep_until(started + gap).await;
+    }
+}
+
+/// The least pause after a failed flush before the next.
+const FAILED_FLUSH_PAUSE: Duration = Duration::from_millis(100);
+
 fn engine_runtime(prefix: &str) -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -622,6 +672,7 @@ impl EngineBatch for SlateBatch<'_> {
         let Some(handle) = handle else {
             return Ok(Written::Durable);
         };
+        engine.flush_wanted.notify_one();
         let runtime = engine.handle.clone();
         let trouble = engine.trouble.clone();
         Ok(Written::Pending(Box::new(move |then: OnDurable| {
