@@ -52,7 +52,14 @@ fn bucket_args(args: &[&str]) -> Vec<String> {
         .position(|arg| *arg == "--data-dir")
         .and_then(|at| args.get(at + 1));
     match data_dir.and_then(|dir| bucket_for(Path::new(dir))) {
-        Some(bucket) => vec!["--bucket".into(), bucket],
+        Some(bucket) => {
+            let mut args = vec!["--bucket".into(), bucket];
+            // The bench's knob for the bucket's group commit.
+            if let Ok(interval) = std::env::var("TRACEKEEP_TEST_BUCKET_FLUSH_MS") {
+                args.extend(["--bucket-flush-interval-ms".into(), interval]);
+            }
+            args
+        }
         None => Vec::new(),
     }
 }

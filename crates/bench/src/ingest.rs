@@ -117,6 +117,55 @@ pub struct Measured {
     pub cpu_seconds: f64,
     /// Per-upload latencies.
     pub latencies: Vec<Duration>,
+    /// What the server asked of its bucket meanwhile (a server on a bucket).
+    pub bucket: Option<BucketTotals>,
+}
+
+/// A server's bucket requests and bytes, from its `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BucketTotals {
+    /// Requests of every kind.
+    pub requests: f64,
+    /// Of which PUTs (log objects, tables, manifests).
+    pub puts: f64,
+    /// Bytes written to the bucket.
+    pub written_bytes: f64,
+}
+
+impl BucketTotals {
+    /// The totals `server` reports now; `None` when it has no bucket.
+    pub fn of(server: &Server) -> Option<BucketTotals> {
+        let metrics = server.get("/metrics");
+        let mut totals = BucketTotals::default();
+        let mut seen = false;
+        for line in metrics.body.lines() {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            if name.starts_with("tracekeep_bucket_requests_total{") {
+                seen = true;
+                totals.requests += value;
+                if name.contains("operation=\"put\"") {
+                    totals.puts += value;
+                }
+            } else if name == "tracekeep_bucket_written_bytes_total" {
+                totals.written_bytes = value;
+            }
+        }
+        seen.then_some(totals)
+    }
+
+    /// What was asked between `before` and `self`.
+    fn since(self, before: BucketTotals) -> BucketTotals {
+        BucketTotals {
+            requests: self.requests - before.requests,
+            puts: self.puts - before.puts,
+            written_bytes: self.written_bytes - before.written_bytes,
+        }
+    }
 }
 
 impl Measured {
@@ -165,6 +214,7 @@ const UPLOAD_JOBS_PATH: &str = "/pb.Tracer/UploadSyncerJobEvent";
 pub async fn through_server(server: &Server, workload: Workload) -> anyhow::Result<Measured> {
     let mut tasks = Vec::new();
     let cpu_before = server.cpu_seconds().context("read the server's CPU time")?;
+    let bucket_before = BucketTotals::of(server);
     let started = Instant::now();
     let deadline = started + workload.run_for;
     for client in workload.first_client..workload.first_client + workload.clients {
@@ -206,6 +256,7 @@ pub async fn through_server(server: &Server, workload: Workload) -> anyhow::Resu
         seconds: 0.0,
         cpu_seconds: 0.0,
         latencies: Vec::new(),
+        bucket: None,
     };
     for task in tasks {
         let (events, latencies) = task.await.context("join a client task")??;
@@ -214,6 +265,9 @@ pub async fn through_server(server: &Server, workload: Workload) -> anyhow::Resu
     }
     total.seconds = started.elapsed().as_secs_f64();
     total.cpu_seconds = server.cpu_seconds().context("read the server's CPU time")? - cpu_before;
+    total.bucket = bucket_before
+        .zip(BucketTotals::of(server))
+        .map(|(before, after)| after.since(before));
     Ok(total)
 }
 
@@ -310,6 +364,7 @@ fn in_process(
         seconds,
         cpu_seconds,
         latencies: Vec::new(),
+        bucket: None,
     })
 }
 
@@ -490,6 +545,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         "| sync | clients | batch | events/trace | events/s | p50 µs | p99 µs | server CPU | server CPU / request | store events/s | store CPU | bare events/s | bare CPU | server / bare | server CPU / bare CPU | store / bare | by round |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut bucket_rows = Vec::new();
     for &Row { sync, clients, batch } in &plan.rows {
         for &shape in &plan.shapes {
             // A fresh server per measurement, as the ceilings get a fresh
@@ -526,6 +582,22 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                 measured.cpu_us_per_event() / bare.cpu_us_per_event(),
                 ceilings.ratio(),
                 ceilings.rounds(),
+            );
+            if let Some(bucket) = measured.bucket {
+                bucket_rows.push((clients, batch, shape, measured.seconds, measured.events, bucket));
+            }
+        }
+    }
+    if !bucket_rows.is_empty() {
+        println!("\nThe server's bucket requests during those rows (its /metrics):\n");
+        println!("| clients | batch | events/trace | bucket requests/s | of which PUTs/s | bytes written per event |");
+        println!("|---|---|---|---|---|---|");
+        for (clients, batch, shape, seconds, events, bucket) in bucket_rows {
+            println!(
+                "| {clients} | {batch} | {shape} | {:.0} | {:.0} | {:.0} |",
+                bucket.requests / seconds,
+                bucket.puts / seconds,
+                bucket.written_bytes / events.max(1) as f64,
             );
         }
     }
