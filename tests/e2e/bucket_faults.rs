@@ -1,8 +1,13 @@
-//! A bucket that stops answering, on a real S3 server: SeaweedFS frozen with
-//! SIGSTOP (connections stay open, nothing answers), then resumed. Runs only
-//! on a bucket, in a SeaweedFS of its own (`scripts/test.sh` runs this module
-//! apart: freezing the server would stall every other test's bucket too).
+//! A bucket that fails, on a real S3 server: SeaweedFS frozen with SIGSTOP
+//! (connections stay open, nothing answers) and resumed; SeaweedFS killed
+//! with SIGKILL under load and started again. Runs only on a bucket, in a
+//! SeaweedFS of its own (`scripts/test.sh` runs this module apart: each test
+//! stalls every other test's bucket, so they also take turns here).
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tracekeep_e2e::harness::*;
@@ -16,6 +21,19 @@ fn signal_seaweedfs(pid: &str, signal: &str) {
     assert!(status.success(), "kill -{signal} {pid}");
 }
 
+/// The SeaweedFS process now: the one the script started, or the one a test
+/// started again after killing it. `None` when not on SeaweedFS.
+fn seaweedfs_pid() -> Option<String> {
+    let restarted = std::env::var("TRACEKEEP_SEAWEEDFS_PID_FILE")
+        .ok()
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .filter(|pid| !pid.trim().is_empty());
+    restarted.or_else(|| std::env::var("TRACEKEEP_SEAWEEDFS_PID").ok())
+}
+
+/// One fault at a time: the tests share one SeaweedFS.
+static ONE_FAULT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Resumes SeaweedFS when dropped, so a failed assertion cannot leave it frozen.
 struct Resume<'a>(&'a str);
 
@@ -27,10 +45,12 @@ impl Drop for Resume<'_> {
 
 #[tokio::test]
 async fn a_bucket_that_stops_answering_gets_retryable_refusals_and_ingest_recovers_by_itself() {
-    let Ok(pid) = std::env::var("TRACEKEEP_SEAWEEDFS_PID") else {
+    if std::env::var_os("TRACEKEEP_SEAWEEDFS_PID").is_none() {
         eprintln!("bucket only: run under tests/bucket/run-on-seaweedfs.sh");
         return;
-    };
+    }
+    let _turn = ONE_FAULT_AT_A_TIME.lock().await;
+    let pid = seaweedfs_pid().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]);
     let mut client = server.grpc().await;
@@ -83,4 +103,255 @@ async fn a_bucket_that_stops_answering_gets_retryable_refusals_and_ingest_recove
         *tsos(&server.get("/events/query?trace_id=after").json()).last().unwrap(),
         tso
     );
+}
+
+/// Kills SeaweedFS (its whole process group) with SIGKILL and starts the same
+/// command line again, in the same directory, as a new session whose PID the
+/// script that started SeaweedFS reads from `TRACEKEEP_SEAWEEDFS_PID_FILE`
+/// and stops at the end. Returns the new PID.
+fn kill_and_restart_seaweedfs(pid: &str) -> String {
+    use std::os::unix::process::CommandExt;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    let argv: Vec<String> = cmdline
+        .split(|byte| *byte == 0)
+        .filter(|arg| !arg.is_empty())
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -KILL -{pid}");
+    // Dead once its command line is gone (a zombie's is empty until the
+    // script reaps it at the end), so its ports are free again.
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| !line.is_empty()) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::File::create(cwd.join("seaweedfs-restarted.log")).unwrap();
+    #[expect(
+        clippy::zombie_processes,
+        reason = "the script that started SeaweedFS kills this one by the PID file and the kernel reaps it"
+    )]
+    let child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(&cwd)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let new_pid = child.id().to_string();
+    std::fs::write(std::env::var("TRACEKEEP_SEAWEEDFS_PID_FILE").unwrap(), &new_pid).unwrap();
+    new_pid
+}
+
+/// Four clients uploading two-event batches to traces of their own until
+/// stopped, keeping what was acknowledged.
+struct Load {
+    stop: Arc<AtomicBool>,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+    clients: Vec<tokio::task::JoinHandle<BTreeMap<String, Vec<i64>>>>,
+}
+
+impl Load {
+    async fn start(server: &Server) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut clients = Vec::new();
+        for number in 0..4 {
+            let mut client = server.grpc().await;
+            let (stop, refused) = (stop.clone(), refused.clone());
+            clients.push(tokio::spawn(async move {
+                let mut acknowledged = BTreeMap::<String, Vec<i64>>::new();
+                let mut tso = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let trace = format!("load-{number}-{}", tso / 10);
+                    let batch = vec![job(&trace, tso + 1), job(&trace, tso + 2)];
+                    tso += 2;
+                    let reply = upload_jobs(&mut client, batch).await;
+                    if reply.result {
+                        acknowledged.entry(trace).or_default().extend([tso - 1, tso]);
+                    } else {
+                        // Only the retryable refusal of a bucket away.
+                        assert!(reply.msg.contains("unavailable"), "{}", reply.msg);
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                acknowledged
+            }));
+        }
+        Load { stop, refused, clients }
+    }
+
+    /// Stops the clients; what they had acknowledged, by trace.
+    async fn finish(self) -> BTreeMap<String, Vec<i64>> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut acknowledged = BTreeMap::new();
+        for client in self.clients {
+            acknowledged.extend(client.await.unwrap());
+        }
+        let events: usize = acknowledged.values().map(Vec::len).sum();
+        eprintln!(
+            "{events} events acknowledged in {} traces, {} batches refused",
+            acknowledged.len(),
+            self.refused.load(Ordering::Relaxed)
+        );
+        acknowledged
+    }
+}
+
+/// Events the server has acknowledged since it started (its `/metrics`).
+fn acknowledged_events(server: &Server) -> f64 {
+    server
+        .get("/metrics")
+        .body
+        .lines()
+        .filter(|line| line.starts_with("tracekeep_ingested_total{"))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until the server has acknowledged `more` events beyond what it had.
+async fn wait_for_acknowledgements(server: &Server, more: f64, within: Duration, what: &str) {
+    let target = acknowledged_events(server) + more;
+    let deadline = Instant::now() + within;
+    while acknowledged_events(server) < target {
+        assert!(Instant::now() < deadline, "{what}: {}", server.get("/ready").body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every acknowledged event is stored once, in order. (A refused batch may
+/// still have been stored, so stored events may hold more than that.)
+fn assert_all_stored(server: &Server, acknowledged: &BTreeMap<String, Vec<i64>>) {
+    for (trace, sent) in acknowledged {
+        let stored = tsos(&server.get(&format!("/events/query?trace_id={trace}")).json());
+        let mut at = stored.iter();
+        for tso in sent {
+            assert!(
+                at.any(|stored| stored == tso),
+                "{trace}: {tso} lost or out of order in {stored:?}"
+            );
+        }
+        let mut unique = stored.clone();
+        unique.dedup();
+        assert_eq!(unique, stored, "{trace}: an event stored twice");
+    }
+}
+
+/// The load's events read back through `server`, then through a new server
+/// on an empty directory: from the bucket alone.
+fn assert_all_stored_in_the_bucket(server: Server, dir: &Path, acknowledged: &BTreeMap<String, Vec<i64>>) {
+    assert_all_stored(&server, acknowledged);
+    drop(server);
+    std::fs::remove_dir_all(dir.join("data")).unwrap();
+    let server = Server::start(&dir.join("data"), &[]);
+    assert_all_stored(&server, acknowledged);
+}
+
+#[tokio::test]
+async fn a_bucket_server_killed_under_load_loses_nothing_acknowledged_and_ingest_resumes_when_it_is_back() {
+    if std::env::var_os("TRACEKEEP_SEAWEEDFS_PID").is_none() {
+        eprintln!("bucket only: run under tests/bucket/run-on-seaweedfs.sh");
+        return;
+    }
+    let _turn = ONE_FAULT_AT_A_TIME.lock().await;
+    let pid = seaweedfs_pid().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let load = Load::start(&server).await;
+    wait_for_acknowledgements(&server, 200.0, Duration::from_secs(60), "the load never got going").await;
+
+    kill_and_restart_seaweedfs(&pid);
+    // While SeaweedFS starts again the node refuses (retryably) or waits;
+    // it takes uploads again by itself, without a restart.
+    wait_for_acknowledgements(
+        &server,
+        200.0,
+        Duration::from_secs(180),
+        "ingest did not resume after SeaweedFS came back",
+    )
+    .await;
+    let acknowledged = load.finish().await;
+    assert_eq!(server.get("/ready").status, 200);
+    assert_all_stored_in_the_bucket(server, dir.path(), &acknowledged);
+}
+
+/// A flag's value in a running process's command line (`-flag=value`).
+fn flag_of(pid: &str, flag: &str) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let prefix = format!("-{flag}=");
+    cmdline
+        .split(|byte| *byte == 0)
+        .map(String::from_utf8_lossy)
+        .find_map(|arg| arg.strip_prefix(&prefix).map(str::to_owned))
+        .unwrap_or_else(|| panic!("{pid} has no -{flag}"))
+}
+
+/// Which of `candidates` (SeaweedFS node processes) holds volumes now, as the
+/// masters' leader reports them: with replication 001 every volume is on two
+/// nodes, so at least one node besides the first holds some.
+fn node_holding_volumes(candidates: &[&str]) -> String {
+    let first = std::env::var("TRACEKEEP_SEAWEEDFS_PID").unwrap();
+    let master: std::net::SocketAddr = format!("127.0.0.1:{}", flag_of(&first, "master.port")).parse().unwrap();
+    // HTTP/1.0, so the master answers with a plain body, not chunks.
+    let mut connection = std::net::TcpStream::connect(master).unwrap();
+    std::io::Write::write_all(&mut connection, b"GET /vol/status HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut connection, &mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
+    let layout: serde_json::Value = serde_json::from_str(body).unwrap();
+    let mut holders = Vec::new();
+    for racks in layout["Volumes"]["DataCenters"].as_object().unwrap().values() {
+        for servers in racks.as_object().unwrap().values() {
+            for (url, volumes) in servers.as_object().unwrap() {
+                if volumes.as_array().is_some_and(|volumes| !volumes.is_empty()) {
+                    holders.push(url.clone());
+                }
+            }
+        }
+    }
+    candidates
+        .iter()
+        .find(|pid| holders.contains(&format!("127.0.0.1:{}", flag_of(pid, "volume.port"))))
+        .unwrap_or_else(|| panic!("no node but the first holds volumes: {holders:?}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn losing_one_of_three_bucket_nodes_under_load_loses_nothing_acknowledged() {
+    let pids = std::env::var("TRACEKEEP_SEAWEEDFS_NODE_PIDS").unwrap_or_default();
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    if pids.len() != 3 {
+        eprintln!("three-node SeaweedFS only: run under tests/bucket/run-on-seaweedfs.sh --nodes 3");
+        return;
+    }
+    let _turn = ONE_FAULT_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let load = Load::start(&server).await;
+    wait_for_acknowledgements(&server, 200.0, Duration::from_secs(60), "the load never got going").await;
+
+    // A node holding the bucket's data (a master and a volume server; not
+    // the first, which runs the S3 gateway) dies for good.
+    let victim = node_holding_volumes(&pids[1..]);
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{victim}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for_acknowledgements(
+        &server,
+        400.0,
+        Duration::from_secs(180),
+        "ingest did not go on with two of three SeaweedFS nodes",
+    )
+    .await;
+    let acknowledged = load.finish().await;
+    assert_all_stored_in_the_bucket(server, dir.path(), &acknowledged);
 }
