@@ -1083,8 +1083,20 @@ fn newest_clock_minute(db: &dyn Engine) -> u64 {
 }
 
 fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> Result<Outcome> {
-    let deleted = delete_traces(context, state, vec![trace_id.to_owned()], u64::MAX)?;
+    let deleted = delete_traces(context, state, vec![trace_id.to_owned()], u64::MAX, Wait::Durable)?;
     Ok(Outcome::Deleted(deleted > 0))
+}
+
+/// Whether a deletion's commit must be durable before it is answered.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// A client's delete: answered once durable.
+    Durable,
+    /// Retention and the disk bound: nobody waits for them, and one lost in
+    /// a crash is done again by the next pass, so the writer goes on at
+    /// once. On a bucket, waiting cost a PUT per 20 traces, and retention
+    /// fell behind ingest (`docs/benchmarks.md`, "Ingest on a bucket").
+    Applied,
 }
 
 fn expire(
@@ -1093,7 +1105,7 @@ fn expire(
     trace_ids: Vec<String>,
     before_seq: u64,
 ) -> Result<Outcome> {
-    delete_traces(context, state, trace_ids, before_seq).map(Outcome::Expired)
+    delete_traces(context, state, trace_ids, before_seq, Wait::Applied).map(Outcome::Expired)
 }
 
 /// Deletes, in one commit, those of the traces whose events are all numbered
@@ -1103,6 +1115,7 @@ fn delete_traces(
     state: &mut WriterState,
     trace_ids: Vec<String>,
     before_seq: u64,
+    wait: Wait,
 ) -> Result<u64> {
     let mut batch = context
         .db
@@ -1124,7 +1137,12 @@ fn delete_traces(
     }
     remove_order_items(&*context.db, &mut *batch, &removed)?;
     put_counters(&mut *batch, &counters);
-    write_durably(context, state, batch, counters)?;
+    match wait {
+        Wait::Durable => write_durably(context, state, batch, counters)?,
+        // Durable with the next log write; a bucket that fails shows in
+        // the commits after it, whose requests wait.
+        Wait::Applied => drop(write(context, state, batch, counters).map_err(|message| commit_failed(&message))?),
+    }
     for (trace_id, _) in &removed {
         state.hot.forget(trace_id);
     }

@@ -26,7 +26,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slatedb::bytes::Bytes;
-use slatedb::config::{CompressionCodec, FlushOptions, FlushType, ReadOptions, ScanOptions, Settings};
+use slatedb::config::{
+    CompressionCodec, FlushOptions, FlushType, GarbageCollectorDirectoryOptions, GarbageCollectorOptions, ReadOptions,
+    ScanOptions, Settings,
+};
 use slatedb::db_cache::moka::{MokaCache, MokaCacheOptions};
 use slatedb::db_cache::{DbCache, SplitCache};
 use slatedb::object_store::ObjectStore;
@@ -113,6 +116,7 @@ impl SlateEngine {
             // The flusher below writes the log when there is something to
             // write; SlateDB's own timer is only a backstop should it stop.
             flush_interval: Some(BACKSTOP_FLUSH_INTERVAL),
+            garbage_collector_options: Some(garbage_collection()),
             compression_codec: Some(CompressionCodec::Lz4),
             ..Settings::default()
         };
@@ -246,6 +250,25 @@ async fn flusher(db: std::sync::Weak<Db>, flush_wanted: Arc<tokio::sync::Notify>
             least_gap.max(FAILED_FLUSH_PAUSE)
         };
         tokio::time::sleep_until(started + gap).await;
+    }
+}
+
+/// How objects compaction or a flush replaced leave the bucket: looked for
+/// every minute (SlateDB's default is ten) and deleted once five minutes old
+/// (its default), so a reader that opened an older manifest can finish.
+/// Expired traces thus leave the bucket within minutes of compaction
+/// dropping them, not a quarter of an hour.
+fn garbage_collection() -> GarbageCollectorOptions {
+    let every_minute = GarbageCollectorDirectoryOptions {
+        interval: Some(Duration::from_secs(60)),
+        ..GarbageCollectorDirectoryOptions::default()
+    };
+    GarbageCollectorOptions {
+        manifest_options: Some(every_minute),
+        wal_options: Some(every_minute),
+        compacted_options: Some(every_minute),
+        compactions_options: Some(every_minute),
+        ..GarbageCollectorOptions::default()
     }
 }
 
@@ -486,7 +509,15 @@ impl<'e> SlateIter<'e> {
         self.buffer.clear();
         self.current = None;
         self.error = None;
-        self.chunk = FIRST_CHUNK;
+        // A backward seek wants the one entry at or before its key (the
+        // record holding a first-seen entry, a trace's newest event); more
+        // would walk on over whatever lies before it, where retention leaves
+        // deleted keys until compaction drops them: fetching 16 made each
+        // such seek walk every deletion of the oldest traces.
+        self.chunk = match order {
+            IterationOrder::Ascending => FIRST_CHUNK,
+            IterationOrder::Descending => 1,
+        };
         let (start, end) = (self.clamp_start(start), self.clamp_end(end));
         if is_empty(&start, &end) {
             return;
