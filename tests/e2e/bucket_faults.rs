@@ -34,6 +34,25 @@ fn seaweedfs_pid() -> Option<String> {
 /// One fault at a time: the tests share one SeaweedFS.
 static ONE_FAULT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// What a fault test starts from: its turn at SeaweedFS, SeaweedFS's PID,
+/// and a server on a fresh directory.
+struct Fault(tokio::sync::MutexGuard<'static, ()>, String, tempfile::TempDir, Server);
+
+impl Fault {
+    /// `None`, after saying so, when the suite does not run on SeaweedFS.
+    async fn begin() -> Option<Fault> {
+        if std::env::var_os("TRACEKEEP_SEAWEEDFS_PID").is_none() {
+            eprintln!("bucket only: run under tests/bucket/run-on-seaweedfs.sh");
+            return None;
+        }
+        let turn = ONE_FAULT_AT_A_TIME.lock().await;
+        let pid = seaweedfs_pid()?;
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(&dir.path().join("data"), &[]);
+        Some(Fault(turn, pid, dir, server))
+    }
+}
+
 /// Resumes SeaweedFS when dropped, so a failed assertion cannot leave it frozen.
 struct Resume<'a>(&'a str);
 
@@ -45,14 +64,9 @@ impl Drop for Resume<'_> {
 
 #[tokio::test]
 async fn a_bucket_that_stops_answering_gets_retryable_refusals_and_ingest_recovers_by_itself() {
-    if std::env::var_os("TRACEKEEP_SEAWEEDFS_PID").is_none() {
-        eprintln!("bucket only: run under tests/bucket/run-on-seaweedfs.sh");
+    let Some(Fault(_turn, pid, dir, server)) = Fault::begin().await else {
         return;
-    }
-    let _turn = ONE_FAULT_AT_A_TIME.lock().await;
-    let pid = seaweedfs_pid().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &[]);
+    };
     let mut client = server.grpc().await;
     let before = upload_jobs(&mut client, vec![job("before", 1), job("before", 2)]).await;
     assert!(before.result, "{}", before.msg);
@@ -111,13 +125,8 @@ async fn a_bucket_that_stops_answering_gets_retryable_refusals_and_ingest_recove
 /// and stops at the end. Returns the new PID.
 fn kill_and_restart_seaweedfs(pid: &str) -> String {
     use std::os::unix::process::CommandExt;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let argv = command_line(pid);
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
-    let argv: Vec<String> = cmdline
-        .split(|byte| *byte == 0)
-        .filter(|arg| !arg.is_empty())
-        .map(|arg| String::from_utf8_lossy(arg).into_owned())
-        .collect();
     let status = std::process::Command::new("kill")
         .args(["-KILL", "--", &format!("-{pid}")])
         .status()
@@ -128,7 +137,9 @@ fn kill_and_restart_seaweedfs(pid: &str) -> String {
     while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| !line.is_empty()) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let log = std::fs::File::create(cwd.join("seaweedfs-restarted.log")).unwrap();
+    // Its log beside the PID file, in the script's scratch directory.
+    let pid_file = std::path::PathBuf::from(std::env::var("TRACEKEEP_SEAWEEDFS_PID_FILE").unwrap());
+    let log = std::fs::File::create(pid_file.with_file_name("seaweedfs-restarted.log")).unwrap();
     #[expect(
         clippy::zombie_processes,
         reason = "the script that started SeaweedFS kills this one by the PID file and the kernel reaps it"
@@ -142,7 +153,7 @@ fn kill_and_restart_seaweedfs(pid: &str) -> String {
         .spawn()
         .unwrap();
     let new_pid = child.id().to_string();
-    std::fs::write(std::env::var("TRACEKEEP_SEAWEEDFS_PID_FILE").unwrap(), &new_pid).unwrap();
+    std::fs::write(&pid_file, &new_pid).unwrap();
     new_pid
 }
 
@@ -252,14 +263,9 @@ fn assert_all_stored_in_the_bucket(server: Server, dir: &Path, acknowledged: &BT
 
 #[tokio::test]
 async fn a_bucket_server_killed_under_load_loses_nothing_acknowledged_and_ingest_resumes_when_it_is_back() {
-    if std::env::var_os("TRACEKEEP_SEAWEEDFS_PID").is_none() {
-        eprintln!("bucket only: run under tests/bucket/run-on-seaweedfs.sh");
+    let Some(Fault(_turn, pid, dir, server)) = Fault::begin().await else {
         return;
-    }
-    let _turn = ONE_FAULT_AT_A_TIME.lock().await;
-    let pid = seaweedfs_pid().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &[]);
+    };
     let load = Load::start(&server).await;
     wait_for_acknowledgements(&server, 200.0, Duration::from_secs(60), "the load never got going").await;
 
@@ -278,13 +284,21 @@ async fn a_bucket_server_killed_under_load_loses_nothing_acknowledged_and_ingest
     assert_all_stored_in_the_bucket(server, dir.path(), &acknowledged);
 }
 
-/// A flag's value in a running process's command line (`-flag=value`).
-fn flag_of(pid: &str, flag: &str) -> String {
+/// A running process's command line.
+fn command_line(pid: &str) -> Vec<String> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    let prefix = format!("-{flag}=");
     cmdline
         .split(|byte| *byte == 0)
-        .map(String::from_utf8_lossy)
+        .filter(|arg| !arg.is_empty())
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
+}
+
+/// A flag's value in a running process's command line (`-flag=value`).
+fn flag_of(pid: &str, flag: &str) -> String {
+    let prefix = format!("-{flag}=");
+    command_line(pid)
+        .iter()
         .find_map(|arg| arg.strip_prefix(&prefix).map(str::to_owned))
         .unwrap_or_else(|| panic!("{pid} has no -{flag}"))
 }
@@ -331,9 +345,9 @@ async fn losing_one_of_three_bucket_nodes_under_load_loses_nothing_acknowledged(
         eprintln!("three-node SeaweedFS only: run under tests/bucket/run-on-seaweedfs.sh --nodes 3");
         return;
     }
-    let _turn = ONE_FAULT_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &[]);
+    let Some(Fault(_turn, _, dir, server)) = Fault::begin().await else {
+        return;
+    };
     let load = Load::start(&server).await;
     wait_for_acknowledgements(&server, 200.0, Duration::from_secs(60), "the load never got going").await;
 
