@@ -1,6 +1,7 @@
 //! `tracekeep-bench`: drives a real server through real sockets with the DM
 //! client and prints one table (scripts/bench.sh; results in docs/benchmarks.md).
 
+mod bucket_retention;
 mod events;
 mod fill;
 mod grpc_floor;
@@ -89,6 +90,8 @@ enum Section {
     Otlp,
     /// Ingest latency with and without retention's sweep deleting flat out.
     Retention,
+    /// On a bucket only: whether expired data leaves the bucket, and how soon.
+    BucketRetention,
 }
 
 /// Sizes of one run.
@@ -197,6 +200,14 @@ async fn main() -> anyhow::Result<()> {
             if args.quick { 20_000 } else { 200_000 },
             plan.ingest_for.max(Duration::from_secs(1)) * 3,
         )?;
+    }
+    if args.only.contains(&Section::BucketRetention) {
+        bucket_retention::run(
+            plan.ingest_for.max(Duration::from_secs(1)) * 5,
+            Duration::from_secs(if args.quick { 60 } else { 30 * 60 }),
+            Duration::from_secs(if args.quick { 10 } else { 60 }),
+        )
+        .await?;
     }
     if args.only.contains(&Section::Ceilings) {
         ingest::ceilings(&plan)?;

@@ -1,0 +1,88 @@
+//! Whether expired data leaves the bucket: a server on a bucket with a
+//! short retention is filled, retention deletes every trace, and the bucket's
+//! size under the server's prefix is sampled until it falls (SlateDB drops
+//! deleted keys as it compacts, and collects the objects compaction replaced
+//! once they are old enough for readers to be done with them).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tracekeep_e2e::harness::{Server, bucket_for};
+use tracekeep_store::Store;
+
+use crate::ingest::{Workload, through_server};
+
+/// The retention the server runs with: long enough for the fill to finish
+/// before the first trace expires.
+const RETENTION: &str = "90s";
+
+/// Bytes under the bucket prefix `bucket`, read beside the running server.
+fn bucket_bytes(bucket: &str) -> anyhow::Result<u64> {
+    Ok(Store::open_bucket_read_only(bucket)
+        .and_then(|store| store.bucket_bytes())
+        .context("read the store's size in its bucket")?
+        .unwrap_or(0))
+}
+
+/// Fills for `fill_for`, waits for retention to empty the store, then samples
+/// the bucket's size every `every` for at most `watch_for`.
+pub async fn run(fill_for: Duration, watch_for: Duration, every: Duration) -> anyhow::Result<()> {
+    println!("\n## Expired data leaving the bucket (retention {RETENTION})\n");
+    let dir = tempfile::tempdir().context("scratch dir")?;
+    let data = dir.path().join("data");
+    let Some(bucket) = bucket_for(&data) else {
+        println!("(needs a bucket: run under tests/bucket/run-on-seaweedfs.sh)");
+        return Ok(());
+    };
+    let server = Server::start(&data, &["--retention", RETENTION]);
+    let workload = Workload {
+        clients: 16,
+        batch: 100,
+        shape: 10,
+        run_for: fill_for,
+        first_client: 0,
+    };
+    let filled = through_server(&server, workload).await?;
+    let full = bucket_bytes(&bucket)?;
+    println!(
+        "filled {} events at {:.0} events/s: {:.1} MB in the bucket",
+        filled.events,
+        filled.rate(),
+        full as f64 / 1e6
+    );
+    let started = Instant::now();
+    loop {
+        let stats = server.get("/api/tracekeep/stats").json();
+        if stats["traces"].as_u64() == Some(0) {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "retention left traces: {stats}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!(
+        "every trace expired and deleted {:.0} s after the fill\n",
+        started.elapsed().as_secs_f64()
+    );
+    println!("| minutes since the store emptied | bytes in the bucket | of the full store |");
+    println!("|---|---|---|");
+    let emptied = Instant::now();
+    loop {
+        let bytes = bucket_bytes(&bucket)?;
+        println!(
+            "| {:.1} | {:.1} MB | {:.0}% |",
+            emptied.elapsed().as_secs_f64() / 60.0,
+            bytes as f64 / 1e6,
+            100.0 * bytes as f64 / full.max(1) as f64
+        );
+        if bytes * 10 < full || emptied.elapsed() >= watch_for {
+            break;
+        }
+        tokio::time::sleep(every).await;
+    }
+    let (status, _) = server.terminate();
+    anyhow::ensure!(status.success(), "the server exited with {status}");
+    Ok(())
+}
