@@ -57,8 +57,8 @@ pub async fn run(fill_for: Duration, watch_for: Duration, every: Duration) -> an
             break;
         }
         anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(600),
-            "retention left traces: {stats}"
+            started.elapsed() < Duration::from_secs(1800),
+            "retention left traces after 30 minutes: {stats}"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
