@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 
 use tracekeep_e2e::harness::*;
 
-/// Sends `signal` (`STOP`, `CONT`) to the SeaweedFS process.
-fn signal_seaweedfs(pid: &str, signal: &str) {
+/// Sends `signal` (`STOP`, `CONT`, `KILL`) to a SeaweedFS process, and with
+/// `group` to its whole process group (its session, as the script starts it).
+fn signal_seaweedfs(pid: &str, signal: &str, group: bool) {
+    let target = if group { format!("-{pid}") } else { pid.to_owned() };
     let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), pid])
+        .args([&format!("-{signal}"), "--", &target])
         .status()
         .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
+    assert!(status.success(), "kill -{signal} -- {target}");
 }
 
 /// The SeaweedFS process now: the one the script started, or the one a test
@@ -58,7 +60,7 @@ struct Resume<'a>(&'a str);
 
 impl Drop for Resume<'_> {
     fn drop(&mut self) {
-        signal_seaweedfs(self.0, "CONT");
+        signal_seaweedfs(self.0, "CONT", false);
     }
 }
 
@@ -71,7 +73,7 @@ async fn a_bucket_that_stops_answering_gets_retryable_refusals_and_ingest_recove
     let before = upload_jobs(&mut client, vec![job("before", 1), job("before", 2)]).await;
     assert!(before.result, "{}", before.msg);
 
-    signal_seaweedfs(&pid, "STOP");
+    signal_seaweedfs(&pid, "STOP", false);
     let resume = Resume(&pid);
     // Not confirmed by the bucket: refused, retryably, within the engine's
     // 10 s wait (and not acknowledged).
@@ -122,19 +124,20 @@ async fn a_bucket_that_stops_answering_gets_retryable_refusals_and_ingest_recove
 /// Kills SeaweedFS (its whole process group) with SIGKILL and starts the same
 /// command line again, in the same directory, as a new session whose PID the
 /// script that started SeaweedFS reads from `TRACEKEEP_SEAWEEDFS_PID_FILE`
-/// and stops at the end. Returns the new PID.
-fn kill_and_restart_seaweedfs(pid: &str) -> String {
+/// and stops at the end.
+fn kill_and_restart_seaweedfs(pid: &str) {
     use std::os::unix::process::CommandExt;
     let argv = command_line(pid);
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -KILL -{pid}");
+    signal_seaweedfs(pid, "KILL", true);
     // Dead once its command line is gone (a zombie's is empty until the
     // script reaps it at the end), so its ports are free again.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| !line.is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "SeaweedFS {pid} still runs 30 s after SIGKILL"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // Its log beside the PID file, in the script's scratch directory.
@@ -152,9 +155,7 @@ fn kill_and_restart_seaweedfs(pid: &str) -> String {
         .process_group(0)
         .spawn()
         .unwrap();
-    let new_pid = child.id().to_string();
-    std::fs::write(&pid_file, &new_pid).unwrap();
-    new_pid
+    std::fs::write(&pid_file, child.id().to_string()).unwrap();
 }
 
 /// Four clients uploading two-event batches to traces of their own until
@@ -214,13 +215,7 @@ impl Load {
 
 /// Events the server has acknowledged since it started (its `/metrics`).
 fn acknowledged_events(server: &Server) -> f64 {
-    server
-        .get("/metrics")
-        .body
-        .lines()
-        .filter(|line| line.starts_with("tracekeep_ingested_total{"))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
+    metric_total(&server.get("/metrics").body, "tracekeep_ingested_total").unwrap_or(0.0)
 }
 
 /// Waits until the server has acknowledged `more` events beyond what it had.
@@ -354,11 +349,7 @@ async fn losing_one_of_three_bucket_nodes_under_load_loses_nothing_acknowledged(
     // A node holding the bucket's data (a master and a volume server; not
     // the first, which runs the S3 gateway) dies for good.
     let victim = node_holding_volumes(&pids[1..]);
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{victim}")])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal_seaweedfs(&victim, "KILL", true);
     wait_for_acknowledgements(
         &server,
         400.0,

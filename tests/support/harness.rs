@@ -528,6 +528,24 @@ pub fn tsos(events: &serde_json::Value) -> Vec<i64> {
         .collect()
 }
 
+/// The sum of every series of the metric `name` (any labels) in a
+/// Prometheus text scrape; `None` when the scrape has none.
+pub fn metric_total(scrape: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = scrape
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            // `name value` or `name{labels} value`, not a longer name.
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.rsplit_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse().ok()
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
 /// The value of one series (name and labels, exactly as printed) in a
 /// Prometheus text scrape; 0 when it is absent.
 pub fn metric_sample(scrape: &str, series: &str) -> f64 {

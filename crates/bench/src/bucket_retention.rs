@@ -6,23 +6,14 @@
 
 use std::time::{Duration, Instant};
 
+use crate::bucket_bytes;
+use crate::ingest::{Workload, through_server};
 use anyhow::Context as _;
 use tracekeep_e2e::harness::{Server, bucket_for};
-use tracekeep_store::Store;
-
-use crate::ingest::{Workload, through_server};
 
 /// The retention the server runs with: long enough for the fill to finish
 /// before the first trace expires.
 const RETENTION: &str = "90s";
-
-/// Bytes under the bucket prefix `bucket`, read beside the running server.
-fn bucket_bytes(bucket: &str) -> anyhow::Result<u64> {
-    Ok(Store::open_bucket_read_only(bucket)
-        .and_then(|store| store.bucket_bytes())
-        .context("read the store's size in its bucket")?
-        .unwrap_or(0))
-}
 
 /// Fills for `fill_for`, waits for retention to empty the store, then samples
 /// the bucket's size every `every` for at most `watch_for`.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bytes::BytesMut;
 use prost::Message;
-use tracekeep_e2e::harness::{Server, process_cpu_seconds};
+use tracekeep_e2e::harness::{Server, metric_sample, metric_total, process_cpu_seconds};
 use tracekeep_proto::pb;
 use tracekeep_store::{EventKind, Store, StoreOptions};
 
@@ -122,7 +122,7 @@ pub struct Measured {
 }
 
 /// A server's bucket requests and bytes, from its `/metrics`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct BucketTotals {
     /// Requests of every kind.
     pub requests: f64,
@@ -135,27 +135,12 @@ pub struct BucketTotals {
 impl BucketTotals {
     /// The totals `server` reports now; `None` when it has no bucket.
     pub fn of(server: &Server) -> Option<BucketTotals> {
-        let metrics = server.get("/metrics");
-        let mut totals = BucketTotals::default();
-        let mut seen = false;
-        for line in metrics.body.lines() {
-            let Some((name, value)) = line.rsplit_once(' ') else {
-                continue;
-            };
-            let Ok(value) = value.parse::<f64>() else {
-                continue;
-            };
-            if name.starts_with("tracekeep_bucket_requests_total{") {
-                seen = true;
-                totals.requests += value;
-                if name.contains("operation=\"put\"") {
-                    totals.puts += value;
-                }
-            } else if name == "tracekeep_bucket_written_bytes_total" {
-                totals.written_bytes = value;
-            }
-        }
-        seen.then_some(totals)
+        let scrape = server.get("/metrics").body;
+        Some(BucketTotals {
+            requests: metric_total(&scrape, "tracekeep_bucket_requests_total")?,
+            puts: metric_sample(&scrape, "tracekeep_bucket_requests_total{operation=\"put\"}"),
+            written_bytes: metric_sample(&scrape, "tracekeep_bucket_written_bytes_total"),
+        })
     }
 
     /// What was asked between `before` and `self`.

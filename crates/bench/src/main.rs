@@ -219,6 +219,17 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bytes of every object under the bucket prefix `bucket` (a store's
+/// tables, log objects not yet collected, manifests), read through the store
+/// opened read-only: beside its server or after it stopped.
+fn bucket_bytes(bucket: &str) -> anyhow::Result<u64> {
+    use anyhow::Context as _;
+    Ok(tracekeep_store::Store::open_bucket_read_only(bucket)
+        .and_then(|store| store.bucket_bytes())
+        .context("read the store's size in its bucket")?
+        .unwrap_or(0))
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

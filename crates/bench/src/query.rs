@@ -194,10 +194,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     // The store's own figure: every file in the data directory, or on a
     // bucket every object under the server's prefix.
     let bytes = match tracekeep_e2e::harness::bucket_for(&data) {
-        Some(bucket) => Store::open_bucket_read_only(&bucket)
-            .and_then(|store| store.bucket_bytes())
-            .context("read the stopped store's size in its bucket")?
-            .unwrap_or(0),
+        Some(bucket) => crate::bucket_bytes(&bucket)?,
         None => {
             Store::open_read_only(&data)
                 .and_then(|store| store.stats())

@@ -14,9 +14,10 @@
 //! - cursors that turn around: SlateDB scans run one way, so a cursor that
 //!   changes direction starts a new scan from where it stands.
 //!
-//! A write returns once SlateDB reports it durable in the bucket (its
-//! write-ahead log object is written), whatever `sync` asks: the bucket is
-//! the only copy.
+//! A write returns once SlateDB has applied it, as [`Written::Pending`]: it
+//! is durable once SlateDB reports its write-ahead log object written to the
+//! bucket, whatever `sync` asks (the bucket is the only copy), and a flusher
+//! task writes that object as soon as a write waits ([`flusher`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -103,9 +104,10 @@ const DURABLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Entries fetched from a scan per hand-off to the runtime, at first: small,
 /// since most cursors read a few keys; doubling up to [`MAX_CHUNK`] for walks.
 const FIRST_CHUNK: usize = 16;
+const MAX_CHUNK: usize = 4096;
+
 /// SlateDB's own flush timer, behind [`flusher`].
 const BACKSTOP_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-const MAX_CHUNK: usize = 4096;
 
 impl SlateEngine {
     /// Opens (creating if needed) the database under `config.prefix`, fencing
@@ -220,8 +222,6 @@ impl Drop for SlateEngine {
     }
 }
 
-/// The engine's own runtime: two workers, enough for SlateDB's flusher,
-/// compactor and the store's calls.
 /// Group commit for the bucket: writes the log whenever a write is waiting,
 /// one PUT at a time, and at most one PUT per `least_gap`. Writes that arrive
 /// while a PUT is under way go out together in the next one, so an idle
@@ -229,6 +229,9 @@ impl Drop for SlateEngine {
 /// and the gap, while the PUT rate stays bounded by the gap (by the bucket's
 /// latency when that is longer). SlateDB's fixed timer made every write wait
 /// half its period on average, busy or idle.
+/// The least pause after a failed flush before the next.
+const FAILED_FLUSH_PAUSE: Duration = Duration::from_millis(100);
+
 async fn flusher(db: std::sync::Weak<Db>, flush_wanted: Arc<tokio::sync::Notify>, least_gap: Duration) {
     loop {
         flush_wanted.notified().await;
@@ -272,9 +275,8 @@ fn garbage_collection() -> GarbageCollectorOptions {
     }
 }
 
-/// The least pause after a failed flush before the next.
-const FAILED_FLUSH_PAUSE: Duration = Duration::from_millis(100);
-
+/// The engine's own runtime: two workers, enough for SlateDB's flusher,
+/// compactor and the store's calls.
 fn engine_runtime(prefix: &str) -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
