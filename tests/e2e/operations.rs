@@ -104,7 +104,8 @@ async fn metrics_count_real_traffic_by_protocol_kind_route_and_reason() {
     );
     expect("tracekeep_traces", 3.0);
     expect("tracekeep_events{kind=\"job\"}", 3.0);
-    // On a bucket the data directory holds only its lock file, and the
+    // On a bucket the data directory holds its lock file and a cache that
+    // fills only once tables are written, and the
     // bucket's requests are counted: the uploads above were PUT there.
     assert!(on_bucket() || metric_sample(&after, "tracekeep_disk_bytes") > 0.0);
     if on_bucket() {

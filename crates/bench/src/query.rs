@@ -128,6 +128,41 @@ fn restart_time(data: &Path, probe: &str) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
+/// Query rows through a server started again on `data`: its in-memory
+/// caches empty; on a bucket also with its disk cache emptied, so that every
+/// read goes to the bucket.
+fn after_restart(data: &Path, filled: &Filled, queries: usize) -> anyhow::Result<()> {
+    println!("\n## Queries after a restart\n");
+    println!("| request | n | p50 µs | p99 µs |");
+    println!("|---|---|---|---|");
+    let server = Server::start(data, &[]);
+    query_rows(
+        &mut KeepAlive::connect(server.addr)?,
+        filled,
+        &[10, 100],
+        "after a restart",
+        queries,
+    )?;
+    let (status, _) = server.terminate();
+    anyhow::ensure!(status.success(), "the server exited with {status}");
+    if tracekeep_e2e::harness::bucket_for(data).is_none() {
+        return Ok(());
+    }
+    let cache = data.join("bucket-cache");
+    std::fs::remove_dir_all(&cache).with_context(|| format!("empty the disk cache {}", cache.display()))?;
+    let server = Server::start(data, &[]);
+    query_rows(
+        &mut KeepAlive::connect(server.addr)?,
+        filled,
+        &[10, 100],
+        "after a restart, disk cache emptied",
+        queries,
+    )?;
+    let (status, _) = server.terminate();
+    anyhow::ensure!(status.success(), "the server exited with {status}");
+    Ok(())
+}
+
 /// Prints the query, scan, restart and footprint tables.
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("scratch dir")?;
@@ -208,6 +243,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         .context("a sampled 100-event trace")?
         .clone();
     let restart_big = restart_time(&data, &probe)?;
+    after_restart(&data, &filled, plan.queries)?;
 
     println!("\n## Restart and footprint\n");
     println!("| measure | value |");

@@ -61,6 +61,7 @@ pub struct Config {
     pub min_free_disk_bytes: u64,
     /// Bound on the data directory's size (0: none): past it, the oldest
     /// traces are deleted until it is under 90% of it. Never refuses ingest.
+    /// With a bucket it bounds the disk cache instead and deletes nothing.
     pub max_disk_bytes: u64,
     /// Keep the data in this object-storage bucket (`s3://bucket/prefix`,
     /// `gs://`, `az://`, `file:///path`) instead of `data-dir`; empty: none.
@@ -410,7 +411,8 @@ pub struct Args {
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
     /// Bound on the data directory in bytes: past it the oldest traces are
-    /// deleted until it is under 90% of it; `0` for none.
+    /// deleted until it is under 90% of it; `0` for none. With a bucket: the
+    /// bound of the disk cache (16 GiB when 0).
     #[arg(long, value_name = "BYTES")]
     pub max_disk_bytes: Option<u64>,
     /// Keep the data in this object-storage bucket instead of the data

@@ -138,7 +138,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             stop_rx.clone(),
         ))
     });
-    let bounder = (config.max_disk_bytes > 0).then(|| {
+    // On a bucket, max-disk-bytes bounds the disk cache, which evicts by itself.
+    let bounder = (config.max_disk_bytes > 0 && config.bucket.is_empty()).then(|| {
         tokio::spawn(tracekeep_server::disk_bound::run(
             store.clone(),
             config.max_disk_bytes,

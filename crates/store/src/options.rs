@@ -32,6 +32,8 @@ pub struct StoreOptions {
     /// the bound; docs/design.md, "Retention and the disk bound"), and
     /// [`crate::Store::trim_to_disk_bound`] deletes the oldest traces once the
     /// directory grows past it. Appends are never refused because of it.
+    /// On a bucket it bounds the node's disk cache of the bucket's tables
+    /// instead (90% of it; 16 GiB without a bound), and deletes nothing.
     pub max_disk_bytes: u64,
     /// Tag keys whose values are recorded for autocomplete
     /// ([`crate::Store::span_tag_values`]); default none.

@@ -267,7 +267,7 @@ impl Store {
                 // RocksDB locks its directory; with a bucket the store does,
                 // so two servers cannot share one local directory.
                 directory_lock = Some(lock_directory(&path)?);
-                Arc::new(SlateEngine::open(SlateConfig::for_bucket(url, &options)?)?)
+                Arc::new(SlateEngine::open(SlateConfig::for_bucket(url, &options, Some(&path))?)?)
             }
             None => Arc::new(RocksEngine::open(&path, &options)?),
         };
@@ -326,7 +326,13 @@ impl Store {
             format: FORMAT_VERSION,
             autocomplete_keys: options.autocomplete_keys,
             min_free_disk_bytes: options.min_free_disk_bytes,
-            max_disk_bytes: options.max_disk_bytes,
+            // On a bucket the bound is the disk cache's, which evicts by
+            // itself: no trace is deleted for the directory's size.
+            max_disk_bytes: if options.bucket.is_some() {
+                0
+            } else {
+                options.max_disk_bytes
+            },
             clock: options.clock,
             _directory_lock: directory_lock,
             directory: true,
@@ -348,7 +354,7 @@ impl Store {
     /// holds is changed (the engine records a checkpoint of what it reads in
     /// the bucket, so that compaction keeps it while it reads).
     pub fn open_bucket_read_only(url: &str) -> Result<Store> {
-        let config = SlateConfig::for_bucket(url, &read_only_options())?;
+        let config = SlateConfig::for_bucket(url, &read_only_options(), None)?;
         let db: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(config)?);
         Store::read_only_over(db, PathBuf::from(url), false)
     }

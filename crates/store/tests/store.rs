@@ -1580,6 +1580,57 @@ fn past_its_disk_bound_a_store_deletes_its_oldest_traces_to_under_ninety_percent
     assert!(store.stats().unwrap().bytes_on_disk > bound / 2);
 }
 
+/// Bytes of the files under `dir`, however deep (0 if it does not exist).
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|entry| entry.unwrap())
+        .map(|entry| match entry.file_type().unwrap().is_dir() {
+            true => bytes_under(&entry.path()),
+            false => entry.metadata().map_or(0, |metadata| metadata.len()),
+        })
+        .sum()
+}
+
+#[test]
+fn on_a_bucket_the_data_directory_caches_tables_within_max_disk_bytes() {
+    if !on_bucket() {
+        eprintln!("bucket only: the disk cache of a bucket's tables");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("bucket-cache");
+    let bound = 2 * MIB;
+    // Each close writes the memtable out as a table, which the cache keeps:
+    // eight of about 400 KB of noise, twice what 90% of the bound holds.
+    for round in 0..8 {
+        let store = bounded(dir.path(), bound);
+        append_noisy_traces(&store, round * 100, (round + 1) * 100);
+        // The bound bounds the cache; it deletes no trace on a bucket.
+        assert_eq!(store.trim_to_disk_bound(0).unwrap().deleted, 0);
+        drop(store);
+        if round == 0 {
+            assert!(bytes_under(&cache) > 100_000, "the node's first table is not cached");
+        }
+    }
+    // Opening evicts what is over the bound, beside anything else.
+    let store = bounded(dir.path(), bound);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while bytes_under(&cache) > bound / 10 * 9 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache holds {} bytes, past 90% of {bound}",
+            bytes_under(&cache)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Tables evicted from the cache are read from the bucket.
+    assert_eq!(assert_newest_traces_whole(&store, 800), 800);
+    assert!(bytes_under(&cache) > 0);
+}
+
 #[test]
 fn a_store_written_without_a_bound_opens_with_one_and_back() {
     rocksdb_only!("the disk bound deletes traces only when the directory holds them");

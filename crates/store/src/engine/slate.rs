@@ -22,14 +22,14 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use slatedb::bytes::Bytes;
 use slatedb::config::{
-    CompressionCodec, FlushOptions, FlushType, GarbageCollectorDirectoryOptions, GarbageCollectorOptions, ReadOptions,
-    ScanOptions, Settings,
+    CompressionCodec, FlushOptions, FlushType, GarbageCollectorDirectoryOptions, GarbageCollectorOptions,
+    ObjectStoreCacheOptions, ReadOptions, ScanOptions, Settings,
 };
 use slatedb::db_cache::moka::{MokaCache, MokaCacheOptions};
 use slatedb::db_cache::{DbCache, SplitCache};
@@ -57,12 +57,16 @@ pub(crate) struct SlateConfig {
     /// bucket (`bucket-flush-interval-ms`): it bounds the PUTs a node makes
     /// per second whatever the load.
     pub flush_interval: Duration,
+    /// The node's disk cache of table objects, and its size in bytes: `None`
+    /// for readers opened without a directory (`tracekeep-dump`).
+    pub disk_cache: Option<(PathBuf, usize)>,
 }
 
 impl SlateConfig {
     /// The configuration for the bucket `url` names (`StoreOptions::bucket`),
-    /// with the cache and flush interval of `options`.
-    pub(crate) fn for_bucket(url: &str, options: &StoreOptions) -> Result<SlateConfig> {
+    /// with the caches and flush interval of `options`; `directory`, the
+    /// node's data directory, holds the disk cache.
+    pub(crate) fn for_bucket(url: &str, options: &StoreOptions, directory: Option<&Path>) -> Result<SlateConfig> {
         let (object_store, prefix, counters) = super::bucket::open(url)?;
         Ok(SlateConfig {
             object_store,
@@ -70,6 +74,7 @@ impl SlateConfig {
             counters,
             block_cache_size: options.block_cache_size,
             flush_interval: options.bucket_flush_interval,
+            disk_cache: directory.map(|directory| (directory.join(DISK_CACHE_DIRECTORY), disk_cache_bytes(options))),
         })
     }
 }
@@ -106,6 +111,22 @@ const DURABLE_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_CHUNK: usize = 16;
 const MAX_CHUNK: usize = 4096;
 
+/// The disk cache's directory inside the data directory.
+pub(crate) const DISK_CACHE_DIRECTORY: &str = "bucket-cache";
+
+/// The disk cache's size without `max-disk-bytes`: SlateDB's own default.
+const DEFAULT_DISK_CACHE_BYTES: u64 = 16 << 30;
+
+/// The disk cache's bound: 90% of `max-disk-bytes` (the rest is the lock
+/// file, logs and what the cache writes before it evicts), else 16 GiB.
+fn disk_cache_bytes(options: &StoreOptions) -> usize {
+    let bytes = match options.max_disk_bytes {
+        0 => DEFAULT_DISK_CACHE_BYTES,
+        bound => bound / 10 * 9,
+    };
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
+
 /// SlateDB's own flush timer, behind [`flusher`].
 const BACKSTOP_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -120,6 +141,7 @@ impl SlateEngine {
             flush_interval: Some(BACKSTOP_FLUSH_INTERVAL),
             garbage_collector_options: Some(garbage_collection()),
             compression_codec: Some(CompressionCodec::Lz4),
+            object_store_cache_options: disk_cache(config.disk_cache.clone()),
             ..Settings::default()
         };
         let (object_store, prefix) = (config.object_store.clone(), config.prefix.clone());
@@ -222,6 +244,9 @@ impl Drop for SlateEngine {
     }
 }
 
+/// The least pause after a failed flush before the next.
+const FAILED_FLUSH_PAUSE: Duration = Duration::from_millis(100);
+
 /// Group commit for the bucket: writes the log whenever a write is waiting,
 /// one PUT at a time, and at most one PUT per `least_gap`. Writes that arrive
 /// while a PUT is under way go out together in the next one, so an idle
@@ -229,9 +254,6 @@ impl Drop for SlateEngine {
 /// and the gap, while the PUT rate stays bounded by the gap (by the bucket's
 /// latency when that is longer). SlateDB's fixed timer made every write wait
 /// half its period on average, busy or idle.
-/// The least pause after a failed flush before the next.
-const FAILED_FLUSH_PAUSE: Duration = Duration::from_millis(100);
-
 async fn flusher(db: std::sync::Weak<Db>, flush_wanted: Arc<tokio::sync::Notify>, least_gap: Duration) {
     loop {
         flush_wanted.notified().await;
@@ -288,6 +310,26 @@ fn engine_runtime(prefix: &str) -> Result<tokio::runtime::Runtime> {
             path: prefix.into(),
             source,
         })
+}
+
+/// SlateDB's disk cache of table objects under `disk_cache` (a directory
+/// and its bound): reads that miss the block cache (queries of old traces,
+/// retention reading the traces it deletes) are served from the node's disk
+/// instead of a GET each. The tables the node writes go into it as they are
+/// written (flushes and compactions), so its own recent data is never
+/// fetched back. It holds copies: a damaged part fails its checksum and is
+/// fetched again, and deleting the directory loses nothing.
+fn disk_cache(disk_cache: Option<(PathBuf, usize)>) -> ObjectStoreCacheOptions {
+    match disk_cache {
+        Some((root_folder, bytes)) => ObjectStoreCacheOptions {
+            root_folder: Some(root_folder),
+            max_cache_size_bytes: Some(bytes),
+            cache_on_flush: true,
+            cache_on_compaction: true,
+            ..ObjectStoreCacheOptions::default()
+        },
+        None => ObjectStoreCacheOptions::default(),
+    }
 }
 
 /// SlateDB's in-memory caches, bounded as RocksDB's block cache is: its
