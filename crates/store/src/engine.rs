@@ -252,8 +252,15 @@ pub(crate) trait Engine: EngineRead + Send + Sync {
     fn estimated_keys(&self) -> u64;
     /// Writes in-memory data out to files (not needed for durability).
     fn flush(&self) -> Result<(), EngineError>;
-    /// Rewrites everything, so deleted data frees its space now.
+    /// Rewrites everything, so deleted data frees its space now (on a
+    /// bucket: submits that compaction without waiting for it).
     fn compact_all(&self);
+    /// Whether the engine's own compaction frees deleted data's space as it
+    /// goes. If not, the store asks for [`Engine::compact_all`] once
+    /// retention has deleted a large share of it.
+    fn reclaims_deletes_itself(&self) -> bool {
+        true
+    }
     /// A consistent copy of the store, as of now, into `dir` (which must not
     /// exist), openable as a store of its own.
     fn checkpoint(&self, dir: &Path) -> Result<(), EngineError>;

@@ -1,6 +1,7 @@
 //! [`Store`]: opening a data directory, appending, reading, deleting.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -211,10 +212,19 @@ pub struct Store {
     _directory_lock: Option<std::fs::File>,
     /// `path` is a data directory (not a bucket opened read-only).
     directory: bool,
+    /// Traces retention deleted since the engine last compacted everything
+    /// ([`Store::expire`]; only on an engine that needs it).
+    expired_since_compaction: AtomicU64,
 }
 
 /// Expired traces deleted per commit.
 const EXPIRED_PER_COMMIT: usize = 20;
+
+/// On an engine whose compaction leaves deleted data behind (a bucket), a
+/// sweep that ends with at least this share (1/N) of the store's traces
+/// deleted since the last full compaction starts one: with a retention of
+/// days, about every quarter of the retention.
+const RECLAIM_AFTER_EXPIRED_SHARE: u64 = 4;
 
 /// What one [`Store::expire`] pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -336,6 +346,7 @@ impl Store {
             clock: options.clock,
             _directory_lock: directory_lock,
             directory: true,
+            expired_since_compaction: Default::default(),
         })
     }
 
@@ -383,6 +394,7 @@ impl Store {
             clock: Arc::new(SystemClock),
             _directory_lock: None,
             directory,
+            expired_since_compaction: Default::default(),
         })
     }
 
@@ -640,7 +652,28 @@ impl Store {
             Ok(true)
         })?;
         let deleted = self.expire_traces(&candidates, before_seq)?;
+        if !self.db.reclaims_deletes_itself() {
+            self.reclaim_after_sweep(deleted, more);
+        }
         Ok(Expiry { deleted, more })
+    }
+
+    /// Counts `deleted` traces, and at the end of a sweep (not `more`) that
+    /// brought the count to a large share of the store, has the engine
+    /// compact everything so their space leaves the bucket.
+    fn reclaim_after_sweep(&self, deleted: u64, more: bool) {
+        let since = self.expired_since_compaction.fetch_add(deleted, Ordering::Relaxed) + deleted;
+        let store = self.counters().traces.saturating_add(since);
+        if more || since == 0 || since.saturating_mul(RECLAIM_AFTER_EXPIRED_SHARE) < store {
+            return;
+        }
+        self.expired_since_compaction.store(0, Ordering::Relaxed);
+        tracing::info!(
+            expired = since,
+            traces_left = store - since,
+            "retention deleted a large share of the store: compacting everything"
+        );
+        self.db.compact_all();
     }
 
     /// Deletes those of `trace_ids` whose events are all numbered below

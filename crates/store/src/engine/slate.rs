@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slatedb::bytes::Bytes;
+use slatedb::compactor::{CompactionSpec, SourceId};
 use slatedb::config::{
     CompressionCodec, FlushOptions, FlushType, GarbageCollectorDirectoryOptions, GarbageCollectorOptions,
     ObjectStoreCacheOptions, ReadOptions, ScanOptions, Settings,
@@ -310,6 +311,45 @@ fn engine_runtime(prefix: &str) -> Result<tokio::runtime::Runtime> {
             path: prefix.into(),
             source,
         })
+}
+
+/// Submits a compaction of every table (level 0 and every sorted run) into
+/// the oldest sorted run, after writing the memtable out, so that deleted
+/// keys and their tombstones meet and leave the bucket; returns the number
+/// of tables it covers, `None` with nothing to compact. SlateDB's size-tiered
+/// compaction merges runs of like size as new tables arrive: after a large
+/// sweep with little ingest, a deleted key and its tombstone stay in
+/// different runs, and the bucket kept 148% of the emptied store's bytes.
+/// The running compactor picks the compaction up; the call does not wait.
+async fn submit_full_compaction(
+    db: Arc<Db>,
+    object_store: Arc<dyn ObjectStore>,
+    prefix: String,
+) -> std::result::Result<Option<usize>, slatedb::Error> {
+    db.flush_with_options(FlushOptions {
+        flush_type: FlushType::MemTable,
+    })
+    .await?;
+    let admin = slatedb::admin::Admin::builder(prefix, object_store).build();
+    let state = admin.read_compactor_state_view().await?;
+    let manifest = state.manifest();
+    // The order SlateDB wants: level 0 newest first, then the sorted runs
+    // newest (highest id) first.
+    let sources: Vec<SourceId> = manifest
+        .l0()
+        .iter()
+        .map(|view| SourceId::SstView(view.id))
+        .chain(manifest.compacted().iter().map(|run| SourceId::SortedRun(run.id)))
+        .collect();
+    let destination = manifest.compacted().iter().map(|run| run.id).min();
+    if sources.len() < 2 && destination.is_some() || sources.is_empty() {
+        return Ok(None);
+    }
+    let tables = sources.len();
+    admin
+        .submit_compaction(CompactionSpec::new(sources, destination.unwrap_or(0)))
+        .await?;
+    Ok(Some(tables))
 }
 
 /// SlateDB's disk cache of table objects under `disk_cache` (a directory
@@ -851,7 +891,22 @@ impl Engine for SlateEngine {
     }
 
     fn compact_all(&self) {
-        // SlateDB's compactor runs by itself and drops deleted keys as it goes.
+        let Database::Writer(db) = self.db.clone() else {
+            return;
+        };
+        let (object_store, prefix) = (self.object_store.clone(), self.prefix.clone());
+        match run(&self.handle, submit_full_compaction(db, object_store, prefix)) {
+            Ok(Ok(Some(tables))) => tracing::info!(tables, "submitted a compaction of every table in the bucket"),
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "a compaction of every table in the bucket was not submitted"),
+            Err(error) => {
+                tracing::warn!(message = %error.message, "a compaction of every table in the bucket was not submitted")
+            }
+        }
+    }
+
+    fn reclaims_deletes_itself(&self) -> bool {
+        false
     }
 
     fn checkpoint(&self, _dir: &Path) -> std::result::Result<(), EngineError> {
@@ -868,3 +923,7 @@ impl Engine for SlateEngine {
         Ok(Vec::new())
     }
 }
+
+#[cfg(test)]
+#[path = "slate_tests.rs"]
+mod tests;
