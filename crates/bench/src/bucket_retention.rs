@@ -57,23 +57,33 @@ pub async fn run(fill_for: Duration, watch_for: Duration, every: Duration) -> an
         "every trace expired and deleted {:.0} s after the fill\n",
         started.elapsed().as_secs_f64()
     );
-    println!("| minutes since the store emptied | bytes in the bucket | of the full store |");
-    println!("|---|---|---|");
+    println!(
+        "| minutes since the store emptied | bytes in the bucket | of the full store | in the manifest's tables |"
+    );
+    println!("|---|---|---|---|");
     let emptied = Instant::now();
     loop {
         let bytes = bucket_bytes(&bucket)?;
+        let tables = server.get("/api/tracekeep/stats").json()["engine"]["table_bytes"]
+            .as_u64()
+            .unwrap_or(0);
         println!(
-            "| {:.1} | {:.1} MB | {:.0}% |",
+            "| {:.1} | {:.1} MB | {:.0}% | {:.1} MB |",
             emptied.elapsed().as_secs_f64() / 60.0,
             bytes as f64 / 1e6,
-            100.0 * bytes as f64 / full.max(1) as f64
+            100.0 * bytes as f64 / full.max(1) as f64,
+            tables as f64 / 1e6
         );
         if bytes * 10 < full || emptied.elapsed() >= watch_for {
             break;
         }
         tokio::time::sleep(every).await;
     }
-    let (status, _) = server.terminate();
+    let (status, log) = server.terminate();
     anyhow::ensure!(status.success(), "the server exited with {status}");
+    println!("\nWhat the server logged of compacting everything:\n");
+    for line in log.iter().filter(|line| line.contains("compact")) {
+        println!("    {line}");
+    }
     Ok(())
 }

@@ -114,6 +114,7 @@ async fn stats(State(state): State<HttpState>) -> Result<Response, ApiError> {
             "pending_compaction_bytes": engine.pending_compaction_bytes,
             "running_compactions": engine.running_compactions,
             "level0_files": engine.level0_files,
+            "table_bytes": engine.table_bytes,
             "write_stopped": engine.write_stopped,
             "write_delays": engine.write_delays,
             "write_stops": engine.write_stops,

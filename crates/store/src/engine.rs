@@ -39,6 +39,10 @@ pub struct EngineFigures {
     pub running_compactions: u64,
     /// Table files in level 0 (each one a query may have to look into).
     pub level0_files: u64,
+    /// Bytes of the tables reads go to now: RocksDB's live table files; on
+    /// a bucket the tables the manifest lists (objects that compaction
+    /// replaced and the collector has not yet deleted are not counted).
+    pub table_bytes: u64,
     /// Writes are stopped now (too many L0 files or pending bytes).
     pub write_stopped: bool,
     /// Times writes were slowed down since the store opened.
@@ -253,14 +257,9 @@ pub(crate) trait Engine: EngineRead + Send + Sync {
     /// Writes in-memory data out to files (not needed for durability).
     fn flush(&self) -> Result<(), EngineError>;
     /// Rewrites everything, so deleted data frees its space now (on a
-    /// bucket: submits that compaction without waiting for it).
+    /// bucket: once SlateDB's compactor took the compaction up, which then
+    /// runs beside ingest).
     fn compact_all(&self);
-    /// Whether the engine's own compaction frees deleted data's space as it
-    /// goes. If not, the store asks for [`Engine::compact_all`] once
-    /// retention has deleted a large share of it.
-    fn reclaims_deletes_itself(&self) -> bool {
-        true
-    }
     /// A consistent copy of the store, as of now, into `dir` (which must not
     /// exist), openable as a store of its own.
     fn checkpoint(&self, dir: &Path) -> Result<(), EngineError>;

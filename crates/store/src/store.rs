@@ -220,10 +220,11 @@ pub struct Store {
 /// Expired traces deleted per commit.
 const EXPIRED_PER_COMMIT: usize = 20;
 
-/// On an engine whose compaction leaves deleted data behind (a bucket), a
-/// sweep that ends with at least this share (1/N) of the store's traces
+/// A sweep that ends with at least this share (1/N) of the store's traces
 /// deleted since the last full compaction starts one: with a retention of
-/// days, about every quarter of the retention.
+/// days, about every quarter of the retention. Both engines compact only as
+/// new writes arrive, so without it an idle store, or a bucket whose
+/// size-tiered runs never meet, keeps expired data's space.
 const RECLAIM_AFTER_EXPIRED_SHARE: u64 = 4;
 
 /// What one [`Store::expire`] pass did.
@@ -621,7 +622,10 @@ impl Store {
     /// expired is decided again on the writer, so an event appended meanwhile
     /// keeps its trace. Arrival times come from clock marks the writer leaves
     /// once a minute, so the horizon is kept to the minute, erring towards
-    /// keeping. Call it again while [`Expiry::more`].
+    /// keeping. Call it again while [`Expiry::more`]. The pass that ends a
+    /// sweep which brought the traces deleted since the last full compaction
+    /// to a quarter of the store compacts everything (RocksDB before it
+    /// returns; a bucket's compaction is submitted and runs beside).
     pub fn expire(&self, retention: std::time::Duration, limit: usize) -> Result<Expiry> {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
@@ -652,15 +656,13 @@ impl Store {
             Ok(true)
         })?;
         let deleted = self.expire_traces(&candidates, before_seq)?;
-        if !self.db.reclaims_deletes_itself() {
-            self.reclaim_after_sweep(deleted, more);
-        }
+        self.reclaim_after_sweep(deleted, more);
         Ok(Expiry { deleted, more })
     }
 
     /// Counts `deleted` traces, and at the end of a sweep (not `more`) that
     /// brought the count to a large share of the store, has the engine
-    /// compact everything so their space leaves the bucket.
+    /// compact everything so that their space returns.
     fn reclaim_after_sweep(&self, deleted: u64, more: bool) {
         let since = self.expired_since_compaction.fetch_add(deleted, Ordering::Relaxed) + deleted;
         let store = self.counters().traces.saturating_add(since);

@@ -1339,6 +1339,36 @@ fn expire_deletes_traces_whose_newest_event_arrived_before_the_horizon() {
 }
 
 #[test]
+fn a_sweep_that_deletes_a_quarter_of_the_store_frees_its_tables_on_every_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SteppingClock(AtomicI64::new(3_000 * MINUTE)));
+    let store = clocked(&dir, &clock);
+    // 2 MB of noise; on a bucket in a table written before the sweep, as a
+    // node's old data is.
+    append_noisy_traces(&store, 0, 500);
+    drop(store);
+    let store = clocked(&dir, &clock);
+    advance(&clock, 10);
+    store.append(vec![job("kept", 1)]).unwrap();
+    while store.expire(std::time::Duration::from_secs(5 * 60), 100).unwrap().more {}
+    assert_eq!(all_ids(&store), ["kept"]);
+    // The sweep compacted everything (on a bucket: submitted it), with no
+    // write after it that would have compacted the deletes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut table_bytes = store.engine_figures().table_bytes;
+    while table_bytes > 500_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tables still hold {table_bytes} bytes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        table_bytes = store.engine_figures().table_bytes;
+    }
+    assert_eq!(store.query("kept").unwrap().len(), 1);
+    assert_consistent(&store);
+}
+
+#[test]
 fn expire_works_in_bounded_passes_and_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(SteppingClock(AtomicI64::new(5_000 * MINUTE)));

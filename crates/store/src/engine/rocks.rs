@@ -418,6 +418,7 @@ impl Engine for RocksEngine {
             figures.memtable_bytes += int(properties::CUR_SIZE_ALL_MEM_TABLES);
             figures.pending_compaction_bytes += int(properties::ESTIMATE_PENDING_COMPACTION_BYTES);
             figures.level0_files += int(&properties::num_files_at_level(0));
+            figures.table_bytes += int(properties::LIVE_SST_FILES_SIZE);
             figures.write_delays += stall_count(&stalls, "total-delays");
             figures.write_stops += stall_count(&stalls, "total-stops");
             figures.compaction_millis += compaction_millis(&text("rocksdb.cfstats")).unwrap_or(0);

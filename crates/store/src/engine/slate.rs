@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slatedb::bytes::Bytes;
-use slatedb::compactor::{CompactionSpec, SourceId};
+use slatedb::compactor::{Compaction, CompactionSpec, CompactionStatus, SourceId};
 use slatedb::config::{
     CompressionCodec, FlushOptions, FlushType, GarbageCollectorDirectoryOptions, GarbageCollectorOptions,
     ObjectStoreCacheOptions, ReadOptions, ScanOptions, Settings,
@@ -313,31 +313,86 @@ fn engine_runtime(prefix: &str) -> Result<tokio::runtime::Runtime> {
         })
 }
 
-/// Submits a compaction of every table (level 0 and every sorted run) into
-/// the oldest sorted run, after writing the memtable out, so that deleted
-/// keys and their tombstones meet and leave the bucket; returns the number
-/// of tables it covers, `None` with nothing to compact. SlateDB's size-tiered
+/// How often a full compaction is submitted before giving up: SlateDB
+/// refuses one that names level-0 tables while another compaction of level
+/// 0 runs, or one whose tables changed between planning and validation.
+const FULL_COMPACTION_ATTEMPTS: u32 = 5;
+/// The pause before submitting again after a refusal.
+const FULL_COMPACTION_RETRY_PAUSE: Duration = Duration::from_secs(5);
+/// How long to wait for the compactor to take a submitted compaction up.
+const FULL_COMPACTION_ACCEPT_WAIT: Duration = Duration::from_secs(60);
+
+/// Compacts every table (level 0 and every sorted run) into the oldest
+/// sorted run, after writing the memtable out, so that deleted keys and
+/// their tombstones meet and leave the bucket; returns the number of tables
+/// it covers, `None` with nothing to compact. SlateDB's size-tiered
 /// compaction merges runs of like size as new tables arrive: after a large
 /// sweep with little ingest, a deleted key and its tombstone stay in
 /// different runs, and the bucket kept 148% of the emptied store's bytes.
-/// The running compactor picks the compaction up; the call does not wait.
-async fn submit_full_compaction(
+/// Returns once SlateDB's compactor took the compaction up (it runs on,
+/// beside ingest), submitting it again if the compactor refused it.
+async fn compact_everything(
     db: Arc<Db>,
     object_store: Arc<dyn ObjectStore>,
     prefix: String,
-) -> std::result::Result<Option<usize>, slatedb::Error> {
+) -> std::result::Result<Option<usize>, String> {
+    let admin = slatedb::admin::Admin::builder(prefix, object_store).build();
+    for attempt in 1..=FULL_COMPACTION_ATTEMPTS {
+        let submitted = submit_full_compaction(&db, &admin)
+            .await
+            .map_err(|error| error.to_string())?;
+        let Some((compaction, tables)) = submitted else {
+            return Ok(None);
+        };
+        if taken_up(&admin, &compaction).await.map_err(|error| error.to_string())? {
+            return Ok(Some(tables));
+        }
+        tracing::info!(
+            attempt,
+            "compacting everything: SlateDB's compactor refused it; submitting it again"
+        );
+        tokio::time::sleep(FULL_COMPACTION_RETRY_PAUSE).await;
+    }
+    Err(format!(
+        "SlateDB's compactor refused a full compaction {FULL_COMPACTION_ATTEMPTS} times"
+    ))
+}
+
+/// How long SlateDB's compactor may take to see a new table: it reads the
+/// manifest every 5 s (`poll_interval`), and refuses a compaction naming a
+/// table it has not seen yet.
+const COMPACTOR_CATCH_UP: Duration = Duration::from_secs(6);
+
+/// Writes the memtable out and submits a compaction of every table the
+/// compactor has seen, in the order SlateDB wants them (level 0 newest
+/// first, then the sorted runs newest first), into the oldest run: the
+/// compaction and how many tables it names.
+async fn submit_full_compaction(
+    db: &Db,
+    admin: &slatedb::admin::Admin,
+) -> std::result::Result<Option<(Compaction, usize)>, slatedb::Error> {
     db.flush_with_options(FlushOptions {
         flush_type: FlushType::MemTable,
     })
     .await?;
-    let admin = slatedb::admin::Admin::builder(prefix, object_store).build();
+    let seen: Vec<_> = admin
+        .read_compactor_state_view()
+        .await?
+        .manifest()
+        .l0()
+        .iter()
+        .map(|view| view.id)
+        .collect();
+    tokio::time::sleep(COMPACTOR_CATCH_UP).await;
     let state = admin.read_compactor_state_view().await?;
     let manifest = state.manifest();
-    // The order SlateDB wants: level 0 newest first, then the sorted runs
-    // newest (highest id) first.
+    // Level-0 tables written since the first look may be unknown to the
+    // compactor; they are the newest, so leaving them out keeps the sources
+    // consecutive, as SlateDB requires.
     let sources: Vec<SourceId> = manifest
         .l0()
         .iter()
+        .filter(|view| seen.contains(&view.id))
         .map(|view| SourceId::SstView(view.id))
         .chain(manifest.compacted().iter().map(|run| SourceId::SortedRun(run.id)))
         .collect();
@@ -346,10 +401,44 @@ async fn submit_full_compaction(
         return Ok(None);
     }
     let tables = sources.len();
-    admin
+    let compaction = admin
         .submit_compaction(CompactionSpec::new(sources, destination.unwrap_or(0)))
         .await?;
-    Ok(Some(tables))
+    Ok(Some((compaction, tables)))
+}
+
+/// Whether SlateDB's compactor took `compaction` up (scheduled, running or
+/// done) rather than refusing it. A refused one is marked failed or dropped
+/// from the compactions file; so is a finished one, after a while, which is
+/// told apart by its tables: gone from the manifest. One still unvalidated
+/// after [`FULL_COMPACTION_ACCEPT_WAIT`] counts as taken up.
+async fn taken_up(admin: &slatedb::admin::Admin, compaction: &Compaction) -> std::result::Result<bool, slatedb::Error> {
+    let deadline = tokio::time::Instant::now() + FULL_COMPACTION_ACCEPT_WAIT;
+    loop {
+        match admin
+            .read_compaction(compaction.id(), None)
+            .await?
+            .map(|compaction| compaction.status())
+        {
+            Some(CompactionStatus::Failed) => return Ok(false),
+            Some(CompactionStatus::Submitted) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Some(_) => return Ok(true),
+            None => {
+                let state = admin.read_compactor_state_view().await?;
+                let manifest = state.manifest();
+                let destination = compaction.spec().destination();
+                let left = compaction.spec().sources().iter().any(|source| match source {
+                    SourceId::SstView(id) => manifest.l0().iter().any(|view| view.id == *id),
+                    SourceId::SortedRun(id) => {
+                        Some(*id) != destination && manifest.compacted().iter().any(|run| run.id == *id)
+                    }
+                });
+                return Ok(!left);
+            }
+        }
+    }
 }
 
 /// SlateDB's disk cache of table objects under `disk_cache` (a directory
@@ -873,7 +962,14 @@ impl Engine for SlateEngine {
     }
 
     fn figures(&self) -> EngineFigures {
+        let manifest = match &self.db {
+            Database::Writer(db) => db.manifest(),
+            Database::Reader(reader) => reader.manifest(),
+        };
         EngineFigures {
+            level0_files: manifest.l0().len() as u64,
+            table_bytes: manifest.l0().iter().map(|view| view.estimate_size()).sum::<u64>()
+                + manifest.compacted().iter().map(|run| run.estimate_size()).sum::<u64>(),
             bucket: Some(self.counters.figures()),
             ..EngineFigures::default()
         }
@@ -895,18 +991,14 @@ impl Engine for SlateEngine {
             return;
         };
         let (object_store, prefix) = (self.object_store.clone(), self.prefix.clone());
-        match run(&self.handle, submit_full_compaction(db, object_store, prefix)) {
+        match run(&self.handle, compact_everything(db, object_store, prefix)) {
             Ok(Ok(Some(tables))) => tracing::info!(tables, "submitted a compaction of every table in the bucket"),
-            Ok(Ok(None)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "a compaction of every table in the bucket was not submitted"),
+            Ok(Ok(None)) => tracing::info!("compacting everything: fewer than two tables, nothing to compact"),
+            Ok(Err(error)) => tracing::warn!(error, "a compaction of every table in the bucket was not submitted"),
             Err(error) => {
                 tracing::warn!(message = %error.message, "a compaction of every table in the bucket was not submitted")
             }
         }
-    }
-
-    fn reclaims_deletes_itself(&self) -> bool {
-        false
     }
 
     fn checkpoint(&self, _dir: &Path) -> std::result::Result<(), EngineError> {
