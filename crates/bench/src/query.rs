@@ -135,32 +135,20 @@ fn after_restart(data: &Path, filled: &Filled, queries: usize) -> anyhow::Result
     println!("\n## Queries after a restart\n");
     println!("| request | n | p50 µs | p99 µs |");
     println!("|---|---|---|---|");
-    let server = Server::start(data, &[]);
-    query_rows(
-        &mut KeepAlive::connect(server.addr)?,
-        filled,
-        &[10, 100],
-        "after a restart",
-        queries,
-    )?;
-    let (status, _) = server.terminate();
-    anyhow::ensure!(status.success(), "the server exited with {status}");
+    let rows_from_a_new_server = |when: &str| -> anyhow::Result<()> {
+        let server = Server::start(data, &[]);
+        query_rows(&mut KeepAlive::connect(server.addr)?, filled, &[10, 100], when, queries)?;
+        let (status, _) = server.terminate();
+        anyhow::ensure!(status.success(), "the server exited with {status}");
+        Ok(())
+    };
+    rows_from_a_new_server("after a restart")?;
     if tracekeep_e2e::harness::bucket_for(data).is_none() {
         return Ok(());
     }
     let cache = data.join("bucket-cache");
     std::fs::remove_dir_all(&cache).with_context(|| format!("empty the disk cache {}", cache.display()))?;
-    let server = Server::start(data, &[]);
-    query_rows(
-        &mut KeepAlive::connect(server.addr)?,
-        filled,
-        &[10, 100],
-        "after a restart, disk cache emptied",
-        queries,
-    )?;
-    let (status, _) = server.terminate();
-    anyhow::ensure!(status.success(), "the server exited with {status}");
-    Ok(())
+    rows_from_a_new_server("after a restart, disk cache emptied")
 }
 
 /// Prints the query, scan, restart and footprint tables.

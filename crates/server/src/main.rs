@@ -138,11 +138,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             stop_rx.clone(),
         ))
     });
-    // On a bucket, max-disk-bytes bounds the disk cache, which evicts by itself.
-    let bounder = (config.max_disk_bytes > 0 && config.bucket.is_empty()).then(|| {
+    // None on a bucket, where max-disk-bytes bounds the disk cache.
+    let bounder = (store.disk_bound() > 0).then(|| {
         tokio::spawn(tracekeep_server::disk_bound::run(
             store.clone(),
-            config.max_disk_bytes,
+            store.disk_bound(),
             settings.metrics.clone(),
             stop_rx.clone(),
         ))

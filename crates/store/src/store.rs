@@ -213,7 +213,7 @@ pub struct Store {
     /// `path` is a data directory (not a bucket opened read-only).
     directory: bool,
     /// Traces retention deleted since the engine last compacted everything
-    /// ([`Store::expire`]; only on an engine that needs it).
+    /// ([`Store::expire`]).
     expired_since_compaction: AtomicU64,
 }
 
@@ -402,6 +402,13 @@ impl Store {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The disk bound [`Store::trim_to_disk_bound`] keeps in bytes, 0 for
+    /// none: `max_disk_bytes` on RocksDB; 0 on a bucket, where it bounds the
+    /// disk cache instead.
+    pub fn disk_bound(&self) -> u64 {
+        self.max_disk_bytes
     }
 
     /// Whether commits fsync the WAL.

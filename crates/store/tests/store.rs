@@ -1338,6 +1338,16 @@ fn expire_deletes_traces_whose_newest_event_arrived_before_the_horizon() {
     assert_eq!(store.arrival_range().unwrap(), Some((1_000 * MINUTE, 1_020 * MINUTE)));
 }
 
+/// Polls until `done`, failing with `state()` after `within`: what the engine
+/// does in the background (compaction, cache eviction) shows in the end.
+fn wait_until(within: std::time::Duration, mut done: impl FnMut() -> bool, state: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{}", state());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_sweep_that_deletes_a_quarter_of_the_store_frees_its_tables_on_every_engine() {
     let dir = tempfile::tempdir().unwrap();
@@ -1354,16 +1364,11 @@ fn a_sweep_that_deletes_a_quarter_of_the_store_frees_its_tables_on_every_engine(
     assert_eq!(all_ids(&store), ["kept"]);
     // The sweep compacted everything (on a bucket: submitted it), with no
     // write after it that would have compacted the deletes.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut table_bytes = store.engine_figures().table_bytes;
-    while table_bytes > 500_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the tables still hold {table_bytes} bytes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        table_bytes = store.engine_figures().table_bytes;
-    }
+    wait_until(
+        std::time::Duration::from_secs(60),
+        || store.engine_figures().table_bytes <= 500_000,
+        || format!("the tables still hold {} bytes", store.engine_figures().table_bytes),
+    );
     assert_eq!(store.query("kept").unwrap().len(), 1);
     assert_consistent(&store);
 }
@@ -1647,15 +1652,11 @@ fn on_a_bucket_the_data_directory_caches_tables_within_max_disk_bytes() {
     }
     // Opening evicts what is over the bound, beside anything else.
     let store = bounded(dir.path(), bound);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while bytes_under(&cache) > bound / 10 * 9 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cache holds {} bytes, past 90% of {bound}",
-            bytes_under(&cache)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until(
+        std::time::Duration::from_secs(30),
+        || bytes_under(&cache) <= bound / 10 * 9,
+        || format!("the cache holds {} bytes, past 90% of {bound}", bytes_under(&cache)),
+    );
     // Tables evicted from the cache are read from the bucket.
     assert_eq!(assert_newest_traces_whole(&store, 800), 800);
     assert!(bytes_under(&cache) > 0);

@@ -113,7 +113,7 @@ const FIRST_CHUNK: usize = 16;
 const MAX_CHUNK: usize = 4096;
 
 /// The disk cache's directory inside the data directory.
-pub(crate) const DISK_CACHE_DIRECTORY: &str = "bucket-cache";
+const DISK_CACHE_DIRECTORY: &str = "bucket-cache";
 
 /// The disk cache's size without `max-disk-bytes`: SlateDB's own default.
 const DEFAULT_DISK_CACHE_BYTES: u64 = 16 << 30;

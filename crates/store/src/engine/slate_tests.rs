@@ -21,6 +21,16 @@ fn flush_memtable(engine: &SlateEngine) {
         .unwrap();
 }
 
+/// Polls until `done`, failing with `state()` after a minute: SlateDB's
+/// compactor works in the background.
+fn wait_until(mut done: impl FnMut() -> bool, state: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{}", state());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn write(engine: &SlateEngine, fill: impl FnOnce(&mut dyn EngineBatch)) {
     let mut batch = engine.batch(0).unwrap();
     fill(&mut *batch);
@@ -64,15 +74,10 @@ fn compacting_everything_drops_deleted_keys_from_the_tables() {
     );
 
     engine.compact_all();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while engine.figures().table_bytes > 100_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the tables still hold {} bytes",
-            engine.figures().table_bytes
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || engine.figures().table_bytes <= 100_000,
+        || format!("the tables still hold {} bytes", engine.figures().table_bytes),
+    );
     let mut iter = engine.iter(KeyRange::between(*b"k", *b"l"));
     iter.seek_to_first();
     assert!(iter.item().is_none(), "a deleted key came back");
@@ -93,11 +98,10 @@ fn compacting_everything_reaches_sorted_runs_too() {
         });
         flush_memtable(&engine);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while engine.figures().level0_files > 4 {
-        assert!(std::time::Instant::now() < deadline, "level 0 was never compacted");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || engine.figures().level0_files <= 4,
+        || "level 0 was never compacted".into(),
+    );
     write(&engine, |batch| {
         for n in 0..4_000 {
             batch.delete(&key(n));
@@ -105,13 +109,13 @@ fn compacting_everything_reaches_sorted_runs_too() {
     });
     let before = engine.figures().table_bytes;
     engine.compact_all();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while engine.figures().table_bytes > 100_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the tables still hold {} bytes of {before}",
-            engine.figures().table_bytes
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || engine.figures().table_bytes <= 100_000,
+        || {
+            format!(
+                "the tables still hold {} bytes of {before}",
+                engine.figures().table_bytes
+            )
+        },
+    );
 }
