@@ -118,7 +118,7 @@ impl Store {
                     return Ok(false);
                 }
                 after = Some(cursor);
-                doomed.push(trace_id);
+                doomed.push((trace_id, cursor.0));
                 Ok(true)
             })?;
             // Every event of these traces goes, however recent.

@@ -123,6 +123,42 @@ pub(crate) fn write_event_key(key: &mut Vec<u8>, first_seq: u64, trace_id: &[u8]
     key.extend_from_slice(&seq.to_be_bytes());
 }
 
+/// `0x0A first_seq`: the first event key of every trace first seen at or
+/// after `first_seq` (a bound for walks over many traces' events).
+pub(crate) fn events_from(first_seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(TAG_EVENT);
+    key.extend_from_slice(&first_seq.to_be_bytes());
+    key
+}
+
+/// An event key taken apart without copying: what a walk over many traces'
+/// events needs to tell one trace's events from the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EventKeyParts<'k> {
+    /// The trace's `0x0A first_seq trace` part, shared by all its events.
+    pub prefix: &'k [u8],
+    pub first_seq: u64,
+    /// The trace ID's bytes (UTF-8 in every key the writer made).
+    pub trace_id: &'k [u8],
+    pub seq: u64,
+}
+
+/// Takes an event key (`0x0A first_seq trace seq`) apart; `None` for any
+/// other byte string.
+pub(crate) fn split_event_key(key: &[u8]) -> Option<EventKeyParts<'_>> {
+    let end = event_prefix_len(key)?;
+    let (prefix, seq) = key.split_at(end);
+    let seq: [u8; 8] = seq.try_into().ok()?;
+    let first_seq: [u8; 8] = prefix.get(1..9)?.try_into().ok()?;
+    Some(EventKeyParts {
+        prefix,
+        first_seq: u64::from_be_bytes(first_seq),
+        trace_id: prefix.get(13..)?,
+        seq: u64::from_be_bytes(seq),
+    })
+}
+
 /// `0x01 trace`: where formats 1-4 kept the trace's events.
 pub(crate) fn legacy_event_prefix(trace_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + 4 + trace_id.len());
@@ -663,6 +699,35 @@ mod properties {
                 Ok(Key::Event { first_seq, trace_id: trace_id.clone(), seq })
             );
             prop_assert!(event_key(first_seq, &trace_id, seq).starts_with(&event_prefix(first_seq, &trace_id)));
+            let key = event_key(first_seq, &trace_id, seq);
+            prop_assert_eq!(
+                split_event_key(&key),
+                Some(EventKeyParts {
+                    prefix: &event_prefix(first_seq, &trace_id),
+                    first_seq,
+                    trace_id: trace_id.as_bytes(),
+                    seq,
+                })
+            );
+            prop_assert!(events_from(first_seq) <= key);
+            prop_assert!(first_seq == u64::MAX || key < events_from(first_seq + 1));
+        }
+
+        #[test]
+        fn only_whole_event_keys_split(key in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let decoded = decode_key(&key);
+            match split_event_key(&key) {
+                // decode_key also wants the ID to be UTF-8.
+                Some(parts) if std::str::from_utf8(parts.trace_id).is_ok() => {
+                    let agrees = matches!(decoded, Ok(Key::Event { first_seq, seq, .. }) if first_seq == parts.first_seq && seq == parts.seq);
+                    prop_assert!(agrees, "{:?}", decoded);
+                }
+                Some(_) => prop_assert!(decoded.is_err()),
+                None => {
+                    let event = matches!(decoded, Ok(Key::Event { .. }));
+                    prop_assert!(!event, "{:?}", decoded);
+                }
+            }
         }
 
         #[test]

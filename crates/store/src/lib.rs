@@ -39,6 +39,7 @@ mod tso;
 
 mod engine;
 
+mod doomed;
 mod format;
 mod reads;
 mod span_index;

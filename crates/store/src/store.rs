@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
+use crate::doomed;
 use crate::engine::rocks::RocksEngine;
 use crate::engine::slate::{SlateConfig, SlateEngine};
 use crate::engine::{Engine, EngineFigures, EngineIter, EngineRead, KeyRange};
@@ -643,25 +644,7 @@ impl Store {
             // Nothing is known to have arrived before the horizon.
             return Ok(Expiry::default());
         };
-        let mut candidates = Vec::new();
-        let mut more = false;
-        self.walk_order(None, &*self.db, |trace_id, Cursor(first_seq)| {
-            // First seen after the horizon: it and every later trace are kept.
-            if first_seq >= before_seq {
-                return Ok(false);
-            }
-            if candidates.len() >= limit {
-                more = true;
-                return Ok(false);
-            }
-            if self
-                .last_event_seq(&trace_id, first_seq)?
-                .is_some_and(|last| last < before_seq)
-            {
-                candidates.push(trace_id);
-            }
-            Ok(true)
-        })?;
+        let (candidates, more) = doomed::expired_traces(&*self.db, before_seq, limit)?;
         let deleted = self.expire_traces(&candidates, before_seq)?;
         self.reclaim_after_sweep(deleted, more);
         Ok(Expiry { deleted, more })
@@ -685,16 +668,17 @@ impl Store {
         self.db.compact_all();
     }
 
-    /// Deletes those of `trace_ids` whose events are all numbered below
-    /// `before_seq` (`u64::MAX`: every one), each whole, a few traces per
-    /// commit; returns how many went. Few a commit: each commit reads its
-    /// traces' events on the writer, and appends wait meanwhile
-    /// (docs/benchmarks.md, "Retention beside ingest").
-    pub(crate) fn expire_traces(&self, trace_ids: &[String], before_seq: u64) -> Result<u64> {
+    /// Deletes those of `traces` (ID and first-seen number, in first-seen
+    /// order) whose events are all numbered below `before_seq` (`u64::MAX`:
+    /// every one), each whole, a few traces per commit; returns how many
+    /// went. Few a commit: each commit reads its traces' events on the
+    /// writer, and appends wait meanwhile (docs/benchmarks.md, "Retention
+    /// beside ingest").
+    pub(crate) fn expire_traces(&self, traces: &[(String, u64)], before_seq: u64) -> Result<u64> {
         let mut deleted = 0;
-        for chunk in trace_ids.chunks(EXPIRED_PER_COMMIT) {
+        for chunk in traces.chunks(EXPIRED_PER_COMMIT) {
             let op = Op::Expire {
-                trace_ids: chunk.to_vec(),
+                traces: chunk.to_vec(),
                 before_seq,
             };
             match self.submit(op)? {
@@ -775,21 +759,6 @@ impl Store {
             (Some(oldest), Some(newest)) => Some((nanos(oldest), nanos(newest))),
             _ => None,
         })
-    }
-
-    /// The arrival number of the newest event of the trace first seen at `first_seq`.
-    fn last_event_seq(&self, trace_id: &str, first_seq: u64) -> Result<Option<u64>> {
-        let prefix = self.prefix_at(trace_id, first_seq);
-        let end = keys::prefix_end(&prefix);
-        let mut iter = self.db.iter(KeyRange::between(prefix.clone(), end.clone()));
-        iter.seek_for_prev(&end);
-        iter.status().map_err(|error| {
-            StoreError::engine_at(&keys::trace_key(trace_id), "reading a trace's newest event", error)
-        })?;
-        match iter.key() {
-            None => Ok(None),
-            Some(key) => reads::event_seq(&prefix, key).map(Some),
-        }
     }
 
     /// Deletes every trace. The TSO mark and arrival numbering carry on.

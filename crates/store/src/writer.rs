@@ -34,9 +34,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 
-use tracekeep_proto::{EventKind, TraceEvent};
+use tracekeep_proto::EventKind;
 
-use crate::engine::{Engine, EngineBatch, EngineError, KeyRange, Written};
+use crate::doomed::{self, Doomed, DoomedTraces};
+use crate::engine::{Engine, EngineBatch, EngineError, EngineIter, KeyRange, Written};
 use crate::error::{Result, StoreError};
 use crate::keys::{self, ORDER_END, TAG_END, TAG_LEGACY_EVENT, TAG_ORDER};
 use crate::order::{self, OrderItem};
@@ -140,7 +141,8 @@ pub(crate) enum Op {
     /// decided here, on the writer, so an event appended since the sweep
     /// looked is never lost.
     Expire {
-        trace_ids: Vec<String>,
+        /// Traces with their first-seen numbers, in first-seen order.
+        traces: Vec<(String, u64)>,
         before_seq: u64,
     },
     Truncate,
@@ -159,7 +161,7 @@ impl Op {
         match self {
             Op::Append(append) => append.records.len() + append.index.size(),
             Op::Delete(trace_id) => trace_id.len(),
-            Op::Expire { trace_ids, .. } => trace_ids.iter().map(String::len).sum(),
+            Op::Expire { traces, .. } => traces.iter().map(|(trace_id, _)| trace_id.len() + 8).sum(),
             Op::Truncate => 0,
         }
     }
@@ -992,7 +994,7 @@ fn commit_alone(context: &WriterContext, state: &mut WriterState, request: Reque
     let Request { op, reply } = request;
     let outcome = match op {
         Op::Delete(trace_id) => delete(context, state, &trace_id),
-        Op::Expire { trace_ids, before_seq } => expire(context, state, trace_ids, before_seq),
+        Op::Expire { traces, before_seq } => expire(context, state, &traces, before_seq),
         Op::Truncate => truncate(context, state),
         other => Err(unexpected_op(&other)),
     };
@@ -1020,56 +1022,6 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
     Ok(Outcome::Truncated)
 }
 
-/// What a delete needs to know of the trace: read from its events, since
-/// deletes are rare and appends keep no per-trace summary.
-struct Doomed {
-    /// The trace's first-seen number, from its start entry.
-    first_seq: u64,
-    last_event_seq: u64,
-    events_by_kind: Vec<(u32, u64)>,
-    /// The span index entries of its spans.
-    index: span_index::IndexEntries,
-}
-
-fn doomed_trace(db: &dyn Engine, trace_id: &str) -> Result<Option<Doomed>> {
-    let Some(first_seq) = read_start(db, trace_id)? else {
-        return Ok(None);
-    };
-    let prefix = keys::event_prefix(first_seq, trace_id);
-    let mut iter = crate::reads::trace_events(db, &prefix);
-    let mut doomed: Option<Doomed> = None;
-    while let Some((key, value)) = iter.item() {
-        let seq = crate::reads::event_seq(&prefix, key)?;
-        let doomed = doomed.get_or_insert(Doomed {
-            first_seq,
-            last_event_seq: seq,
-            events_by_kind: Vec::new(),
-            index: span_index::IndexEntries::default(),
-        });
-        doomed.last_event_seq = seq;
-        // The kind from the header even if the record is damaged: deleting a
-        // damaged trace is how an operator gets rid of it.
-        if let Some(kind) = records::peek_kind(value) {
-            let kind = u32::from(kind);
-            match doomed.events_by_kind.iter_mut().find(|(code, _)| *code == kind) {
-                Some((_, count)) => *count += 1,
-                None => doomed.events_by_kind.push((kind, 1)),
-            }
-            // A damaged span's entries cannot be recomputed; searches skip
-            // them once the trace is gone, and verify names them.
-            if kind == u32::from(EventKind::Span.code())
-                && let Ok(TraceEvent::Span(span)) = records::decode_event(key, value)
-            {
-                doomed.index.add_span(&span, trace_id);
-            }
-        }
-        iter.next();
-    }
-    iter.status()
-        .map_err(|error| StoreError::engine_at(&keys::trace_key(trace_id), "reading a trace to delete", error))?;
-    Ok(doomed)
-}
-
 /// Minutes since the Unix epoch (0 before it).
 pub(crate) fn minute_of(nanos: i64) -> u64 {
     u64::try_from(nanos / 60_000_000_000).unwrap_or(0)
@@ -1083,7 +1035,16 @@ fn newest_clock_minute(db: &dyn Engine) -> u64 {
 }
 
 fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> Result<Outcome> {
-    let deleted = delete_traces(context, state, vec![trace_id.to_owned()], u64::MAX, Wait::Durable)?;
+    let Some(doomed) = doomed::doomed_trace(&*context.db, trace_id)? else {
+        return Ok(Outcome::Deleted(false));
+    };
+    let prefix = keys::event_prefix(doomed.first_seq, trace_id);
+    let end = keys::prefix_end(&prefix);
+    let found = DoomedTraces {
+        event_ranges: vec![(prefix, end)],
+        traces: vec![(trace_id.to_owned(), doomed)],
+    };
+    let deleted = remove_traces(context, state, found, Wait::Durable)?;
     Ok(Outcome::Deleted(deleted > 0))
 }
 
@@ -1102,38 +1063,31 @@ enum Wait {
 fn expire(
     context: &WriterContext,
     state: &mut WriterState,
-    trace_ids: Vec<String>,
+    traces: &[(String, u64)],
     before_seq: u64,
 ) -> Result<Outcome> {
-    delete_traces(context, state, trace_ids, before_seq, Wait::Applied).map(Outcome::Expired)
+    let found = doomed::doomed_in_order(&*context.db, traces, before_seq)?;
+    remove_traces(context, state, found, Wait::Applied).map(Outcome::Expired)
 }
 
-/// Deletes, in one commit, those of the traces whose events are all numbered
-/// below `before_seq` (`u64::MAX`: every one that exists); returns how many.
-fn delete_traces(
-    context: &WriterContext,
-    state: &mut WriterState,
-    trace_ids: Vec<String>,
-    before_seq: u64,
-    wait: Wait,
-) -> Result<u64> {
+/// Deletes, in one commit, the traces found doomed and their events;
+/// returns how many.
+fn remove_traces(context: &WriterContext, state: &mut WriterState, found: DoomedTraces, wait: Wait) -> Result<u64> {
+    if found.traces.is_empty() {
+        return Ok(0);
+    }
     let mut batch = context
         .db
         .batch(0)
         .map_err(|error| StoreError::engine("deleting traces", error))?;
     let mut counters = state.counters.clone();
-    let mut removed = Vec::new();
-    for trace_id in trace_ids {
-        // Gone already, or it received an event after the horizon: kept.
-        let Some(doomed) = doomed_trace(&*context.db, &trace_id)?.filter(|doomed| doomed.last_event_seq < before_seq)
-        else {
-            continue;
-        };
+    for (from, to) in &found.event_ranges {
+        batch.delete_range(from, to);
+    }
+    let mut removed = Vec::with_capacity(found.traces.len());
+    for (trace_id, doomed) in found.traces {
         take_out(&mut *batch, &mut counters, &trace_id, &doomed);
         removed.push((trace_id, doomed.first_seq));
-    }
-    if removed.is_empty() {
-        return Ok(0);
     }
     remove_order_items(&*context.db, &mut *batch, &removed)?;
     put_counters(&mut *batch, &counters);
@@ -1149,12 +1103,9 @@ fn delete_traces(
     Ok(removed.len() as u64)
 }
 
-/// Deletes a trace's events, start entry and span index entries, and takes
-/// it out of the counters (its first-seen entry is the caller's).
+/// Deletes a trace's start entry and span index entries, and takes it out
+/// of the counters (its events and first-seen entry are the caller's).
 fn take_out(batch: &mut dyn EngineBatch, counters: &mut Counters, trace_id: &str, doomed: &Doomed) {
-    let prefix = keys::event_prefix(doomed.first_seq, trace_id);
-    let end = keys::prefix_end(&prefix);
-    batch.delete_range(&prefix, &end);
     batch.delete(&keys::trace_start_key(trace_id));
     for key in doomed.index.span_keys() {
         batch.delete(key);
@@ -1167,36 +1118,54 @@ fn take_out(batch: &mut dyn EngineBatch, counters: &mut Counters, trace_id: &str
     }
 }
 
-/// A first-seen record's items, and the entries to take out of it.
-type OrderRewrite<'a> = (Vec<OrderItem>, Vec<(&'a str, u64)>);
-
 /// Takes the traces' first-seen entries (`(trace, first_seq)`) out of the
 /// records holding them, each record read once and rewritten once under its
 /// new first number (two rewrites of one record in one batch would each start
-/// from the stored one).
+/// from the stored one). One seek and a forward walk: the record holding the
+/// lowest number is keyed at or before it, and those holding the rest follow.
 pub(crate) fn remove_order_items(
     db: &dyn Engine,
     batch: &mut dyn EngineBatch,
     removed: &[(String, u64)],
 ) -> Result<()> {
-    let mut iter = db.iter(KeyRange::between([TAG_ORDER], [ORDER_END]));
-    let mut records: std::collections::BTreeMap<Vec<u8>, OrderRewrite<'_>> = std::collections::BTreeMap::new();
-    for (trace_id, first_seq) in removed {
-        iter.seek_for_prev(&keys::order_key(*first_seq));
+    let (Some(lowest), Some(highest)) = (
+        removed.iter().map(|(_, first_seq)| *first_seq).min(),
+        removed.iter().map(|(_, first_seq)| *first_seq).max(),
+    ) else {
+        return Ok(());
+    };
+    let reading = |iter: &dyn EngineIter| {
         iter.status()
-            .map_err(|error| StoreError::engine_at(&keys::order_key(*first_seq), "reading first-seen order", error))?;
-        let Some((key, value)) = iter.item() else {
-            tracing::warn!(trace_id, first_seq, "deleted trace had no first-seen entry");
-            continue;
-        };
-        if !records.contains_key(key) {
-            records.insert(key.to_vec(), (order::decode_record(key, value)?, Vec::new()));
+            .map_err(|error| StoreError::engine_at(&keys::order_key(lowest), "reading first-seen order", error))
+    };
+    let mut iter = db.iter(KeyRange::between([TAG_ORDER], [ORDER_END]));
+    iter.seek_for_prev(&keys::order_key(lowest));
+    reading(&*iter)?;
+    if iter.item().is_none() {
+        iter.seek(&[TAG_ORDER]);
+    }
+    let highest_key = keys::order_key(highest);
+    let mut records = Vec::new();
+    while let Some((key, value)) = iter.item() {
+        if key > highest_key.as_slice() {
+            break;
         }
-        if let Some((_, taken)) = records.get_mut(key) {
-            taken.push((trace_id.as_str(), *first_seq));
+        records.push((key.to_vec(), order::decode_record(key, value)?, Vec::new()));
+        iter.next();
+    }
+    reading(&*iter)?;
+    for (trace_id, first_seq) in removed {
+        let key = keys::order_key(*first_seq);
+        let holding = records.partition_point(|(record, _, _)| record.as_slice() <= key.as_slice());
+        match holding.checked_sub(1).and_then(|index| records.get_mut(index)) {
+            Some((_, _, taken)) => taken.push((trace_id.as_str(), *first_seq)),
+            None => tracing::warn!(trace_id, first_seq, "deleted trace had no first-seen entry"),
         }
     }
-    for (key, (mut items, taken)) in records {
+    for (key, mut items, taken) in records {
+        if taken.is_empty() {
+            continue;
+        }
         let before = items.len();
         items.retain(|item: &OrderItem| {
             !taken

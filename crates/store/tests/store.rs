@@ -1401,6 +1401,54 @@ fn expire_works_in_bounded_passes_and_across_restarts() {
     assert_consistent(&store);
 }
 
+#[test]
+fn traces_still_in_use_neither_fill_a_pass_nor_lose_events_to_their_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SteppingClock(AtomicI64::new(9_000 * MINUTE)));
+    let store = clocked(&dir, &clock);
+    // First seen in this order; the "live" ones get an event again later.
+    store.append(vec![job("old-1", 1)]).unwrap();
+    store
+        .append((0..100).map(|tso| job("live-long", tso)).collect())
+        .unwrap();
+    store
+        .append(vec![span("old-2", "0000000000000002", "web", "get", 1, &[])])
+        .unwrap();
+    for trace in ["live-1", "live-2", "live-3"] {
+        store.append(vec![job(trace, 1)]).unwrap();
+    }
+    store.append(vec![job("old-3", 1)]).unwrap();
+    store.append(vec![job("old-4", 1)]).unwrap();
+    advance(&clock, 90);
+    for trace in ["live-long", "live-1", "live-2", "live-3"] {
+        store.append(vec![job(trace, 1_000)]).unwrap();
+    }
+    let hour = std::time::Duration::from_secs(3600);
+    // Four traces in use come first; a pass of two still deletes two.
+    assert_eq!(store.expire(hour, 2).unwrap(), Expiry { deleted: 2, more: true });
+    assert_eq!(
+        all_ids(&store),
+        ["live-long", "live-1", "live-2", "live-3", "old-3", "old-4"]
+    );
+    assert_eq!(
+        store.expire(hour, 2).unwrap(),
+        Expiry {
+            deleted: 2,
+            more: false
+        }
+    );
+    assert_eq!(store.expire(hour, 2).unwrap(), Expiry::default());
+    assert_eq!(all_ids(&store), ["live-long", "live-1", "live-2", "live-3"]);
+    assert_eq!(
+        tsos(&store, "live-long").len(),
+        101,
+        "a kept trace between doomed ones keeps every event"
+    );
+    assert_eq!(tsos(&store, "live-1"), [1, 1_000]);
+    assert_eq!(store.span_services().unwrap(), Vec::<String>::new());
+    assert_consistent(&store);
+}
+
 /// The child side of the test below: sweeps `TK_SWEEP_DIR` with a clock two
 /// hours after it was filled, printing a line after each pass, until killed.
 #[test]
