@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// The first-seen arrival number of the oldest trace.
-    fn oldest_first_seq(&self) -> Result<Option<u64>> {
+    pub(crate) fn oldest_first_seq(&self) -> Result<Option<u64>> {
         let mut oldest = None;
         self.walk_order(None, self.engine(), |_, Cursor(first_seq)| {
             oldest = Some(first_seq);

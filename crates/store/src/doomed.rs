@@ -193,14 +193,23 @@ fn seek_past(parts: &EventKeyParts<'_>, first_seqs: &[u64]) -> Option<Vec<u8>> {
 
 /// Up to `limit` traces, oldest first-seen first, whose events all arrived
 /// before `before_seq` (with their first-seen numbers), and whether more may
-/// follow. One forward walk over the events of the traces first seen before
-/// `before_seq`; a trace with an event after it (still in use) is passed
-/// over, so traces kept alive cannot fill a pass.
-pub(crate) fn expired_traces(db: &dyn EngineRead, before_seq: u64, limit: usize) -> Result<(Vec<(String, u64)>, bool)> {
+/// follow. One forward walk over the events of the traces first seen from
+/// `oldest` (the oldest trace's first-seen number) to `before_seq`; a trace
+/// with an event after it (still in use) is passed over, so traces kept
+/// alive cannot fill a pass. Starting at the oldest trace rather than at the
+/// first event key matters: the keys of the traces deleted before it stay
+/// behind as deletion markers until compaction, and a walk over them grew
+/// with every pass of a sweep.
+pub(crate) fn expired_traces(
+    db: &dyn EngineRead,
+    oldest: u64,
+    before_seq: u64,
+    limit: usize,
+) -> Result<(Vec<(String, u64)>, bool)> {
     let mut expired = Vec::new();
     let mut iter = db.iter(KeyRange {
         once: true,
-        ..KeyRange::between(keys::events_from(0), keys::events_from(before_seq))
+        ..KeyRange::between(keys::events_from(oldest), keys::events_from(before_seq))
     });
     iter.seek_to_first();
     // The trace the walk is in: its prefix, ID, first-seen number, events read.

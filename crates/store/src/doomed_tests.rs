@@ -63,7 +63,7 @@ fn expired_traces_passes_over_traces_still_in_use_long_ones_included() {
     let dir = tempfile::tempdir().unwrap();
     for (engine, db) in engines(dir.path()) {
         fill(&*db);
-        let (expired, more) = expired_traces(&*db, 250, 100).unwrap();
+        let (expired, more) = expired_traces(&*db, 0, 250, 100).unwrap();
         let names: Vec<(&str, u64)> = expired
             .iter()
             .map(|(id, first_seq)| (id.as_str(), *first_seq))
@@ -76,14 +76,14 @@ fn expired_traces_passes_over_traces_still_in_use_long_ones_included() {
         assert!(!more, "{engine}");
         // Everything numbered below 300 is old but long's newest: long-old
         // counts, found past its first 64 events.
-        let (expired, _) = expired_traces(&*db, 300, 100).unwrap();
+        let (expired, _) = expired_traces(&*db, 0, 300, 100).unwrap();
         assert_eq!(expired.last().map(|(id, _)| id.as_str()), Some("long-old"), "{engine}");
         assert!(!expired.iter().any(|(id, _)| id == "long"), "{engine}");
         // A limit: the traces in use before them do not count towards it.
-        let (expired, more) = expired_traces(&*db, 250, 2).unwrap();
+        let (expired, more) = expired_traces(&*db, 0, 250, 2).unwrap();
         assert_eq!(expired, [("a".to_owned(), 1), ("a2".to_owned(), 3)], "{engine}");
         assert!(more, "{engine}");
-        let (expired, _) = expired_traces(&*db, 5, 100).unwrap();
+        let (expired, _) = expired_traces(&*db, 0, 5, 100).unwrap();
         assert_eq!(
             expired,
             [("a".to_owned(), 1), ("a2".to_owned(), 3)],

@@ -644,7 +644,10 @@ impl Store {
             // Nothing is known to have arrived before the horizon.
             return Ok(Expiry::default());
         };
-        let (candidates, more) = doomed::expired_traces(&*self.db, before_seq, limit)?;
+        let (candidates, more) = match self.oldest_first_seq()? {
+            Some(oldest) if oldest < before_seq => doomed::expired_traces(&*self.db, oldest, before_seq, limit)?,
+            _ => (Vec::new(), false),
+        };
         let deleted = self.expire_traces(&candidates, before_seq)?;
         self.reclaim_after_sweep(deleted, more);
         Ok(Expiry { deleted, more })
