@@ -64,16 +64,16 @@ fn ingest(store: &Arc<Store>, tag: &str, run_for: Duration) -> anyhow::Result<(u
     Ok((total, latencies))
 }
 
-/// Fills a store with `expired` traces, moves the clock past the retention,
-/// then measures ingest alone and ingest beside a flat-out sweep.
-pub fn run(expired_traces: u64, run_for: Duration) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("scratch dir")?;
+/// A store in `dir` holding `expired_traces` traces of
+/// `EVENTS_PER_TRACE` events, with its clock two hours past them; and how
+/// long the fill took.
+fn expired_store(dir: &std::path::Path, expired_traces: u64) -> anyhow::Result<(Arc<Store>, f64)> {
     let clock = Arc::new(BenchClock(AtomicI64::new(10_000 * MINUTE)));
     let options = StoreOptions {
         clock: clock.clone(),
         ..StoreOptions::default()
     };
-    let store = Arc::new(Store::open(dir.path(), options).context("open store")?);
+    let store = Arc::new(Store::open(dir, options).context("open store")?);
     let filled = Instant::now();
     for start in (0..expired_traces).step_by(100) {
         let batch: Vec<TraceEvent> = (start..(start + 100).min(expired_traces))
@@ -83,13 +83,27 @@ pub fn run(expired_traces: u64, run_for: Duration) -> anyhow::Result<()> {
             .collect();
         store.append(batch).context("fill")?;
     }
-    let fill_seconds = filled.elapsed().as_secs_f64();
     clock.0.fetch_add(120 * MINUTE, Ordering::SeqCst);
-    let retention = Duration::from_secs(3600);
+    Ok((store, filled.elapsed().as_secs_f64()))
+}
 
-    let (alone_events, mut alone) = ingest(&store, "alone", run_for)?;
+/// Measures ingest alone and ingest beside a flat-out sweep, each on a
+/// store of its own filled with `expired_traces` expired traces: on one
+/// store, the second row would also pay the compaction of the first row's
+/// data (on two cores, RocksDB's compaction took half the CPU of the second
+/// row, 2026-12-07).
+pub fn run(expired_traces: u64, run_for: Duration) -> anyhow::Result<()> {
+    let retention = Duration::from_secs(3600);
+    let (alone_events, mut alone, fill_seconds) = {
+        let dir = tempfile::tempdir().context("scratch dir")?;
+        let (store, fill_seconds) = expired_store(dir.path(), expired_traces)?;
+        let (events, latencies) = ingest(&store, "alone", run_for)?;
+        (events, latencies, fill_seconds)
+    };
     let (alone_p50, alone_p99) = percentiles(&mut alone);
 
+    let dir = tempfile::tempdir().context("scratch dir")?;
+    let (store, _) = expired_store(dir.path(), expired_traces)?;
     let sweeping = Arc::new(AtomicBool::new(true));
     let sweeper = {
         let store = store.clone();
