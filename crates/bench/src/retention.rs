@@ -94,11 +94,11 @@ fn expired_store(dir: &std::path::Path, expired_traces: u64) -> anyhow::Result<(
 /// row, 2026-12-07).
 pub fn run(expired_traces: u64, run_for: Duration) -> anyhow::Result<()> {
     let retention = Duration::from_secs(3600);
-    let (alone_events, mut alone, fill_seconds) = {
+    let (alone_events, mut alone, fill_seconds, alone_engine) = {
         let dir = tempfile::tempdir().context("scratch dir")?;
         let (store, fill_seconds) = expired_store(dir.path(), expired_traces)?;
         let (events, latencies) = ingest(&store, "alone", run_for)?;
-        (events, latencies, fill_seconds)
+        (events, latencies, fill_seconds, store.engine_figures())
     };
     let (alone_p50, alone_p99) = percentiles(&mut alone);
 
@@ -125,6 +125,7 @@ pub fn run(expired_traces: u64, run_for: Duration) -> anyhow::Result<()> {
     sweeping.store(false, Ordering::SeqCst);
     let (deleted, sweep_time) = sweeper.join().map_err(|_| anyhow::anyhow!("the sweeper panicked"))??;
     let (swept_p50, swept_p99) = percentiles(&mut swept);
+    let swept_engine = store.engine_figures();
 
     println!(
         "\nRetention beside ingest: {expired_traces} expired traces of {EVENTS_PER_TRACE} events (filled in {fill_seconds:.0} s), {CLIENTS} threads x {BATCH} job events, {EVENTS_PER_TRACE} per trace, {:.0} s each, in-process store",
@@ -154,6 +155,17 @@ pub fn run(expired_traces: u64, run_for: Duration) -> anyhow::Result<()> {
             ""
         },
         swept_p99 / alone_p99.max(1e-9)
+    );
+    println!(
+        "engine at the end, alone / beside: write delays {} / {}, write stops {} / {}, level-0 files {} / {}, compaction {:.1} / {:.1} s",
+        alone_engine.write_delays,
+        swept_engine.write_delays,
+        alone_engine.write_stops,
+        swept_engine.write_stops,
+        alone_engine.level0_files,
+        swept_engine.level0_files,
+        alone_engine.compaction_millis as f64 / 1e3,
+        swept_engine.compaction_millis as f64 / 1e3,
     );
     Ok(())
 }
