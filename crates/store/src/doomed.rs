@@ -122,9 +122,7 @@ pub(crate) fn doomed_in_order(db: &dyn EngineRead, wanted: &[(String, u64)], bef
     iter.seek(&keys::events_from(lowest));
     // The trace whose events the walk is in, while it may be doomed.
     let mut current: Option<(Vec<u8>, &str, Doomed)> = None;
-    // Event keys from here to the end of the last doomed trace are all doomed.
-    let mut range_start: Option<Vec<u8>> = None;
-    let mut range_end: Vec<u8> = Vec::new();
+    let mut range = DoomedRange::default();
     while let Some((key, value)) = iter.item() {
         let parts = event_parts(key)?;
         if current
@@ -133,54 +131,60 @@ pub(crate) fn doomed_in_order(db: &dyn EngineRead, wanted: &[(String, u64)], bef
         {
             // A new trace: the one before it ended doomed.
             if let Some((prefix, trace_id, doomed)) = current.take() {
-                range_start.get_or_insert_with(|| prefix.clone());
-                range_end = keys::prefix_end(&prefix);
+                range.extend(&prefix);
                 found.traces.push((trace_id.to_owned(), doomed));
             }
-            match by_first_seq.get(&parts.first_seq) {
+            current = match by_first_seq.get(&parts.first_seq) {
                 Some(&trace_id) if trace_id.as_bytes() == parts.trace_id => {
-                    current = Some((parts.prefix.to_vec(), trace_id, Doomed::new(parts.first_seq)));
+                    Some((parts.prefix.to_vec(), trace_id, Doomed::new(parts.first_seq)))
                 }
-                _ => {
-                    close_range(&mut range_start, &range_end, &mut found);
-                    match seek_past(&parts, &first_seqs) {
-                        Some(next) => iter.seek(&next),
-                        None => break,
-                    }
-                    continue;
-                }
-            }
+                _ => None,
+            };
         }
-        if parts.seq >= before_seq {
-            // An event after the horizon: the trace stays.
+        let Some((_, trace_id, doomed)) = current.as_mut().filter(|_| parts.seq < before_seq) else {
+            // Not asked for, or an event after the horizon: the trace stays,
+            // and ends the range of doomed events before it.
             current = None;
-            close_range(&mut range_start, &range_end, &mut found);
+            range.close(&mut found);
             match seek_past(&parts, &first_seqs) {
                 Some(next) => iter.seek(&next),
                 None => break,
             }
             continue;
-        }
-        if let Some((_, trace_id, doomed)) = current.as_mut() {
-            doomed.add(trace_id, parts.seq, key, value);
-        }
+        };
+        doomed.add(trace_id, parts.seq, key, value);
         iter.next();
     }
     iter.status()
         .map_err(|error| StoreError::engine_at(&keys::events_from(lowest), "reading traces to delete", error))?;
     if let Some((prefix, trace_id, doomed)) = current.take() {
-        range_start.get_or_insert_with(|| prefix.clone());
-        range_end = keys::prefix_end(&prefix);
+        range.extend(&prefix);
         found.traces.push((trace_id.to_owned(), doomed));
     }
-    close_range(&mut range_start, &range_end, &mut found);
+    range.close(&mut found);
     Ok(found)
 }
 
-/// Ends the range of doomed events that began at `range_start`, if one did.
-fn close_range(range_start: &mut Option<Vec<u8>>, range_end: &[u8], found: &mut DoomedTraces) {
-    if let Some(start) = range_start.take() {
-        found.event_ranges.push((start, range_end.to_vec()));
+/// Event keys from `start` up to `end` that a walk found all doomed.
+#[derive(Default)]
+struct DoomedRange {
+    start: Option<Vec<u8>>,
+    end: Vec<u8>,
+}
+
+impl DoomedRange {
+    /// Takes in the events of the doomed trace under `prefix`, the next the
+    /// walk found after the range's last.
+    fn extend(&mut self, prefix: &[u8]) {
+        self.start.get_or_insert_with(|| prefix.to_vec());
+        self.end = keys::prefix_end(prefix);
+    }
+
+    /// Ends the range, if it holds any trace, at a trace that stays.
+    fn close(&mut self, found: &mut DoomedTraces) {
+        if let Some(start) = self.start.take() {
+            found.event_ranges.push((start, std::mem::take(&mut self.end)));
+        }
     }
 }
 

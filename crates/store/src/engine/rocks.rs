@@ -616,13 +616,6 @@ fn family_options(options: &StoreOptions, cache: &Cache, events: bool) -> Option
         // its rate from the first tenth to the last (docs/design.md).
         rocks.set_compaction_style(DBCompactionStyle::Level);
         rocks.set_level_compaction_dynamic_level_bytes(true);
-        // RocksDB's defaults (slow writes at 20 level-0 files, stop at 36)
-        // held ingest back beside a retention sweep, whose deletions add
-        // level-0 files as fast as compaction on two cores merges them:
-        // append p99 43-46 ms, 8x ingest alone; with the default family's
-        // triggers, 9 ms (docs/benchmarks.md, "Retention beside ingest").
-        rocks.set_level_zero_slowdown_writes_trigger(40);
-        rocks.set_level_zero_stop_writes_trigger(60);
     } else {
         rocks.set_max_write_buffer_number(DEFAULT_MEMTABLES);
         // Universal compaction: start entries and span index keys are spread
@@ -633,9 +626,15 @@ fn family_options(options: &StoreOptions, cache: &Cache, events: bool) -> Option
         // more runs may wait, which the triggers below allow before slowing
         // writes. Queries skip runs without the key by their filters.
         rocks.set_compaction_style(DBCompactionStyle::Universal);
-        rocks.set_level_zero_slowdown_writes_trigger(40);
-        rocks.set_level_zero_stop_writes_trigger(60);
     }
+    // Both families slow writes at 40 level-0 files (or sorted runs) and
+    // stop them at 60. RocksDB's defaults (20, 36) held the events family's
+    // ingest back beside a retention sweep, whose deletions add level-0
+    // files as fast as compaction on two cores merges them: append p99
+    // 43-46 ms, 8x ingest alone; 9 ms with these (docs/benchmarks.md,
+    // "Retention beside ingest").
+    rocks.set_level_zero_slowdown_writes_trigger(40);
+    rocks.set_level_zero_stop_writes_trigger(60);
     rocks
 }
 
