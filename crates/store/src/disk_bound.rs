@@ -45,9 +45,9 @@ impl Store {
     /// takes seconds), so the directory stays near the bound rather than
     /// past it; 0 starts it at the bound.
     ///
-    /// How much to delete is estimated from arrival numbers: the excess
+    /// How much to delete is estimated from the trace count: the excess
     /// over 80% of the bound, as a share of the table and log files, is taken
-    /// as the share of events (the oldest ones) to delete, which holds while
+    /// as the share of traces (the oldest ones) to delete, which holds while
     /// traces' sizes do not drift. Each trace goes whole or not at all, also
     /// if the process dies mid-pass ([`Store::expire`]'s commits). Compaction
     /// runs beside the automatic ones and ingest: nothing waits for it but
@@ -71,14 +71,14 @@ impl Store {
         let aim = bound / 100 * AIM_PERCENT;
         while usage.total > target && trim.rounds < MAX_ROUNDS {
             trim.rounds += 1;
-            let Some(oldest) = self.oldest_first_seq()? else {
+            let traces = self.counters().traces;
+            if traces == 0 {
                 break;
-            };
-            let next = self.counters().next_seq;
+            }
             // The share of the trace data (tables and log) above the aim.
             let share = (usage.total.saturating_sub(aim) as f64 / usage.data.max(1) as f64).min(1.0);
-            let doomed = (next.saturating_sub(oldest) as f64 * share).ceil() as u64;
-            let deleted = self.delete_first_seen_before(oldest.saturating_add(doomed.max(1)))?;
+            let doomed = (traces as f64 * share).ceil() as u64;
+            let deleted = self.delete_oldest(doomed.max(1))?;
             trim.deleted += deleted;
             self.compact_everything();
             usage = directory_usage(&self.path)?;
@@ -101,16 +101,18 @@ impl Store {
         Ok(oldest)
     }
 
-    /// Deletes every trace first seen before arrival number `cutoff`, a few
-    /// per commit; returns how many went.
-    fn delete_first_seen_before(&self, cutoff: u64) -> Result<u64> {
+    /// Deletes the `count` traces first seen earliest, a few per commit;
+    /// returns how many went. By count, not by a range of arrival numbers:
+    /// those follow the clock, so a range says how long, not how much.
+    fn delete_oldest(&self, count: u64) -> Result<u64> {
         let mut deleted = 0;
+        let mut walked = 0;
         let mut after = None;
         loop {
             let mut doomed = Vec::new();
             let mut more = false;
             self.walk_order(after, self.engine(), |trace_id, cursor| {
-                if cursor.0 >= cutoff {
+                if walked >= count {
                     return Ok(false);
                 }
                 if doomed.len() >= TRACES_PER_WALK {
@@ -118,6 +120,7 @@ impl Store {
                     return Ok(false);
                 }
                 after = Some(cursor);
+                walked += 1;
                 doomed.push((trace_id, cursor.0));
                 Ok(true)
             })?;

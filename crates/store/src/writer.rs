@@ -896,10 +896,13 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
             return;
         }
     };
+    let now = context.clock.now_nanos();
+    let mut counters = state.counters.clone();
+    counters.next_seq = counters.next_seq.max(arrival_floor(now));
     let mut group = Group {
         db: &*context.db,
         batch,
-        counters: state.counters.clone(),
+        counters,
         order: OrderBatch::default(),
         started_hashes: Vec::new(),
         started: TracePositions::default(),
@@ -944,7 +947,7 @@ fn commit_appends(context: &WriterContext, state: &mut WriterState, requests: Ve
     } = group;
     // The first commit of each minute marks where the minute's arrivals
     // begin: every event of an earlier commit is numbered below it.
-    let minute = minute_of(context.clock.now_nanos());
+    let minute = minute_of(now);
     let marked = minute > state.clock_minute;
     if marked {
         let key = keys::clock_key(minute);
@@ -1023,6 +1026,18 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
 }
 
 /// Minutes since the Unix epoch (0 before it).
+/// The least arrival number a commit at `now_nanos` hands out: the clock in
+/// microseconds since the epoch. Arrival numbers follow the clock, raised
+/// past the last one handed out (a hybrid logical clock): each store's stay
+/// strictly ascending through restarts and a clock stepped back, and the
+/// stores of a cluster number events that arrived at different nodes in the
+/// order they arrived, to within the nodes' clock skew. A commit numbers its
+/// events one by one from there, so past a million events a second the
+/// numbers run ahead of the clock, and catch up when ingest slows.
+pub(crate) fn arrival_floor(now_nanos: i64) -> u64 {
+    u64::try_from(now_nanos / 1_000).unwrap_or(0)
+}
+
 pub(crate) fn minute_of(nanos: i64) -> u64 {
     u64::try_from(nanos / 60_000_000_000).unwrap_or(0)
 }

@@ -502,6 +502,54 @@ fn a_clock_stepping_back_never_moves_the_tso_back_even_across_restarts() {
     );
 }
 
+/// The arrival numbers of `trace_id`'s events.
+fn seqs(store: &Store, trace_id: &str) -> Vec<u64> {
+    store.query(trace_id).unwrap().iter().map(|stored| stored.seq).collect()
+}
+
+#[test]
+fn arrival_numbers_follow_the_clock_and_never_go_back_even_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = 1_800_000_000_000_000_000; // nanoseconds: January 2027
+    let clock = Arc::new(SteppingClock(AtomicI64::new(at)));
+    let options = StoreOptions {
+        clock: clock.clone(),
+        ..StoreOptions::default()
+    };
+    let mut numbers = Vec::new();
+    {
+        let store = open_with(dir.path(), options.clone());
+        store.append(vec![job("t", 1), job("t", 2)]).unwrap();
+        numbers.extend(seqs(&store, "t"));
+        // Microseconds of the clock (the trace's first-seen number takes
+        // the first): events at different nodes compare.
+        assert_eq!(numbers, [1_800_000_000_000_001, 1_800_000_000_000_002]);
+        clock.0.store(5, Ordering::SeqCst); // a step back during the run
+        store.append(vec![job("t", 3)]).unwrap();
+        clock.0.store(at + 1_000_000, Ordering::SeqCst); // a millisecond on
+        store.append(vec![job("t", 4)]).unwrap();
+        numbers = seqs(&store, "t");
+        assert_eq!(
+            numbers[2], 1_800_000_000_000_003,
+            "a clock stepped back cannot lower them"
+        );
+        assert_eq!(
+            numbers[3], 1_800_000_000_001_000,
+            "back on the clock once it passes the last number"
+        );
+    }
+    clock.0.store(1, Ordering::SeqCst); // and back again while it was down
+    let store = open_with(dir.path(), options);
+    store.append(vec![job("t", 5)]).unwrap();
+    let after_restart = seqs(&store, "t");
+    assert_eq!(after_restart[..4], numbers[..]);
+    assert!(
+        after_restart.windows(2).all(|pair| pair[0] < pair[1]),
+        "{after_restart:?}"
+    );
+    assert_consistent(&store);
+}
+
 #[test]
 fn the_tso_is_strictly_increasing_across_threads() {
     let dir = tempfile::tempdir().unwrap();
