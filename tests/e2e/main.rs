@@ -8,6 +8,7 @@
 mod access;
 mod bucket_faults;
 mod client;
+mod cluster;
 mod corruption;
 mod crash;
 mod disk;

@@ -70,6 +70,9 @@ pub struct Config {
     /// to the bucket. A write goes out as soon as the previous one is done
     /// and this long after it began; an acknowledgement waits for it.
     pub bucket_flush_interval_ms: u64,
+    /// With a bucket: this node's name in the cluster on that bucket; empty:
+    /// the host name. Its data goes under `nodes/<node-id>/` in the bucket.
+    pub node_id: String,
     /// Largest gRPC request accepted, in bytes; larger ones get `OUT_OF_RANGE`.
     pub max_request_size: usize,
     /// Most traces one `/events/scan` page may ask for.
@@ -137,6 +140,7 @@ impl Default for Config {
             max_disk_bytes: 0,
             bucket: String::new(),
             bucket_flush_interval_ms: 20,
+            node_id: String::new(),
             max_request_size: 16 << 20,
             max_scan_limit: 10_000,
             max_concurrent_uploads: 32,
@@ -245,6 +249,10 @@ impl Config {
             (1..=10_000).contains(&self.bucket_flush_interval_ms),
             "bucket-flush-interval-ms must be 1 to 10000"
         );
+        if !self.node_id.is_empty() {
+            tracekeep_store::check_node_id(&self.node_id)
+                .map_err(|reason| anyhow::anyhow!("node-id {:?}: {reason}", self.node_id))?;
+        }
         anyhow::ensure!(
             self.max_disk_bytes == 0 || self.max_disk_bytes >= MIN_DISK_BOUND,
             "max-disk-bytes must be 0 (no bound) or at least {MIN_DISK_BOUND} (16 MiB): the store's own files take a few MiB"
@@ -326,6 +334,9 @@ impl Config {
         }
         if let Some(bucket) = &args.bucket {
             config.bucket = bucket.clone();
+        }
+        if let Some(node_id) = &args.node_id {
+            config.node_id = node_id.clone();
         }
         config.validate()?;
         Ok(config)
@@ -424,6 +435,10 @@ pub struct Args {
     /// milliseconds (1 to 10000): bounds the bucket's PUTs per second.
     #[arg(long, value_name = "MS")]
     pub bucket_flush_interval_ms: Option<u64>,
+    /// With a bucket: this node's name in the cluster on that bucket
+    /// (default: the host name); its data goes under `nodes/<node-id>/`.
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
     /// Check the configuration (file and flags) and exit: 0 when it would
     /// start, 2 with the reason when not. Opens and binds nothing.
     #[arg(long)]

@@ -79,6 +79,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         autocomplete_keys: config.autocomplete_keys.clone(),
         bucket: (!config.bucket.is_empty()).then(|| config.bucket.clone()),
         bucket_flush_interval: std::time::Duration::from_millis(config.bucket_flush_interval_ms),
+        node_id: if config.node_id.is_empty() {
+            tracekeep_store::default_node_id()
+        } else {
+            config.node_id.clone()
+        },
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();

@@ -39,6 +39,15 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// The `node-id` setting cannot name a node.
+    #[error("node ID {node_id:?}: {reason}")]
+    InvalidNodeId {
+        /// The ID as given.
+        node_id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An event of an appended batch is not acceptable; nothing of the batch was stored.
     #[error("event {index}: {reason}")]
     InvalidEvent {

@@ -39,6 +39,7 @@ mod tso;
 
 mod engine;
 
+mod cluster;
 mod doomed;
 mod format;
 mod reads;
@@ -54,7 +55,7 @@ mod verify;
 pub use engine::{BucketFigures, EngineFigures};
 pub use error::{Result, StoreError};
 pub use keys::{MAX_TRACE_ID_LEN, describe_key};
-pub use options::StoreOptions;
+pub use options::{MAX_NODE_ID_LEN, StoreOptions, check_node_id, default_node_id};
 pub use records::FORMAT_VERSION;
 pub use search::SpanSearch;
 pub use store::{

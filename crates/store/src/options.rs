@@ -56,6 +56,55 @@ pub struct StoreOptions {
     /// bucket (default 20 ms). An acknowledgement waits for that write, so
     /// this is most of its latency; each write is one PUT request.
     pub bucket_flush_interval: std::time::Duration,
+    /// With a bucket: this node's name in the cluster (default the host
+    /// name). Its database is `nodes/<node-id>/` under the bucket's prefix,
+    /// and reads cover every node's found there. 1 to 64 of `A-Z a-z 0-9
+    /// . _ -`, not starting with `.`; two processes with one ID fence each
+    /// other off (the older one's writes fail).
+    pub node_id: String,
+}
+
+/// The longest node ID, in bytes.
+pub const MAX_NODE_ID_LEN: usize = 64;
+
+/// Whether `node_id` can name a node ([`StoreOptions::node_id`]); why not.
+pub fn check_node_id(node_id: &str) -> std::result::Result<(), String> {
+    if node_id.is_empty() || node_id.len() > MAX_NODE_ID_LEN {
+        return Err(format!("must be 1 to {MAX_NODE_ID_LEN} characters"));
+    }
+    if node_id.starts_with('.') {
+        return Err("must not start with '.'".into());
+    }
+    match node_id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(bad) => Err(format!("{bad:?} is not allowed: use A-Z a-z 0-9 . _ -")),
+        None => Ok(()),
+    }
+}
+
+/// The default node ID: the host name (the kernel's, else `HOSTNAME`), cut
+/// to what a node ID allows, else `node`.
+pub fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let id: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_NODE_ID_LEN)
+        .collect();
+    let id = id.trim_start_matches('.').to_owned();
+    if id.is_empty() { "node".to_owned() } else { id }
 }
 
 impl Default for StoreOptions {
@@ -71,6 +120,7 @@ impl Default for StoreOptions {
             inline_commit_after_idle: std::time::Duration::from_micros(150),
             bucket: None,
             bucket_flush_interval: std::time::Duration::from_millis(20),
+            node_id: default_node_id(),
         }
     }
 }
@@ -87,6 +137,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("autocomplete_keys", &self.autocomplete_keys)
             .field("bucket", &self.bucket)
             .field("bucket_flush_interval", &self.bucket_flush_interval)
+            .field("node_id", &self.node_id)
             .finish_non_exhaustive()
     }
 }

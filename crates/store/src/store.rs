@@ -8,14 +8,15 @@ use std::thread::JoinHandle;
 
 use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
+use crate::cluster::Cluster;
 use crate::doomed;
 use crate::engine::rocks::RocksEngine;
-use crate::engine::slate::{SlateConfig, SlateEngine};
+use crate::engine::slate::{BucketRoot, SlateConfig, SlateEngine};
 use crate::engine::{Engine, EngineFigures, EngineIter, EngineRead, KeyRange};
 use crate::error::{Result, StoreError};
 use crate::format;
 use crate::keys::{self, MAX_TRACE_ID_LEN, ORDER_END, TAG_ORDER};
-use crate::options::StoreOptions;
+use crate::options::{StoreOptions, check_node_id};
 use crate::order;
 use crate::reads;
 use crate::records::{self, Counters, FORMAT_VERSION, PreparedRecords, TsoMark};
@@ -216,6 +217,8 @@ pub struct Store {
     /// Traces retention deleted since the engine last compacted everything
     /// ([`Store::expire`]).
     expired_since_compaction: AtomicU64,
+    /// On a bucket: the other nodes of its cluster, which reads cover too.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// Expired traces deleted per commit.
@@ -274,12 +277,29 @@ impl Store {
             source,
         })?;
         let mut directory_lock = None;
+        let mut cluster = None;
         let db: Arc<dyn Engine> = match &options.bucket {
             Some(url) => {
+                check_node_id(&options.node_id).map_err(|reason| StoreError::InvalidNodeId {
+                    node_id: options.node_id.clone(),
+                    reason,
+                })?;
                 // RocksDB locks its directory; with a bucket the store does,
                 // so two servers cannot share one local directory.
                 directory_lock = Some(lock_directory(&path)?);
-                Arc::new(SlateEngine::open(SlateConfig::for_bucket(url, &options, Some(&path))?)?)
+                let root = BucketRoot::open(url)?;
+                if root.holds_unnamed_store()? {
+                    return Err(StoreError::InvalidBucket {
+                        url: url.clone(),
+                        reason: "a store written before node folders (2026-12-07) is at the prefix itself; \
+                                 a node keeps its database under nodes/<node-id>/ of the prefix: move the \
+                                 prefix's objects there, or give another prefix"
+                            .into(),
+                    });
+                }
+                let engine = SlateEngine::open(root.node_config(&options.node_id, &options, Some(&path)))?;
+                cluster = Some(Arc::new(Cluster::new(root, options.node_id.clone())));
+                Arc::new(engine)
             }
             None => Arc::new(RocksEngine::open(&path, &options)?),
         };
@@ -349,6 +369,7 @@ impl Store {
             _directory_lock: directory_lock,
             directory: true,
             expired_since_compaction: Default::default(),
+            cluster,
         })
     }
 
@@ -366,15 +387,35 @@ impl Store {
     /// sees every write acknowledged before it opened. Nothing the store
     /// holds is changed (the engine records a checkpoint of what it reads in
     /// the bucket, so that compaction keeps it while it reads).
+    ///
+    /// `url` names a cluster's prefix (its `bucket` setting) holding one
+    /// node, or one node's database (`<bucket>/nodes/<node-id>`); a prefix
+    /// of several nodes is refused with their IDs.
     pub fn open_bucket_read_only(url: &str) -> Result<Store> {
-        let config = SlateConfig::for_bucket(url, &read_only_options(), None)?;
+        let root = BucketRoot::open(url)?;
+        let config = match root.node_ids()?.as_slice() {
+            // A node's database itself, or a store written before node folders.
+            [] => SlateConfig::for_bucket(url, &read_only_options(), None)?,
+            [node_id] => root.node_config(node_id, &read_only_options(), None),
+            several => {
+                return Err(StoreError::InvalidBucket {
+                    url: url.to_owned(),
+                    reason: format!(
+                        "holds the databases of {} nodes ({}): name one, as {}/nodes/<node-id>",
+                        several.len(),
+                        several.join(", "),
+                        url.trim_end_matches('/')
+                    ),
+                });
+            }
+        };
         let db: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(config)?);
         Store::read_only_over(db, PathBuf::from(url), false)
     }
 
     /// A read-only store over an opened engine; `path` names it in messages,
     /// and is a data directory when `directory` says so.
-    fn read_only_over(db: Arc<dyn Engine>, path: PathBuf, directory: bool) -> Result<Store> {
+    pub(crate) fn read_only_over(db: Arc<dyn Engine>, path: PathBuf, directory: bool) -> Result<Store> {
         let format = format::check_format(&*db, &path, false, &SystemClock)?;
         let mut counters = format::load_counters(&*db)?;
         if format < 2 {
@@ -397,6 +438,7 @@ impl Store {
             _directory_lock: None,
             directory,
             expired_since_compaction: Default::default(),
+            cluster: None,
         })
     }
 
@@ -809,8 +851,22 @@ impl Store {
     }
 
     /// A trace's events in arrival order; [`StoreError::TraceNotFound`] if it has none.
+    ///
+    /// On a bucket shared by several nodes, the events every node stored for
+    /// it: ordered by arrival number (each node's clock, see
+    /// docs/design.md), a tie by node ID.
     pub fn query(&self, trace_id: &str) -> Result<Vec<StoredEvent>> {
-        let events = self.read_events(trace_id, None, &*self.db)?;
+        let mut events = self.read_events(trace_id, None, &*self.db)?;
+        if let Some(cluster) = &self.cluster {
+            let mut by_node = vec![(cluster.own_node_id().to_owned(), std::mem::take(&mut events))];
+            for peer in cluster.peers() {
+                let theirs = peer.store.read_events(trace_id, None, &*peer.store.db)?;
+                if !theirs.is_empty() {
+                    by_node.push((peer.node_id.clone(), theirs));
+                }
+            }
+            events = merge_by_arrival(by_node);
+        }
         if events.is_empty() {
             return Err(StoreError::TraceNotFound {
                 trace_id: trace_id.to_owned(),
@@ -1326,6 +1382,21 @@ fn unexpected_outcome(action: &'static str, outcome: Outcome) -> StoreError {
 }
 
 /// How read-only stores are opened: a small cache, enough for one reader.
+/// The events of several nodes, each node's in arrival order, as one list
+/// in arrival order, a tie going to the lower node ID.
+fn merge_by_arrival(mut by_node: Vec<(String, Vec<StoredEvent>)>) -> Vec<StoredEvent> {
+    if by_node.len() == 1 {
+        return by_node.pop().map(|(_, events)| events).unwrap_or_default();
+    }
+    let mut tagged: Vec<(u64, String, StoredEvent)> = by_node
+        .into_iter()
+        .flat_map(|(node_id, events)| events.into_iter().map(move |event| (event.seq, node_id.clone(), event)))
+        .collect();
+    // Stable: one node's events keep their order.
+    tagged.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    tagged.into_iter().map(|(_, _, event)| event).collect()
+}
+
 fn read_only_options() -> StoreOptions {
     StoreOptions {
         block_cache_size: 16 << 20,

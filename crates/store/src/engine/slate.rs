@@ -29,8 +29,8 @@ use std::time::Duration;
 use slatedb::bytes::Bytes;
 use slatedb::compactor::{Compaction, CompactionSpec, CompactionStatus, SourceId};
 use slatedb::config::{
-    CompressionCodec, FlushOptions, FlushType, GarbageCollectorDirectoryOptions, GarbageCollectorOptions,
-    ObjectStoreCacheOptions, ReadOptions, ScanOptions, Settings,
+    CompressionCodec, DbReaderOptions, FlushOptions, FlushType, GarbageCollectorDirectoryOptions,
+    GarbageCollectorOptions, ObjectStoreCacheOptions, ReadOptions, ScanOptions, Settings,
 };
 use slatedb::db_cache::moka::{MokaCache, MokaCacheOptions};
 use slatedb::db_cache::{DbCache, SplitCache};
@@ -77,6 +77,133 @@ impl SlateConfig {
             flush_interval: options.bucket_flush_interval,
             disk_cache: directory.map(|directory| (directory.join(DISK_CACHE_DIRECTORY), disk_cache_bytes(options))),
         })
+    }
+}
+
+/// How often a reader looks for what the database's writer wrote since (its
+/// manifest and new log objects): what another node's data may lag behind
+/// on a node reading it, beside the writer's own log interval.
+pub(crate) const READER_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The folder under a cluster's prefix that holds one database per node.
+const NODES_FOLDER: &str = "nodes";
+
+/// A cluster's prefix in its bucket: one database per node under
+/// `nodes/<node-id>/`, found by listing.
+pub(crate) struct BucketRoot {
+    /// For listing: `None` once dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    url: String,
+    object_store: Arc<dyn ObjectStore>,
+    prefix: String,
+    counters: Arc<BucketCounters>,
+}
+
+impl BucketRoot {
+    /// The cluster the bucket URL `url` names (`StoreOptions::bucket`).
+    pub(crate) fn open(url: &str) -> Result<BucketRoot> {
+        let (object_store, prefix, counters) = super::bucket::open(url)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tracekeep-bucket-list")
+            .enable_all()
+            .build()
+            .map_err(|source| StoreError::Io {
+                action: "start the bucket listing thread for",
+                path: url.into(),
+                source,
+            })?;
+        Ok(BucketRoot {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            url: url.to_owned(),
+            object_store,
+            prefix,
+            counters,
+        })
+    }
+
+    /// The bucket URL as given.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database prefix of node `node_id`.
+    fn node_prefix(&self, node_id: &str) -> String {
+        join_prefix(&self.prefix, &format!("{NODES_FOLDER}/{node_id}"))
+    }
+
+    /// How node `node_id`'s engine reaches its database, with the caches
+    /// and flush interval of `options` and its disk cache in `directory`.
+    pub(crate) fn node_config(&self, node_id: &str, options: &StoreOptions, directory: Option<&Path>) -> SlateConfig {
+        SlateConfig {
+            object_store: self.object_store.clone(),
+            prefix: self.node_prefix(node_id),
+            counters: self.counters.clone(),
+            block_cache_size: options.block_cache_size,
+            flush_interval: options.bucket_flush_interval,
+            disk_cache: directory.map(|directory| (directory.join(DISK_CACHE_DIRECTORY), disk_cache_bytes(options))),
+        }
+    }
+
+    /// The nodes that have a database here, by ID, sorted.
+    pub(crate) fn node_ids(&self) -> Result<Vec<String>> {
+        let (store, folder) = (self.object_store.clone(), join_prefix(&self.prefix, NODES_FOLDER));
+        let listed = run(&self.handle, async move {
+            store
+                .list_with_delimiter(Some(&slatedb::object_store::path::Path::from(folder)))
+                .await
+        })
+        .map_err(|error| StoreError::engine("listing the cluster's nodes", error))?
+        .map_err(|error| StoreError::Engine {
+            action: "listing the cluster's nodes",
+            message: error.to_string(),
+        })?;
+        let mut ids: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|path| path.filename().map(str::to_owned))
+            .filter(|id| crate::options::check_node_id(id).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Whether a database sits at the prefix itself, as versions before
+    /// node folders (2026-12-07) wrote it.
+    pub(crate) fn holds_unnamed_store(&self) -> Result<bool> {
+        let (store, folder) = (self.object_store.clone(), join_prefix(&self.prefix, "manifest"));
+        let listed = run(&self.handle, async move {
+            store
+                .list_with_delimiter(Some(&slatedb::object_store::path::Path::from(folder)))
+                .await
+        })
+        .map_err(|error| StoreError::engine("listing the bucket", error))?
+        .map_err(|error| StoreError::Engine {
+            action: "listing the bucket",
+            message: error.to_string(),
+        })?;
+        Ok(!listed.objects.is_empty())
+    }
+}
+
+impl Drop for BucketRoot {
+    fn drop(&mut self) {
+        // Without waiting, as the engine's own runtime (it may be dropped on
+        // an async worker).
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// `inner` under `prefix` (which may be empty: the bucket's root).
+fn join_prefix(prefix: &str, inner: &str) -> String {
+    if prefix.is_empty() {
+        inner.to_owned()
+    } else {
+        format!("{prefix}/{inner}")
     }
 }
 
@@ -182,7 +309,12 @@ impl SlateEngine {
     pub(crate) fn open_reader(config: SlateConfig) -> Result<SlateEngine> {
         let runtime = engine_runtime(&config.prefix)?;
         let (object_store, prefix) = (config.object_store.clone(), config.prefix.clone());
+        let options = DbReaderOptions {
+            manifest_poll_interval: READER_POLL_INTERVAL,
+            ..DbReaderOptions::default()
+        };
         let builder = DbReader::builder(config.prefix.clone(), config.object_store)
+            .with_options(options)
             .with_merge_operator(merge_operator())
             .with_db_cache(block_cache(config.block_cache_size), 0);
         let reader = match run(runtime.handle(), async move { builder.build().await }) {
