@@ -9,8 +9,9 @@
 //! so the server calls one API on one node or many.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::engine::Engine;
 use crate::engine::slate::{BucketRoot, SlateEngine};
@@ -18,8 +19,8 @@ use crate::error::Result;
 use crate::options::StoreOptions;
 use crate::store::Store;
 
-/// The least time between two listings of the cluster's nodes: a node that
-/// joins is read by the others within about this (plus opening its database).
+/// The time between two listings of the cluster's nodes: a node that joins
+/// is read by the others within about this (plus opening its database).
 const LIST_EVERY: Duration = Duration::from_secs(1);
 
 /// Bytes of block cache each other node's reader gets: reads of another
@@ -42,19 +43,34 @@ pub(crate) struct Cluster {
     own: String,
     /// The other nodes, by node ID.
     peers: RwLock<Vec<Arc<Peer>>>,
-    /// When the nodes were last listed; held while listing.
-    listed: Mutex<Option<Instant>>,
+    /// The last listing failed (said once, not every second).
+    listing_failed: AtomicBool,
 }
 
 impl Cluster {
-    /// The cluster of `root`, seen from node `own`.
-    pub(crate) fn new(root: BucketRoot, own: String) -> Cluster {
-        Cluster {
+    /// The cluster of `root`, seen from node `own`, with a thread that
+    /// lists the nodes every [`LIST_EVERY`] while the cluster is in use. A
+    /// listing runs beside reads, never in their way: a bucket that stops
+    /// answering holds up the listing, not the reads of what is cached.
+    pub(crate) fn start(root: BucketRoot, own: String) -> std::io::Result<Arc<Cluster>> {
+        let cluster = Arc::new(Cluster {
             root,
             own,
             peers: RwLock::default(),
-            listed: Mutex::default(),
-        }
+            listing_failed: AtomicBool::new(false),
+        });
+        let watched = Arc::downgrade(&cluster);
+        std::thread::Builder::new()
+            .name("tracekeep-cluster".into())
+            .spawn(move || {
+                while let Some(cluster) = watched.upgrade() {
+                    cluster.refresh();
+                    drop(cluster);
+                    // A period, not a synchronisation: the next listing.
+                    std::thread::sleep(LIST_EVERY);
+                }
+            })?;
+        Ok(cluster)
     }
 
     /// This store's node ID.
@@ -62,10 +78,8 @@ impl Cluster {
         &self.own
     }
 
-    /// The other nodes, by node ID, after listing the bucket again if the
-    /// last listing is older than [`LIST_EVERY`] and nobody is listing now.
+    /// The other nodes read so far, by node ID.
     pub(crate) fn peers(&self) -> Vec<Arc<Peer>> {
-        self.refresh();
         match self.peers.read() {
             Ok(peers) => peers.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -76,17 +90,17 @@ impl Cluster {
     /// database cannot be opened yet (it is being created) is tried again
     /// at the next listing.
     fn refresh(&self) {
-        let Ok(mut listed) = self.listed.try_lock() else {
-            return;
-        };
-        if listed.is_some_and(|at| at.elapsed() < LIST_EVERY) {
-            return;
-        }
-        *listed = Some(Instant::now());
         let ids = match self.root.node_ids() {
-            Ok(ids) => ids,
+            Ok(ids) => {
+                if self.listing_failed.swap(false, Ordering::Relaxed) {
+                    tracing::info!("listing the cluster's nodes again");
+                }
+                ids
+            }
             Err(error) => {
-                tracing::warn!(%error, "could not list the cluster's nodes; reading the nodes known already");
+                if !self.listing_failed.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, "could not list the cluster's nodes; reading the nodes known already");
+                }
                 return;
             }
         };

@@ -298,7 +298,13 @@ impl Store {
                     });
                 }
                 let engine = SlateEngine::open(root.node_config(&options.node_id, &options, Some(&path)))?;
-                cluster = Some(Arc::new(Cluster::new(root, options.node_id.clone())));
+                cluster = Some(
+                    Cluster::start(root, options.node_id.clone()).map_err(|source| StoreError::Io {
+                        action: "start the cluster listing thread for",
+                        path: path.clone(),
+                        source,
+                    })?,
+                );
                 Arc::new(engine)
             }
             None => Arc::new(RocksEngine::open(&path, &options)?),
