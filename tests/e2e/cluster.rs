@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use tracekeep_e2e::harness::*;
 
 /// A bucket prefix of its own for the cluster in `dir`.
@@ -78,6 +79,19 @@ async fn a_trace_uploaded_to_three_nodes_reads_back_whole_through_each() {
         assert_eq!(tsos_once_complete(server, "dm.task.1", 6), [1, 2, 3, 4, 5, 6]);
         assert_eq!(tsos_once_complete(server, "only.node-3", 1), [7]);
     }
+    // DM's scan, one trace a page, through a node: the cluster's traces in
+    // first-seen order, each once and whole.
+    let mut scanned = Vec::new();
+    let mut page = nodes[1].get("/events/scan?limit=1");
+    loop {
+        assert_eq!(page.status, 200, "{}", page.body);
+        scanned.extend(page.json().as_array().unwrap().iter().map(tsos));
+        match page.header("x-tracekeep-next") {
+            Some(next) => page = nodes[1].get(&format!("/events/scan?after={next}&limit=1")),
+            None => break,
+        }
+    }
+    assert_eq!(scanned, [vec![1, 2, 3, 4, 5, 6], vec![7]]);
     // Each node stored what it took, in its own folder of the bucket.
     for server in &nodes {
         assert_eq!(
@@ -85,4 +99,88 @@ async fn a_trace_uploaded_to_three_nodes_reads_back_whole_through_each() {
             2 + u64::from(server.addr == nodes[2].addr)
         );
     }
+}
+
+/// `body` POSTed to `path` of `server` as JSON.
+fn post_json(server: &Server, path: &str, body: &Value) -> HttpResponse {
+    http(
+        server.addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// `path` of `server` as JSON once it answers 200 and `done` holds of it
+/// (another node's uploads reach it at its next poll of the bucket); fails
+/// at a deadline.
+fn json_once(server: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = server.get(path);
+        // Not found yet is what a read before the poll answers.
+        let value = (response.status == 200).then(|| response.json());
+        match value {
+            Some(value) if done(&value) => return value,
+            _ if Instant::now() > deadline => panic!("{path}: {} {}", response.status, response.body),
+            _ => {}
+        }
+        server.pace();
+    }
+}
+
+#[test]
+fn zipkin_reads_through_a_node_that_took_none_of_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = cluster_bucket(dir.path());
+    let nodes: Vec<Server> = ["zipkin-1", "zipkin-2", "zipkin-3"]
+        .iter()
+        .map(|id| node(dir.path(), &bucket, id))
+        .collect();
+    let trace = "5af7183fb1d4cf5f";
+    let now_micros = 1_765_000_000_000_000u64;
+    // The client half to one node, the server half to another.
+    let client = json!([{
+        "traceId": trace, "id": "0000000000000001", "kind": "CLIENT", "name": "get /api",
+        "timestamp": now_micros, "duration": 2000,
+        "localEndpoint": {"serviceName": "frontend"}, "remoteEndpoint": {"serviceName": "backend"}
+    }]);
+    let server_half = json!([{
+        "traceId": trace, "parentId": "0000000000000001", "id": "0000000000000002", "kind": "SERVER",
+        "name": "get /api", "timestamp": now_micros + 100, "duration": 1000,
+        "localEndpoint": {"serviceName": "backend"}, "tags": {"error": "timeout"}
+    }]);
+    assert_eq!(post_json(&nodes[0], "/api/v2/spans", &client).status, 202);
+    assert_eq!(post_json(&nodes[1], "/api/v2/spans", &server_half).status, 202);
+
+    let reader = &nodes[2];
+    let spans = json_once(reader, &format!("/api/v2/trace/{trace}"), |spans| {
+        spans.as_array().is_some_and(|spans| spans.len() == 2)
+    });
+    assert_eq!(spans.as_array().map(Vec::len), Some(2), "{spans}");
+    let services = json_once(reader, "/api/v2/services", |services| {
+        services.as_array().is_some_and(|s| s.len() == 2)
+    });
+    assert_eq!(services, json!(["backend", "frontend"]));
+    let end_ts = now_micros / 1000 + 60_000;
+    let found = json_once(
+        reader,
+        &format!("/api/v2/traces?serviceName=backend&annotationQuery=error&endTs={end_ts}&lookback=3600000"),
+        |traces| traces.as_array().is_some_and(|traces| !traces.is_empty()),
+    );
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].as_array().map(Vec::len),
+        Some(2),
+        "the whole trace, both nodes' spans"
+    );
+    let links = json_once(
+        reader,
+        &format!("/api/v2/dependencies?endTs={end_ts}&lookback=3600000"),
+        |links| links.as_array().is_some_and(|links| !links.is_empty()),
+    );
+    assert_eq!(links[0]["parent"], "frontend", "{links}");
+    assert_eq!(links[0]["child"], "backend", "{links}");
 }

@@ -87,6 +87,9 @@ impl Store {
     /// caller checks the search against the trace itself (one span must meet
     /// every condition; durations; the trace's own timestamp). `visit`
     /// returns `false` to stop. Deleted traces are never offered.
+    ///
+    /// On a bucket shared by several nodes, every node's index is walked at
+    /// once, newest second first across them all.
     pub fn span_search_candidates(
         &self,
         search: &SpanSearch,
@@ -95,48 +98,46 @@ impl Store {
         if search.end_nanos < search.start_nanos {
             return Ok(());
         }
-        let mut required = search.required_prefixes();
-        let prefix = required.remove(0);
-        let term_set_prefix = search.term_set_prefix();
-        let mut terms: Vec<u32> = search.terms.iter().map(|term| term_hash(term)).collect();
-        terms.sort_unstable();
-        terms.dedup();
-        let (newest, oldest) = (nanos_to_second(search.end_nanos), nanos_to_second(search.start_nanos));
-        let mut lower = prefix.clone();
-        keys::push_span_second(&mut lower, newest);
-        let upper = match oldest.checked_sub(1) {
-            Some(before) => {
-                let mut upper = prefix.clone();
-                keys::push_span_second(&mut upper, before);
-                upper
-            }
-            None => keys::prefix_end(&prefix),
+        let cluster = self.cluster_peers();
+        let stores: Vec<&Store> = match &cluster {
+            Some((own_id, peers)) => crate::store::members(own_id, self, peers)
+                .into_iter()
+                .map(|(_, store)| store)
+                .collect(),
+            None => vec![self],
         };
-        let mut iter = self.engine().iter(KeyRange::between(lower.clone(), upper));
-        iter.seek(&lower);
+        let mut walks: Vec<CandidateWalk<'_>> = stores.iter().map(|store| CandidateWalk::new(store, search)).collect();
+        let mut heads = Vec::with_capacity(walks.len());
         let mut offered = HashSet::new();
-        while let Some((key, value)) = iter.item() {
-            let (second, trace_id) = keys::take_span_second_and_trace(key.get(prefix.len()..).unwrap_or_default())
-                .map_err(|error| StoreError::corrupted(key, error.to_string()))?;
-            if !offered.contains(&trace_id)
-                && self.has_span_entries(&required, second, &trace_id)?
-                && (terms.is_empty()
-                    || if prefix == term_set_prefix {
-                        term_set_holds(value, &terms)
-                    } else {
-                        self.term_set_at(&term_set_prefix, second, &trace_id)?
-                            .is_some_and(|set| term_set_holds(&set, &terms))
-                    })
-            {
-                if !visit(&trace_id)? {
-                    return Ok(());
-                }
-                offered.insert(trace_id);
-            }
-            iter.next();
+        for walk in &mut walks {
+            heads.push(walk.next(&offered)?);
         }
-        iter.status()
-            .map_err(|error| StoreError::engine_at(&prefix, "walking the span index", error))
+        loop {
+            // The newest head; on a tie the first node's.
+            let newest = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(at, head)| head.as_ref().map(|(second, _)| (*second, at)))
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            let Some((_, at)) = newest else {
+                return Ok(());
+            };
+            let head = match (heads.get_mut(at), walks.get_mut(at)) {
+                (Some(head), Some(walk)) => std::mem::replace(head, walk.next(&offered)?),
+                _ => None,
+            };
+            let Some((_, trace_id)) = head else {
+                continue;
+            };
+            // Another node may have offered it since this head was read.
+            if offered.contains(&trace_id) {
+                continue;
+            }
+            if !visit(&trace_id)? {
+                return Ok(());
+            }
+            offered.insert(trace_id);
+        }
     }
 
     /// The term set stored under `prefix second trace`, if that entry exists.
@@ -163,21 +164,22 @@ impl Store {
         Ok(true)
     }
 
-    /// Every service that recorded a stored span, lowercase, sorted.
+    /// Every service that recorded a stored span, lowercase, sorted (on a
+    /// cluster, on any node; so are the lists below).
     pub fn span_services(&self) -> Result<Vec<String>> {
-        self.distinct_components(&[TAG_SPAN_SERVICE])
+        self.distinct_components_everywhere(&[TAG_SPAN_SERVICE])
     }
 
     /// The span names `service` recorded, lowercase, sorted.
     pub fn span_names(&self, service: &str) -> Result<Vec<String>> {
         let prefix = span_index_prefix(TAG_SPAN_NAME, &[&service.to_lowercase()]);
-        self.distinct_components(&prefix)
+        self.distinct_components_everywhere(&prefix)
     }
 
     /// The remote services `service` called, lowercase, sorted.
     pub fn span_remote_services(&self, service: &str) -> Result<Vec<String>> {
         let prefix = span_index_prefix(TAG_SPAN_REMOTE, &[&service.to_lowercase()]);
-        self.distinct_components(&prefix)
+        self.distinct_components_everywhere(&prefix)
     }
 
     /// The values stored spans carried for tag `key`, sorted, when `key` is
@@ -187,7 +189,21 @@ impl Store {
     pub fn span_tag_values(&self, key: &str) -> Result<Vec<String>> {
         let mut prefix = vec![TAG_TAG_VALUE];
         keys::push_component(&mut prefix, key.as_bytes());
-        self.distinct_components(&prefix)
+        self.distinct_components_everywhere(&prefix)
+    }
+
+    /// [`Store::distinct_components`] of this store and every other node of
+    /// its cluster, sorted, each once.
+    fn distinct_components_everywhere(&self, prefix: &[u8]) -> Result<Vec<String>> {
+        let mut found = self.distinct_components(prefix)?;
+        if let Some((_, peers)) = self.cluster_peers() {
+            for peer in peers {
+                found.extend(peer.store.distinct_components(prefix)?);
+            }
+            found.sort();
+            found.dedup();
+        }
+        Ok(found)
     }
 
     /// The distinct components right after `prefix`, in key order: one seek
@@ -208,5 +224,77 @@ impl Store {
         iter.status()
             .map_err(|error| StoreError::engine_at(prefix, "listing the span index", error))?;
         Ok(found)
+    }
+}
+
+/// One store's walk of the span index for a search: its candidates, newest
+/// second first ([`Store::span_search_candidates`]).
+struct CandidateWalk<'s> {
+    store: &'s Store,
+    iter: Box<dyn crate::engine::EngineIter + 's>,
+    /// The entries walked, and the others a candidate must have.
+    prefix: Vec<u8>,
+    required: Vec<Vec<u8>>,
+    /// Where the search's terms are checked, and their hashes.
+    term_set_prefix: Vec<u8>,
+    terms: Vec<u32>,
+}
+
+impl<'s> CandidateWalk<'s> {
+    fn new(store: &'s Store, search: &SpanSearch) -> CandidateWalk<'s> {
+        let mut required = search.required_prefixes();
+        let prefix = required.remove(0);
+        let term_set_prefix = search.term_set_prefix();
+        let mut terms: Vec<u32> = search.terms.iter().map(|term| term_hash(term)).collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let (newest, oldest) = (nanos_to_second(search.end_nanos), nanos_to_second(search.start_nanos));
+        let mut lower = prefix.clone();
+        keys::push_span_second(&mut lower, newest);
+        let upper = match oldest.checked_sub(1) {
+            Some(before) => {
+                let mut upper = prefix.clone();
+                keys::push_span_second(&mut upper, before);
+                upper
+            }
+            None => keys::prefix_end(&prefix),
+        };
+        let mut iter = store.engine().iter(KeyRange::between(lower.clone(), upper));
+        iter.seek(&lower);
+        CandidateWalk {
+            store,
+            iter,
+            prefix,
+            required,
+            term_set_prefix,
+            terms,
+        }
+    }
+
+    /// The next candidate not in `offered`, with its second; `None` at the
+    /// end of the window.
+    fn next(&mut self, offered: &HashSet<String>) -> Result<Option<(u64, String)>> {
+        while let Some((key, value)) = self.iter.item() {
+            let (second, trace_id) = keys::take_span_second_and_trace(key.get(self.prefix.len()..).unwrap_or_default())
+                .map_err(|error| StoreError::corrupted(key, error.to_string()))?;
+            let candidate = !offered.contains(&trace_id)
+                && self.store.has_span_entries(&self.required, second, &trace_id)?
+                && (self.terms.is_empty()
+                    || if self.prefix == self.term_set_prefix {
+                        term_set_holds(value, &self.terms)
+                    } else {
+                        self.store
+                            .term_set_at(&self.term_set_prefix, second, &trace_id)?
+                            .is_some_and(|set| term_set_holds(&set, &self.terms))
+                    });
+            self.iter.next();
+            if candidate {
+                return Ok(Some((second, trace_id)));
+            }
+        }
+        self.iter
+            .status()
+            .map_err(|error| StoreError::engine_at(&self.prefix, "walking the span index", error))?;
+        Ok(None)
     }
 }

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Peer};
 use crate::doomed;
 use crate::engine::rocks::RocksEngine;
 use crate::engine::slate::{BucketRoot, SlateConfig, SlateEngine};
@@ -862,23 +862,24 @@ impl Store {
     /// it: ordered by arrival number (each node's clock, see
     /// docs/design.md), a tie by node ID.
     pub fn query(&self, trace_id: &str) -> Result<Vec<StoredEvent>> {
-        let mut events = self.read_events(trace_id, None, &*self.db)?;
-        if let Some(cluster) = &self.cluster {
-            let mut by_node = vec![(cluster.own_node_id().to_owned(), std::mem::take(&mut events))];
-            for peer in cluster.peers() {
-                let theirs = peer.store.read_events(trace_id, None, &*peer.store.db)?;
-                if !theirs.is_empty() {
-                    by_node.push((peer.node_id.clone(), theirs));
-                }
-            }
-            events = merge_by_arrival(by_node);
-        }
+        let events = match self.cluster_peers() {
+            Some((own_id, peers)) => merged_events(&members(own_id, self, &peers), trace_id)?,
+            None => self.read_events(trace_id, None, &*self.db)?,
+        };
         if events.is_empty() {
             return Err(StoreError::TraceNotFound {
                 trace_id: trace_id.to_owned(),
             });
         }
         Ok(events)
+    }
+
+    /// On a cluster with other nodes read so far: this node's ID and theirs
+    /// (a read then covers them all); `None` to read this store alone.
+    pub(crate) fn cluster_peers(&self) -> Option<(&str, Vec<Arc<Peer>>)> {
+        let cluster = self.cluster.as_ref()?;
+        let peers = cluster.peers();
+        (!peers.is_empty()).then(|| (cluster.own_node_id(), peers))
     }
 
     /// A trace's events; `first_seq` is its first-seen number when the
@@ -1033,6 +1034,9 @@ impl Store {
     /// (an offset equal to it returns nothing). Costs O(offset + limit); use
     /// [`Store::scan_after`] for deep pages.
     pub fn scan(&self, offset: u64, limit: u64) -> Result<Vec<TraceEvents>> {
+        if let Some((own_id, peers)) = self.cluster_peers() {
+            return cluster_scan(&members(own_id, self, &peers), offset, limit);
+        }
         let snapshot = self.db.snapshot();
         let mut skipped = 0u64;
         let mut page = Vec::new();
@@ -1067,7 +1071,22 @@ impl Store {
 
     /// A cursor scan: up to `limit` traces after `after` (from the start when
     /// `None`), with their events. Costs O(limit) however deep the page.
+    ///
+    /// On a bucket shared by several nodes: the cluster's traces in
+    /// first-seen order (a trace at its earliest first-seen number on any
+    /// node), each with every node's events; O(limit) per node. Traces first
+    /// seen at the same number on different nodes never straddle two pages:
+    /// a page ends before them, or holds them all if they alone would
+    /// overfill it.
     pub fn scan_after(&self, after: Option<Cursor>, limit: u64) -> Result<ScanPage> {
+        if let Some((own_id, peers)) = self.cluster_peers() {
+            let members = members(own_id, self, &peers);
+            let (found, next) = cluster_page(&members, after, limit)?;
+            return Ok(ScanPage {
+                traces: with_merged_events(&members, found)?,
+                next,
+            });
+        }
         let snapshot = self.db.snapshot();
         let (found, next) = self.page_after(after, limit, &*snapshot)?;
         let traces = found
@@ -1388,19 +1407,141 @@ fn unexpected_outcome(action: &'static str, outcome: Outcome) -> StoreError {
 }
 
 /// How read-only stores are opened: a small cache, enough for one reader.
-/// The events of several nodes, each node's in arrival order, as one list
-/// in arrival order, a tie going to the lower node ID.
-fn merge_by_arrival(mut by_node: Vec<(String, Vec<StoredEvent>)>) -> Vec<StoredEvent> {
-    if by_node.len() == 1 {
-        return by_node.pop().map(|(_, events)| events).unwrap_or_default();
+/// The stores a cluster read covers, `own` and `peers`, by node ID.
+pub(crate) fn members<'a>(own_id: &'a str, own: &'a Store, peers: &'a [Arc<Peer>]) -> Vec<(&'a str, &'a Store)> {
+    let mut members = vec![(own_id, own)];
+    members.extend(peers.iter().map(|peer| (peer.node_id.as_str(), &peer.store)));
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    members
+}
+
+/// A trace's events on every member, in arrival order, a tie going to the
+/// lower node ID (`members` are sorted by it).
+fn merged_events(members: &[(&str, &Store)], trace_id: &str) -> Result<Vec<StoredEvent>> {
+    let mut tagged: Vec<(u64, usize, StoredEvent)> = Vec::new();
+    for (at, (_, store)) in members.iter().enumerate() {
+        let events = store.read_events(trace_id, None, &*store.db)?;
+        tagged.extend(events.into_iter().map(|event| (event.seq, at, event)));
     }
-    let mut tagged: Vec<(u64, String, StoredEvent)> = by_node
-        .into_iter()
-        .flat_map(|(node_id, events)| events.into_iter().map(move |event| (event.seq, node_id.clone(), event)))
-        .collect();
     // Stable: one node's events keep their order.
-    tagged.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    tagged.into_iter().map(|(_, _, event)| event).collect()
+    tagged.sort_by_key(|(seq, at, _)| (*seq, *at));
+    Ok(tagged.into_iter().map(|(_, _, event)| event).collect())
+}
+
+/// The traces of a cluster page with their events on every member; a trace
+/// deleted meanwhile is left out.
+fn with_merged_events(members: &[(&str, &Store)], found: Vec<(String, Cursor)>) -> Result<Vec<TraceEvents>> {
+    let mut traces = Vec::with_capacity(found.len());
+    for (trace_id, cursor) in found {
+        let events = merged_events(members, &trace_id)?;
+        if !events.is_empty() {
+            traces.push(TraceEvents {
+                trace_id,
+                cursor,
+                events,
+            });
+        }
+    }
+    Ok(traces)
+}
+
+/// Whether member `at` is where the cluster first saw `trace_id` (at
+/// `first_seq` there): no other member saw it earlier, or as early with a
+/// lower node ID. One point read per other member.
+fn first_seen_here(members: &[(&str, &Store)], at: usize, first_seq: u64, trace_id: &str) -> Result<bool> {
+    for (other, (_, store)) in members.iter().enumerate() {
+        if other == at {
+            continue;
+        }
+        if let Some(theirs) = reads::read_start(&*store.db, trace_id)?
+            && (theirs, other) < (first_seq, at)
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Up to `limit` of the cluster's traces after `after` in first-seen order,
+/// and the next page's cursor: each member's next `limit`, merged by
+/// first-seen number (then node ID), each trace at the member that saw it
+/// first. Past the lowest last cursor of a member with more to give, the
+/// merge knows nothing, so the page ends there.
+fn cluster_page(members: &[(&str, &Store)], after: Option<Cursor>, limit: u64) -> Result<OrderPage> {
+    let mut candidates = Vec::new();
+    let mut horizon: Option<Cursor> = None;
+    for (at, (_, store)) in members.iter().enumerate() {
+        let (found, next) = store.page_after(after, limit, &*store.db)?;
+        if let Some(next) = next {
+            horizon = Some(horizon.map_or(next, |known| known.min(next)));
+        }
+        candidates.extend(found.into_iter().map(|(trace_id, cursor)| (cursor, at, trace_id)));
+    }
+    candidates.sort_by_key(|(cursor, at, _)| (*cursor, *at));
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut page: Vec<(String, Cursor)> = Vec::new();
+    let mut overfull = false;
+    for (cursor, at, trace_id) in candidates {
+        if horizon.is_some_and(|horizon| cursor > horizon) {
+            break;
+        }
+        if page.len() >= limit && page.last().is_some_and(|(_, last)| *last != cursor) {
+            overfull = true;
+            break;
+        }
+        if first_seen_here(members, at, cursor.0, &trace_id)? {
+            page.push((trace_id, cursor));
+        }
+    }
+    if !overfull {
+        return Ok((page, horizon));
+    }
+    // Do not split traces of one first-seen number between pages (the next
+    // page starts after the cursor): end before them, unless they alone
+    // fill the page.
+    if page.len() > limit
+        && let Some(&(_, last)) = page.last()
+    {
+        let before_ties = page.iter().take_while(|(_, cursor)| *cursor != last).count();
+        if before_ties > 0 {
+            page.truncate(before_ties);
+        }
+    }
+    let next = page.last().map(|(_, cursor)| *cursor).or(after);
+    Ok((page, next))
+}
+
+/// dm-tracer's offset scan over the cluster: walks the cluster's pages
+/// from the start, so O(offset + limit) per node.
+fn cluster_scan(members: &[(&str, &Store)], offset: u64, limit: u64) -> Result<Vec<TraceEvents>> {
+    const WALK_PAGE: u64 = 1_000;
+    let mut skipped = 0u64;
+    let mut page = Vec::new();
+    let mut after = None;
+    'walk: loop {
+        let (found, next) = cluster_page(members, after, WALK_PAGE)?;
+        for trace in found {
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            if page.len() as u64 >= limit {
+                break 'walk;
+            }
+            page.push(trace);
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if skipped < offset {
+        return Err(StoreError::OffsetPastEnd {
+            offset,
+            traces: skipped,
+        });
+    }
+    with_merged_events(members, page)
 }
 
 fn read_only_options() -> StoreOptions {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use tracekeep_store::{Clock, Store, StoreError, StoreOptions, TraceEvent, pb};
+use tracekeep_store::{Clock, SpanSearch, Store, StoreError, StoreOptions, TraceEvent, pb};
 
 fn job(trace_id: &str, tso: i64) -> TraceEvent {
     TraceEvent::Job(pb::SyncerJobEvent {
@@ -141,4 +141,160 @@ fn a_node_id_that_cannot_name_a_folder_is_refused() {
         Err(other) => panic!("expected InvalidNodeId, got {other}"),
         Ok(_) => panic!("opened with node ID ../elsewhere"),
     }
+}
+
+/// Every trace of `store`'s cluster by cursor pages of `limit`, with the
+/// TSOs of its events, waiting (up to a deadline) until it sees `traces`.
+fn scan_all(store: &Store, limit: u64, traces: usize) -> Vec<(String, Vec<i64>)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.scan_after(after, limit).unwrap();
+            assert!(
+                page.traces.len() as u64 <= limit || page.traces.windows(2).all(|w| w[0].cursor == w[1].cursor),
+                "only traces of one first-seen number may overfill a page"
+            );
+            all.extend(page.traces.into_iter().map(|trace| {
+                let tsos = trace
+                    .events
+                    .iter()
+                    .map(|stored| stored.event.base().map_or(-1, |base| base.tso))
+                    .collect();
+                (trace.trace_id, tsos)
+            }));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        if all.len() >= traces || Instant::now() > deadline {
+            return all;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_scan_walks_the_cluster_in_first_seen_order_each_trace_once_with_every_nodes_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = format!("file://{}/bucket", dir.path().display());
+    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
+    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+    let step = || {
+        clock.0.fetch_add(1_000_000, Ordering::SeqCst);
+    };
+    a.append(vec![job("t1", 1)]).unwrap();
+    step();
+    b.append(vec![job("t2", 2), job("t1", 3)]).unwrap();
+    step();
+    a.append(vec![job("t3", 4), job("t2", 5)]).unwrap();
+    step();
+    b.append(vec![job("t4", 6)]).unwrap();
+    // Without a step: node-a first sees t5 at the number node-b saw t4 at,
+    // and the lower node ID goes first.
+    a.append(vec![job("t5", 7)]).unwrap();
+    b.append(vec![job("t6", 8)]).unwrap();
+
+    let expected: Vec<(String, Vec<i64>)> = [
+        ("t1", vec![1, 3]),
+        ("t2", vec![2, 5]),
+        ("t3", vec![4]),
+        ("t5", vec![7]),
+        ("t4", vec![6]),
+        ("t6", vec![8]),
+    ]
+    .into_iter()
+    .map(|(id, tsos)| (id.to_owned(), tsos))
+    .collect();
+    for store in [&a, &b] {
+        for limit in [1, 2, 3, 100] {
+            assert_eq!(scan_all(store, limit, 6), expected, "pages of {limit}");
+        }
+    }
+    // dm-tracer's offset form over the cluster.
+    let page: Vec<String> = b.scan(1, 2).unwrap().into_iter().map(|trace| trace.trace_id).collect();
+    assert_eq!(page, ["t2", "t3"]);
+    assert!(matches!(
+        b.scan(7, 1),
+        Err(StoreError::OffsetPastEnd { offset: 7, traces: 6 })
+    ));
+}
+
+/// A span of `service` in `trace_id` that started at `second`.
+fn span(trace_id: &str, id: &str, service: &str, second: i64) -> TraceEvent {
+    TraceEvent::Span(pb::Span {
+        base: Some(pb::BaseEvent {
+            trace_id: trace_id.to_owned(),
+            tso: second * 1_000_000_000,
+            r#type: pb::TraceType::SpanEvent as i32,
+            ..Default::default()
+        }),
+        span_id: id.to_owned(),
+        operation: format!("{service} op"),
+        local_endpoint: Some(pb::Endpoint {
+            service_name: service.to_owned(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// The candidates of `search` through `store`, once it offers `expected`
+/// of them (or at a deadline).
+fn candidates_once(store: &Store, search: &SpanSearch, expected: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut found = Vec::new();
+        store
+            .span_search_candidates(search, |trace_id| {
+                found.push(trace_id.to_owned());
+                Ok(true)
+            })
+            .unwrap();
+        if found.len() >= expected || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_search_and_the_service_lists_cover_every_node_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = format!("file://{}/bucket", dir.path().display());
+    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
+    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+    a.append(vec![span("old", "1", "web", 100), span("newest", "2", "web", 400)])
+        .unwrap();
+    b.append(vec![span("middle", "3", "db", 300), span("older", "4", "web", 200)])
+        .unwrap();
+    // A trace with spans at both nodes is offered once.
+    b.append(vec![span("newest", "5", "db", 400)]).unwrap();
+    let window = SpanSearch {
+        start_nanos: 0,
+        end_nanos: 1_000 * 1_000_000_000,
+        ..SpanSearch::default()
+    };
+    for store in [&a, &b] {
+        assert_eq!(candidates_once(store, &window, 4), ["newest", "middle", "older", "old"]);
+        let web = SpanSearch {
+            service: Some("web".into()),
+            ..window.clone()
+        };
+        assert_eq!(candidates_once(store, &web, 3), ["newest", "older", "old"]);
+        assert_eq!(store.span_services().unwrap(), ["db", "web"]);
+        assert_eq!(store.span_names("db").unwrap(), ["db op"]);
+    }
+    // Stopping the walk stops it on every node.
+    let mut first = Vec::new();
+    a.span_search_candidates(&window, |trace_id| {
+        first.push(trace_id.to_owned());
+        Ok(false)
+    })
+    .unwrap();
+    assert_eq!(first, ["newest"]);
 }
