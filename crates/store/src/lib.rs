@@ -63,5 +63,5 @@ pub use store::{
     TraceFilter, TraceSummary, Trim,
 };
 pub use tracekeep_proto::{EventKind, TraceEvent, pb};
-pub use tso::{Clock, SystemClock, TSO_WINDOW_NANOS};
+pub use tso::{Clock, SystemClock, TSO_SLOTS, TSO_WINDOW_NANOS};
 pub use verify::{Problem, VerifyReport};

@@ -278,6 +278,7 @@ impl Store {
         })?;
         let mut directory_lock = None;
         let mut cluster = None;
+        let mut tso_slot = None;
         let db: Arc<dyn Engine> = match &options.bucket {
             Some(url) => {
                 check_node_id(&options.node_id).map_err(|reason| StoreError::InvalidNodeId {
@@ -297,6 +298,7 @@ impl Store {
                             .into(),
                     });
                 }
+                tso_slot = Some(root.claim_tso_slot(&options.node_id)?);
                 let engine = SlateEngine::open(root.node_config(&options.node_id, &options, Some(&path)))?;
                 cluster = Some(
                     Cluster::start(root, options.node_id.clone()).map_err(|source| StoreError::Io {
@@ -358,7 +360,10 @@ impl Store {
             }),
             db,
             path,
-            tso: TsoAllocator::new(options.clock.clone(), tso_mark),
+            tso: match tso_slot {
+                Some(slot) => TsoAllocator::for_slot(options.clock.clone(), tso_mark, slot),
+                None => TsoAllocator::new(options.clock.clone(), tso_mark),
+            },
             counters: published,
             sync: options.sync,
             format: FORMAT_VERSION,

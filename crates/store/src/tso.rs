@@ -44,10 +44,21 @@ struct TsoState {
     mark: i64,
 }
 
+/// The nodes of a cluster issue values in separate residue classes modulo
+/// this: node `slot` only values `v` with `v % TSO_SLOTS == slot`, so no two
+/// nodes ever issue one value, with no word between them. Each node then
+/// issues at most one value per 1 024 ns (a million a second), still
+/// nanoseconds of its clock.
+pub const TSO_SLOTS: u32 = 1024;
+
 /// The allocator; persisting the mark is the caller's job (`persist`).
 pub(crate) struct TsoAllocator {
     clock: Arc<dyn Clock>,
     state: Mutex<TsoState>,
+    /// Values issued are `slot` modulo `stride` (a node of a cluster), or
+    /// any (`stride` 1).
+    stride: i64,
+    slot: i64,
 }
 
 impl TsoAllocator {
@@ -59,7 +70,25 @@ impl TsoAllocator {
                 last: persisted_mark,
                 mark: persisted_mark,
             }),
+            stride: 1,
+            slot: 0,
         }
+    }
+
+    /// As [`TsoAllocator::new`], issuing only values congruent to `slot`
+    /// modulo [`TSO_SLOTS`]: node `slot` of a cluster.
+    pub(crate) fn for_slot(clock: Arc<dyn Clock>, persisted_mark: i64, slot: u32) -> TsoAllocator {
+        TsoAllocator {
+            stride: i64::from(TSO_SLOTS),
+            slot: i64::from(slot % TSO_SLOTS),
+            ..TsoAllocator::new(clock, persisted_mark)
+        }
+    }
+
+    /// The least value this allocator may issue at or above `at`.
+    fn at_or_above(&self, at: i64) -> Option<i64> {
+        let up = (self.slot - at.rem_euclid(self.stride)).rem_euclid(self.stride);
+        at.checked_add(up)
     }
 
     /// The current persisted mark.
@@ -76,7 +105,9 @@ impl TsoAllocator {
         // (both fields are written after every fallible step), so poison is harmless.
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let floor = state.last.checked_add(1).ok_or(StoreError::TsoExhausted)?;
-        let ts = self.clock.now_nanos().max(floor);
+        let ts = self
+            .at_or_above(self.clock.now_nanos().max(floor))
+            .ok_or(StoreError::TsoExhausted)?;
         if ts >= state.mark {
             let mark = ts.checked_add(TSO_WINDOW_NANOS).ok_or(StoreError::TsoExhausted)?;
             persist(mark)?;
@@ -93,7 +124,7 @@ impl TsoAllocator {
     pub(crate) fn try_next_within_mark(&self) -> Option<i64> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let floor = state.last.checked_add(1)?;
-        let ts = self.clock.now_nanos().max(floor);
+        let ts = self.at_or_above(self.clock.now_nanos().max(floor))?;
         if ts >= state.mark {
             return None;
         }
@@ -177,6 +208,23 @@ mod tests {
         assert!(matches!(failed, Err(StoreError::Closed)));
         assert_eq!(tso.mark(), 0);
         assert_eq!(tso.next(|_| Ok(())).ok(), Some(100));
+    }
+
+    #[test]
+    fn nodes_of_a_cluster_never_issue_one_value_even_on_one_clock() {
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
+        let nodes: Vec<TsoAllocator> = [0, 1, 1023]
+            .into_iter()
+            .map(|slot| TsoAllocator::for_slot(clock.clone(), 0, slot))
+            .collect();
+        let mut issued = std::collections::HashSet::new();
+        for _ in 0..100 {
+            for (node, slot) in nodes.iter().zip([0, 1, 1023]) {
+                let value = node.next(|_| Ok(())).unwrap();
+                assert_eq!(value.rem_euclid(i64::from(TSO_SLOTS)), slot);
+                assert!(issued.insert(value), "{value} issued twice");
+            }
+        }
     }
 
     #[test]

@@ -298,3 +298,34 @@ fn a_search_and_the_service_lists_cover_every_node_newest_first() {
     .unwrap();
     assert_eq!(first, ["newest"]);
 }
+
+#[test]
+fn nodes_issue_tsos_no_other_node_issues_and_keep_their_slot_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = format!("file://{}/bucket", dir.path().display());
+    // One clock that does not move: every value comes from the same instant.
+    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
+    let slot_of = |tso: i64| tso.rem_euclid(i64::from(tracekeep_store::TSO_SLOTS));
+    let mut issued = std::collections::HashSet::new();
+    let (slot_a, slot_b);
+    {
+        let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+        let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+        let first = (a.next_tso().unwrap(), b.next_tso().unwrap());
+        (slot_a, slot_b) = (slot_of(first.0), slot_of(first.1));
+        assert_ne!(slot_a, slot_b);
+        issued.extend([first.0, first.1]);
+        for _ in 0..200 {
+            for (store, slot) in [(&a, slot_a), (&b, slot_b)] {
+                let tso = store.next_tso().unwrap();
+                assert_eq!(slot_of(tso), slot);
+                assert!(issued.insert(tso), "{tso} issued twice");
+            }
+        }
+    }
+    // Restarted, in the other order: each keeps its slot.
+    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+    assert_eq!(slot_of(b.next_tso().unwrap()), slot_b);
+    assert_eq!(slot_of(a.next_tso().unwrap()), slot_a);
+}

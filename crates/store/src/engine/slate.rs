@@ -88,6 +88,10 @@ pub(crate) const READER_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// The folder under a cluster's prefix that holds one database per node.
 const NODES_FOLDER: &str = "nodes";
 
+/// The folder under a cluster's prefix whose objects `<slot>` name the node
+/// holding each TSO slot ([`crate::tso::TSO_SLOTS`]).
+const TSO_SLOTS_FOLDER: &str = "tso-slots";
+
 /// A cluster's prefix in its bucket: one database per node under
 /// `nodes/<node-id>/`, found by listing.
 pub(crate) struct BucketRoot {
@@ -168,6 +172,63 @@ impl BucketRoot {
             .collect();
         ids.sort();
         Ok(ids)
+    }
+
+    /// Node `node_id`'s TSO slot: the one it holds already (a restart), else
+    /// the lowest free one, taken with a create-if-absent write, so two
+    /// nodes starting at once cannot take one slot (the bucket's
+    /// conditional write is the only coordination).
+    pub(crate) fn claim_tso_slot(&self, node_id: &str) -> Result<u32> {
+        use slatedb::object_store::path::Path as ObjectPath;
+        use slatedb::object_store::{Error as ObjectError, GetOptions, PutMode, PutPayload};
+        let (store, folder, node) = (
+            self.object_store.clone(),
+            join_prefix(&self.prefix, TSO_SLOTS_FOLDER),
+            node_id.to_owned(),
+        );
+        let claimed = run(&self.handle, async move {
+            let listed = store
+                .list_with_delimiter(Some(&ObjectPath::from(folder.clone())))
+                .await?;
+            let mut taken = std::collections::HashSet::new();
+            for object in listed.objects {
+                let Some(slot) = object.location.filename().and_then(|name| name.parse::<u32>().ok()) else {
+                    continue;
+                };
+                taken.insert(slot);
+                let holder = store
+                    .get_opts(&object.location, GetOptions::default())
+                    .await?
+                    .bytes()
+                    .await?;
+                if holder.as_ref() == node.as_bytes() {
+                    return Ok(Some(slot));
+                }
+            }
+            for slot in (0..crate::tso::TSO_SLOTS).filter(|slot| !taken.contains(slot)) {
+                let path = ObjectPath::from(format!("{folder}/{slot:04}"));
+                let payload = PutPayload::from(node.clone().into_bytes());
+                match store.put_opts(&path, payload, PutMode::Create.into()).await {
+                    Ok(_) => return Ok(Some(slot)),
+                    // Another node took it first.
+                    Err(ObjectError::AlreadyExists { .. } | ObjectError::Precondition { .. }) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(None)
+        })
+        .map_err(|error| StoreError::engine("claiming the node's TSO slot", error))?;
+        match claimed {
+            Ok(Some(slot)) => Ok(slot),
+            Ok(None) => Err(StoreError::InvalidBucket {
+                url: self.url.clone(),
+                reason: format!("every one of the {} TSO slots is held by a node", crate::tso::TSO_SLOTS),
+            }),
+            Err(error) => Err(StoreError::Engine {
+                action: "claiming the node's TSO slot",
+                message: error.to_string(),
+            }),
+        }
     }
 
     /// Whether a database sits at the prefix itself, as versions before
