@@ -92,6 +92,27 @@ async fn a_trace_uploaded_to_three_nodes_reads_back_whole_through_each() {
         }
     }
     assert_eq!(scanned, [vec![1, 2, 3, 4, 5, 6], vec![7]]);
+    // Every node lists the three, itself marked, each with a last write.
+    for (at, server) in nodes.iter().enumerate() {
+        let stats = json_once(server, "/api/tracekeep/stats", |stats| {
+            stats["cluster"]["nodes"]
+                .as_array()
+                .is_some_and(|nodes| nodes.len() == 3)
+        });
+        let cluster = &stats["cluster"];
+        assert_eq!(cluster["node_id"], format!("node-{}", at + 1), "{cluster}");
+        for (other, node) in cluster["nodes"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(node["node_id"], format!("node-{}", other + 1));
+            assert_eq!(node["this_node"], other == at);
+            assert!(node["last_write_age_ms"].as_u64().is_some(), "{node}");
+        }
+    }
+    let metrics = nodes[0].get("/metrics").body;
+    assert!(metrics.contains("tracekeep_cluster_nodes 3"), "{metrics}");
+    assert!(
+        metrics.contains("tracekeep_cluster_node_last_write_seconds{node=\"node-3\"}"),
+        "{metrics}"
+    );
     // Each node stored what it took, in its own folder of the bucket.
     for server in &nodes {
         assert_eq!(

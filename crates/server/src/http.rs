@@ -95,7 +95,8 @@ async fn status() -> Response {
 /// The store's figures and RocksDB's: counts, bytes, TSO mark, compaction and stalls.
 async fn stats(State(state): State<HttpState>) -> Result<Response, ApiError> {
     let store = state.store.clone();
-    let (stats, engine) = blocking(move || Ok((store.stats()?, store.engine_figures()))).await?;
+    let (stats, engine, nodes) =
+        blocking(move || Ok((store.stats()?, store.engine_figures(), store.cluster_nodes()?))).await?;
     let events: serde_json::Map<String, Value> = stats
         .events_by_kind
         .iter()
@@ -119,8 +120,36 @@ async fn stats(State(state): State<HttpState>) -> Result<Response, ApiError> {
             "write_delays": engine.write_delays,
             "write_stops": engine.write_stops,
         },
+        "cluster": cluster_json(&nodes),
     });
     Ok(json_response(&body))
+}
+
+/// The cluster on the bucket as this node reads it: every node, its last
+/// write and how long ago that was (for a node ingesting steadily, how far
+/// behind this node reads it); `null` off a bucket.
+fn cluster_json(nodes: &[tracekeep_store::ClusterNode]) -> Value {
+    if nodes.is_empty() {
+        return Value::Null;
+    }
+    let now_micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_micros()).unwrap_or(u64::MAX));
+    let nodes: Vec<Value> = nodes
+        .iter()
+        .map(|node| {
+            json!({
+                "node_id": node.node_id,
+                "this_node": node.this_node,
+                "last_write_micros": node.last_write_micros,
+                "last_write_age_ms": node.last_write_micros.map(|at| now_micros.saturating_sub(at) / 1000),
+            })
+        })
+        .collect();
+    json!({
+        "node_id": nodes.iter().find(|node| node["this_node"] == true).map(|node| node["node_id"].clone()),
+        "nodes": nodes,
+    })
 }
 
 /// A readiness probe: 200 while the store takes writes, 503 (with the reason)

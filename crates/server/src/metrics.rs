@@ -6,6 +6,7 @@
 //! kept by the store, RocksDB properties: no data is read).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -385,6 +386,10 @@ fn store_registry(store: &Store, started: Instant) -> Result<Registry, ApiError>
     if let Some(bucket) = &engine.bucket {
         register_bucket(registry.sub_registry_with_prefix("bucket"), bucket);
     }
+    let nodes = store.cluster_nodes()?;
+    if !nodes.is_empty() {
+        register_cluster(registry.sub_registry_with_prefix("cluster"), &nodes);
+    }
     Ok(registry)
 }
 
@@ -426,6 +431,36 @@ fn register_bucket(registry: &mut Registry, bucket: &BucketFigures) {
         "Time bucket requests took, summed over requests (they overlap)",
         ConstCounter::new(bucket.request_millis as f64 / 1000.0),
     );
+}
+
+/// The cluster on the bucket (`bucket` set), as this node reads it.
+fn register_cluster(registry: &mut Registry, nodes: &[tracekeep_store::ClusterNode]) {
+    gauge(
+        registry,
+        "nodes",
+        "Nodes of the cluster on the bucket this node reads, itself included",
+        clamp(nodes.len() as u64),
+    );
+    let last_writes = Family::<NodeLabels, Gauge<f64, AtomicU64>>::default();
+    for node in nodes {
+        if let Some(micros) = node.last_write_micros {
+            last_writes
+                .get_or_create(&NodeLabels {
+                    node: node.node_id.clone(),
+                })
+                .set(micros as f64 / 1e6);
+        }
+    }
+    registry.register(
+        "node_last_write_seconds",
+        "When each node last stored something, as this node has read it (Unix seconds): time() minus it is how far behind this node reads a node that ingests steadily",
+        last_writes,
+    );
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    node: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -14,6 +14,20 @@ function card(label, value, id) {
   return h("div", { class: "card", id }, h("div", { class: "value" }, value), h("div", { class: "label" }, label));
 }
 
+/** The nodes of the cluster on the bucket, as this node reads them (nothing off a bucket). */
+function clusterTable(cluster) {
+  if (!cluster || !Array.isArray(cluster.nodes)) return [];
+  const age = (ms) => (ms === null || ms === undefined ? "never" : ms < 1000 ? `${ms} ms ago` : `${uptime(Math.round(ms / 1000))} ago`);
+  return [
+    h("h2", {}, "Cluster"),
+    h("table", { id: "status-cluster" },
+      h("thead", {}, h("tr", {}, h("th", {}, "node"), h("th", {}, "last write"))),
+      h("tbody", {}, cluster.nodes.map((node) => h("tr", {},
+        h("td", {}, node.this_node ? `${node.node_id} (this node)` : node.node_id),
+        h("td", { class: "num" }, age(node.last_write_age_ms)))))),
+  ];
+}
+
 /** The status page (`#/status`). */
 export async function statusView() {
   const [status, stats] = await Promise.all([fetchJson("/status"), fetchJson("/api/tracekeep/stats")]);
@@ -28,6 +42,7 @@ export async function statusView() {
       card("bytes on disk", formatBytes(stats.bytes_on_disk), "status-bytes"),
       card("TSO mark", formatTso(stats.tso_mark), "status-tso"),
       events.map(([kind, count]) => card(`${kind} events`, count, `status-events-${kind}`))),
+    clusterTable(stats.cluster),
     h("h2", {}, "Storage engine"),
     h("table", { id: "status-engine" }, h("tbody", {}, engine.map(([key, value]) => h("tr", {}, h("td", {}, key.replaceAll("_", " ")), h("td", { class: "num" }, String(value)))))),
     h("p", { class: "muted" }, "Format version ", String(stats.format_version), "."));

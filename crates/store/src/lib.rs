@@ -59,8 +59,8 @@ pub use options::{MAX_NODE_ID_LEN, StoreOptions, check_node_id, default_node_id}
 pub use records::FORMAT_VERSION;
 pub use search::SpanSearch;
 pub use store::{
-    Cursor, Expiry, LIST_SKIP_LIMIT, ListOrder, Readiness, ScanPage, Stats, Store, StoredEvent, TraceEvents,
-    TraceFilter, TraceSummary, Trim,
+    ClusterNode, Cursor, Expiry, LIST_SKIP_LIMIT, ListOrder, Readiness, ScanPage, Stats, Store, StoredEvent,
+    TraceEvents, TraceFilter, TraceSummary, Trim,
 };
 pub use tracekeep_proto::{EventKind, TraceEvent, pb};
 pub use tso::{Clock, SystemClock, TSO_SLOTS, TSO_WINDOW_NANOS};

@@ -179,6 +179,30 @@ impl Stats {
     }
 }
 
+/// One node of the cluster on a bucket, as a node sees it
+/// ([`Store::cluster_nodes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// Its node ID.
+    pub node_id: String,
+    /// It is the node answering.
+    pub this_node: bool,
+    /// When it last stored something, as far as the answering node has read
+    /// it: its newest arrival number, microseconds since the epoch (they
+    /// follow its clock); `None` before its first write.
+    pub last_write_micros: Option<u64>,
+}
+
+/// Arrival numbers below this (the year 2001 in microseconds) were counted
+/// from 1 by versions before clock-following numbers: no time in them.
+const FIRST_CLOCK_ARRIVAL: u64 = 1_000_000_000_000_000;
+
+/// The time an arrival number stands for, if it stands for one.
+fn arrival_micros(next_seq: u64) -> Option<u64> {
+    let last = next_seq.checked_sub(1)?;
+    (last >= FIRST_CLOCK_ARRIVAL).then_some(last)
+}
+
 /// The traces of one page (ID and cursor) and the cursor of the next page.
 type OrderPage = (Vec<(String, Cursor)>, Option<Cursor>);
 
@@ -456,6 +480,31 @@ impl Store {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The nodes of the cluster on this store's bucket, by node ID: this one
+    /// and every other found so far, each with its last write as read here
+    /// (for a node ingesting steadily, now minus that is how far behind
+    /// this node reads it). Empty off a bucket.
+    pub fn cluster_nodes(&self) -> Result<Vec<ClusterNode>> {
+        let Some(cluster) = &self.cluster else {
+            return Ok(Vec::new());
+        };
+        let mut nodes = vec![ClusterNode {
+            node_id: cluster.own_node_id().to_owned(),
+            this_node: true,
+            last_write_micros: arrival_micros(self.counters().next_seq),
+        }];
+        for peer in cluster.peers() {
+            let counters = format::load_counters(&*peer.store.db)?;
+            nodes.push(ClusterNode {
+                node_id: peer.node_id.clone(),
+                this_node: false,
+                last_write_micros: arrival_micros(counters.next_seq),
+            });
+        }
+        nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        Ok(nodes)
     }
 
     /// The disk bound [`Store::trim_to_disk_bound`] keeps in bytes, 0 for
