@@ -19,7 +19,11 @@ fn cluster_bucket(dir: &Path) -> String {
 
 /// Node `node_id` of the cluster on `bucket`, its data directory in `dir`.
 fn node(dir: &Path, bucket: &str, node_id: &str) -> Server {
-    let data = dir.join(node_id);
+    node_in(&dir.join(node_id), bucket, node_id)
+}
+
+/// Node `node_id` of the cluster on `bucket`, with data directory `data`.
+fn node_in(data: &Path, bucket: &str, node_id: &str) -> Server {
     Server::start_with(
         &[
             "--tracer-addr",
@@ -204,4 +208,40 @@ fn zipkin_reads_through_a_node_that_took_none_of_the_trace() {
     );
     assert_eq!(links[0]["parent"], "frontend", "{links}");
     assert_eq!(links[0]["child"], "backend", "{links}");
+}
+
+#[tokio::test]
+async fn a_second_server_with_the_same_node_id_fences_off_the_first_which_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = cluster_bucket(dir.path());
+    let first = node_in(&dir.path().join("first"), &bucket, "twin");
+    let mut client = first.grpc().await;
+    assert!(upload_jobs(&mut client, vec![job("before", 1)]).await.result);
+
+    // A second process, its own data directory, the same node ID.
+    let second = node_in(&dir.path().join("second"), &bucket, "twin");
+    let mut second_client = second.grpc().await;
+    assert!(upload_jobs(&mut second_client, vec![job("after", 2)]).await.result);
+
+    // The first finds out at its next write: not acknowledged, and it stops
+    // with the reason.
+    let late = client
+        .upload_syncer_job_event(tracekeep_proto::pb::UploadSyncerJobEventRequest {
+            events: vec![job("late", 3)],
+        })
+        .await;
+    assert!(
+        late.is_err() || !late.unwrap().into_inner().result,
+        "a fenced server acknowledged"
+    );
+    // Its graceful stop waits for open connections: close ours.
+    drop(client);
+    let (status, lines) = first.wait_exit();
+    assert!(!status.success(), "{status}");
+    assert!(lines.iter().any(|line| line.contains("fenced")), "{lines:?}");
+
+    // The second serves what either acknowledged, and nothing else.
+    assert_eq!(tsos(&second.get("/events/query?trace_id=before").json()), [1]);
+    assert_eq!(tsos(&second.get("/events/query?trace_id=after").json()), [2]);
+    assert_eq!(second.get("/events/query?trace_id=late").status, 404);
 }

@@ -265,6 +265,22 @@ impl Server {
         child.wait().unwrap();
     }
 
+    /// Waits (up to the harness's deadline) for the server to exit by
+    /// itself; returns the exit status and every line it wrote to stderr.
+    pub fn wait_exit(mut self) -> (ExitStatus, Vec<String>) {
+        let mut child = self.child.take().unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut lines = std::mem::take(&mut *self.seen.lock().unwrap());
+                lines.extend(self.stderr.iter());
+                return (status, lines);
+            }
+            assert!(started.elapsed() < DEADLINE, "the server did not exit");
+            self.pump(Duration::from_millis(50));
+        }
+    }
+
     /// SIGTERM, then waits for the exit; returns the exit status and every
     /// line the server wrote to stderr.
     pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {

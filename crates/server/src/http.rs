@@ -176,6 +176,10 @@ async fn ready(State(state): State<HttpState>) -> Response {
                 "reason": format!("{available} bytes free on the data directory's filesystem, below min-free-disk-bytes ({reserve}): uploads are refused"),
             }),
         ),
+        Readiness::Fenced => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "NOT_READY", "reason": "another server opened this node's database in the bucket (the same node-id): this one is fenced off and stops" }),
+        ),
         Readiness::Unavailable { reason } => (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "status": "NOT_READY", "reason": format!("the bucket does not confirm writes: {reason}") }),

@@ -71,6 +71,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // the server answers.
     let hangups = hangup_signal();
     addr::check(&config.tracer_addr)?;
+    let node_id = if config.node_id.is_empty() {
+        tracekeep_store::default_node_id()
+    } else {
+        config.node_id.clone()
+    };
     let options = StoreOptions {
         sync: config.sync,
         block_cache_size: config.block_cache_size,
@@ -79,11 +84,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         autocomplete_keys: config.autocomplete_keys.clone(),
         bucket: (!config.bucket.is_empty()).then(|| config.bucket.clone()),
         bucket_flush_interval: std::time::Duration::from_millis(config.bucket_flush_interval_ms),
-        node_id: if config.node_id.is_empty() {
-            tracekeep_store::default_node_id()
-        } else {
-            config.node_id.clone()
-        },
+        node_id: node_id.clone(),
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();
@@ -171,10 +172,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ));
         serving.push((name, task));
     }
+    let stop_tx = Arc::new(stop_tx);
+    let on_signal = stop_tx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        let _ = stop_tx.send(true);
+        let _ = on_signal.send(true);
     });
+    // Fenced off by another server of the same node-id on the bucket: stop,
+    // and exit with the reason rather than serve refusals for good.
+    let fenced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(stop_when_fenced(store.clone(), fenced.clone(), stop_tx.clone()));
     tracekeep_server::serve(listener, routers.main, settings, stopped(stop_rx))
         .await
         .context("serve")?;
@@ -191,8 +198,41 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     // The last reference closes the store cleanly (the writer drains first).
     drop(store);
+    if fenced.load(std::sync::atomic::Ordering::Relaxed) {
+        anyhow::bail!(
+            "stopped: another server opened this node's database in the bucket (node-id {:?}) and fenced this one off; run one server per node-id",
+            node_id
+        );
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the server checks whether it was fenced off.
+const FENCING_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Stops the server (through `stop`) once its store is fenced off, noting it
+/// in `fenced`.
+async fn stop_when_fenced(
+    store: Arc<Store>,
+    fenced: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
+) {
+    let mut ticks = tokio::time::interval(FENCING_CHECK);
+    loop {
+        ticks.tick().await;
+        if *stop.borrow() {
+            return;
+        }
+        if store.fenced() {
+            tracing::error!(
+                "another server opened this node's database in the bucket (the same node-id): this one is fenced off and stops"
+            );
+            fenced.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = stop.send(true);
+            return;
+        }
+    }
 }
 
 /// SIGHUP, caught from now on; `None` where it cannot be (then the token

@@ -240,6 +240,11 @@ pub(crate) trait Engine: EngineRead + Send + Sync {
     /// The engine is holding writes back (RocksDB's delayed or stopped
     /// writes): callers should not wait on a write where they must not block.
     fn writes_slowing(&self) -> bool;
+    /// Another process opened the engine's storage for writing since this
+    /// one did, and fenced it off: no write of this one succeeds again.
+    fn fenced(&self) -> bool {
+        false
+    }
     /// Why the engine cannot make writes durable now (its last write to
     /// remote storage failed), `None` when it can.
     fn trouble(&self) -> Option<String> {

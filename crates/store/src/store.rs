@@ -279,6 +279,10 @@ pub enum Readiness {
         /// The reserve.
         reserve: u64,
     },
+    /// Another process opened this node's database in the bucket (the same
+    /// `node-id`) and fenced this one off: no write succeeds again; the
+    /// process should stop.
+    Fenced,
     /// The engine's storage does not confirm writes (a bucket that stopped
     /// answering): appends are refused until it does again.
     Unavailable {
@@ -692,11 +696,21 @@ impl Store {
         }
     }
 
+    /// Another process opened this store's database in the bucket (the
+    /// same `node-id`) and fenced this one off: no write of this one
+    /// succeeds again. Found on this one's next write to the bucket.
+    pub fn fenced(&self) -> bool {
+        self.db.fenced()
+    }
+
     /// Whether appends are accepted now (a `statvfs` of the data directory;
     /// no data is read): what a readiness probe asks.
     pub fn readiness(&self) -> Readiness {
         if self.writer.is_none() {
             return Readiness::ReadOnly;
+        }
+        if self.db.fenced() {
+            return Readiness::Fenced;
         }
         if let Some(reason) = self.db.trouble() {
             return Readiness::Unavailable { reason };

@@ -24,6 +24,7 @@ use std::future::Future;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use slatedb::bytes::Bytes;
@@ -280,6 +281,8 @@ pub(crate) struct SlateEngine {
     counters: Arc<BucketCounters>,
     /// The last write's failure to become durable; cleared by a success.
     trouble: Arc<std::sync::Mutex<Option<String>>>,
+    /// Another writer opened this database since: every write fails now.
+    fenced: Arc<AtomicBool>,
     /// Wakes the flusher: a write is waiting to be made durable.
     flush_wanted: Arc<tokio::sync::Notify>,
 }
@@ -359,6 +362,7 @@ impl SlateEngine {
             prefix,
             counters: config.counters,
             trouble: Arc::default(),
+            fenced: Arc::default(),
             flush_wanted,
         })
     }
@@ -402,6 +406,7 @@ impl SlateEngine {
             prefix,
             counters: config.counters,
             trouble: Arc::default(),
+            fenced: Arc::default(),
             flush_wanted: Arc::default(),
         })
     }
@@ -699,6 +704,15 @@ fn run<T: Send + 'static>(
         corruption: false,
         message: "the bucket engine's task ended without an answer".into(),
     })
+}
+
+/// [`slate_error`], noting in `fenced` an error that says another writer
+/// fenced this one off.
+fn note_fencing(fenced: &AtomicBool, error: slatedb::Error) -> EngineError {
+    if matches!(error.kind(), slatedb::ErrorKind::Closed(slatedb::CloseReason::Fenced)) {
+        fenced.store(true, Ordering::Relaxed);
+    }
+    slate_error(error)
 }
 
 fn slate_error(error: slatedb::Error) -> EngineError {
@@ -1052,6 +1066,7 @@ impl EngineBatch for SlateBatch<'_> {
         let Database::Writer(db) = engine.db.clone() else {
             return Err(read_only());
         };
+        let fenced = engine.fenced.clone();
         let handle = run(&engine.handle, async move {
             let mut batch = batch;
             for (from, to) in ranges {
@@ -1065,17 +1080,18 @@ impl EngineBatch for SlateBatch<'_> {
             }
             db.write(batch).await.map(Some)
         })?
-        .map_err(slate_error)?;
+        .map_err(|error| note_fencing(&fenced, error))?;
         let Some(handle) = handle else {
             return Ok(Written::Durable);
         };
         engine.flush_wanted.notify_one();
         let runtime = engine.handle.clone();
         let trouble = engine.trouble.clone();
+        let fenced = engine.fenced.clone();
         Ok(Written::Pending(Box::new(move |then: OnDurable| {
             runtime.spawn(async move {
                 let durable = match tokio::time::timeout(DURABLE_TIMEOUT, handle.await_durable()).await {
-                    Ok(result) => result.map_err(slate_error),
+                    Ok(result) => result.map_err(|error| note_fencing(&fenced, error)),
                     Err(_) => Err(EngineError {
                         corruption: false,
                         message: format!(
@@ -1148,6 +1164,10 @@ impl Engine for SlateEngine {
                 message: error.to_string(),
             })
         }))
+    }
+
+    fn fenced(&self) -> bool {
+        self.fenced.load(Ordering::Relaxed)
     }
 
     fn trouble(&self) -> Option<String> {
