@@ -245,3 +245,71 @@ async fn a_second_server_with_the_same_node_id_fences_off_the_first_which_stops(
     assert_eq!(tsos(&second.get("/events/query?trace_id=after").json()), [2]);
     assert_eq!(second.get("/events/query?trace_id=late").status, 404);
 }
+
+/// Waits (up to a deadline) for `path` of `server` to answer `status`.
+fn status_once(server: &Server, path: &str, status: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = server.get(path);
+        if response.status == status {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path}: {} {}",
+            response.status,
+            response.body
+        );
+        server.pace();
+    }
+}
+
+#[tokio::test]
+async fn delete_and_truncate_through_any_node_apply_to_the_whole_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = cluster_bucket(dir.path());
+    let nodes: Vec<Server> = ["cut-1", "cut-2", "cut-3"]
+        .iter()
+        .map(|id| node(dir.path(), &bucket, id))
+        .collect();
+    // A trace at two nodes, others at each.
+    for (at, server) in nodes.iter().enumerate() {
+        let mut client = server.grpc().await;
+        let tso = i64::try_from(at).unwrap();
+        let mut events = vec![job(&format!("own.{at}"), 10 + tso)];
+        if at < 2 {
+            events.push(job("shared", tso));
+        }
+        assert!(upload_jobs(&mut client, events).await.result);
+    }
+    for server in &nodes {
+        assert_eq!(tsos_once_complete(server, "shared", 2), [0, 1]);
+        assert_eq!(tsos_once_complete(server, "own.2", 1), [12]);
+    }
+
+    // Deleted through the node that took none of it.
+    let response = nodes[2].post("/events/delete?trace_id=shared");
+    assert_eq!(response.json(), json!({"trace_id": "shared", "result": true}));
+    for server in &nodes {
+        status_once(server, "/events/query?trace_id=shared", 404);
+        assert_eq!(server.get("/events/query?trace_id=own.0").status, 200);
+    }
+
+    // Truncated through one node: every node answers empty, and each frees
+    // its own copies.
+    assert_eq!(nodes[0].post("/events/truncate").json(), json!({"result": true}));
+    for server in &nodes {
+        for at in 0..3 {
+            status_once(server, &format!("/events/query?trace_id=own.{at}"), 404);
+        }
+        assert_eq!(server.get("/events/scan").json(), json!([]));
+        json_once(server, "/api/tracekeep/stats", |stats| stats["traces"] == 0);
+    }
+    // The marks hold across a restart of a node with an emptied directory.
+    let restarted = dir.path().join("cut-2");
+    drop(nodes);
+    std::fs::remove_dir_all(&restarted).unwrap();
+    let node_2 = node_in(&restarted, &bucket, "cut-2");
+    status_once(&node_2, "/events/query?trace_id=own.0", 404);
+    assert_eq!(node_2.get("/events/scan").json(), json!([]));
+}

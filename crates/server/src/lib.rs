@@ -9,6 +9,7 @@ pub mod addr;
 pub mod auth;
 mod background;
 mod body_guard;
+pub mod cluster;
 pub mod config;
 pub mod disk_bound;
 pub mod error;

@@ -153,6 +153,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             stop_rx.clone(),
         ))
     });
+    // On a bucket: apply the other nodes' truncates to this node's data.
+    let follower = (!config.bucket.is_empty())
+        .then(|| tokio::spawn(tracekeep_server::cluster::run(store.clone(), stop_rx.clone())));
     let mut serving = Vec::new();
     for (slot, app) in extra
         .into_iter()
@@ -195,6 +198,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(bounder) = bounder {
         bounder.await.context("join the disk bound")?;
+    }
+    if let Some(follower) = follower {
+        follower.await.context("join the cluster's truncate follower")?;
     }
     // The last reference closes the store cleanly (the writer drains first).
     drop(store);

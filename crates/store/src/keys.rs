@@ -62,6 +62,20 @@ pub const MAX_TRACE_ID_LEN: usize = 64 * 1024;
 pub(crate) const META_FORMAT: &[u8] = b"\x00format";
 pub(crate) const META_COUNTERS: &[u8] = b"\x00counters";
 pub(crate) const META_TSO: &[u8] = b"\x00tso";
+/// `meta truncated`: this node's last truncate, for the cluster
+/// ([`crate::records::ClusterMark`]).
+pub(crate) const META_TRUNCATED: &[u8] = b"\x00truncated";
+/// `meta deleted/` + trace: this node's last delete of the trace, for the
+/// cluster ([`crate::records::ClusterMark`]).
+pub(crate) const META_DELETED_PREFIX: &[u8] = b"\x00deleted/";
+
+/// The key of a node's delete mark of `trace_id`.
+pub(crate) fn deleted_key(trace_id: &str) -> Vec<u8> {
+    let mut key = META_DELETED_PREFIX.to_vec();
+    key.extend_from_slice(trace_id.as_bytes());
+    key
+}
+
 /// `meta clock/` + the minute (8-byte big-endian minutes since the epoch):
 /// the first arrival number of that minute ([`crate::records::ClockMark`]).
 pub(crate) const META_CLOCK_PREFIX: &[u8] = b"\x00clock/";

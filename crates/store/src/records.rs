@@ -54,6 +54,7 @@ pub(crate) const KIND_FORMAT: u8 = 68;
 pub(crate) const KIND_ORDER_BATCH: u8 = 69;
 pub(crate) const KIND_CLOCK_MARK: u8 = 70;
 pub(crate) const KIND_TRACE_START: u8 = 71;
+pub(crate) const KIND_CLUSTER_MARK: u8 = 72;
 
 /// The CRC of a record: over the format and kind bytes, the payload and the
 /// key, in that order since format 2 (so the writer finishes a prepared
@@ -374,6 +375,16 @@ fn widen(min: &mut i64, max: &mut i64, tso: i64) {
     if *max == 0 || tso > *max {
         *max = tso;
     }
+}
+
+/// A node's delete or truncate, for the whole cluster on its bucket, under
+/// `meta deleted/<trace>` or `meta truncated`: every node's events of the
+/// trace (of every trace) that arrived before `before_seq` are gone. Reads
+/// that merge the nodes leave them out ([`crate::Store::query`]).
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ClusterMark {
+    #[prost(uint64, tag = "1")]
+    pub before_seq: u64,
 }
 
 /// The TSO high-water mark, under `meta tso`: every TSO issued is below it.

@@ -243,7 +243,13 @@ pub struct Store {
     expired_since_compaction: AtomicU64,
     /// On a bucket: the other nodes of its cluster, which reads cover too.
     cluster: Option<Arc<Cluster>>,
+    /// The latest of the other nodes' truncates this one has applied to its
+    /// own data ([`Store::follow_cluster_truncates`]).
+    followed_truncate: AtomicU64,
 }
+
+/// Traces one walk of [`Store::follow_cluster_truncates`] looks at.
+const TRUNCATE_FOLLOW_PASS: usize = 1_000;
 
 /// Expired traces deleted per commit.
 const EXPIRED_PER_COMMIT: usize = 20;
@@ -370,6 +376,7 @@ impl Store {
             min_free_disk_bytes: options.min_free_disk_bytes,
             published: published.clone(),
             clock: options.clock.clone(),
+            cluster_marks: cluster.is_some(),
         };
         let queue = Arc::new(writer::Queue::new(context, counters, options.inline_commit_after_idle));
         let thread_queue = queue.clone();
@@ -409,6 +416,7 @@ impl Store {
             directory: true,
             expired_since_compaction: Default::default(),
             cluster,
+            followed_truncate: AtomicU64::new(0),
         })
     }
 
@@ -478,6 +486,7 @@ impl Store {
             directory,
             expired_since_compaction: Default::default(),
             cluster: None,
+            followed_truncate: AtomicU64::new(0),
         })
     }
 
@@ -686,12 +695,31 @@ impl Store {
 
     /// Deletes a trace: its events and its first-seen entry.
     /// Returns whether the trace existed.
+    ///
+    /// On a bucket, for the whole cluster: the events other nodes hold of
+    /// the trace, as far as they arrived before the delete, are gone for
+    /// every node's reads too (the mark survives restarts; each node's
+    /// retention frees their space). `true` when any node had some.
     pub fn delete(&self, trace_id: &str) -> Result<bool> {
         if trace_id.is_empty() || trace_id.len() > MAX_TRACE_ID_LEN {
             return Ok(false);
         }
+        let elsewhere = match self.cluster_peers() {
+            Some((own_id, peers)) => {
+                let members = members(own_id, self, &peers);
+                members
+                    .iter()
+                    .filter(|(node_id, _)| *node_id != own_id)
+                    .any(|(_, store)| {
+                        store
+                            .read_events(trace_id, None, &*store.db)
+                            .is_ok_and(|events| !events.is_empty())
+                    })
+            }
+            None => false,
+        };
         match self.submit(Op::Delete(trace_id.to_owned()))? {
-            Outcome::Deleted(existed) => Ok(existed),
+            Outcome::Deleted(existed) => Ok(existed || elsewhere),
             other => Err(unexpected_outcome("delete", other)),
         }
     }
@@ -881,8 +909,48 @@ impl Store {
     }
 
     /// Deletes every trace. The TSO mark and arrival numbering carry on.
+    ///
+    /// On a bucket, for the whole cluster: what any node stored before the
+    /// truncate is gone for every node's reads at once, and each node
+    /// deletes its own copy when it next follows the others
+    /// ([`Store::follow_cluster_truncates`]).
     pub fn truncate(&self) -> Result<()> {
         self.submit(Op::Truncate).map(|_| ())
+    }
+
+    /// Applies the other nodes' truncates to this node's own data: deletes
+    /// the traces whose every event arrived before the latest of them, as
+    /// retention does (a trace with later events keeps them; reads leave
+    /// out its earlier ones). Returns how many went; call it every second
+    /// or so. Nothing to do off a cluster.
+    pub fn follow_cluster_truncates(&self) -> Result<u64> {
+        let Some((_, peers)) = self.cluster_peers() else {
+            return Ok(0);
+        };
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        let mut before_seq = 0;
+        for peer in &peers {
+            before_seq = before_seq.max(cluster_mark(&peer.store, keys::META_TRUNCATED)?);
+        }
+        if before_seq <= self.followed_truncate.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        loop {
+            let (candidates, more) = match self.oldest_first_seq()? {
+                Some(oldest) if oldest < before_seq => {
+                    doomed::expired_traces(&*self.db, oldest, before_seq, TRUNCATE_FOLLOW_PASS)?
+                }
+                _ => (Vec::new(), false),
+            };
+            deleted += self.expire_traces(&candidates, before_seq)?;
+            if !more {
+                self.followed_truncate.fetch_max(before_seq, Ordering::Relaxed);
+                return Ok(deleted);
+            }
+        }
     }
 
     /// [`Store::next_tso`] when it needs no write (the persisted mark
@@ -1484,16 +1552,51 @@ pub(crate) fn members<'a>(own_id: &'a str, own: &'a Store, peers: &'a [Arc<Peer>
 }
 
 /// A trace's events on every member, in arrival order, a tie going to the
-/// lower node ID (`members` are sorted by it).
+/// lower node ID (`members` are sorted by it), less those a member's delete
+/// or truncate removed for the cluster ([`hidden_before`]).
 fn merged_events(members: &[(&str, &Store)], trace_id: &str) -> Result<Vec<StoredEvent>> {
+    let hidden = hidden_before(members, trace_id)?;
     let mut tagged: Vec<(u64, usize, StoredEvent)> = Vec::new();
     for (at, (_, store)) in members.iter().enumerate() {
         let events = store.read_events(trace_id, None, &*store.db)?;
-        tagged.extend(events.into_iter().map(|event| (event.seq, at, event)));
+        tagged.extend(
+            events
+                .into_iter()
+                .filter(|event| event.seq >= hidden)
+                .map(|event| (event.seq, at, event)),
+        );
     }
     // Stable: one node's events keep their order.
     tagged.sort_by_key(|(seq, at, _)| (*seq, *at));
     Ok(tagged.into_iter().map(|(_, _, event)| event).collect())
+}
+
+/// A member's mark under `key` ([`records::ClusterMark`]): what arrived
+/// before it is gone for the cluster; 0 without one.
+fn cluster_mark(store: &Store, key: &[u8]) -> Result<u64> {
+    match store
+        .db
+        .get(key)
+        .map_err(|error| StoreError::engine_at(key, "reading a cluster mark", error))?
+    {
+        Some(value) => {
+            Ok(records::decode_message::<records::ClusterMark>(key, &value, records::KIND_CLUSTER_MARK)?.before_seq)
+        }
+        None => Ok(0),
+    }
+}
+
+/// The arrival number below which `trace_id`'s events are gone for the
+/// cluster: the latest of every member's truncate and delete of it. Two
+/// point reads per member.
+fn hidden_before(members: &[(&str, &Store)], trace_id: &str) -> Result<u64> {
+    let mut hidden = 0;
+    for (_, store) in members {
+        hidden = hidden
+            .max(cluster_mark(store, keys::META_TRUNCATED)?)
+            .max(cluster_mark(store, &keys::deleted_key(trace_id))?);
+    }
+    Ok(hidden)
 }
 
 /// The traces of a cluster page with their events on every member; a trace

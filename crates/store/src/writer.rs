@@ -214,6 +214,9 @@ pub(crate) struct WriterContext {
     pub published: Arc<Mutex<Counters>>,
     /// Wall-clock time for the clock marks (retention's horizon).
     pub clock: Arc<dyn Clock>,
+    /// The store is a node of a cluster: deletes and truncates leave marks
+    /// that the other nodes' reads honour ([`records::ClusterMark`]).
+    pub cluster_marks: bool,
 }
 
 /// Requests waiting for a commit, and who commits them.
@@ -1011,6 +1014,9 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
         .map_err(|error| StoreError::engine("truncating", error))?;
     // The events of every format, start entries and the span index.
     batch.delete_range(&[TAG_LEGACY_EVENT], &[TAG_END]);
+    if context.cluster_marks {
+        put_cluster_mark(context, state, &mut *batch, keys::META_TRUNCATED);
+    }
     let counters = Counters {
         next_seq: state.counters.next_seq,
         ..Counters::default()
@@ -1025,7 +1031,6 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
     Ok(Outcome::Truncated)
 }
 
-/// Minutes since the Unix epoch (0 before it).
 /// The least arrival number a commit at `now_nanos` hands out: the clock in
 /// microseconds since the epoch. Arrival numbers follow the clock, raised
 /// past the last one handed out (a hybrid logical clock): each store's stay
@@ -1038,6 +1043,7 @@ pub(crate) fn arrival_floor(now_nanos: i64) -> u64 {
     u64::try_from(now_nanos / 1_000).unwrap_or(0)
 }
 
+/// Minutes since the Unix epoch (0 before it).
 pub(crate) fn minute_of(nanos: i64) -> u64 {
     u64::try_from(nanos / 60_000_000_000).unwrap_or(0)
 }
@@ -1049,7 +1055,28 @@ fn newest_clock_minute(db: &dyn Engine) -> u64 {
     iter.key().and_then(keys::clock_minute).unwrap_or(0)
 }
 
+/// Marks, for the cluster, that whatever arrived anywhere before now under
+/// `key` is gone: now is this node's next arrival number, or the clock's if
+/// that is ahead (a node idle since its last write).
+fn put_cluster_mark(context: &WriterContext, state: &WriterState, batch: &mut dyn EngineBatch, key: &[u8]) {
+    let mark = records::ClusterMark {
+        before_seq: state.counters.next_seq.max(arrival_floor(context.clock.now_nanos())),
+    };
+    batch.put(key, &records::encode_message(key, records::KIND_CLUSTER_MARK, &mark));
+}
+
 fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> Result<Outcome> {
+    if context.cluster_marks {
+        // First, for every node's copy (this one's too, should the removal
+        // below not happen: reads that merge the nodes honour the mark).
+        let mut batch = context
+            .db
+            .batch(0)
+            .map_err(|error| StoreError::engine("deleting", error))?;
+        put_cluster_mark(context, state, &mut *batch, &keys::deleted_key(trace_id));
+        let counters = state.counters.clone();
+        write_durably(context, state, batch, counters)?;
+    }
     let Some(doomed) = doomed::doomed_trace(&*context.db, trace_id)? else {
         return Ok(Outcome::Deleted(false));
     };

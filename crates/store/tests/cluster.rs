@@ -329,3 +329,80 @@ fn nodes_issue_tsos_no_other_node_issues_and_keep_their_slot_across_restarts() {
     assert_eq!(slot_of(b.next_tso().unwrap()), slot_b);
     assert_eq!(slot_of(a.next_tso().unwrap()), slot_a);
 }
+
+#[test]
+fn a_delete_through_any_node_removes_every_nodes_events_of_the_trace_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = format!("file://{}/bucket", dir.path().display());
+    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
+    let step = || {
+        clock.0.fetch_add(1_000_000, Ordering::SeqCst);
+    };
+    {
+        let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+        let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+        a.append(vec![job("doomed", 1), job("kept", 2)]).unwrap();
+        step();
+        b.append(vec![job("doomed", 3)]).unwrap();
+        step();
+        assert_eq!(tsos_once_complete(&b, "doomed", 2), [1, 3]);
+        // Through the node that holds fewer of its events; it says the trace existed.
+        assert!(b.delete("doomed").unwrap());
+        assert_eq!(tsos_once_complete(&b, "doomed", 0), Vec::<i64>::new());
+        // The other node reads the mark at its next poll.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while a.query("doomed").is_ok() {
+            assert!(Instant::now() < deadline, "node-a still serves the deleted trace");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(tsos_once_complete(&a, "kept", 1), [2]);
+        // What arrives after the delete is a new start of the trace.
+        step();
+        a.append(vec![job("doomed", 4)]).unwrap();
+        assert_eq!(tsos_once_complete(&b, "doomed", 1), [4]);
+    }
+    // The marks are stored: after a restart of both, the same.
+    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+    assert_eq!(tsos_once_complete(&a, "doomed", 1), [4]);
+    assert_eq!(tsos_once_complete(&b, "doomed", 1), [4]);
+    assert!(!a.delete("never-stored").unwrap());
+}
+
+#[test]
+fn a_truncate_through_one_node_empties_the_cluster_and_the_others_free_their_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = format!("file://{}/bucket", dir.path().display());
+    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
+    let step = || {
+        clock.0.fetch_add(1_000_000, Ordering::SeqCst);
+    };
+    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+    a.append(vec![job("t1", 1)]).unwrap();
+    b.append(vec![job("t2", 2), job("t3", 3)]).unwrap();
+    step();
+    assert_eq!(scan_all(&a, 10, 3).len(), 3);
+    a.truncate().unwrap();
+    step();
+    // node-a reads node-b's copies as gone as soon as it reads node-b at all.
+    assert!(matches!(a.query("t2"), Err(StoreError::TraceNotFound { .. })));
+    // node-b once it reads node-a's mark; then it frees its own copies.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.query("t2").is_ok() {
+        assert!(Instant::now() < deadline, "node-b still serves what node-a truncated");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(b.follow_cluster_truncates().unwrap(), 2);
+    assert_eq!(b.stats().unwrap().traces, 0);
+    assert_eq!(b.follow_cluster_truncates().unwrap(), 0, "applied once");
+    // What arrives after it stays.
+    b.append(vec![job("t4", 4)]).unwrap();
+    assert_eq!(
+        scan_all(&a, 10, 1)
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>(),
+        ["t4"]
+    );
+}
