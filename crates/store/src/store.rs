@@ -206,6 +206,9 @@ fn arrival_micros(next_seq: u64) -> Option<u64> {
 /// The traces of one page (ID and cursor) and the cursor of the next page.
 type OrderPage = (Vec<(String, Cursor)>, Option<Cursor>);
 
+/// An [`OrderPage`]'s traces and next cursor, and the snapshot it was read from.
+type KeptPage<'s> = (Vec<(String, Cursor)>, Option<Cursor>, Box<dyn EngineRead + 's>);
+
 struct Writer {
     queue: Arc<writer::Queue>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -1342,6 +1345,10 @@ impl Store {
     /// [`Store::list_traces_in`] keeping only the traces `filter` keeps. A
     /// page walks past at most [`LIST_SKIP_LIMIT`] traces it does not keep;
     /// past that it ends early, maybe empty, with a cursor to go on from.
+    ///
+    /// On a bucket shared by several nodes: the cluster's traces, merged as
+    /// [`Store::scan_after`] merges them, each summarised over every node's
+    /// events.
     pub fn list_traces_filtered(
         &self,
         order: ListOrder,
@@ -1349,6 +1356,43 @@ impl Store {
         limit: u64,
         filter: &TraceFilter,
     ) -> Result<(Vec<TraceSummary>, Option<Cursor>)> {
+        if let Some((own_id, peers)) = self.cluster_peers() {
+            let members = members(own_id, self, &peers);
+            let (found, next) = merge_pages(&members, order, from, limit, |store| {
+                let (found, next, _) = store.kept_page(order, from, limit, filter)?;
+                Ok((found, next))
+            })?;
+            let mut summaries = Vec::with_capacity(found.len());
+            for (trace_id, cursor) in found {
+                let events = merged_events(&members, &trace_id)?;
+                if !events.is_empty() {
+                    summaries.push(summary_of(trace_id, cursor, &events));
+                }
+            }
+            return Ok((summaries, next));
+        }
+        let (found, next, snapshot) = self.kept_page(order, from, limit, filter)?;
+        let mut summaries = Vec::with_capacity(found.len());
+        for (trace_id, cursor) in found {
+            let mut summary = summary_of(trace_id, cursor, &[]);
+            self.for_each_trace_event(&summary.trace_id.clone(), Some(cursor.0), &*snapshot, |stored| {
+                summary.count(&stored);
+                Ok(())
+            })?;
+            summaries.push(summary);
+        }
+        Ok((summaries, next))
+    }
+
+    /// The page of traces `filter` keeps past `from` in `order` on this
+    /// store alone, and the snapshot it was read from.
+    fn kept_page(
+        &self,
+        order: ListOrder,
+        from: Option<Cursor>,
+        limit: u64,
+        filter: &TraceFilter,
+    ) -> Result<KeptPage<'_>> {
         let snapshot = self.db.snapshot();
         let keep = |trace_id: &str, cursor: Cursor| -> Result<bool> {
             if !trace_id.starts_with(filter.prefix.as_str()) {
@@ -1361,33 +1405,7 @@ impl Store {
             Ok(matches!(first, Some(EventKind::Binlog | EventKind::Job)))
         };
         let (found, next) = self.page_kept(order, from, limit, keep, &*snapshot)?;
-        let mut summaries = Vec::with_capacity(found.len());
-        for (trace_id, cursor) in found {
-            let mut summary = TraceSummary {
-                trace_id,
-                cursor,
-                events: 0,
-                min_tso: 0,
-                max_tso: 0,
-                events_by_kind: [0; EventKind::ALL.len()],
-            };
-            self.for_each_trace_event(&summary.trace_id.clone(), Some(cursor.0), &*snapshot, |stored| {
-                summary.events += 1;
-                if let Some(slot) = kind_slot(stored.event.kind()) {
-                    summary.events_by_kind[slot] += 1;
-                }
-                let tso = stored.event.tso();
-                if tso != 0 {
-                    if summary.min_tso == 0 || tso < summary.min_tso {
-                        summary.min_tso = tso;
-                    }
-                    summary.max_tso = summary.max_tso.max(tso);
-                }
-                Ok(())
-            })?;
-            summaries.push(summary);
-        }
-        Ok((summaries, next))
+        Ok((found, next, snapshot))
     }
 
     /// The kind of a trace's first event (the one at its first-seen cursor).
@@ -1599,6 +1617,39 @@ fn hidden_before(members: &[(&str, &Store)], trace_id: &str) -> Result<u64> {
     Ok(hidden)
 }
 
+/// The summary of `trace_id` at `cursor` over `events`.
+fn summary_of(trace_id: String, cursor: Cursor, events: &[StoredEvent]) -> TraceSummary {
+    let mut summary = TraceSummary {
+        trace_id,
+        cursor,
+        events: 0,
+        min_tso: 0,
+        max_tso: 0,
+        events_by_kind: [0; EventKind::ALL.len()],
+    };
+    for stored in events {
+        summary.count(stored);
+    }
+    summary
+}
+
+impl TraceSummary {
+    /// Counts `stored` in.
+    fn count(&mut self, stored: &StoredEvent) {
+        self.events += 1;
+        if let Some(slot) = kind_slot(stored.event.kind()) {
+            self.events_by_kind[slot] += 1;
+        }
+        let tso = stored.event.tso();
+        if tso != 0 {
+            if self.min_tso == 0 || tso < self.min_tso {
+                self.min_tso = tso;
+            }
+            self.max_tso = self.max_tso.max(tso);
+        }
+    }
+}
+
 /// The traces of a cluster page with their events on every member; a trace
 /// deleted meanwhile is left out.
 fn with_merged_events(members: &[(&str, &Store)], found: Vec<(String, Cursor)>) -> Result<Vec<TraceEvents>> {
@@ -1634,26 +1685,47 @@ fn first_seen_here(members: &[(&str, &Store)], at: usize, first_seq: u64, trace_
 }
 
 /// Up to `limit` of the cluster's traces after `after` in first-seen order,
-/// and the next page's cursor: each member's next `limit`, merged by
-/// first-seen number (then node ID), each trace at the member that saw it
-/// first. Past the lowest last cursor of a member with more to give, the
-/// merge knows nothing, so the page ends there.
+/// and the next page's cursor ([`merge_pages`] over each member's
+/// [`Store::page_after`]).
 fn cluster_page(members: &[(&str, &Store)], after: Option<Cursor>, limit: u64) -> Result<OrderPage> {
+    merge_pages(members, ListOrder::OldestFirst, after, limit, |store| {
+        store.page_after(after, limit, &*store.db)
+    })
+}
+
+/// Merges the members' pages (`page_of` gives a member's next `limit`
+/// traces past `from` in `order`, and its next cursor) into the cluster's:
+/// by first-seen number in `order` (then node ID), each trace at the member
+/// that saw it first. Past the nearest last cursor of a member with more to
+/// give, the merge knows nothing, so the page ends there.
+fn merge_pages(
+    members: &[(&str, &Store)],
+    order: ListOrder,
+    from: Option<Cursor>,
+    limit: u64,
+    mut page_of: impl FnMut(&Store) -> Result<OrderPage>,
+) -> Result<OrderPage> {
+    let newest_first = matches!(order, ListOrder::NewestFirst);
+    // Cursors in walking order: ascending oldest first, descending newest first.
+    let key = |cursor: Cursor| if newest_first { u64::MAX - cursor.0 } else { cursor.0 };
     let mut candidates = Vec::new();
     let mut horizon: Option<Cursor> = None;
     for (at, (_, store)) in members.iter().enumerate() {
-        let (found, next) = store.page_after(after, limit, &*store.db)?;
+        let (found, next) = page_of(store)?;
         if let Some(next) = next {
-            horizon = Some(horizon.map_or(next, |known| known.min(next)));
+            horizon = Some(match horizon {
+                Some(known) if key(known) <= key(next) => known,
+                _ => next,
+            });
         }
         candidates.extend(found.into_iter().map(|(trace_id, cursor)| (cursor, at, trace_id)));
     }
-    candidates.sort_by_key(|(cursor, at, _)| (*cursor, *at));
+    candidates.sort_by_key(|(cursor, at, _)| (key(*cursor), *at));
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut page: Vec<(String, Cursor)> = Vec::new();
     let mut overfull = false;
     for (cursor, at, trace_id) in candidates {
-        if horizon.is_some_and(|horizon| cursor > horizon) {
+        if horizon.is_some_and(|horizon| key(cursor) > key(horizon)) {
             break;
         }
         if page.len() >= limit && page.last().is_some_and(|(_, last)| *last != cursor) {
@@ -1668,7 +1740,7 @@ fn cluster_page(members: &[(&str, &Store)], after: Option<Cursor>, limit: u64) -
         return Ok((page, horizon));
     }
     // Do not split traces of one first-seen number between pages (the next
-    // page starts after the cursor): end before them, unless they alone
+    // page starts past the cursor): end before them, unless they alone
     // fill the page.
     if page.len() > limit
         && let Some(&(_, last)) = page.last()
@@ -1678,7 +1750,7 @@ fn cluster_page(members: &[(&str, &Store)], after: Option<Cursor>, limit: u64) -
             page.truncate(before_ties);
         }
     }
-    let next = page.last().map(|(_, cursor)| *cursor).or(after);
+    let next = page.last().map(|(_, cursor)| *cursor).or(from);
     Ok((page, next))
 }
 

@@ -214,6 +214,30 @@ fn a_scan_walks_the_cluster_in_first_seen_order_each_trace_once_with_every_nodes
             assert_eq!(scan_all(store, limit, 6), expected, "pages of {limit}");
         }
     }
+    // The UI's lists, newest first, each trace summarised over both nodes.
+    for store in [&a, &b] {
+        for limit in [1, 2, 100] {
+            let mut listed = Vec::new();
+            let mut from = None;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (page, next) = store
+                    .list_traces_in(tracekeep_store::ListOrder::NewestFirst, from, limit, "")
+                    .unwrap();
+                listed.extend(page.into_iter().map(|summary| (summary.trace_id, summary.events)));
+                match next {
+                    Some(next) => from = Some(next),
+                    None => break,
+                }
+                assert!(Instant::now() < deadline);
+            }
+            let expected: Vec<(String, u64)> = [("t6", 1), ("t5", 1), ("t4", 1), ("t3", 1), ("t2", 2), ("t1", 2)]
+                .into_iter()
+                .map(|(id, events)| (id.to_owned(), events))
+                .collect();
+            assert_eq!(listed, expected, "newest first, pages of {limit}");
+        }
+    }
     // dm-tracer's offset form over the cluster.
     let page: Vec<String> = b.scan(1, 2).unwrap().into_iter().map(|trace| trace.trace_id).collect();
     assert_eq!(page, ["t2", "t3"]);
