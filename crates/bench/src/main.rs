@@ -2,6 +2,7 @@
 //! client and prints one table (scripts/bench.sh; results in docs/benchmarks.md).
 
 mod bucket_retention;
+mod cluster;
 mod events;
 mod fill;
 mod grpc_floor;
@@ -92,6 +93,8 @@ enum Section {
     Retention,
     /// On a bucket only: whether expired data leaves the bucket, and how soon.
     BucketRetention,
+    /// On a bucket only: 1, 2 and 3 nodes on one bucket: ingest, reads through another node, staleness.
+    Cluster,
 }
 
 /// Sizes of one run.
@@ -208,6 +211,9 @@ async fn main() -> anyhow::Result<()> {
             Duration::from_secs(if args.quick { 10 } else { 60 }),
         )
         .await?;
+    }
+    if args.only.contains(&Section::Cluster) {
+        cluster::run(plan.ingest_for.max(Duration::from_secs(1)) * 3).await?;
     }
     if args.only.contains(&Section::Ceilings) {
         ingest::ceilings(&plan)?;
