@@ -1,7 +1,8 @@
 //! The background job of a node in a cluster on a bucket: applying the
-//! other nodes' truncates to this node's own data
-//! ([`Store::follow_cluster_truncates`]). Reads leave that data out from the
-//! truncate on; this frees it.
+//! other nodes' truncates and deletes to this node's own data
+//! ([`Store::follow_cluster_truncates`], [`Store::follow_cluster_deletes`]).
+//! Reads leave that data out from the mark on; this frees it, and lets a
+//! deleted trace start afresh here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,15 @@ pub async fn run(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
                 deleted,
                 "another node truncated the cluster: deleted this node's traces from before it"
             );
+        }
+        let pass_store = store.clone();
+        if let Some(deleted) = background::blocking_pass("following the cluster's deletes", move || {
+            pass_store.follow_cluster_deletes()
+        })
+        .await
+            && deleted > 0
+        {
+            tracing::debug!(deleted, "deleted this node's copies of traces another node deleted");
         }
         if !background::unless_stopped(&mut stop, tokio::time::sleep(FOLLOW_EVERY)).await {
             return;

@@ -249,6 +249,9 @@ pub struct Store {
     /// The latest of the other nodes' truncates this one has applied to its
     /// own data ([`Store::follow_cluster_truncates`]).
     followed_truncate: AtomicU64,
+    /// The other nodes' delete marks applied, by node and trace
+    /// ([`Store::follow_cluster_deletes`]).
+    followed_deletes: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// Traces one walk of [`Store::follow_cluster_truncates`] looks at.
@@ -420,6 +423,7 @@ impl Store {
             expired_since_compaction: Default::default(),
             cluster,
             followed_truncate: AtomicU64::new(0),
+            followed_deletes: Mutex::default(),
         })
     }
 
@@ -490,6 +494,7 @@ impl Store {
             expired_since_compaction: Default::default(),
             cluster: None,
             followed_truncate: AtomicU64::new(0),
+            followed_deletes: Mutex::default(),
         })
     }
 
@@ -919,6 +924,53 @@ impl Store {
     /// ([`Store::follow_cluster_truncates`]).
     pub fn truncate(&self) -> Result<()> {
         self.submit(Op::Truncate).map(|_| ())
+    }
+
+    /// Applies the other nodes' deletes to this node's own data: each trace
+    /// another node deleted is deleted here too when all of this node's
+    /// events of it arrived before that delete (it then starts afresh here,
+    /// in first-seen order too, should more of it arrive); one with later
+    /// events keeps them, and reads leave out its earlier ones. Each mark is
+    /// applied once per run. Returns how many traces went; call it every
+    /// second or so. Nothing to do off a cluster.
+    pub fn follow_cluster_deletes(&self) -> Result<u64> {
+        let Some((_, peers)) = self.cluster_peers() else {
+            return Ok(0);
+        };
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        let mut doomed = Vec::new();
+        for peer in &peers {
+            let mut iter = peer.store.db.iter(KeyRange::prefix(keys::META_DELETED_PREFIX));
+            iter.seek(keys::META_DELETED_PREFIX);
+            while let Some((key, value)) = iter.item() {
+                let mark: records::ClusterMark = records::decode_message(key, value, records::KIND_CLUSTER_MARK)?;
+                let trace_id = String::from_utf8_lossy(key.get(keys::META_DELETED_PREFIX.len()..).unwrap_or_default())
+                    .into_owned();
+                let applied = format!("{}\0{trace_id}", peer.node_id);
+                let fresh = match self.followed_deletes.lock() {
+                    Ok(followed) => followed.get(&applied) != Some(&mark.before_seq),
+                    Err(_) => true,
+                };
+                if fresh {
+                    doomed.push((applied, trace_id, mark.before_seq));
+                }
+                iter.next();
+            }
+            iter.status()
+                .map_err(|error| StoreError::engine_at(keys::META_DELETED_PREFIX, "reading delete marks", error))?;
+        }
+        let mut deleted = 0;
+        for (applied, trace_id, before_seq) in doomed {
+            if let Some(first_seq) = reads::read_start(&*self.db, &trace_id)? {
+                deleted += self.expire_traces(&[(trace_id, first_seq)], before_seq)?;
+            }
+            if let Ok(mut followed) = self.followed_deletes.lock() {
+                followed.insert(applied, before_seq);
+            }
+        }
+        Ok(deleted)
     }
 
     /// Applies the other nodes' truncates to this node's own data: deletes

@@ -380,10 +380,17 @@ fn a_delete_through_any_node_removes_every_nodes_events_of_the_trace_for_good() 
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(tsos_once_complete(&a, "kept", 1), [2]);
-        // What arrives after the delete is a new start of the trace.
+        // node-a deletes its own copy when it follows node-b's mark, once.
+        assert_eq!(a.follow_cluster_deletes().unwrap(), 1);
+        assert_eq!(a.follow_cluster_deletes().unwrap(), 0);
+        assert_eq!(a.stats().unwrap().events(), 1, "only kept's event is left");
+        // What arrives after the delete is a new start of the trace: last
+        // in first-seen order.
         step();
         a.append(vec![job("doomed", 4)]).unwrap();
         assert_eq!(tsos_once_complete(&b, "doomed", 1), [4]);
+        let order: Vec<String> = scan_all(&b, 10, 2).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(order, ["kept", "doomed"]);
     }
     // The marks are stored: after a restart of both, the same.
     let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
