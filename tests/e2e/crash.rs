@@ -32,3 +32,28 @@ async fn kill_9_loop_without_sync_loses_no_acknowledged_event() {
 async fn kill_9_loop_with_sync_loses_no_acknowledged_event() {
     short_loop(true, 0x5eed_0002).await;
 }
+
+/// Three nodes on one bucket, a random one killed each cycle: on a bucket
+/// only (`scripts/test.sh` runs this suite on SeaweedFS too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loop_over_a_cluster_loses_no_acknowledged_event_on_any_node() {
+    if !tracekeep_e2e::harness::on_bucket() {
+        eprintln!("bucket only: run under tests/bucket/run-on-seaweedfs.sh");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let options = CrashOptions {
+        data_dir: dir.path().join("data"),
+        cycles: 4,
+        clients: 3,
+        traces_per_client: 4,
+        sync: false,
+        seed: 0x5eed_0003,
+    };
+    let report = tracekeep_e2e::cluster_crash::cluster_crash_loop(&options, 3).await;
+    println!("{report}");
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    assert_eq!(report.events_lost, 0);
+    assert!(report.events_acknowledged > 0, "nothing acknowledged: {report}");
+    assert_eq!(report.cycles, 4);
+}

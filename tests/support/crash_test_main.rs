@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracekeep_e2e::cluster_crash::cluster_crash_loop;
 use tracekeep_e2e::crash::{CrashOptions, crash_loop};
 
 /// Kill -9 the server in a loop under concurrent load; check nothing acknowledged is lost.
@@ -29,6 +30,9 @@ struct Args {
     /// Data directory (default: a fresh temporary one).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Nodes on one bucket (more than 1 needs a bucket: scripts/crash-test.sh --cluster).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 #[tokio::main]
@@ -48,8 +52,8 @@ async fn main() -> ExitCode {
     };
     let data_dir = args.data_dir.unwrap_or_else(|| scratch.path().join("data"));
     println!(
-        "crash test: {} cycles, {} clients, {} traces each, sync={}, seed={seed}",
-        args.cycles, args.clients, args.traces, args.sync
+        "crash test: {} cycles, {} clients, {} traces each, sync={}, nodes={}, seed={seed}",
+        args.cycles, args.clients, args.traces, args.sync, args.nodes
     );
     let options = CrashOptions {
         data_dir,
@@ -59,7 +63,11 @@ async fn main() -> ExitCode {
         sync: args.sync,
         seed,
     };
-    let report = crash_loop(&options).await;
+    let report = if args.nodes > 1 {
+        cluster_crash_loop(&options, args.nodes).await
+    } else {
+        crash_loop(&options).await
+    };
     for problem in &report.problems {
         println!("PROBLEM {problem}");
     }
