@@ -43,6 +43,8 @@ say "cargo test: a bucket that fails (SeaweedFS frozen with SIGSTOP and resumed;
 tests/bucket/run-on-seaweedfs.sh cargo test --locked -p tracekeep-e2e --test e2e bucket_faults:: -- --skip losing_one_of_three 2>&1 | tee -a "$work/test.log"
 say "cargo test: one node of a three-node SeaweedFS (replication 001) killed under load"
 tests/bucket/run-on-seaweedfs.sh --nodes 3 cargo test --locked -p tracekeep-e2e --test e2e bucket_faults::losing_one_of_three 2>&1 | tee -a "$work/test.log"
+say "cargo test: three tracekeep nodes on one bucket of a three-node SeaweedFS losing one node under load, in a SeaweedFS of its own"
+tests/bucket/run-on-seaweedfs.sh --nodes 3 cargo test --locked -p tracekeep-e2e --test e2e bucket_faults::cluster_losing_one_of_three 2>&1 | tee -a "$work/test.log"
 # Real third-party clients against the real binary (installs them when missing).
 say "interop: py_zipkin (v1 Thrift, v2 JSON, v2 proto3) and OpenTelemetry's Zipkin exporter against tracekeep-server"
 tests/interop/zipkin-clients.sh "${CARGO_TARGET_DIR}/debug/tracekeep-server"

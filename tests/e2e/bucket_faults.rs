@@ -168,17 +168,23 @@ struct Load {
 
 impl Load {
     async fn start(server: &Server) -> Load {
+        Load::start_named(server, "load").await
+    }
+
+    /// As [`Load::start`], its traces named `<name>-<client>-<n>`.
+    async fn start_named(server: &Server, name: &str) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut clients = Vec::new();
         for number in 0..4 {
             let mut client = server.grpc().await;
             let (stop, refused) = (stop.clone(), refused.clone());
+            let name = name.to_owned();
             clients.push(tokio::spawn(async move {
                 let mut acknowledged = BTreeMap::<String, Vec<i64>>::new();
                 let mut tso = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let trace = format!("load-{number}-{}", tso / 10);
+                    let trace = format!("{name}-{number}-{}", tso / 10);
                     let batch = vec![job(&trace, tso + 1), job(&trace, tso + 2)];
                     tso += 2;
                     let reply = upload_jobs(&mut client, batch).await;
@@ -359,4 +365,84 @@ async fn losing_one_of_three_bucket_nodes_under_load_loses_nothing_acknowledged(
     .await;
     let acknowledged = load.finish().await;
     assert_all_stored_in_the_bucket(server, dir.path(), &acknowledged);
+}
+
+/// Three tracekeep nodes on one bucket of a three-node SeaweedFS, each under
+/// load; a SeaweedFS node holding the bucket's data dies for good: every
+/// event any node acknowledged reads back through every node.
+#[tokio::test]
+async fn cluster_losing_one_of_three_bucket_nodes_under_load_loses_nothing_on_any_node() {
+    let pids = std::env::var("TRACEKEEP_SEAWEEDFS_NODE_PIDS").unwrap_or_default();
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    if pids.len() != 3 {
+        eprintln!("three-node SeaweedFS only: run under tests/bucket/run-on-seaweedfs.sh --nodes 3");
+        return;
+    }
+    // The turn at SeaweedFS; its single server is not used.
+    let Some(Fault(_turn, _, dir, single)) = Fault::begin().await else {
+        return;
+    };
+    drop(single);
+    let bucket = bucket_for(&dir.path().join("cluster")).unwrap();
+    let nodes: Vec<Server> = (1..=3)
+        .map(|at| {
+            let data = dir.path().join(format!("node-{at}"));
+            let node_id = format!("node-{at}");
+            Server::start_with(
+                &[
+                    "--tracer-addr",
+                    "127.0.0.1:0",
+                    "--data-dir",
+                    data.to_str().unwrap(),
+                    "--bucket",
+                    &bucket,
+                    "--node-id",
+                    &node_id,
+                ],
+                LogTo::Stderr,
+            )
+        })
+        .collect();
+    let mut loads = Vec::new();
+    for (at, node) in nodes.iter().enumerate() {
+        loads.push(Load::start_named(node, &format!("node-{at}")).await);
+    }
+    for node in &nodes {
+        wait_for_acknowledgements(node, 100.0, Duration::from_secs(60), "the load never got going").await;
+    }
+    let victim = node_holding_volumes(&pids[1..]);
+    signal_seaweedfs(&victim, "KILL", true);
+    for node in &nodes {
+        wait_for_acknowledgements(
+            node,
+            200.0,
+            Duration::from_secs(180),
+            "ingest did not go on with two of three SeaweedFS nodes",
+        )
+        .await;
+    }
+    let mut acknowledged = BTreeMap::new();
+    for load in loads {
+        acknowledged.extend(load.finish().await);
+    }
+    // Every node reads every node's acknowledged events (within its poll).
+    for node in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for (trace, sent) in &acknowledged {
+            loop {
+                let response = node.get(&format!("/events/query?trace_id={trace}"));
+                let stored = if response.status == 200 {
+                    tsos(&response.json())
+                } else {
+                    Vec::new()
+                };
+                if sent.iter().all(|tso| stored.contains(tso)) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{trace}: {sent:?} not all in {stored:?}");
+                node.pace();
+            }
+        }
+        assert_all_stored(node, &acknowledged);
+    }
 }
