@@ -73,6 +73,10 @@ pub struct Config {
     /// With a bucket: this node's name in the cluster on that bucket; empty:
     /// the host name. Its data goes under `nodes/<node-id>/` in the bucket.
     pub node_id: String,
+    /// With a bucket: adopt a node of the cluster whose lease has not been
+    /// renewed for this many seconds (its data then keeps expiring with
+    /// this node's retention); 0: never.
+    pub adopt_after_seconds: u64,
     /// Largest gRPC request accepted, in bytes; larger ones get `OUT_OF_RANGE`.
     pub max_request_size: usize,
     /// Most traces one `/events/scan` page may ask for.
@@ -141,6 +145,7 @@ impl Default for Config {
             bucket: String::new(),
             bucket_flush_interval_ms: 20,
             node_id: String::new(),
+            adopt_after_seconds: 600,
             max_request_size: 16 << 20,
             max_scan_limit: 10_000,
             max_concurrent_uploads: 32,
@@ -338,6 +343,9 @@ impl Config {
         if let Some(node_id) = &args.node_id {
             config.node_id = node_id.clone();
         }
+        if let Some(seconds) = args.adopt_after_seconds {
+            config.adopt_after_seconds = seconds;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -439,6 +447,10 @@ pub struct Args {
     /// (default: the host name); its data goes under `nodes/<node-id>/`.
     #[arg(long, value_name = "ID")]
     pub node_id: Option<String>,
+    /// With a bucket: adopt a node whose lease has not been renewed for
+    /// this many seconds (0: never; default 600).
+    #[arg(long, value_name = "SECONDS")]
+    pub adopt_after_seconds: Option<u64>,
     /// Check the configuration (file and flags) and exit: 0 when it would
     /// start, 2 with the reason when not. Opens and binds nothing.
     #[arg(long)]

@@ -143,6 +143,7 @@ fn cluster_json(nodes: &[tracekeep_store::ClusterNode]) -> Value {
                 "this_node": node.this_node,
                 "last_write_micros": node.last_write_micros,
                 "last_write_age_ms": node.last_write_micros.map(|at| now_micros.saturating_sub(at) / 1000),
+                "adopted_here": node.adopted_here,
             })
         })
         .collect();

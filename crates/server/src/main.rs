@@ -85,6 +85,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         bucket: (!config.bucket.is_empty()).then(|| config.bucket.clone()),
         bucket_flush_interval: std::time::Duration::from_millis(config.bucket_flush_interval_ms),
         node_id: node_id.clone(),
+        adopt_after: (config.adopt_after_seconds > 0)
+            .then(|| std::time::Duration::from_secs(config.adopt_after_seconds)),
         ..StoreOptions::default()
     };
     let data_dir = config.data_dir.clone();

@@ -28,6 +28,22 @@ const LIST_EVERY: Duration = Duration::from_secs(1);
 /// nodes, a query through a node that did not ingest the trace).
 const PEER_BLOCK_CACHE_BYTES: usize = 16 << 20;
 
+/// How often a node renews its lease and those of the nodes it adopted.
+const LEASE_RENEW_EVERY: Duration = Duration::from_secs(5);
+
+/// What a node needs to adopt a departed node's database: after how long
+/// without a lease renewal a node counts as gone, and how to open its
+/// database for writing (this node's options; a directory of its own under
+/// this node's data directory).
+pub(crate) struct Adoption {
+    /// A node whose lease is this much older than the newest is gone.
+    pub(crate) after: Duration,
+    /// This node's store options (the node ID is replaced).
+    pub(crate) options: StoreOptions,
+    /// This node's data directory: adopted databases' go under `adopted/`.
+    pub(crate) directory: std::path::PathBuf,
+}
+
 /// Another node of the cluster, read-only.
 pub(crate) struct Peer {
     /// Its node ID.
@@ -45,6 +61,11 @@ pub(crate) struct Cluster {
     peers: RwLock<Vec<Arc<Peer>>>,
     /// The last listing failed (said once, not every second).
     listing_failed: AtomicBool,
+    /// Adopting departed nodes' databases; `None`: never.
+    adoption: Option<Adoption>,
+    /// The departed nodes this one adopted, writing their databases (only
+    /// retention's deletes), by node ID.
+    adopted: RwLock<Vec<(String, Arc<Store>)>>,
 }
 
 impl Cluster {
@@ -52,25 +73,128 @@ impl Cluster {
     /// lists the nodes every [`LIST_EVERY`] while the cluster is in use. A
     /// listing runs beside reads, never in their way: a bucket that stops
     /// answering holds up the listing, not the reads of what is cached.
-    pub(crate) fn start(root: BucketRoot, own: String) -> std::io::Result<Arc<Cluster>> {
+    ///
+    /// With `adoption`, the thread also renews this node's lease (and those
+    /// of the nodes it adopted) every few seconds, and adopts the nodes
+    /// whose leases stopped ([`Cluster::adopt_departed`]).
+    pub(crate) fn start(root: BucketRoot, own: String, adoption: Option<Adoption>) -> std::io::Result<Arc<Cluster>> {
         let cluster = Arc::new(Cluster {
             root,
             own,
             peers: RwLock::default(),
             listing_failed: AtomicBool::new(false),
+            adoption,
+            adopted: RwLock::default(),
         });
         let watched = Arc::downgrade(&cluster);
         std::thread::Builder::new()
             .name("tracekeep-cluster".into())
             .spawn(move || {
+                let mut renewed: Option<std::time::Instant> = None;
                 while let Some(cluster) = watched.upgrade() {
+                    if renewed.is_none_or(|at| at.elapsed() >= LEASE_RENEW_EVERY) {
+                        cluster.renew_leases();
+                        renewed = Some(std::time::Instant::now());
+                    }
                     cluster.refresh();
+                    cluster.adopt_departed();
                     drop(cluster);
                     // A period, not a synchronisation: the next listing.
                     std::thread::sleep(LIST_EVERY);
                 }
             })?;
         Ok(cluster)
+    }
+
+    /// The departed nodes this one adopted, by node ID.
+    pub(crate) fn adopted(&self) -> Vec<(String, Arc<Store>)> {
+        match self.adopted.read() {
+            Ok(adopted) => adopted.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Renews this node's lease and its adopted nodes', and lets go of an
+    /// adopted database another process opened since (its node came back,
+    /// or another node adopted it): a write there failed as fenced.
+    fn renew_leases(&self) {
+        if self.adoption.is_none() {
+            return;
+        }
+        if let Err(error) = self.root.renew_lease(&self.own, &self.own) {
+            tracing::warn!(%error, "could not renew this node's lease");
+        }
+        let mut adopted = match self.adopted.write() {
+            Ok(adopted) => adopted,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        adopted.retain(|(node_id, store)| {
+            if store.fenced() {
+                tracing::info!(node = %node_id, "another process opened an adopted node's database: letting it go");
+                return false;
+            }
+            if let Err(error) = self.root.renew_lease(node_id, &self.own) {
+                tracing::warn!(node = %node_id, %error, "could not renew an adopted node's lease");
+            }
+            true
+        });
+    }
+
+    /// Adopts every node whose lease is older than the adoption's `after`
+    /// (or that has none) when this node is the live node of lowest ID: a
+    /// choice every live node makes alike from one listing, without a word
+    /// between them. Adopting renews the node's lease first (so no other
+    /// node adopts it too), then opens its database for writing: its data
+    /// then keeps expiring with this node's retention.
+    fn adopt_departed(&self) {
+        let Some(adoption) = &self.adoption else {
+            return;
+        };
+        let (ages, ids) = match (self.root.lease_ages(), self.root.node_ids()) {
+            (Ok(ages), Ok(ids)) => (ages, ids),
+            _ => return,
+        };
+        let live: std::collections::BTreeSet<&str> = ages
+            .iter()
+            .filter(|(_, behind)| *behind < adoption.after)
+            .map(|(node_id, _)| node_id.as_str())
+            .chain([self.own.as_str()])
+            .collect();
+        if live.first() != Some(&self.own.as_str()) {
+            return;
+        }
+        let held: HashSet<String> = self.adopted().into_iter().map(|(node_id, _)| node_id).collect();
+        for node_id in ids {
+            if live.contains(node_id.as_str()) || held.contains(&node_id) {
+                continue;
+            }
+            if let Err(error) = self.adopt(&node_id, adoption) {
+                tracing::warn!(node = %node_id, %error, "could not adopt a departed node");
+            }
+        }
+    }
+
+    /// Adopts `node_id`: its lease, then its database.
+    fn adopt(&self, node_id: &str, adoption: &Adoption) -> Result<()> {
+        self.root.renew_lease(node_id, &self.own)?;
+        let options = StoreOptions {
+            node_id: node_id.to_owned(),
+            // Its own adoptions are this node's to make.
+            adopt_after: None,
+            ..adoption.options.clone()
+        };
+        let store = Store::open_as(
+            &adoption.directory.join("adopted").join(node_id),
+            options,
+            crate::store::Membership::Adopted,
+        )?;
+        tracing::info!(node = %node_id, "adopted a departed node's database: its data expires with this node's retention");
+        let mut adopted = match self.adopted.write() {
+            Ok(adopted) => adopted,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        adopted.push((node_id.to_owned(), Arc::new(store)));
+        Ok(())
     }
 
     /// This store's node ID.

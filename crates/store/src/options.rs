@@ -62,6 +62,10 @@ pub struct StoreOptions {
     /// . _ -`, not starting with `.`; two processes with one ID fence each
     /// other off (the older one's writes fail).
     pub node_id: String,
+    /// With a bucket: adopt a node whose lease this node has not seen
+    /// renewed for this long (its database is then written by this node,
+    /// so its data keeps expiring); `None`, never. Default 10 minutes.
+    pub adopt_after: Option<std::time::Duration>,
 }
 
 /// The longest node ID, in bytes.
@@ -121,6 +125,7 @@ impl Default for StoreOptions {
             bucket: None,
             bucket_flush_interval: std::time::Duration::from_millis(20),
             node_id: default_node_id(),
+            adopt_after: Some(std::time::Duration::from_secs(600)),
         }
     }
 }
@@ -138,6 +143,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("bucket", &self.bucket)
             .field("bucket_flush_interval", &self.bucket_flush_interval)
             .field("node_id", &self.node_id)
+            .field("adopt_after", &self.adopt_after)
             .finish_non_exhaustive()
     }
 }

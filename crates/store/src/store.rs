@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use tracekeep_proto::{EventKind, TraceEvent, pb, wire};
 
-use crate::cluster::{Cluster, Peer};
+use crate::cluster::{Adoption, Cluster, Peer};
 use crate::doomed;
 use crate::engine::rocks::RocksEngine;
 use crate::engine::slate::{BucketRoot, SlateConfig, SlateEngine};
@@ -191,6 +191,9 @@ pub struct ClusterNode {
     /// it: its newest arrival number, microseconds since the epoch (they
     /// follow its clock); `None` before its first write.
     pub last_write_micros: Option<u64>,
+    /// A departed node the answering node adopted: it writes its database
+    /// (retention's deletes), so its data keeps expiring.
+    pub adopted_here: bool,
 }
 
 /// Arrival numbers below this (the year 2001 in microseconds) were counted
@@ -257,6 +260,15 @@ pub struct Store {
 /// Traces one walk of [`Store::follow_cluster_truncates`] looks at.
 const TRUNCATE_FOLLOW_PASS: usize = 1_000;
 
+/// How a store on a bucket takes part in its cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Membership {
+    /// A node: it reads the other nodes and they read it.
+    Node,
+    /// A departed node's database, written by the node that adopted it.
+    Adopted,
+}
+
 /// Expired traces deleted per commit.
 const EXPIRED_PER_COMMIT: usize = 20;
 
@@ -310,7 +322,13 @@ impl Store {
     /// [`StoreError::NewerFormat`] if a newer tracekeep wrote it, and
     /// [`StoreError::NotAStore`] if the directory holds something else.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
+        Store::open_as(path.as_ref(), options, Membership::Node)
+    }
+
+    /// [`Store::open`], as a node of its bucket's cluster or as a departed
+    /// node's database adopted by another (which reads the cluster itself).
+    pub(crate) fn open_as(path: &Path, options: StoreOptions, membership: Membership) -> Result<Store> {
+        let path = path.to_path_buf();
         std::fs::create_dir_all(&path).map_err(|source| StoreError::Io {
             action: "create data directory",
             path: path.clone(),
@@ -339,14 +357,26 @@ impl Store {
                     });
                 }
                 tso_slot = Some(root.claim_tso_slot(&options.node_id)?);
+                if options.adopt_after.is_some() && matches!(membership, Membership::Node) {
+                    // Before the database exists: a database without a
+                    // lease is a departed node's to the others.
+                    root.renew_lease(&options.node_id, &options.node_id)?;
+                }
                 let engine = SlateEngine::open(root.node_config(&options.node_id, &options, Some(&path)))?;
-                cluster = Some(
-                    Cluster::start(root, options.node_id.clone()).map_err(|source| StoreError::Io {
-                        action: "start the cluster listing thread for",
-                        path: path.clone(),
-                        source,
-                    })?,
-                );
+                let adoption = options.adopt_after.map(|after| Adoption {
+                    after,
+                    options: options.clone(),
+                    directory: path.clone(),
+                });
+                if matches!(membership, Membership::Node) {
+                    cluster = Some(
+                        Cluster::start(root, options.node_id.clone(), adoption).map_err(|source| StoreError::Io {
+                            action: "start the cluster listing thread for",
+                            path: path.clone(),
+                            source,
+                        })?,
+                    );
+                }
                 Arc::new(engine)
             }
             None => Arc::new(RocksEngine::open(&path, &options)?),
@@ -515,13 +545,17 @@ impl Store {
             node_id: cluster.own_node_id().to_owned(),
             this_node: true,
             last_write_micros: arrival_micros(self.counters().next_seq),
+            adopted_here: false,
         }];
+        let adopted: std::collections::HashSet<String> =
+            cluster.adopted().into_iter().map(|(node_id, _)| node_id).collect();
         for peer in cluster.peers() {
             let counters = format::load_counters(&*peer.store.db)?;
             nodes.push(ClusterNode {
                 node_id: peer.node_id.clone(),
                 this_node: false,
                 last_write_micros: arrival_micros(counters.next_seq),
+                adopted_here: adopted.contains(&peer.node_id),
             });
         }
         nodes.sort_by(|a, b| a.node_id.cmp(&b.node_id));
@@ -787,6 +821,20 @@ impl Store {
     /// to a quarter of the store compacts everything (RocksDB before it
     /// returns; a bucket's compaction is submitted and runs beside).
     pub fn expire(&self, retention: std::time::Duration, limit: usize) -> Result<Expiry> {
+        let mut expiry = self.expire_own(retention, limit)?;
+        // The departed nodes this one adopted expire with it.
+        if let Some(cluster) = &self.cluster {
+            for (_, adopted) in cluster.adopted() {
+                let theirs = adopted.expire_own(retention, limit)?;
+                expiry.deleted += theirs.deleted;
+                expiry.more |= theirs.more;
+            }
+        }
+        Ok(expiry)
+    }
+
+    /// [`Store::expire`] of this store's own database.
+    fn expire_own(&self, retention: std::time::Duration, limit: usize) -> Result<Expiry> {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
         }

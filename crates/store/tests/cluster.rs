@@ -437,3 +437,54 @@ fn a_truncate_through_one_node_empties_the_cluster_and_the_others_free_their_cop
         ["t4"]
     );
 }
+
+#[test]
+fn a_departed_nodes_database_is_adopted_by_the_live_node_of_lowest_id_and_keeps_expiring() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = format!("file://{}/bucket", dir.path().display());
+    let minute = 60_000_000_000;
+    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
+    let adopting = |node_id: &str| StoreOptions {
+        bucket: Some(bucket.clone()),
+        bucket_flush_interval: Duration::from_millis(2),
+        node_id: node_id.to_owned(),
+        clock: clock.clone(),
+        adopt_after: Some(Duration::from_secs(2)),
+        ..StoreOptions::default()
+    };
+    {
+        let gone = Store::open(dir.path().join("z"), adopting("node-z")).unwrap();
+        gone.append(vec![job("old", 1)]).unwrap();
+    }
+    // node-z stopped renewing its lease; of the live nodes node-a has the lowest ID.
+    let a = Store::open(dir.path().join("a"), adopting("node-a")).unwrap();
+    let b = Store::open(dir.path().join("b"), adopting("node-b")).unwrap();
+    let adopted_by = |store: &Store| -> bool {
+        store
+            .cluster_nodes()
+            .unwrap()
+            .iter()
+            .any(|node| node.node_id == "node-z" && node.adopted_here)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !adopted_by(&a) {
+        assert!(
+            Instant::now() < deadline,
+            "node-a never adopted node-z: {:?}",
+            a.cluster_nodes()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!adopted_by(&b), "one adopter only");
+    assert_eq!(tsos_once_complete(&b, "old", 1), [1], "still readable everywhere");
+    // node-a's retention expires node-z's data too.
+    clock.0.fetch_add(10 * minute, Ordering::SeqCst);
+    a.append(vec![job("new", 2)]).unwrap();
+    let expiry = a.expire(Duration::from_secs(120), 1_000).unwrap();
+    assert_eq!(expiry.deleted, 1, "node-z's old trace");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.query("old").is_ok() {
+        assert!(Instant::now() < deadline, "node-z's expired trace is still read");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

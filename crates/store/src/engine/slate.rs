@@ -89,6 +89,11 @@ pub(crate) const READER_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// The folder under a cluster's prefix that holds one database per node.
 const NODES_FOLDER: &str = "nodes";
 
+/// The folder under a cluster's prefix whose objects `<node-id>` are the
+/// nodes' leases: rewritten by each live node (or its adopter) every few
+/// seconds, their age is how long ago a node was last heard of.
+const LEASES_FOLDER: &str = "leases";
+
 /// The folder under a cluster's prefix whose objects `<slot>` name the node
 /// holding each TSO slot ([`crate::tso::TSO_SLOTS`]).
 const TSO_SLOTS_FOLDER: &str = "tso-slots";
@@ -230,6 +235,59 @@ impl BucketRoot {
                 message: error.to_string(),
             }),
         }
+    }
+
+    /// Renews node `node_id`'s lease, saying who holds it (the node itself,
+    /// or the node that adopted it).
+    pub(crate) fn renew_lease(&self, node_id: &str, holder: &str) -> Result<()> {
+        use slatedb::object_store::PutPayload;
+        use slatedb::object_store::path::Path as ObjectPath;
+        let (store, path, body) = (
+            self.object_store.clone(),
+            ObjectPath::from(join_prefix(&self.prefix, &format!("{LEASES_FOLDER}/{node_id}"))),
+            holder.to_owned().into_bytes(),
+        );
+        run(&self.handle, async move {
+            store.put_opts(&path, PutPayload::from(body), Default::default()).await
+        })
+        .map_err(|error| StoreError::engine("renewing a node's lease", error))?
+        .map_err(|error| StoreError::Engine {
+            action: "renewing a node's lease",
+            message: error.to_string(),
+        })?;
+        Ok(())
+    }
+
+    /// How long before the newest lease each lease was last written, by
+    /// node ID: one listing, and only the bucket's dates compared, so the
+    /// nodes' clocks do not matter. A live node renews its own every few
+    /// seconds, so the newest is about now.
+    pub(crate) fn lease_ages(&self) -> Result<Vec<(String, Duration)>> {
+        use slatedb::object_store::path::Path as ObjectPath;
+        let (store, folder) = (self.object_store.clone(), join_prefix(&self.prefix, LEASES_FOLDER));
+        let listed = run(&self.handle, async move {
+            store.list_with_delimiter(Some(&ObjectPath::from(folder))).await
+        })
+        .map_err(|error| StoreError::engine("listing the nodes' leases", error))?
+        .map_err(|error| StoreError::Engine {
+            action: "listing the nodes' leases",
+            message: error.to_string(),
+        })?;
+        let newest = listed
+            .objects
+            .iter()
+            .map(|object| object.last_modified.timestamp_millis())
+            .max()
+            .unwrap_or_default();
+        Ok(listed
+            .objects
+            .iter()
+            .filter_map(|object| {
+                let node_id = object.location.filename()?.to_owned();
+                let behind = u64::try_from(newest - object.last_modified.timestamp_millis()).unwrap_or(0);
+                Some((node_id, Duration::from_millis(behind)))
+            })
+            .collect())
     }
 
     /// Whether a database sits at the prefix itself, as versions before
