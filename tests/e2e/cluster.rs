@@ -313,3 +313,45 @@ async fn delete_and_truncate_through_any_node_apply_to_the_whole_cluster() {
     status_once(&node_2, "/events/query?trace_id=own.0", 404);
     assert_eq!(node_2.get("/events/scan").json(), json!([]));
 }
+
+#[tokio::test]
+async fn a_node_killed_for_good_is_adopted_by_another_and_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = cluster_bucket(dir.path());
+    let start = |node_id: &str| {
+        let data = dir.path().join(node_id);
+        Server::start_with(
+            &[
+                "--tracer-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--bucket",
+                &bucket,
+                "--node-id",
+                node_id,
+                "--adopt-after-seconds",
+                "2",
+                "--retention",
+                "7d",
+            ],
+            LogTo::Stderr,
+        )
+    };
+    let gone = start("adopt-z");
+    let mut client = gone.grpc().await;
+    assert!(upload_jobs(&mut client, vec![job("from-z", 1)]).await.result);
+    drop(client);
+    gone.kill9();
+    let survivor = start("adopt-a");
+    let stats = json_once(&survivor, "/api/tracekeep/stats", |stats| {
+        stats["cluster"]["nodes"].as_array().is_some_and(|nodes| {
+            nodes
+                .iter()
+                .any(|node| node["node_id"] == "adopt-z" && node["adopted_here"] == true)
+        })
+    });
+    assert_eq!(stats["cluster"]["node_id"], "adopt-a");
+    assert_eq!(tsos(&survivor.get("/events/query?trace_id=from-z").json()), [1]);
+    assert!(dir.path().join("adopt-a/adopted/adopt-z").is_dir());
+}
