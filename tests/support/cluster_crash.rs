@@ -10,6 +10,10 @@
 //! its traces and runs one operation at a time, and only the operations of
 //! clients on the killed node may be pending. Truncates are left to the
 //! end-to-end suite (`tests/e2e/cluster.rs`).
+//!
+//! On a three-node SeaweedFS (`run-on-seaweedfs.sh --nodes 3`), halfway
+//! through one SeaweedFS node holding the bucket's data is killed for good
+//! too, under the same load; the loop goes on with two.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -83,6 +87,20 @@ fn converged(servers: &[Server], clients: &[ClientModel], report: &mut CrashRepo
     }
 }
 
+/// Kills, for good, a SeaweedFS node holding the bucket's data (not the
+/// first, which runs the S3 gateway) when the bucket is a three-node
+/// SeaweedFS; nothing otherwise.
+fn lose_a_seaweedfs_node(report: &mut CrashReport) {
+    let pids = std::env::var("TRACEKEEP_SEAWEEDFS_NODE_PIDS").unwrap_or_default();
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    if pids.len() != 3 {
+        return;
+    }
+    let victim = crate::seaweedfs::node_holding_volumes(&pids[1..]);
+    crate::seaweedfs::signal_seaweedfs(&victim, "KILL", true);
+    report.seaweedfs_nodes_killed += 1;
+}
+
 /// Runs the loop over `nodes` nodes; the report says what was acknowledged and lost.
 pub async fn cluster_crash_loop(options: &CrashOptions, nodes: usize) -> CrashReport {
     let mut report = CrashReport {
@@ -124,6 +142,7 @@ pub async fn cluster_crash_loop(options: &CrashOptions, nodes: usize) -> CrashRe
                 stop: stop_rx.clone(),
                 progress: progress.clone(),
                 done: done.clone(),
+                tolerate_unavailable: true,
             };
             tasks.push(tokio::spawn(run_client(run, model, grpc)));
         }
@@ -132,6 +151,9 @@ pub async fn cluster_crash_loop(options: &CrashOptions, nodes: usize) -> CrashRe
         progress.reached(target, &done, options.clients).await;
         for _ in 0..rng.below(64) {
             tokio::task::yield_now().await;
+        }
+        if cycle == options.cycles / 2 {
+            lose_a_seaweedfs_node(&mut report);
         }
         let victim = rng.below(nodes as u64) as usize;
         let killed = servers.remove(victim);
@@ -172,6 +194,7 @@ pub async fn cluster_crash_loop(options: &CrashOptions, nodes: usize) -> CrashRe
         report.events_acknowledged += model.acknowledged;
         report.batches_acknowledged += model.batches;
         report.deletes_acknowledged += model.deletes;
+        report.refused_retryably += model.refused_retryably;
     }
     drop(servers);
     // Every node's database, offline: records, order, counters and index agree.

@@ -54,6 +54,11 @@ pub struct CrashReport {
     /// Checks whose scan listed a client's traces out of first-seen order
     /// (with `order_is_approximate`).
     pub order_deviations: u64,
+    /// SeaweedFS nodes killed for good under the load (a cluster's loop on
+    /// a three-node SeaweedFS).
+    pub seaweedfs_nodes_killed: u64,
+    /// Operations refused retryably meanwhile (checked as in flight).
+    pub refused_retryably: u64,
     pub problems: Vec<String>,
 }
 
@@ -63,7 +68,7 @@ impl std::fmt::Display for CrashReport {
             f,
             "cycles {}, events acknowledged {}, events lost {}, batches acknowledged {}, \
              operations in flight at kill {}, deletes {}, truncates {}, kills racing a truncate {}, \
-             data directories deleted {}, scans out of first-seen order {}, problems {}",
+             data directories deleted {}, scans out of first-seen order {}, SeaweedFS nodes killed {}, refused retryably {}, problems {}",
             self.cycles,
             self.events_acknowledged,
             self.events_lost,
@@ -74,6 +79,8 @@ impl std::fmt::Display for CrashReport {
             self.kills_racing_truncate,
             self.local_dirs_deleted,
             self.order_deviations,
+            self.seaweedfs_nodes_killed,
+            self.refused_retryably,
             self.problems.len()
         )
     }
@@ -122,6 +129,9 @@ pub(crate) struct ClientModel {
     pub(crate) acknowledged: u64,
     pub(crate) batches: u64,
     pub(crate) deletes: u64,
+    /// Operations refused retryably (the bucket did not confirm in time),
+    /// left pending: they may have been stored.
+    pub(crate) refused_retryably: u64,
     /// The highest TSO this client was issued; the next must be above it.
     pub(crate) max_tso: i64,
 }
@@ -179,6 +189,9 @@ pub(crate) struct ClientRun {
     pub(crate) stop: watch::Receiver<bool>,
     pub(crate) progress: std::sync::Arc<Progress>,
     pub(crate) done: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// A retryable refusal (a bucket node lost) ends the client's cycle with
+    /// its operation pending instead of being a problem.
+    pub(crate) tolerate_unavailable: bool,
 }
 
 pub(crate) async fn run_client(
@@ -195,6 +208,7 @@ pub(crate) async fn run_client(
         stop,
         progress,
         done,
+        tolerate_unavailable,
     } = run;
     let _done = DoneGuard(done, progress.clone());
     let mut problems = Vec::new();
@@ -214,6 +228,10 @@ pub(crate) async fn run_client(
                     entry.committed.clear();
                     entry.pending = None;
                     model.deletes += 1;
+                }
+                Some(response) if tolerate_unavailable && response.status == 503 => {
+                    model.refused_retryably += 1;
+                    break;
                 }
                 Some(response) => problems.push(format!("delete {trace}: {} {}", response.status, response.body)),
                 None => break,
@@ -310,6 +328,10 @@ pub(crate) async fn run_client(
                     if was_empty {
                         model.mark_seen(&trace);
                     }
+                }
+                Ok(reply) if tolerate_unavailable && reply.get_ref().msg.contains("unavailable") => {
+                    model.refused_retryably += 1;
+                    break;
                 }
                 Ok(reply) => {
                     problems.push(format!("upload to {trace} refused: {}", reply.get_ref().msg));
@@ -624,6 +646,7 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
                 stop: stop_rx.clone(),
                 progress: progress.clone(),
                 done: done.clone(),
+                tolerate_unavailable: false,
             };
             tasks.push(tokio::spawn(run_client(run, model, grpc)));
         }

@@ -4,5 +4,6 @@
 pub mod cluster_crash;
 pub mod crash;
 pub mod harness;
+pub mod seaweedfs;
 pub mod soak;
 pub mod zipkin;
