@@ -746,20 +746,12 @@ impl Store {
         if trace_id.is_empty() || trace_id.len() > MAX_TRACE_ID_LEN {
             return Ok(false);
         }
-        let elsewhere = match self.cluster_peers() {
-            Some((own_id, peers)) => {
-                let members = members(own_id, self, &peers);
-                members
-                    .iter()
-                    .filter(|(node_id, _)| *node_id != own_id)
-                    .any(|(_, store)| {
-                        store
-                            .read_events(trace_id, None, &*store.db)
-                            .is_ok_and(|events| !events.is_empty())
-                    })
-            }
-            None => false,
-        };
+        // A start entry is there exactly while a node holds events of it.
+        let elsewhere = self.cluster_peers().is_some_and(|(_, peers)| {
+            peers
+                .iter()
+                .any(|peer| reads::read_start(&*peer.store.db, trace_id).is_ok_and(|start| start.is_some()))
+        });
         match self.submit(Op::Delete(trace_id.to_owned()))? {
             Outcome::Deleted(existed) => Ok(existed || elsewhere),
             other => Err(unexpected_outcome("delete", other)),

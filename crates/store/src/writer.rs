@@ -1066,27 +1066,21 @@ fn put_cluster_mark(context: &WriterContext, state: &WriterState, batch: &mut dy
 }
 
 fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> Result<Outcome> {
-    if context.cluster_marks {
-        // First, for every node's copy (this one's too, should the removal
-        // below not happen: reads that merge the nodes honour the mark).
-        let mut batch = context
-            .db
-            .batch(0)
-            .map_err(|error| StoreError::engine("deleting", error))?;
-        put_cluster_mark(context, state, &mut *batch, &keys::deleted_key(trace_id));
-        let counters = state.counters.clone();
-        write_durably(context, state, batch, counters)?;
-    }
-    let Some(doomed) = doomed::doomed_trace(&*context.db, trace_id)? else {
-        return Ok(Outcome::Deleted(false));
+    // In a cluster the mark goes in the same commit, for every node's copy,
+    // also when this node holds none.
+    let mark = context.cluster_marks.then(|| keys::deleted_key(trace_id));
+    let found = match doomed::doomed_trace(&*context.db, trace_id)? {
+        Some(doomed) => {
+            let prefix = keys::event_prefix(doomed.first_seq, trace_id);
+            let end = keys::prefix_end(&prefix);
+            DoomedTraces {
+                event_ranges: vec![(prefix, end)],
+                traces: vec![(trace_id.to_owned(), doomed)],
+            }
+        }
+        None => DoomedTraces::default(),
     };
-    let prefix = keys::event_prefix(doomed.first_seq, trace_id);
-    let end = keys::prefix_end(&prefix);
-    let found = DoomedTraces {
-        event_ranges: vec![(prefix, end)],
-        traces: vec![(trace_id.to_owned(), doomed)],
-    };
-    let deleted = remove_traces(context, state, found, Wait::Durable)?;
+    let deleted = remove_traces(context, state, found, Wait::Durable, mark.as_deref())?;
     Ok(Outcome::Deleted(deleted > 0))
 }
 
@@ -1109,19 +1103,30 @@ fn expire(
     before_seq: u64,
 ) -> Result<Outcome> {
     let found = doomed::doomed_in_order(&*context.db, traces, before_seq)?;
-    remove_traces(context, state, found, Wait::Applied).map(Outcome::Expired)
+    remove_traces(context, state, found, Wait::Applied, None).map(Outcome::Expired)
 }
 
 /// Deletes, in one commit, the traces found doomed and their events;
 /// returns how many.
-fn remove_traces(context: &WriterContext, state: &mut WriterState, found: DoomedTraces, wait: Wait) -> Result<u64> {
-    if found.traces.is_empty() {
+/// Removes `found` in one commit, with a cluster mark under `mark` when given
+/// (written even when `found` is empty).
+fn remove_traces(
+    context: &WriterContext,
+    state: &mut WriterState,
+    found: DoomedTraces,
+    wait: Wait,
+    mark: Option<&[u8]>,
+) -> Result<u64> {
+    if found.traces.is_empty() && mark.is_none() {
         return Ok(0);
     }
     let mut batch = context
         .db
         .batch(0)
         .map_err(|error| StoreError::engine("deleting traces", error))?;
+    if let Some(key) = mark {
+        put_cluster_mark(context, state, &mut *batch, key);
+    }
     let mut counters = state.counters.clone();
     for (from, to) in &found.event_ranges {
         batch.delete_range(from, to);
