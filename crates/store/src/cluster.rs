@@ -86,21 +86,33 @@ impl Cluster {
             adoption,
             adopted: RwLock::default(),
         });
+        // A lease is renewed at least four times within the adoption's
+        // `after`, so a live node never looks departed however short that is.
+        let renew_every = cluster
+            .adoption
+            .as_ref()
+            .map_or(LEASE_RENEW_EVERY, |adoption| LEASE_RENEW_EVERY.min(adoption.after / 4));
+        let pause = LIST_EVERY.min(renew_every);
         let watched = Arc::downgrade(&cluster);
         std::thread::Builder::new()
             .name("tracekeep-cluster".into())
             .spawn(move || {
                 let mut renewed: Option<std::time::Instant> = None;
                 while let Some(cluster) = watched.upgrade() {
-                    if renewed.is_none_or(|at| at.elapsed() >= LEASE_RENEW_EVERY) {
+                    if renewed.is_none_or(|at| at.elapsed() >= renew_every) {
                         cluster.renew_leases();
                         renewed = Some(std::time::Instant::now());
                     }
-                    cluster.refresh();
-                    cluster.adopt_departed();
+                    if let Some(ids) = cluster.refresh()
+                        && cluster.adopt_departed(&ids)
+                    {
+                        // Opening a database takes a while: renew at once.
+                        cluster.renew_leases();
+                        renewed = Some(std::time::Instant::now());
+                    }
                     drop(cluster);
                     // A period, not a synchronisation: the next listing.
-                    std::thread::sleep(LIST_EVERY);
+                    std::thread::sleep(pause);
                 }
             })?;
         Ok(cluster)
@@ -146,13 +158,14 @@ impl Cluster {
     /// between them. Adopting renews the node's lease first (so no other
     /// node adopts it too), then opens its database for writing: its data
     /// then keeps expiring with this node's retention.
-    fn adopt_departed(&self) {
+    /// `ids` are the nodes with a database, as [`Cluster::refresh`] listed
+    /// them. Returns whether it tried to adopt any.
+    fn adopt_departed(&self, ids: &[String]) -> bool {
         let Some(adoption) = &self.adoption else {
-            return;
+            return false;
         };
-        let (ages, ids) = match (self.root.lease_ages(), self.root.node_ids()) {
-            (Ok(ages), Ok(ids)) => (ages, ids),
-            _ => return,
+        let Ok(ages) = self.root.lease_ages() else {
+            return false;
         };
         let live: std::collections::BTreeSet<&str> = ages
             .iter()
@@ -161,17 +174,20 @@ impl Cluster {
             .chain([self.own.as_str()])
             .collect();
         if live.first() != Some(&self.own.as_str()) {
-            return;
+            return false;
         }
         let held: HashSet<String> = self.adopted().into_iter().map(|(node_id, _)| node_id).collect();
+        let mut tried = false;
         for node_id in ids {
-            if live.contains(node_id.as_str()) || held.contains(&node_id) {
+            if live.contains(node_id.as_str()) || held.contains(node_id) {
                 continue;
             }
-            if let Err(error) = self.adopt(&node_id, adoption) {
+            tried = true;
+            if let Err(error) = self.adopt(node_id, adoption) {
                 tracing::warn!(node = %node_id, %error, "could not adopt a departed node");
             }
         }
+        tried
     }
 
     /// Adopts `node_id`: its lease, then its database.
@@ -210,10 +226,11 @@ impl Cluster {
         }
     }
 
-    /// Lists the nodes and opens a reader for each new one. A node whose
-    /// database cannot be opened yet (it is being created) is tried again
-    /// at the next listing.
-    fn refresh(&self) {
+    /// Lists the nodes and opens a reader for each new one; returns the
+    /// nodes listed, `None` when the listing failed. A node whose database
+    /// cannot be opened yet (it is being created) is tried again at the
+    /// next listing.
+    fn refresh(&self) -> Option<Vec<String>> {
         let ids = match self.root.node_ids() {
             Ok(ids) => {
                 if self.listing_failed.swap(false, Ordering::Relaxed) {
@@ -225,21 +242,24 @@ impl Cluster {
                 if !self.listing_failed.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%error, "could not list the cluster's nodes; reading the nodes known already");
                 }
-                return;
+                return None;
             }
         };
         let known: HashSet<String> = match self.peers.read() {
             Ok(peers) => peers.iter().map(|peer| peer.node_id.clone()).collect(),
             Err(poisoned) => poisoned.into_inner().iter().map(|peer| peer.node_id.clone()).collect(),
         };
-        for node_id in ids {
-            if node_id == self.own || known.contains(&node_id) {
+        for node_id in &ids {
+            if *node_id == self.own || known.contains(node_id) {
                 continue;
             }
-            match self.open_peer(&node_id) {
+            match self.open_peer(node_id) {
                 Ok(store) => {
                     tracing::info!(node = %node_id, "reading another node of the cluster");
-                    let peer = Arc::new(Peer { node_id, store });
+                    let peer = Arc::new(Peer {
+                        node_id: node_id.clone(),
+                        store,
+                    });
                     let mut peers = match self.peers.write() {
                         Ok(peers) => peers,
                         Err(poisoned) => poisoned.into_inner(),
@@ -252,6 +272,7 @@ impl Cluster {
                 }
             }
         }
+        Some(ids)
     }
 
     fn open_peer(&self, node_id: &str) -> Result<Store> {
