@@ -157,19 +157,33 @@ impl BucketRoot {
         }
     }
 
+    /// Runs `task` with the bucket on this root's runtime and waits for it;
+    /// a failure is a [`StoreError::Engine`] saying `action`.
+    fn ask<T, F>(&self, action: &'static str, task: impl FnOnce(Arc<dyn ObjectStore>) -> F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = slatedb::object_store::Result<T>> + Send + 'static,
+    {
+        run(&self.handle, task(self.object_store.clone()))
+            .map_err(|error| StoreError::engine(action, error))?
+            .map_err(|error| StoreError::Engine {
+                action,
+                message: error.to_string(),
+            })
+    }
+
+    /// One level of the bucket under `folder` of the prefix.
+    fn list(&self, folder: &str, action: &'static str) -> Result<slatedb::object_store::ListResult> {
+        let folder = slatedb::object_store::path::Path::from(join_prefix(&self.prefix, folder));
+        self.ask(
+            action,
+            |store| async move { store.list_with_delimiter(Some(&folder)).await },
+        )
+    }
+
     /// The nodes that have a database here, by ID, sorted.
     pub(crate) fn node_ids(&self) -> Result<Vec<String>> {
-        let (store, folder) = (self.object_store.clone(), join_prefix(&self.prefix, NODES_FOLDER));
-        let listed = run(&self.handle, async move {
-            store
-                .list_with_delimiter(Some(&slatedb::object_store::path::Path::from(folder)))
-                .await
-        })
-        .map_err(|error| StoreError::engine("listing the cluster's nodes", error))?
-        .map_err(|error| StoreError::Engine {
-            action: "listing the cluster's nodes",
-            message: error.to_string(),
-        })?;
+        let listed = self.list(NODES_FOLDER, "listing the cluster's nodes")?;
         let mut ids: Vec<String> = listed
             .common_prefixes
             .iter()
@@ -187,12 +201,8 @@ impl BucketRoot {
     pub(crate) fn claim_tso_slot(&self, node_id: &str) -> Result<u32> {
         use slatedb::object_store::path::Path as ObjectPath;
         use slatedb::object_store::{Error as ObjectError, GetOptions, PutMode, PutPayload};
-        let (store, folder, node) = (
-            self.object_store.clone(),
-            join_prefix(&self.prefix, TSO_SLOTS_FOLDER),
-            node_id.to_owned(),
-        );
-        let claimed = run(&self.handle, async move {
+        let (folder, node) = (join_prefix(&self.prefix, TSO_SLOTS_FOLDER), node_id.to_owned());
+        let claimed = self.ask("claiming the node's TSO slot", |store| async move {
             let listed = store
                 .list_with_delimiter(Some(&ObjectPath::from(folder.clone())))
                 .await?;
@@ -222,19 +232,11 @@ impl BucketRoot {
                 }
             }
             Ok(None)
+        })?;
+        claimed.ok_or_else(|| StoreError::InvalidBucket {
+            url: self.url.clone(),
+            reason: format!("every one of the {} TSO slots is held by a node", crate::tso::TSO_SLOTS),
         })
-        .map_err(|error| StoreError::engine("claiming the node's TSO slot", error))?;
-        match claimed {
-            Ok(Some(slot)) => Ok(slot),
-            Ok(None) => Err(StoreError::InvalidBucket {
-                url: self.url.clone(),
-                reason: format!("every one of the {} TSO slots is held by a node", crate::tso::TSO_SLOTS),
-            }),
-            Err(error) => Err(StoreError::Engine {
-                action: "claiming the node's TSO slot",
-                message: error.to_string(),
-            }),
-        }
     }
 
     /// Renews node `node_id`'s lease, saying who holds it (the node itself,
@@ -242,18 +244,10 @@ impl BucketRoot {
     pub(crate) fn renew_lease(&self, node_id: &str, holder: &str) -> Result<()> {
         use slatedb::object_store::PutPayload;
         use slatedb::object_store::path::Path as ObjectPath;
-        let (store, path, body) = (
-            self.object_store.clone(),
-            ObjectPath::from(join_prefix(&self.prefix, &format!("{LEASES_FOLDER}/{node_id}"))),
-            holder.to_owned().into_bytes(),
-        );
-        run(&self.handle, async move {
-            store.put_opts(&path, PutPayload::from(body), Default::default()).await
-        })
-        .map_err(|error| StoreError::engine("renewing a node's lease", error))?
-        .map_err(|error| StoreError::Engine {
-            action: "renewing a node's lease",
-            message: error.to_string(),
+        let path = ObjectPath::from(join_prefix(&self.prefix, &format!("{LEASES_FOLDER}/{node_id}")));
+        let body = PutPayload::from(holder.to_owned().into_bytes());
+        self.ask("renewing a node's lease", |store| async move {
+            store.put_opts(&path, body, Default::default()).await
         })?;
         Ok(())
     }
@@ -263,16 +257,7 @@ impl BucketRoot {
     /// nodes' clocks do not matter. A live node renews its own every few
     /// seconds, so the newest is about now.
     pub(crate) fn lease_ages(&self) -> Result<Vec<(String, Duration)>> {
-        use slatedb::object_store::path::Path as ObjectPath;
-        let (store, folder) = (self.object_store.clone(), join_prefix(&self.prefix, LEASES_FOLDER));
-        let listed = run(&self.handle, async move {
-            store.list_with_delimiter(Some(&ObjectPath::from(folder))).await
-        })
-        .map_err(|error| StoreError::engine("listing the nodes' leases", error))?
-        .map_err(|error| StoreError::Engine {
-            action: "listing the nodes' leases",
-            message: error.to_string(),
-        })?;
+        let listed = self.list(LEASES_FOLDER, "listing the nodes' leases")?;
         let newest = listed
             .objects
             .iter()
@@ -293,18 +278,7 @@ impl BucketRoot {
     /// Whether a database sits at the prefix itself, as versions before
     /// node folders (2026-12-07) wrote it.
     pub(crate) fn holds_unnamed_store(&self) -> Result<bool> {
-        let (store, folder) = (self.object_store.clone(), join_prefix(&self.prefix, "manifest"));
-        let listed = run(&self.handle, async move {
-            store
-                .list_with_delimiter(Some(&slatedb::object_store::path::Path::from(folder)))
-                .await
-        })
-        .map_err(|error| StoreError::engine("listing the bucket", error))?
-        .map_err(|error| StoreError::Engine {
-            action: "listing the bucket",
-            message: error.to_string(),
-        })?;
-        Ok(!listed.objects.is_empty())
+        Ok(!self.list("manifest", "listing the bucket")?.objects.is_empty())
     }
 }
 
