@@ -323,21 +323,8 @@ async fn cluster_losing_one_of_three_bucket_nodes_under_load_loses_nothing_on_an
     let bucket = bucket_for(&dir.path().join("cluster")).unwrap();
     let nodes: Vec<Server> = (1..=3)
         .map(|at| {
-            let data = dir.path().join(format!("node-{at}"));
             let node_id = format!("node-{at}");
-            Server::start_with(
-                &[
-                    "--tracer-addr",
-                    "127.0.0.1:0",
-                    "--data-dir",
-                    data.to_str().unwrap(),
-                    "--bucket",
-                    &bucket,
-                    "--node-id",
-                    &node_id,
-                ],
-                LogTo::Stderr,
-            )
+            Server::start_node(&dir.path().join(&node_id), &bucket, &node_id, &[])
         })
         .collect();
     let mut loads = Vec::new();

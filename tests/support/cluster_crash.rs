@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use crate::crash::{
     ClientModel, ClientRun, CrashOptions, CrashReport, Progress, Rng, check, client_models, run_client, stored_ids,
 };
-use crate::harness::{LogTo, Server, bucket_for};
+use crate::harness::{Server, bucket_for};
 
 /// How long the nodes may take to read each other after a restart.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
@@ -35,22 +35,12 @@ fn node_dir(data_dir: &Path, at: usize) -> PathBuf {
 }
 
 fn start_node(data_dir: &Path, bucket: &str, at: usize) -> Server {
-    let dir = node_dir(data_dir, at);
     let node_id = format!("node-{at}");
-    Server::start_with(
-        &[
-            "--tracer-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--bucket",
-            bucket,
-            "--node-id",
-            &node_id,
-            "--bucket-flush-interval-ms",
-            "2",
-        ],
-        LogTo::Stderr,
+    Server::start_node(
+        &node_dir(data_dir, at),
+        bucket,
+        &node_id,
+        &["--bucket-flush-interval-ms", "2"],
     )
 }
 
@@ -200,22 +190,7 @@ pub async fn cluster_crash_loop(options: &CrashOptions, nodes: usize) -> CrashRe
     // Every node's database, offline: records, order, counters and index agree.
     for at in 0..nodes {
         let node = format!("{}/nodes/node-{at}", bucket.trim_end_matches('/'));
-        let verify = std::process::Command::new(crate::harness::binary("tracekeep-dump"))
-            .arg("verify")
-            .arg(&node)
-            .stdin(std::process::Stdio::null())
-            .output();
-        match verify {
-            Ok(output) if output.status.success() => {}
-            Ok(output) => report.problems.push(format!(
-                "tracekeep-dump verify {node}: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )),
-            Err(error) => report
-                .problems
-                .push(format!("running tracekeep-dump verify failed: {error}")),
-        }
+        crate::crash::verify_offline(&node, &mut report);
     }
     report
 }

@@ -684,15 +684,22 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
     // The whole store, offline, after every kill: records, first-seen order,
     // counters and the span index all agree with what is stored.
     let store = crate::harness::bucket_for(&options.data_dir).unwrap_or_else(|| options.data_dir.display().to_string());
+    verify_offline(&store, &mut report);
+    report
+}
+
+/// `tracekeep-dump verify` of the store at `location` (a directory or a
+/// bucket URL), after the last cycle; what it finds goes to `report`.
+pub(crate) fn verify_offline(location: &str, report: &mut CrashReport) {
     let verify = std::process::Command::new(crate::harness::binary("tracekeep-dump"))
         .arg("verify")
-        .arg(&store)
+        .arg(location)
         .stdin(std::process::Stdio::null())
         .output();
     match verify {
         Ok(output) if output.status.success() => {}
         Ok(output) => report.problems.push(format!(
-            "tracekeep-dump verify after the last cycle: {}{}",
+            "tracekeep-dump verify {location} after the last cycle: {}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         )),
@@ -700,5 +707,4 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
             .problems
             .push(format!("running tracekeep-dump verify failed: {error}")),
     }
-    report
 }

@@ -111,6 +111,25 @@ impl Server {
         Server::start_with(&all, LogTo::Stderr)
     }
 
+    /// Starts node `node_id` of the cluster on `bucket`, with data directory
+    /// `data`, on a free loopback port, plus `args`. Its `--bucket` comes
+    /// after the harness's own for the data directory, so it wins.
+    pub fn start_node(data: &Path, bucket: &str, node_id: &str, args: &[&str]) -> Server {
+        let data = data.to_str().unwrap();
+        let mut all = vec![
+            "--tracer-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--bucket",
+            bucket,
+            "--node-id",
+            node_id,
+        ];
+        all.extend_from_slice(args);
+        Server::start_with(&all, LogTo::Stderr)
+    }
+
     /// Starts the server with exactly `args` (and, when the suite runs on a
     /// bucket, `--bucket` for its `--data-dir`), waiting for it to answer `/status`.
     pub fn start_with(args: &[&str], log: LogTo) -> Server {
@@ -267,28 +286,12 @@ impl Server {
 
     /// Waits (up to the harness's deadline) for the server to exit by
     /// itself; returns the exit status and every line it wrote to stderr.
-    pub fn wait_exit(mut self) -> (ExitStatus, Vec<String>) {
-        let mut child = self.child.take().unwrap();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut lines = std::mem::take(&mut *self.seen.lock().unwrap());
-                lines.extend(self.stderr.iter());
-                return (status, lines);
-            }
-            assert!(started.elapsed() < DEADLINE, "the server did not exit");
-            self.pump(Duration::from_millis(50));
-        }
+    pub fn wait_exit(self) -> (ExitStatus, Vec<String>) {
+        self.exit_status("the server did not exit")
     }
 
-    /// SIGTERM, then waits for the exit; returns the exit status and every
-    /// line the server wrote to stderr.
-    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+    /// Waits for the exit, failing with `what` at the deadline.
+    fn exit_status(mut self, what: &str) -> (ExitStatus, Vec<String>) {
         let mut child = self.child.take().unwrap();
         let started = Instant::now();
         loop {
@@ -298,9 +301,20 @@ impl Server {
                 lines.extend(self.stderr.iter());
                 return (status, lines);
             }
-            assert!(started.elapsed() < DEADLINE, "the server did not stop on SIGTERM");
+            assert!(started.elapsed() < DEADLINE, "{what}");
             self.pump(Duration::from_millis(50));
         }
+    }
+
+    /// SIGTERM, then waits for the exit; returns the exit status and every
+    /// line the server wrote to stderr.
+    pub fn terminate(self) -> (ExitStatus, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.exit_status("the server did not stop on SIGTERM")
     }
 }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tracekeep_e2e::harness::{LogTo, Server, bucket_for, upload_jobs};
+use tracekeep_e2e::harness::{Server, bucket_for, upload_jobs};
 
 use crate::ingest::{BucketTotals, Measured, Workload, through_server, trace_id};
 use crate::percentiles;
@@ -21,25 +21,11 @@ const QUERIES: usize = 300;
 /// Uploads timed from one node's acknowledgement to another node's read.
 const STALENESS_PROBES: usize = 30;
 
-/// Node `at` of the cluster on `bucket`, with its data directory in `dir`.
+/// Node `at` of the cluster on `bucket`, with its data directory in `dir`
+/// (the harness adds `TRACEKEEP_TEST_BUCKET_FLUSH_MS` as for any server).
 fn start_node(dir: &std::path::Path, bucket: &str, at: usize) -> Server {
-    let data = dir.join(format!("node-{at}"));
     let node_id = format!("node-{at}");
-    let mut args = vec![
-        "--tracer-addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap_or_default(),
-        "--bucket",
-        bucket,
-        "--node-id",
-        &node_id,
-    ];
-    let interval = std::env::var("TRACEKEEP_TEST_BUCKET_FLUSH_MS").ok();
-    if let Some(interval) = &interval {
-        args.extend(["--bucket-flush-interval-ms", interval]);
-    }
-    Server::start_with(&args, LogTo::Stderr)
+    Server::start_node(&dir.join(&node_id), bucket, &node_id, &[])
 }
 
 pub async fn run(ingest_for: Duration) -> anyhow::Result<()> {
