@@ -24,41 +24,54 @@ fn node(dir: &Path, bucket: &str, node_id: &str) -> Server {
 
 /// Node `node_id` of the cluster on `bucket`, with data directory `data`.
 fn node_in(data: &Path, bucket: &str, node_id: &str) -> Server {
-    Server::start_with(
-        &[
-            "--tracer-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            // After the harness's own `--bucket` for the data directory: this one wins.
-            "--bucket",
-            bucket,
-            "--bucket-flush-interval-ms",
-            "2",
-            "--node-id",
-            node_id,
-        ],
-        LogTo::Stderr,
-    )
+    Server::start_node(data, bucket, node_id, &["--bucket-flush-interval-ms", "2"])
 }
 
-/// The TSOs `/events/query` answers for `trace_id` through `server` once it
-/// reads `expected` events (another node's uploads reach it at its next
-/// poll of the bucket, a quarter of a second), or at a deadline.
-fn tsos_once_complete(server: &Server, trace_id: &str, expected: usize) -> Vec<i64> {
+/// The answer to `GET path` from `server` once `done` holds of it, or the
+/// last one at a deadline: another node's uploads reach a node at its next
+/// poll of the bucket (every quarter of a second), so tests wait for a
+/// state, paced by the server's log.
+fn response_once(server: &Server, path: &str, done: impl Fn(&HttpResponse) -> bool) -> HttpResponse {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let response = server.get(&format!("/events/query?trace_id={trace_id}"));
-        let found = if response.status == 200 {
-            tsos(&response.json())
-        } else {
-            Vec::new()
-        };
-        if found.len() >= expected || Instant::now() > deadline {
-            return found;
+        let response = server.get(path);
+        if done(&response) || Instant::now() > deadline {
+            return response;
         }
         server.pace();
     }
+}
+
+/// The TSOs `/events/query` answers for `trace_id` through `server` once it
+/// reads `expected` events, or at the deadline.
+fn tsos_once_complete(server: &Server, trace_id: &str, expected: usize) -> Vec<i64> {
+    let stored = |response: &HttpResponse| {
+        if response.status == 200 {
+            tsos(&response.json())
+        } else {
+            Vec::new()
+        }
+    };
+    let path = format!("/events/query?trace_id={trace_id}");
+    stored(&response_once(server, &path, |response| {
+        stored(response).len() >= expected
+    }))
+}
+
+/// `path` of `server` as JSON once it answers 200 and `done` holds of it
+/// (not found yet is what a read before the poll answers); fails at the
+/// deadline.
+fn json_once(server: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let ready = |response: &HttpResponse| response.status == 200 && done(&response.json());
+    let response = response_once(server, path, ready);
+    assert!(ready(&response), "{path}: {} {}", response.status, response.body);
+    response.json()
+}
+
+/// Waits (up to the deadline) for `path` of `server` to answer `status`.
+fn status_once(server: &Server, path: &str, status: u16) {
+    let response = response_once(server, path, |response| response.status == status);
+    assert_eq!(response.status, status, "{path}: {}", response.body);
 }
 
 #[tokio::test]
@@ -135,24 +148,6 @@ fn post_json(server: &Server, path: &str, body: &Value) -> HttpResponse {
         &[("Content-Type", "application/json")],
         body.to_string().as_bytes(),
     )
-}
-
-/// `path` of `server` as JSON once it answers 200 and `done` holds of it
-/// (another node's uploads reach it at its next poll of the bucket); fails
-/// at a deadline.
-fn json_once(server: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let response = server.get(path);
-        // Not found yet is what a read before the poll answers.
-        let value = (response.status == 200).then(|| response.json());
-        match value {
-            Some(value) if done(&value) => return value,
-            _ if Instant::now() > deadline => panic!("{path}: {} {}", response.status, response.body),
-            _ => {}
-        }
-        server.pace();
-    }
 }
 
 #[test]
@@ -246,24 +241,6 @@ async fn a_second_server_with_the_same_node_id_fences_off_the_first_which_stops(
     assert_eq!(second.get("/events/query?trace_id=late").status, 404);
 }
 
-/// Waits (up to a deadline) for `path` of `server` to answer `status`.
-fn status_once(server: &Server, path: &str, status: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let response = server.get(path);
-        if response.status == status {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path}: {} {}",
-            response.status,
-            response.body
-        );
-        server.pace();
-    }
-}
-
 #[tokio::test]
 async fn delete_and_truncate_through_any_node_apply_to_the_whole_cluster() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,24 +296,8 @@ async fn a_node_killed_for_good_is_adopted_by_another_and_stays_readable() {
     let dir = tempfile::tempdir().unwrap();
     let bucket = cluster_bucket(dir.path());
     let start = |node_id: &str| {
-        let data = dir.path().join(node_id);
-        Server::start_with(
-            &[
-                "--tracer-addr",
-                "127.0.0.1:0",
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--bucket",
-                &bucket,
-                "--node-id",
-                node_id,
-                "--adopt-after-seconds",
-                "2",
-                "--retention",
-                "7d",
-            ],
-            LogTo::Stderr,
-        )
+        let args = ["--adopt-after-seconds", "2", "--retention", "7d"];
+        Server::start_node(&dir.path().join(node_id), &bucket, node_id, &args)
     };
     let gone = start("adopt-z");
     let mut client = gone.grpc().await;

@@ -43,25 +43,41 @@ fn node(bucket: &str, dir: &std::path::Path, node_id: &str, clock: &Arc<Settable
     Store::open(dir, options).unwrap()
 }
 
-/// The TSOs of `trace_id`'s events as `store` reads them, waiting (up to a
-/// deadline) until it reads `expected` events: another node's writes reach
-/// a reader at its next poll of the bucket.
-fn tsos_once_complete(store: &Store, trace_id: &str, expected: usize) -> Vec<i64> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// What `read` reads once `done` holds of it, polled every 50 ms, or its
+/// last reading after `within`: another node's writes reach a reader at its
+/// next poll of the bucket (every 250 ms), so tests wait for a state, up to
+/// a deadline.
+fn eventually<T>(within: Duration, mut read: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + within;
     loop {
-        let events = match store.query(trace_id) {
-            Ok(events) => events,
-            Err(StoreError::TraceNotFound { .. }) => Vec::new(),
-            Err(error) => panic!("query {trace_id}: {error}"),
-        };
-        if events.len() >= expected || Instant::now() > deadline {
-            return events
-                .iter()
-                .map(|stored| stored.event.base().map_or(-1, |base| base.tso))
-                .collect();
+        let value = read();
+        if done(&value) || Instant::now() > deadline {
+            return value;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// How long a test waits for the nodes to read each other.
+const WITHIN: Duration = Duration::from_secs(30);
+
+/// The TSOs of `trace_id`'s events as `store` reads them, once it reads
+/// `expected` events (or at the deadline).
+fn tsos_once_complete(store: &Store, trace_id: &str, expected: usize) -> Vec<i64> {
+    let read = || match store.query(trace_id) {
+        Ok(events) => events
+            .iter()
+            .map(|stored| stored.event.base().map_or(-1, |base| base.tso))
+            .collect(),
+        Err(StoreError::TraceNotFound { .. }) => Vec::new(),
+        Err(error) => panic!("query {trace_id}: {error}"),
+    };
+    eventually(WITHIN, read, |tsos: &Vec<i64>| tsos.len() >= expected)
+}
+
+/// Whether `store` no longer finds `trace_id`, waiting up to the deadline.
+fn gone_once_marked(store: &Store, trace_id: &str) -> bool {
+    eventually(WITHIN, || store.query(trace_id).is_err(), |gone| *gone)
 }
 
 #[test]
@@ -146,8 +162,7 @@ fn a_node_id_that_cannot_name_a_folder_is_refused() {
 /// Every trace of `store`'s cluster by cursor pages of `limit`, with the
 /// TSOs of its events, waiting (up to a deadline) until it sees `traces`.
 fn scan_all(store: &Store, limit: u64, traces: usize) -> Vec<(String, Vec<i64>)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let read = || {
         let mut all = Vec::new();
         let mut after = None;
         loop {
@@ -166,14 +181,11 @@ fn scan_all(store: &Store, limit: u64, traces: usize) -> Vec<(String, Vec<i64>)>
             }));
             match page.next {
                 Some(next) => after = Some(next),
-                None => break,
+                None => return all,
             }
         }
-        if all.len() >= traces || Instant::now() > deadline {
-            return all;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    };
+    eventually(WITHIN, read, |all: &Vec<(String, Vec<i64>)>| all.len() >= traces)
 }
 
 #[test]
@@ -269,8 +281,7 @@ fn span(trace_id: &str, id: &str, service: &str, second: i64) -> TraceEvent {
 /// The candidates of `search` through `store`, once it offers `expected`
 /// of them (or at a deadline).
 fn candidates_once(store: &Store, search: &SpanSearch, expected: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let read = || {
         let mut found = Vec::new();
         store
             .span_search_candidates(search, |trace_id| {
@@ -278,11 +289,9 @@ fn candidates_once(store: &Store, search: &SpanSearch, expected: usize) -> Vec<S
                 Ok(true)
             })
             .unwrap();
-        if found.len() >= expected || Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        found
+    };
+    eventually(WITHIN, read, |found: &Vec<String>| found.len() >= expected)
 }
 
 #[test]
@@ -374,11 +383,7 @@ fn a_delete_through_any_node_removes_every_nodes_events_of_the_trace_for_good() 
         assert!(b.delete("doomed").unwrap());
         assert_eq!(tsos_once_complete(&b, "doomed", 0), Vec::<i64>::new());
         // The other node reads the mark at its next poll.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while a.query("doomed").is_ok() {
-            assert!(Instant::now() < deadline, "node-a still serves the deleted trace");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(gone_once_marked(&a, "doomed"), "node-a still serves the deleted trace");
         assert_eq!(tsos_once_complete(&a, "kept", 1), [2]);
         // node-a deletes its own copy when it follows node-b's mark, once.
         assert_eq!(a.follow_cluster_deletes().unwrap(), 1);
@@ -419,11 +424,7 @@ fn a_truncate_through_one_node_empties_the_cluster_and_the_others_free_their_cop
     // node-a reads node-b's copies as gone as soon as it reads node-b at all.
     assert!(matches!(a.query("t2"), Err(StoreError::TraceNotFound { .. })));
     // node-b once it reads node-a's mark; then it frees its own copies.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.query("t2").is_ok() {
-        assert!(Instant::now() < deadline, "node-b still serves what node-a truncated");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(gone_once_marked(&b, "t2"), "node-b still serves what node-a truncated");
     assert_eq!(b.follow_cluster_truncates().unwrap(), 2);
     assert_eq!(b.stats().unwrap().traces, 0);
     assert_eq!(b.follow_cluster_truncates().unwrap(), 0, "applied once");
@@ -466,15 +467,11 @@ fn a_departed_nodes_database_is_adopted_by_the_live_node_of_lowest_id_and_keeps_
             .iter()
             .any(|node| node.node_id == "node-z" && node.adopted_here)
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !adopted_by(&a) {
-        assert!(
-            Instant::now() < deadline,
-            "node-a never adopted node-z: {:?}",
-            a.cluster_nodes()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        eventually(Duration::from_secs(60), || adopted_by(&a), |adopted| *adopted),
+        "node-a never adopted node-z: {:?}",
+        a.cluster_nodes()
+    );
     assert!(!adopted_by(&b), "one adopter only");
     assert_eq!(tsos_once_complete(&b, "old", 1), [1], "still readable everywhere");
     // node-a's retention expires node-z's data too.
@@ -482,9 +479,5 @@ fn a_departed_nodes_database_is_adopted_by_the_live_node_of_lowest_id_and_keeps_
     a.append(vec![job("new", 2)]).unwrap();
     let expiry = a.expire(Duration::from_secs(120), 1_000).unwrap();
     assert_eq!(expiry.deleted, 1, "node-z's old trace");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.query("old").is_ok() {
-        assert!(Instant::now() < deadline, "node-z's expired trace is still read");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(gone_once_marked(&b, "old"), "node-z's expired trace is still read");
 }
