@@ -316,3 +316,56 @@ async fn a_node_killed_for_good_is_adopted_by_another_and_stays_readable() {
     assert_eq!(tsos(&survivor.get("/events/query?trace_id=from-z").json()), [1]);
     assert!(dir.path().join("adopt-a/adopted/adopt-z").is_dir());
 }
+
+#[tokio::test]
+async fn dump_reads_a_bucket_of_several_nodes_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = cluster_bucket(dir.path());
+    let first = node(dir.path(), &bucket, "dump-1");
+    let second = node(dir.path(), &bucket, "dump-2");
+    // Acknowledged means in the bucket: a reader opened now sees it all.
+    for (server, events) in [
+        (&first, vec![job("shared", 1)]),
+        (&second, vec![job("shared", 2), job("only.2", 3)]),
+    ] {
+        let mut client = server.grpc().await;
+        let reply = upload_jobs(&mut client, events).await;
+        assert!(reply.result, "{}", reply.msg);
+    }
+    let dump_ok = |args: &[&str]| {
+        let output = dump(args);
+        assert_eq!(output.code, 0, "{args:?}: {}", output.stderr);
+        output.stdout
+    };
+    let shown: Value = serde_json::from_str(&dump_ok(&["show", &bucket, "shared", "--json"])).unwrap();
+    assert_eq!(tsos(&shown), [1, 2], "a trace stored at both nodes, whole");
+    let stats: Value = serde_json::from_str(&dump_ok(&["stats", &bucket, "--json"])).unwrap();
+    assert_eq!(stats["events"], 3, "{stats}");
+    let nodes: Vec<&str> = stats["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["node_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["dump-1", "dump-2"]);
+    let exported = dump_ok(&["export", &bucket]);
+    let traces: Vec<&str> = exported
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            if event["trace_id"] == "shared" {
+                "shared"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    assert_eq!(traces, ["shared", "shared", "other"], "{exported}");
+    let verified = dump_ok(&["verify", &bucket]);
+    // Each node's database is checked: `shared` is a trace at both.
+    assert!(verified.contains("(3 events, 3 traces): 0 problems"), "{verified}");
+    // One node's database alone.
+    let alone = format!("{}/nodes/dump-1", bucket.trim_end_matches('/'));
+    let shown: Value = serde_json::from_str(&dump_ok(&["show", &alone, "shared", "--json"])).unwrap();
+    assert_eq!(tsos(&shown), [1]);
+}

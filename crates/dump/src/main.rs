@@ -230,10 +230,74 @@ fn run(command: Command) -> Result<u8, Failure> {
     Ok(code)
 }
 
+/// One database's figures, as `stats` prints them.
+struct Figures {
+    stats: tracekeep_store::Stats,
+    range: Option<(i64, i64)>,
+    arrivals: Option<(i64, i64)>,
+}
+
+impl Figures {
+    fn of(store: &Store) -> anyhow::Result<Figures> {
+        Ok(Figures {
+            stats: store.stats().context("read stats")?,
+            range: store.tso_range().context("read the event time range")?,
+            arrivals: store.arrival_range().context("read when the traces arrived")?,
+        })
+    }
+
+    /// The nodes' figures together: counts and bytes summed (a trace whose
+    /// events arrived at several nodes counts once per node), ranges
+    /// widened, marks the highest.
+    fn sum(nodes: &[(String, Figures)]) -> Option<Figures> {
+        let mut nodes = nodes.iter().map(|(_, figures)| figures);
+        let first = nodes.next()?;
+        let mut total = Figures {
+            stats: first.stats.clone(),
+            range: first.range,
+            arrivals: first.arrivals,
+        };
+        for figures in nodes {
+            let (into, from) = (&mut total.stats, &figures.stats);
+            into.format_version = into.format_version.min(from.format_version);
+            into.traces += from.traces;
+            for ((_, count), (_, more)) in into.events_by_kind.iter_mut().zip(&from.events_by_kind) {
+                *count += more;
+            }
+            into.bytes_on_disk += from.bytes_on_disk;
+            into.tso_mark = into.tso_mark.max(from.tso_mark);
+            into.next_seq = into.next_seq.max(from.next_seq);
+            total.range = widen(total.range, figures.range);
+            total.arrivals = widen(total.arrivals, figures.arrivals);
+        }
+        Some(total)
+    }
+}
+
+fn widen(a: Option<(i64, i64)>, b: Option<(i64, i64)>) -> Option<(i64, i64)> {
+    match (a, b) {
+        (Some((a_low, a_high)), Some((b_low, b_high))) => Some((a_low.min(b_low), a_high.max(b_high))),
+        (one, None) | (None, one) => one,
+    }
+}
+
+/// `stats`: the store's figures; for a prefix of several nodes, their sum
+/// and each node's line.
 fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
-    let stats = store.stats().context("read stats")?;
-    let range = store.tso_range().context("read the event time range")?;
-    let arrivals = store.arrival_range().context("read when the traces arrived")?;
+    let nodes = store
+        .each_node(|_, node| {
+            Figures::of(node).map_err(|error| StoreError::Engine {
+                action: "reading a node's figures",
+                message: format!("{error:#}"),
+            })
+        })
+        .context("read each node's stats")?;
+    let figures = match Figures::sum(&nodes) {
+        Some(total) => total,
+        None => Figures::of(store)?,
+    };
+    let Figures { stats, range, arrivals } = &figures;
+    let (range, arrivals) = (*range, *arrivals);
     if json {
         let by_kind: Map<String, Value> = stats
             .events_by_kind
@@ -254,6 +318,24 @@ fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<
             "oldest_trace_arrived_unix_nanos": arrivals.map(|(oldest, _)| oldest),
             "newest_trace_arrived_unix_nanos": arrivals.map(|(_, newest)| newest),
         });
+        let mut value = value;
+        if !nodes.is_empty()
+            && let Value::Object(fields) = &mut value
+        {
+            let listed: Vec<Value> = nodes
+                .iter()
+                .map(|(node_id, node)| {
+                    json!({
+                        "node_id": node_id,
+                        "traces": node.stats.traces,
+                        "events": node.stats.events(),
+                        "bytes_on_disk": node.stats.bytes_on_disk,
+                        "next_seq": node.stats.next_seq,
+                    })
+                })
+                .collect();
+            fields.insert("nodes".into(), Value::Array(listed));
+        }
         writeln!(out, "{}", to_go_string(&value))?;
         return Ok(0);
     }
@@ -289,6 +371,23 @@ fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<
         None => writeln!(out, "arrivals        unknown (empty, or stored before clock marks)")?,
     }
     writeln!(out, "next seq        {}", stats.next_seq)?;
+    if !nodes.is_empty() {
+        writeln!(
+            out,
+            "nodes           {} (traces and events summed over them: a trace stored at several counts at each)",
+            nodes.len()
+        )?;
+        for (node_id, node) in &nodes {
+            writeln!(
+                out,
+                "  {node_id:<20}  {} traces, {} events, {} bytes, next seq {}",
+                node.stats.traces,
+                node.stats.events(),
+                node.stats.bytes_on_disk,
+                node.stats.next_seq
+            )?;
+        }
+    }
     Ok(0)
 }
 
@@ -379,19 +478,57 @@ fn show(store: &Store, trace_id: &str, json: bool, out: &mut impl Write) -> Resu
     Ok(0)
 }
 
+/// `verify`: every record of the store; for a prefix of several nodes,
+/// every node's database, each problem's key naming its node.
 fn verify(store: &Store, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
-    let total = Total::About(store.engine_figures().estimated_keys);
-    let mut progress = Progress::stderr("verify", "records", total);
     let mut problems = Vec::new();
+    let reports = store
+        .each_node(|node_id, node| Ok(verify_one(node, Some(node_id), &mut problems)))
+        .context("verify each node")?;
+    let report = if reports.is_empty() {
+        verify_one(store, None, &mut problems)?
+    } else {
+        let mut total = tracekeep_store::VerifyReport::default();
+        for (_, report) in reports {
+            let report = report?;
+            total.records += report.records;
+            total.events += report.events;
+            total.traces += report.traces;
+            total.problems += report.problems;
+        }
+        total
+    };
+    report_problems(&problems, Some(&report), json, &mut *out)?;
+    Ok(if report.problems == 0 { 0 } else { 1 })
+}
+
+/// Verifies one database, adding its problems to `problems` (keys prefixed
+/// with `node`'s ID when given).
+fn verify_one(
+    store: &Store,
+    node: Option<&str>,
+    problems: &mut Vec<tracekeep_store::Problem>,
+) -> Result<tracekeep_store::VerifyReport, Failure> {
+    let total = Total::About(store.engine_figures().estimated_keys);
+    let what = match node {
+        Some(node_id) => format!("verify {node_id}"),
+        None => "verify".to_owned(),
+    };
+    let mut progress = Progress::stderr(&what, "records", total);
     let report = store
         .verify(
-            |problem| problems.push(problem.clone()),
+            |problem| {
+                let mut problem = problem.clone();
+                if let Some(node_id) = node {
+                    problem.key = format!("node {node_id}: {}", problem.key);
+                }
+                problems.push(problem);
+            },
             |records| progress.set(records),
         )
         .context("verify")?;
     progress.finish();
-    report_problems(&problems, Some(&report), json, &mut *out)?;
-    Ok(if report.problems == 0 { 0 } else { 1 })
+    Ok(report)
 }
 
 /// Prints verify's findings; `report` is `None` when the store could not be opened.

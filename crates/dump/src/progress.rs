@@ -14,7 +14,7 @@ const LINE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// One long job's progress.
 pub struct Progress {
-    job: &'static str,
+    job: String,
     unit: &'static str,
     form: Form,
 }
@@ -47,7 +47,7 @@ pub enum Total {
 
 impl Progress {
     /// Progress on stderr: a bar on a terminal, plain lines otherwise.
-    pub fn stderr(job: &'static str, unit: &'static str, total: Total) -> Progress {
+    pub fn stderr(job: &str, unit: &'static str, total: Total) -> Progress {
         if std::io::stderr().is_terminal() {
             Progress::bar(job, unit, total, ProgressDrawTarget::stderr())
         } else {
@@ -56,7 +56,7 @@ impl Progress {
     }
 
     /// The bar form, drawn to `target`.
-    pub fn bar(job: &'static str, unit: &'static str, total: Total, target: ProgressDrawTarget) -> Progress {
+    pub fn bar(job: &str, unit: &'static str, total: Total, target: ProgressDrawTarget) -> Progress {
         let (length, about) = match total {
             Total::Exact(n) => (n, ""),
             Total::About(n) => (n, "~"),
@@ -67,27 +67,21 @@ impl Progress {
         let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
         let bar = ProgressBar::with_draw_target(Some(length), target).with_style(style);
         Progress {
-            job,
+            job: job.to_owned(),
             unit,
             form: Form::Bar(bar),
         }
     }
 
     /// The plain-line form, written to `out` at most once per `every`.
-    pub fn lines(
-        job: &'static str,
-        unit: &'static str,
-        total: Total,
-        out: Box<dyn Write>,
-        every: Duration,
-    ) -> Progress {
+    pub fn lines(job: &str, unit: &'static str, total: Total, out: Box<dyn Write>, every: Duration) -> Progress {
         let now = Instant::now();
         let (total, total_is_estimate) = match total {
             Total::Exact(n) => (Some(n), false),
             Total::About(n) => (Some(n), true),
         };
         Progress {
-            job,
+            job: job.to_owned(),
             unit,
             form: Form::Lines(Lines {
                 out,
@@ -117,7 +111,7 @@ impl Progress {
                 if now.duration_since(lines.last) >= lines.every {
                     lines.last = now;
                     lines.reported = true;
-                    let line = lines.line(self.job, self.unit, now);
+                    let line = lines.line(&self.job, self.unit, now);
                     // Progress is a courtesy: a closed stderr must not stop the job.
                     let _ = writeln!(lines.out, "{line}");
                 }

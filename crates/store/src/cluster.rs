@@ -118,6 +118,36 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Every node of `root` read as one, offline: the node of lowest ID
+    /// opened as the reading store, the others as its peers, as they stand
+    /// now (no listing thread, no lease, no adoption). What
+    /// [`Store::open_bucket_read_only`] opens for a prefix of several nodes.
+    pub(crate) fn open_offline(root: BucketRoot, node_ids: &[String], options: &StoreOptions) -> Result<Store> {
+        let Some((own, others)) = node_ids.split_first() else {
+            return Err(crate::error::StoreError::InvalidBucket {
+                url: root.url().to_owned(),
+                reason: "holds no node's database".into(),
+            });
+        };
+        let mut peers = Vec::with_capacity(others.len());
+        for node_id in others {
+            peers.push(Arc::new(Peer {
+                node_id: node_id.clone(),
+                store: open_reader(&root, node_id, options)?,
+            }));
+        }
+        let mut store = open_reader(&root, own, options)?;
+        store.join_offline(Arc::new(Cluster {
+            root,
+            own: own.clone(),
+            peers: RwLock::new(peers),
+            listing_failed: AtomicBool::new(false),
+            adoption: None,
+            adopted: RwLock::default(),
+        }));
+        Ok(store)
+    }
+
     /// The departed nodes this one adopted, by node ID.
     pub(crate) fn adopted(&self) -> Vec<(String, Arc<Store>)> {
         match self.adopted.read() {
@@ -280,9 +310,12 @@ impl Cluster {
             block_cache_size: PEER_BLOCK_CACHE_BYTES,
             ..StoreOptions::default()
         };
-        let engine: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(
-            self.root.node_config(node_id, &options, None),
-        )?);
-        Store::read_only_over(engine, format!("{} node {node_id}", self.root.url()).into(), false)
+        open_reader(&self.root, node_id, &options)
     }
+}
+
+/// Node `node_id`'s database in `root`, read-only.
+fn open_reader(root: &BucketRoot, node_id: &str, options: &StoreOptions) -> Result<Store> {
+    let engine: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(root.node_config(node_id, options, None))?);
+    Store::read_only_over(engine, format!("{} node {node_id}", root.url()).into(), false)
 }

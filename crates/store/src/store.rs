@@ -472,9 +472,13 @@ impl Store {
     /// holds is changed (the engine records a checkpoint of what it reads in
     /// the bucket, so that compaction keeps it while it reads).
     ///
-    /// `url` names a cluster's prefix (its `bucket` setting) holding one
-    /// node, or one node's database (`<bucket>/nodes/<node-id>`); a prefix
-    /// of several nodes is refused with their IDs.
+    /// `url` names a cluster's prefix (its `bucket` setting) or one node's
+    /// database (`<bucket>/nodes/<node-id>`). A prefix of several nodes is
+    /// read as one, as a server of the cluster reads it: queries, scans,
+    /// lists, span searches and [`Store::export`] cover every node (each
+    /// node as of its own open: a cluster has no snapshot across nodes);
+    /// [`Store::each_node`] reaches each node's database alone (its stats,
+    /// its verify).
     pub fn open_bucket_read_only(url: &str) -> Result<Store> {
         let root = BucketRoot::open(url)?;
         let config = match root.node_ids()?.as_slice() {
@@ -482,19 +486,34 @@ impl Store {
             [] => SlateConfig::for_bucket(url, &read_only_options(), None)?,
             [node_id] => root.node_config(node_id, &read_only_options(), None),
             several => {
-                return Err(StoreError::InvalidBucket {
-                    url: url.to_owned(),
-                    reason: format!(
-                        "holds the databases of {} nodes ({}): name one, as {}/nodes/<node-id>",
-                        several.len(),
-                        several.join(", "),
-                        url.trim_end_matches('/')
-                    ),
-                });
+                let mut store = Cluster::open_offline(root, several, &read_only_options())?;
+                store.path = PathBuf::from(url);
+                return Ok(store);
             }
         };
         let db: Arc<dyn Engine> = Arc::new(SlateEngine::open_reader(config)?);
         Store::read_only_over(db, PathBuf::from(url), false)
+    }
+
+    /// Makes this read-only store read `cluster` as one
+    /// ([`Cluster::open_offline`]).
+    pub(crate) fn join_offline(&mut self, cluster: Arc<Cluster>) {
+        self.cluster = Some(cluster);
+    }
+
+    /// Calls `visit` with each node's ID and its database alone, in node ID
+    /// order, when this store reads a cluster of several nodes (a node's
+    /// store, or a prefix of several opened read-only); returns what each
+    /// call returned. Empty for a store read alone. A departed node this one
+    /// adopted is visited as the other nodes are, read-only.
+    pub fn each_node<T>(&self, mut visit: impl FnMut(&str, &Store) -> Result<T>) -> Result<Vec<(String, T)>> {
+        let Some((own_id, peers)) = self.cluster_peers() else {
+            return Ok(Vec::new());
+        };
+        members(own_id, self, &peers)
+            .into_iter()
+            .map(|(node_id, store)| Ok((node_id.to_owned(), visit(node_id, store)?)))
+            .collect()
     }
 
     /// A read-only store over an opened engine; `path` names it in messages,
@@ -1174,6 +1193,9 @@ impl Store {
     /// arrival order, as of one consistent snapshot. Memory stays constant
     /// whatever the store holds. Returns the number of events visited.
     pub fn export(&self, mut visit: impl FnMut(&str, &StoredEvent) -> Result<()>) -> Result<u64> {
+        if let Some((own_id, peers)) = self.cluster_peers() {
+            return export_cluster(&members(own_id, self, &peers), visit);
+        }
         let snapshot = self.db.snapshot();
         let mut count = 0u64;
         self.walk_order(None, &*snapshot, |trace_id, Cursor(first_seq)| {
@@ -1877,6 +1899,28 @@ fn cluster_scan(members: &[(&str, &Store)], offset: u64, limit: u64) -> Result<V
         });
     }
     with_merged_events(members, page)
+}
+
+/// [`Store::export`] over the cluster: its first-seen order a page at a
+/// time, each trace's events merged over the nodes, so memory stays that of
+/// one page whatever the cluster holds.
+fn export_cluster(members: &[(&str, &Store)], mut visit: impl FnMut(&str, &StoredEvent) -> Result<()>) -> Result<u64> {
+    const EXPORT_PAGE: u64 = 256;
+    let mut count = 0u64;
+    let mut after = None;
+    loop {
+        let (found, next) = cluster_page(members, after, EXPORT_PAGE)?;
+        for trace in with_merged_events(members, found)? {
+            for event in &trace.events {
+                count += 1;
+                visit(&trace.trace_id, event)?;
+            }
+        }
+        match next {
+            Some(next) if Some(next) != after => after = Some(next),
+            _ => return Ok(count),
+        }
+    }
 }
 
 fn read_only_options() -> StoreOptions {
