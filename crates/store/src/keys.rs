@@ -76,6 +76,26 @@ pub(crate) fn deleted_key(trace_id: &str) -> Vec<u8> {
     key
 }
 
+/// `meta delete-log/` + the mark's arrival number (8 bytes big-endian) +
+/// trace: the delete marks again, in the order they were made, so that
+/// another node follows them from where it left off instead of reading
+/// them all every time ([`crate::Store::follow_cluster_deletes`]). Holds the
+/// same record as the mark; a newer delete of a trace replaces its entry.
+pub(crate) const META_DELETE_LOG_PREFIX: &[u8] = b"\x00delete-log/";
+
+/// The delete log's key of a mark of `trace_id` at `before_seq`.
+pub(crate) fn delete_log_key(before_seq: u64, trace_id: &str) -> Vec<u8> {
+    let mut key = META_DELETE_LOG_PREFIX.to_vec();
+    key.extend_from_slice(&before_seq.to_be_bytes());
+    key.extend_from_slice(trace_id.as_bytes());
+    key
+}
+
+/// The trace of a delete log key; `None` for a key too short to be one.
+pub(crate) fn delete_log_trace(key: &[u8]) -> Option<&[u8]> {
+    key.get(META_DELETE_LOG_PREFIX.len() + 8..)
+}
+
 /// `meta clock/` + the minute (8-byte big-endian minutes since the epoch):
 /// the first arrival number of that minute ([`crate::records::ClockMark`]).
 pub(crate) const META_CLOCK_PREFIX: &[u8] = b"\x00clock/";

@@ -252,10 +252,14 @@ pub struct Store {
     /// The latest of the other nodes' truncates this one has applied to its
     /// own data ([`Store::follow_cluster_truncates`]).
     followed_truncate: AtomicU64,
-    /// The other nodes' delete marks applied, by node and trace
+    /// By node: the key of the last entry of its delete log applied here
     /// ([`Store::follow_cluster_deletes`]).
-    followed_deletes: Mutex<std::collections::HashMap<String, u64>>,
+    followed_deletes: Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
+
+/// Delete marks of one node that one [`Store::follow_cluster_deletes`]
+/// applies; the next call goes on from there.
+const DELETE_FOLLOW_PASS: usize = 1_000;
 
 /// Traces one walk of [`Store::follow_cluster_truncates`] looks at.
 const TRUNCATE_FOLLOW_PASS: usize = 1_000;
@@ -999,34 +1003,38 @@ impl Store {
         if self.writer.is_none() {
             return Err(StoreError::ReadOnly);
         }
-        let mut doomed = Vec::new();
+        let mut deleted = 0;
         for peer in &peers {
-            let mut iter = peer.store.db.iter(KeyRange::prefix(keys::META_DELETED_PREFIX));
-            iter.seek(keys::META_DELETED_PREFIX);
+            let followed = match self.followed_deletes.lock() {
+                Ok(followed) => followed.get(&peer.node_id).cloned(),
+                Err(poisoned) => poisoned.into_inner().get(&peer.node_id).cloned(),
+            };
+            // Marks in the order they were made, past the last one applied.
+            let mut marks = Vec::new();
+            let mut iter = peer.store.db.iter(KeyRange::prefix(keys::META_DELETE_LOG_PREFIX));
+            iter.seek(followed.as_deref().unwrap_or(keys::META_DELETE_LOG_PREFIX));
             while let Some((key, value)) = iter.item() {
-                let mark: records::ClusterMark = records::decode_message(key, value, records::KIND_CLUSTER_MARK)?;
-                let trace_id = String::from_utf8_lossy(key.get(keys::META_DELETED_PREFIX.len()..).unwrap_or_default())
-                    .into_owned();
-                let applied = format!("{}\0{trace_id}", peer.node_id);
-                let fresh = match self.followed_deletes.lock() {
-                    Ok(followed) => followed.get(&applied) != Some(&mark.before_seq),
-                    Err(_) => true,
-                };
-                if fresh {
-                    doomed.push((applied, trace_id, mark.before_seq));
+                if followed.as_deref() != Some(key) {
+                    let mark: records::ClusterMark = records::decode_message(key, value, records::KIND_CLUSTER_MARK)?;
+                    let trace_id =
+                        String::from_utf8_lossy(keys::delete_log_trace(key).unwrap_or_default()).into_owned();
+                    marks.push((key.to_vec(), trace_id, mark.before_seq));
+                    if marks.len() >= DELETE_FOLLOW_PASS {
+                        break;
+                    }
                 }
                 iter.next();
             }
             iter.status()
-                .map_err(|error| StoreError::engine_at(keys::META_DELETED_PREFIX, "reading delete marks", error))?;
-        }
-        let mut deleted = 0;
-        for (applied, trace_id, before_seq) in doomed {
-            if let Some(first_seq) = reads::read_start(&*self.db, &trace_id)? {
-                deleted += self.expire_traces(&[(trace_id, first_seq)], before_seq)?;
-            }
-            if let Ok(mut followed) = self.followed_deletes.lock() {
-                followed.insert(applied, before_seq);
+                .map_err(|error| StoreError::engine_at(keys::META_DELETE_LOG_PREFIX, "reading delete marks", error))?;
+            for (key, trace_id, before_seq) in marks {
+                if let Some(first_seq) = reads::read_start(&*self.db, &trace_id)? {
+                    deleted += self.expire_traces(&[(trace_id, first_seq)], before_seq)?;
+                }
+                match self.followed_deletes.lock() {
+                    Ok(mut followed) => followed.insert(peer.node_id.clone(), key),
+                    Err(poisoned) => poisoned.into_inner().insert(peer.node_id.clone(), key),
+                };
             }
         }
         Ok(deleted)

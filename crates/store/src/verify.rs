@@ -414,6 +414,7 @@ impl<'s> Pass<'s, '_> {
             keys::META_TSO => records::KIND_TSO_MARK,
             keys::META_TRUNCATED => records::KIND_CLUSTER_MARK,
             _ if key.starts_with(keys::META_DELETED_PREFIX) => records::KIND_CLUSTER_MARK,
+            _ if key.starts_with(keys::META_DELETE_LOG_PREFIX) => records::KIND_CLUSTER_MARK,
             _ if keys::clock_minute(key).is_some() => records::KIND_CLOCK_MARK,
             _ => return self.problem(key, "unknown metadata key"),
         };

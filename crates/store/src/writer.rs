@@ -1014,11 +1014,13 @@ fn truncate(context: &WriterContext, state: &mut WriterState) -> Result<Outcome>
         .map_err(|error| StoreError::engine("truncating", error))?;
     // The events of every format, start entries and the span index.
     batch.delete_range(&[TAG_LEGACY_EVENT], &[TAG_END]);
+    let mut next_seq = state.counters.next_seq;
     if context.cluster_marks {
-        put_cluster_mark(context, state, &mut *batch, keys::META_TRUNCATED);
+        let before_seq = put_cluster_mark(context, state, &mut *batch, keys::META_TRUNCATED);
+        next_seq = past_mark(next_seq, before_seq);
     }
     let counters = Counters {
-        next_seq: state.counters.next_seq,
+        next_seq,
         ..Counters::default()
     };
     put_counters(&mut *batch, &counters);
@@ -1058,17 +1060,54 @@ fn newest_clock_minute(db: &dyn Engine) -> u64 {
 /// Marks, for the cluster, that whatever arrived anywhere before now under
 /// `key` is gone: now is this node's next arrival number, or the clock's if
 /// that is ahead (a node idle since its last write).
-fn put_cluster_mark(context: &WriterContext, state: &WriterState, batch: &mut dyn EngineBatch, key: &[u8]) {
+/// The next arrival number after a cluster mark at `before_seq`: past it,
+/// so that what this node takes next is never hidden by its own mark
+/// whatever its clock does, and each of its marks is numbered above the
+/// last (the other nodes follow its delete log in that order).
+fn past_mark(next_seq: u64, before_seq: u64) -> u64 {
+    next_seq.max(before_seq.saturating_add(1))
+}
+
+/// Returns the mark's arrival number.
+fn put_cluster_mark(context: &WriterContext, state: &WriterState, batch: &mut dyn EngineBatch, key: &[u8]) -> u64 {
     let mark = records::ClusterMark {
         before_seq: state.counters.next_seq.max(arrival_floor(context.clock.now_nanos())),
     };
     batch.put(key, &records::encode_message(key, records::KIND_CLUSTER_MARK, &mark));
+    mark.before_seq
+}
+
+/// Puts the delete mark of `trace_id` and its delete log entry, replacing
+/// the entry of an earlier delete of the trace; returns the mark's number.
+fn put_delete_mark(
+    context: &WriterContext,
+    state: &WriterState,
+    batch: &mut dyn EngineBatch,
+    trace_id: &str,
+) -> Result<u64> {
+    let key = keys::deleted_key(trace_id);
+    let earlier = context
+        .db
+        .get(&key)
+        .map_err(|error| StoreError::engine_at(&key, "reading a delete mark", error))?;
+    if let Some(value) = earlier {
+        let earlier: records::ClusterMark = records::decode_message(&key, &value, records::KIND_CLUSTER_MARK)?;
+        batch.delete(&keys::delete_log_key(earlier.before_seq, trace_id));
+    }
+    let before_seq = put_cluster_mark(context, state, batch, &key);
+    let log_key = keys::delete_log_key(before_seq, trace_id);
+    let mark = records::ClusterMark { before_seq };
+    batch.put(
+        &log_key,
+        &records::encode_message(&log_key, records::KIND_CLUSTER_MARK, &mark),
+    );
+    Ok(before_seq)
 }
 
 fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> Result<Outcome> {
     // In a cluster the mark goes in the same commit, for every node's copy,
     // also when this node holds none.
-    let mark = context.cluster_marks.then(|| keys::deleted_key(trace_id));
+    let mark = context.cluster_marks.then_some(trace_id);
     let found = match doomed::doomed_trace(&*context.db, trace_id)? {
         Some(doomed) => {
             let prefix = keys::event_prefix(doomed.first_seq, trace_id);
@@ -1080,7 +1119,7 @@ fn delete(context: &WriterContext, state: &mut WriterState, trace_id: &str) -> R
         }
         None => DoomedTraces::default(),
     };
-    let deleted = remove_traces(context, state, found, Wait::Durable, mark.as_deref())?;
+    let deleted = remove_traces(context, state, found, Wait::Durable, mark)?;
     Ok(Outcome::Deleted(deleted > 0))
 }
 
@@ -1108,26 +1147,27 @@ fn expire(
 
 /// Deletes, in one commit, the traces found doomed and their events;
 /// returns how many.
-/// Removes `found` in one commit, with a cluster mark under `mark` when given
-/// (written even when `found` is empty).
+/// Removes `found` in one commit, with the cluster's delete mark of the
+/// trace `marked` when given (written even when `found` is empty).
 fn remove_traces(
     context: &WriterContext,
     state: &mut WriterState,
     found: DoomedTraces,
     wait: Wait,
-    mark: Option<&[u8]>,
+    marked: Option<&str>,
 ) -> Result<u64> {
-    if found.traces.is_empty() && mark.is_none() {
+    if found.traces.is_empty() && marked.is_none() {
         return Ok(0);
     }
     let mut batch = context
         .db
         .batch(0)
         .map_err(|error| StoreError::engine("deleting traces", error))?;
-    if let Some(key) = mark {
-        put_cluster_mark(context, state, &mut *batch, key);
-    }
     let mut counters = state.counters.clone();
+    if let Some(trace_id) = marked {
+        let before_seq = put_delete_mark(context, state, &mut *batch, trace_id)?;
+        counters.next_seq = past_mark(counters.next_seq, before_seq);
+    }
     for (from, to) in &found.event_ranges {
         batch.delete_range(from, to);
     }

@@ -428,6 +428,12 @@ fn a_delete_through_any_node_removes_every_nodes_events_of_the_trace_for_good() 
     assert_eq!(tsos_once_complete(&a, "doomed", 1), [4]);
     assert_eq!(tsos_once_complete(&b, "doomed", 1), [4]);
     assert!(!a.delete("never-stored").unwrap());
+    // A second delete of the trace is followed too, after the restart.
+    step();
+    assert!(b.delete("doomed").unwrap());
+    assert!(gone_once_marked(&a, "doomed"), "node-a still serves the deleted trace");
+    assert_eq!(a.follow_cluster_deletes().unwrap(), 1);
+    assert_eq!(a.stats().unwrap().events(), 1, "only kept's event is left");
 }
 
 #[test]
