@@ -763,8 +763,9 @@ impl Store {
     ///
     /// On a bucket, for the whole cluster: the events other nodes hold of
     /// the trace, as far as they arrived before the delete, are gone for
-    /// every node's reads too (the mark survives restarts; each node's
-    /// retention frees their space). `true` when any node had some.
+    /// every node's reads too (the mark survives restarts; each node frees
+    /// its own copies when it follows the mark,
+    /// [`Store::follow_cluster_deletes`]). `true` when any node had some.
     pub fn delete(&self, trace_id: &str) -> Result<bool> {
         if trace_id.is_empty() || trace_id.len() > MAX_TRACE_ID_LEN {
             return Ok(false);
