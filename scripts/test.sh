@@ -24,6 +24,8 @@ scripts/check-docs.sh
 say "cargo fmt --check"
 cargo fmt --all -- --check
 cargo_step clippy clippy --workspace --all-targets -- -D warnings
+say "cargo doc: every public item's docs build, linking only to public items (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 # The end-to-end tests start the real binaries, so build them first.
 cargo_step bins build --workspace --bins
 cargo_step tests test --workspace --no-run

@@ -215,7 +215,7 @@ impl Config {
         PathBuf::from(beside)
     }
 
-    /// What `--check-config` checks beyond parsing and [`Config::validate`]:
+    /// What `--check-config` checks beyond parsing and `Config::validate`:
     /// every listen address resolves, and the data directory, if it exists,
     /// is a directory.
     pub fn check(&self) -> anyhow::Result<()> {

@@ -19,7 +19,7 @@ fn interval(retention: Duration) -> Duration {
     (retention / 100).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-/// Deletes expired traces now and every [`interval`] until `stop` turns true.
+/// Deletes expired traces now and every `interval` until `stop` turns true.
 pub async fn run(store: Arc<Store>, retention: Duration, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
     tracing::info!(
         ?retention,

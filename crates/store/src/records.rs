@@ -28,7 +28,7 @@ use crate::error::StoreError;
 ///
 /// - 1: per-trace summaries (`0x02`) and one first-seen entry per trace.
 /// - 2: no summaries; first-seen entries in one record per commit
-///   ([`OrderBatch`]). Opening a format-1 store read-write upgrades it in
+///   (`OrderBatch`). Opening a format-1 store read-write upgrades it in
 ///   place (its summaries are dropped); format-1 first-seen entries stay
 ///   readable as they are.
 /// - 3: the span index (`0x05`-`0x09`). Opening an older store read-write
@@ -37,7 +37,7 @@ use crate::error::StoreError;
 ///   an older build would not put back into the OTLP form it exports. No
 ///   record is rewritten: opening an older store read-write only marks it 4.
 /// - 5: events under `0x0A first_seq trace seq` in a column family of their
-///   own, found through a start entry per trace (`0x0B trace`, [`TraceStart`]),
+///   own, found through a start entry per trace (`0x0B trace`, `TraceStart`),
 ///   so new events land at the end of the key space. Opening an older store
 ///   read-write moves its events there.
 pub const FORMAT_VERSION: u8 = 5;

@@ -828,7 +828,7 @@ impl Store {
     /// more than `retention` ago (by the store's clock), oldest first-seen
     /// first. A trace goes whole (events, span index entries, first-seen
     /// entry, counters) or not at all, also if the process dies mid-pass: up
-    /// to [`EXPIRED_PER_COMMIT`] traces share one atomic commit. Whether a trace is
+    /// to `EXPIRED_PER_COMMIT` (20) traces share one atomic commit. Whether a trace is
     /// expired is decided again on the writer, so an event appended meanwhile
     /// keeps its trace. Arrival times come from clock marks the writer leaves
     /// once a minute, so the horizon is kept to the minute, erring towards

@@ -55,7 +55,7 @@ pub struct Converted {
 /// the wrong length or all zeros, a parent ID of the wrong length, a start
 /// past the year 2262) is counted and named, the others are kept.
 ///
-/// `raw`, the spans' bytes as they arrived ([`super::wire::raw_spans`] of the
+/// `raw`, the spans' bytes as they arrived (`super::wire::raw_spans` of the
 /// encoded request), saves re-encoding each span for its stored OTLP form;
 /// without it (OTLP JSON), or when its shape differs from the request's, the
 /// spans are encoded.
