@@ -998,12 +998,7 @@ impl Store {
     /// applied once per run. Returns how many traces went; call it every
     /// second or so. Nothing to do off a cluster.
     pub fn follow_cluster_deletes(&self) -> Result<u64> {
-        let Some((_, peers)) = self.cluster_peers() else {
-            return Ok(0);
-        };
-        if self.writer.is_none() {
-            return Err(StoreError::ReadOnly);
-        }
+        let peers = self.peers_to_follow()?;
         let mut deleted = 0;
         for peer in &peers {
             let followed = match self.followed_deletes.lock() {
@@ -1041,18 +1036,26 @@ impl Store {
         Ok(deleted)
     }
 
+    /// The other nodes whose marks this store applies to its own data:
+    /// none off a cluster; [`StoreError::ReadOnly`] for a read-only store
+    /// on one (it cannot delete).
+    fn peers_to_follow(&self) -> Result<Vec<Arc<Peer>>> {
+        let Some((_, peers)) = self.cluster_peers() else {
+            return Ok(Vec::new());
+        };
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        Ok(peers)
+    }
+
     /// Applies the other nodes' truncates to this node's own data: deletes
     /// the traces whose every event arrived before the latest of them, as
     /// retention does (a trace with later events keeps them; reads leave
     /// out its earlier ones). Returns how many went; call it every second
     /// or so. Nothing to do off a cluster.
     pub fn follow_cluster_truncates(&self) -> Result<u64> {
-        let Some((_, peers)) = self.cluster_peers() else {
-            return Ok(0);
-        };
-        if self.writer.is_none() {
-            return Err(StoreError::ReadOnly);
-        }
+        let peers = self.peers_to_follow()?;
         let mut before_seq = 0;
         for peer in &peers {
             before_seq = before_seq.max(cluster_mark(&peer.store, keys::META_TRUNCATED)?);
