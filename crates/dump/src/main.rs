@@ -284,14 +284,7 @@ fn widen(a: Option<(i64, i64)>, b: Option<(i64, i64)>) -> Option<(i64, i64)> {
 /// `stats`: the store's figures; for a prefix of several nodes, their sum
 /// and each node's line.
 fn stats(store: &Store, dir: &Path, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
-    let nodes = store
-        .each_node(|_, node| {
-            Figures::of(node).map_err(|error| StoreError::Engine {
-                action: "reading a node's figures",
-                message: format!("{error:#}"),
-            })
-        })
-        .context("read each node's stats")?;
+    let nodes = store.each_node(|_, node| Figures::of(node))?;
     let figures = match Figures::sum(&nodes) {
         Some(total) => total,
         None => Figures::of(store)?,
@@ -482,15 +475,12 @@ fn show(store: &Store, trace_id: &str, json: bool, out: &mut impl Write) -> Resu
 /// every node's database, each problem's key naming its node.
 fn verify(store: &Store, json: bool, out: &mut impl Write) -> Result<u8, Failure> {
     let mut problems = Vec::new();
-    let reports = store
-        .each_node(|node_id, node| Ok(verify_one(node, Some(node_id), &mut problems)))
-        .context("verify each node")?;
+    let reports = store.each_node(|node_id, node| verify_one(node, Some(node_id), &mut problems))?;
     let report = if reports.is_empty() {
         verify_one(store, None, &mut problems)?
     } else {
         let mut total = tracekeep_store::VerifyReport::default();
         for (_, report) in reports {
-            let report = report?;
             total.records += report.records;
             total.events += report.events;
             total.traces += report.traces;
@@ -508,7 +498,7 @@ fn verify_one(
     store: &Store,
     node: Option<&str>,
     problems: &mut Vec<tracekeep_store::Problem>,
-) -> Result<tracekeep_store::VerifyReport, Failure> {
+) -> anyhow::Result<tracekeep_store::VerifyReport> {
     let total = Total::About(store.engine_figures().estimated_keys);
     let what = match node {
         Some(node_id) => format!("verify {node_id}"),

@@ -508,9 +508,13 @@ impl Store {
     /// Calls `visit` with each node's ID and its database alone, in node ID
     /// order, when this store reads a cluster of several nodes (a node's
     /// store, or a prefix of several opened read-only); returns what each
-    /// call returned. Empty for a store read alone. A departed node this one
-    /// adopted is visited as the other nodes are, read-only.
-    pub fn each_node<T>(&self, mut visit: impl FnMut(&str, &Store) -> Result<T>) -> Result<Vec<(String, T)>> {
+    /// call returned, or its first error. Empty for a store read alone. A
+    /// departed node this one adopted is visited as the other nodes are,
+    /// read-only.
+    pub fn each_node<T, E>(
+        &self,
+        mut visit: impl FnMut(&str, &Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<Vec<(String, T)>, E> {
         let Some((own_id, peers)) = self.cluster_peers() else {
             return Ok(Vec::new());
         };
