@@ -30,17 +30,49 @@ impl Clock for SettableClock {
     }
 }
 
-/// A node `node_id` of the cluster in `bucket`, with its data directory in
-/// `dir` and its clock `clock`.
-fn node(bucket: &str, dir: &std::path::Path, node_id: &str, clock: &Arc<SettableClock>) -> Store {
-    let options = StoreOptions {
-        bucket: Some(bucket.to_owned()),
-        bucket_flush_interval: Duration::from_millis(2),
-        node_id: node_id.to_owned(),
-        clock: clock.clone(),
-        ..StoreOptions::default()
-    };
-    Store::open(dir, options).unwrap()
+/// A local-file bucket in a temporary directory, the nodes' data
+/// directories beside it, and one clock for every node.
+struct TestBucket {
+    dir: tempfile::TempDir,
+    bucket: String,
+    clock: Arc<SettableClock>,
+}
+
+impl TestBucket {
+    fn new() -> TestBucket {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = format!("file://{}/bucket", dir.path().display());
+        let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
+        TestBucket { dir, bucket, clock }
+    }
+
+    /// The options of node `node_id` of the cluster.
+    fn options(&self, node_id: &str) -> StoreOptions {
+        StoreOptions {
+            bucket: Some(self.bucket.clone()),
+            bucket_flush_interval: Duration::from_millis(2),
+            node_id: node_id.to_owned(),
+            clock: self.clock.clone(),
+            ..StoreOptions::default()
+        }
+    }
+
+    /// Node `node_id` of the cluster opened with `options`, its data
+    /// directory named after it.
+    fn open(&self, node_id: &str, options: StoreOptions) -> Store {
+        Store::open(self.dir.path().join(node_id), options).unwrap()
+    }
+
+    /// Node `node_id` of the cluster.
+    fn node(&self, node_id: &str) -> Store {
+        self.open(node_id, self.options(node_id))
+    }
+
+    /// Moves the clock a millisecond on: what any node takes next arrives
+    /// after what every node took before.
+    fn step(&self) {
+        self.clock.0.fetch_add(1_000_000, Ordering::SeqCst);
+    }
 }
 
 /// What `read` reads once `done` holds of it, polled every 50 ms, or its
@@ -82,22 +114,17 @@ fn gone_once_marked(store: &Store, trace_id: &str) -> bool {
 
 #[test]
 fn every_node_reads_a_trace_whose_events_arrived_at_several_nodes_whole_and_in_arrival_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = format!("file://{}/bucket", dir.path().display());
+    let cluster = TestBucket::new();
     // One clock for both nodes, stepped between uploads: arrival order is
     // the order of the steps, whichever node took the upload.
-    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
-    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
-    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
-    let step = || {
-        clock.0.fetch_add(1_000_000, Ordering::SeqCst);
-    };
+    let a = cluster.node("node-a");
+    let b = cluster.node("node-b");
     a.append(vec![job("shared", 1)]).unwrap();
-    step();
+    cluster.step();
     b.append(vec![job("shared", 2), job("only-b", 10)]).unwrap();
-    step();
+    cluster.step();
     a.append(vec![job("shared", 3)]).unwrap();
-    step();
+    cluster.step();
     b.append(vec![job("shared", 4)]).unwrap();
 
     assert_eq!(tsos_once_complete(&a, "shared", 4), [1, 2, 3, 4]);
@@ -108,7 +135,7 @@ fn every_node_reads_a_trace_whose_events_arrived_at_several_nodes_whole_and_in_a
         "a trace only another node stored"
     );
     // A write after the reader opened reaches it at a later poll.
-    step();
+    cluster.step();
     b.append(vec![job("shared", 5)]).unwrap();
     assert_eq!(tsos_once_complete(&a, "shared", 5), [1, 2, 3, 4, 5]);
     // Each node stored only what it took.
@@ -118,26 +145,24 @@ fn every_node_reads_a_trace_whose_events_arrived_at_several_nodes_whole_and_in_a
 
 #[test]
 fn a_prefix_of_several_nodes_is_read_as_one_offline() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = format!("file://{}/bucket", dir.path().display());
-    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
+    let shared = TestBucket::new();
     {
-        let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+        let a = shared.node("node-a");
         a.append(vec![job("t", 1)]).unwrap();
     }
     // One node: the prefix opens as that node.
-    let single = Store::open_bucket_read_only(&bucket).unwrap();
+    let single = Store::open_bucket_read_only(&shared.bucket).unwrap();
     assert_eq!(single.query("t").unwrap().len(), 1);
     assert!(single.each_node(|_, _| Ok::<_, StoreError>(())).unwrap().is_empty());
     drop(single);
     {
-        let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+        let b = shared.node("node-b");
         b.append(vec![job("u", 2)]).unwrap();
-        clock.0.fetch_add(1_000, Ordering::SeqCst);
+        shared.step();
         b.append(vec![job("t", 3)]).unwrap();
     }
     // Several: read as one, as a node of the cluster reads it.
-    let cluster = Store::open_bucket_read_only(&bucket).unwrap();
+    let cluster = Store::open_bucket_read_only(&shared.bucket).unwrap();
     let tsos: Vec<i64> = cluster
         .query("t")
         .unwrap()
@@ -161,10 +186,12 @@ fn a_prefix_of_several_nodes_is_read_as_one_offline() {
     let page = cluster.scan_after(None, 10).unwrap();
     let ids: Vec<&str> = page.traces.iter().map(|trace| trace.trace_id.as_str()).collect();
     assert_eq!(ids, ["t", "u"]);
-    let events = cluster.each_node(|_, node| node.stats().map(|stats| stats.events())).unwrap();
+    let events = cluster
+        .each_node(|_, node| node.stats().map(|stats| stats.events()))
+        .unwrap();
     assert_eq!(events, [("node-a".to_owned(), 1), ("node-b".to_owned(), 2)]);
     // One node's database alone.
-    let b = Store::open_bucket_read_only(&format!("{bucket}/nodes/node-b")).unwrap();
+    let b = Store::open_bucket_read_only(&format!("{}/nodes/node-b", shared.bucket)).unwrap();
     assert_eq!(b.query("u").unwrap().len(), 1);
     assert_eq!(b.query("t").unwrap().len(), 1);
 }
@@ -215,20 +242,15 @@ fn scan_all(store: &Store, limit: u64, traces: usize) -> Vec<(String, Vec<i64>)>
 
 #[test]
 fn a_scan_walks_the_cluster_in_first_seen_order_each_trace_once_with_every_nodes_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = format!("file://{}/bucket", dir.path().display());
-    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
-    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
-    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
-    let step = || {
-        clock.0.fetch_add(1_000_000, Ordering::SeqCst);
-    };
+    let cluster = TestBucket::new();
+    let a = cluster.node("node-a");
+    let b = cluster.node("node-b");
     a.append(vec![job("t1", 1)]).unwrap();
-    step();
+    cluster.step();
     b.append(vec![job("t2", 2), job("t1", 3)]).unwrap();
-    step();
+    cluster.step();
     a.append(vec![job("t3", 4), job("t2", 5)]).unwrap();
-    step();
+    cluster.step();
     b.append(vec![job("t4", 6)]).unwrap();
     // Without a step: node-a first sees t5 at the number node-b saw t4 at,
     // and the lower node ID goes first.
@@ -321,11 +343,9 @@ fn candidates_once(store: &Store, search: &SpanSearch, expected: usize) -> Vec<S
 
 #[test]
 fn a_search_and_the_service_lists_cover_every_node_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = format!("file://{}/bucket", dir.path().display());
-    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
-    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
-    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+    let cluster = TestBucket::new();
+    let a = cluster.node("node-a");
+    let b = cluster.node("node-b");
     a.append(vec![span("old", "1", "web", 100), span("newest", "2", "web", 400)])
         .unwrap();
     b.append(vec![span("middle", "3", "db", 300), span("older", "4", "web", 200)])
@@ -359,16 +379,14 @@ fn a_search_and_the_service_lists_cover_every_node_newest_first() {
 
 #[test]
 fn nodes_issue_tsos_no_other_node_issues_and_keep_their_slot_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = format!("file://{}/bucket", dir.path().display());
+    let cluster = TestBucket::new();
     // One clock that does not move: every value comes from the same instant.
-    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
     let slot_of = |tso: i64| tso.rem_euclid(i64::from(tracekeep_store::TSO_SLOTS));
     let mut issued = std::collections::HashSet::new();
     let (slot_a, slot_b);
     {
-        let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
-        let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+        let a = cluster.node("node-a");
+        let b = cluster.node("node-b");
         let first = (a.next_tso().unwrap(), b.next_tso().unwrap());
         (slot_a, slot_b) = (slot_of(first.0), slot_of(first.1));
         assert_ne!(slot_a, slot_b);
@@ -382,27 +400,22 @@ fn nodes_issue_tsos_no_other_node_issues_and_keep_their_slot_across_restarts() {
         }
     }
     // Restarted, in the other order: each keeps its slot.
-    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
-    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
+    let b = cluster.node("node-b");
+    let a = cluster.node("node-a");
     assert_eq!(slot_of(b.next_tso().unwrap()), slot_b);
     assert_eq!(slot_of(a.next_tso().unwrap()), slot_a);
 }
 
 #[test]
 fn a_delete_through_any_node_removes_every_nodes_events_of_the_trace_for_good() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = format!("file://{}/bucket", dir.path().display());
-    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
-    let step = || {
-        clock.0.fetch_add(1_000_000, Ordering::SeqCst);
-    };
+    let cluster = TestBucket::new();
     {
-        let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
-        let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+        let a = cluster.node("node-a");
+        let b = cluster.node("node-b");
         a.append(vec![job("doomed", 1), job("kept", 2)]).unwrap();
-        step();
+        cluster.step();
         b.append(vec![job("doomed", 3)]).unwrap();
-        step();
+        cluster.step();
         assert_eq!(tsos_once_complete(&b, "doomed", 2), [1, 3]);
         // Through the node that holds fewer of its events; it says the trace existed.
         assert!(b.delete("doomed").unwrap());
@@ -416,20 +429,20 @@ fn a_delete_through_any_node_removes_every_nodes_events_of_the_trace_for_good() 
         assert_eq!(a.stats().unwrap().events(), 1, "only kept's event is left");
         // What arrives after the delete is a new start of the trace: last
         // in first-seen order.
-        step();
+        cluster.step();
         a.append(vec![job("doomed", 4)]).unwrap();
         assert_eq!(tsos_once_complete(&b, "doomed", 1), [4]);
         let order: Vec<String> = scan_all(&b, 10, 2).into_iter().map(|(id, _)| id).collect();
         assert_eq!(order, ["kept", "doomed"]);
     }
     // The marks are stored: after a restart of both, the same.
-    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
-    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+    let a = cluster.node("node-a");
+    let b = cluster.node("node-b");
     assert_eq!(tsos_once_complete(&a, "doomed", 1), [4]);
     assert_eq!(tsos_once_complete(&b, "doomed", 1), [4]);
     assert!(!a.delete("never-stored").unwrap());
     // A second delete of the trace is followed too, after the restart.
-    step();
+    cluster.step();
     assert!(b.delete("doomed").unwrap());
     assert!(gone_once_marked(&a, "doomed"), "node-a still serves the deleted trace");
     assert_eq!(a.follow_cluster_deletes().unwrap(), 1);
@@ -438,20 +451,15 @@ fn a_delete_through_any_node_removes_every_nodes_events_of_the_trace_for_good() 
 
 #[test]
 fn a_truncate_through_one_node_empties_the_cluster_and_the_others_free_their_copies() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = format!("file://{}/bucket", dir.path().display());
-    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
-    let step = || {
-        clock.0.fetch_add(1_000_000, Ordering::SeqCst);
-    };
-    let a = node(&bucket, &dir.path().join("a"), "node-a", &clock);
-    let b = node(&bucket, &dir.path().join("b"), "node-b", &clock);
+    let cluster = TestBucket::new();
+    let a = cluster.node("node-a");
+    let b = cluster.node("node-b");
     a.append(vec![job("t1", 1)]).unwrap();
     b.append(vec![job("t2", 2), job("t3", 3)]).unwrap();
-    step();
+    cluster.step();
     assert_eq!(scan_all(&a, 10, 3).len(), 3);
     a.truncate().unwrap();
-    step();
+    cluster.step();
     // node-a reads node-b's copies as gone as soon as it reads node-b at all.
     assert!(matches!(a.query("t2"), Err(StoreError::TraceNotFound { .. })));
     // node-b once it reads node-a's mark; then it frees its own copies.
@@ -472,25 +480,22 @@ fn a_truncate_through_one_node_empties_the_cluster_and_the_others_free_their_cop
 
 #[test]
 fn a_departed_nodes_database_is_adopted_by_the_live_node_of_lowest_id_and_keeps_expiring() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = format!("file://{}/bucket", dir.path().display());
+    let cluster = TestBucket::new();
     let minute = 60_000_000_000;
-    let clock = Arc::new(SettableClock(AtomicI64::new(1_800_000_000_000_000_000)));
-    let adopting = |node_id: &str| StoreOptions {
-        bucket: Some(bucket.clone()),
-        bucket_flush_interval: Duration::from_millis(2),
-        node_id: node_id.to_owned(),
-        clock: clock.clone(),
-        adopt_after: Some(Duration::from_secs(2)),
-        ..StoreOptions::default()
+    let adopting = |node_id: &str| {
+        let options = StoreOptions {
+            adopt_after: Some(Duration::from_secs(2)),
+            ..cluster.options(node_id)
+        };
+        cluster.open(node_id, options)
     };
     {
-        let gone = Store::open(dir.path().join("z"), adopting("node-z")).unwrap();
+        let gone = adopting("node-z");
         gone.append(vec![job("old", 1)]).unwrap();
     }
     // node-z stopped renewing its lease; of the live nodes node-a has the lowest ID.
-    let a = Store::open(dir.path().join("a"), adopting("node-a")).unwrap();
-    let b = Store::open(dir.path().join("b"), adopting("node-b")).unwrap();
+    let a = adopting("node-a");
+    let b = adopting("node-b");
     let adopted_by = |store: &Store| -> bool {
         store
             .cluster_nodes()
@@ -506,7 +511,7 @@ fn a_departed_nodes_database_is_adopted_by_the_live_node_of_lowest_id_and_keeps_
     assert!(!adopted_by(&b), "one adopter only");
     assert_eq!(tsos_once_complete(&b, "old", 1), [1], "still readable everywhere");
     // node-a's retention expires node-z's data too.
-    clock.0.fetch_add(10 * minute, Ordering::SeqCst);
+    cluster.clock.0.fetch_add(10 * minute, Ordering::SeqCst);
     a.append(vec![job("new", 2)]).unwrap();
     let expiry = a.expire(Duration::from_secs(120), 1_000).unwrap();
     assert_eq!(expiry.deleted, 1, "node-z's old trace");
