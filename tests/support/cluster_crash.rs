@@ -137,11 +137,7 @@ pub async fn cluster_crash_loop(options: &CrashOptions, nodes: usize) -> CrashRe
             tasks.push(tokio::spawn(run_client(run, model, grpc)));
         }
         next_id += (options.clients as i64) * 1_000_000_000;
-        let target = 20 + rng.below(300);
-        progress.reached(target, &done, options.clients).await;
-        for _ in 0..rng.below(64) {
-            tokio::task::yield_now().await;
-        }
+        progress.kill_point(&mut rng, &done, options.clients).await;
         if cycle == options.cycles / 2 {
             lose_a_seaweedfs_node(&mut report);
         }

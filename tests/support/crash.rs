@@ -164,8 +164,24 @@ impl Progress {
         self.changed.notify_waiters();
     }
 
+    /// Waits for the moment to kill a server: a random number of batches
+    /// acknowledged (or every client stopped), then a few scheduler turns
+    /// more, so that the kill lands mid-operation.
+    pub(crate) async fn kill_point(
+        &self,
+        rng: &mut Rng,
+        clients_done: &std::sync::atomic::AtomicUsize,
+        clients: usize,
+    ) {
+        let target = 20 + rng.below(300);
+        self.reached(target, clients_done, clients).await;
+        for _ in 0..rng.below(64) {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Waits until `target` batches are acknowledged, or every client has stopped.
-    pub(crate) async fn reached(&self, target: u64, clients_done: &std::sync::atomic::AtomicUsize, clients: usize) {
+    async fn reached(&self, target: u64, clients_done: &std::sync::atomic::AtomicUsize, clients: usize) {
         loop {
             let changed = self.changed.notified();
             if self.batches.load(std::sync::atomic::Ordering::SeqCst) >= target
@@ -651,13 +667,7 @@ pub async fn crash_loop(options: &CrashOptions) -> CrashReport {
             tasks.push(tokio::spawn(run_client(run, model, grpc)));
         }
         next_id += (options.clients as i64) * 1_000_000_000;
-        // Kill once the clients have had a random number of batches acknowledged,
-        // then a few scheduler turns later, so the kill lands mid-operation.
-        let target = 20 + rng.below(300);
-        progress.reached(target, &done, options.clients).await;
-        for _ in 0..rng.below(64) {
-            tokio::task::yield_now().await;
-        }
+        progress.kill_point(&mut rng, &done, options.clients).await;
         server.kill9();
         let _ = stop_tx.send(true);
         for task in tasks {
