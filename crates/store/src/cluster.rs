@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::engine::Engine;
@@ -150,10 +150,7 @@ impl Cluster {
 
     /// The departed nodes this one adopted, by node ID.
     pub(crate) fn adopted(&self) -> Vec<(String, Arc<Store>)> {
-        match self.adopted.read() {
-            Ok(adopted) => adopted.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.adopted.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Renews this node's lease and its adopted nodes', and lets go of an
@@ -166,10 +163,7 @@ impl Cluster {
         if let Err(error) = self.root.renew_lease(&self.own, &self.own) {
             tracing::warn!(%error, "could not renew this node's lease");
         }
-        let mut adopted = match self.adopted.write() {
-            Ok(adopted) => adopted,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut adopted = self.adopted.write().unwrap_or_else(PoisonError::into_inner);
         adopted.retain(|(node_id, store)| {
             if store.fenced() {
                 tracing::info!(node = %node_id, "another process opened an adopted node's database: letting it go");
@@ -235,10 +229,7 @@ impl Cluster {
             crate::store::Membership::Adopted,
         )?;
         tracing::info!(node = %node_id, "adopted a departed node's database: its data expires with this node's retention");
-        let mut adopted = match self.adopted.write() {
-            Ok(adopted) => adopted,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut adopted = self.adopted.write().unwrap_or_else(PoisonError::into_inner);
         adopted.push((node_id.to_owned(), Arc::new(store)));
         Ok(())
     }
@@ -250,10 +241,7 @@ impl Cluster {
 
     /// The other nodes read so far, by node ID.
     pub(crate) fn peers(&self) -> Vec<Arc<Peer>> {
-        match self.peers.read() {
-            Ok(peers) => peers.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.peers.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Lists the nodes and opens a reader for each new one; returns the
@@ -275,10 +263,7 @@ impl Cluster {
                 return None;
             }
         };
-        let known: HashSet<String> = match self.peers.read() {
-            Ok(peers) => peers.iter().map(|peer| peer.node_id.clone()).collect(),
-            Err(poisoned) => poisoned.into_inner().iter().map(|peer| peer.node_id.clone()).collect(),
-        };
+        let known: HashSet<String> = self.peers().iter().map(|peer| peer.node_id.clone()).collect();
         for node_id in &ids {
             if *node_id == self.own || known.contains(node_id) {
                 continue;
@@ -290,10 +275,7 @@ impl Cluster {
                         node_id: node_id.clone(),
                         store,
                     });
-                    let mut peers = match self.peers.write() {
-                        Ok(peers) => peers,
-                        Err(poisoned) => poisoned.into_inner(),
-                    };
+                    let mut peers = self.peers.write().unwrap_or_else(PoisonError::into_inner);
                     peers.push(peer);
                     peers.sort_by(|a, b| a.node_id.cmp(&b.node_id));
                 }

@@ -1005,10 +1005,7 @@ impl Store {
         let peers = self.peers_to_follow()?;
         let mut deleted = 0;
         for peer in &peers {
-            let followed = match self.followed_deletes.lock() {
-                Ok(followed) => followed.get(&peer.node_id).cloned(),
-                Err(poisoned) => poisoned.into_inner().get(&peer.node_id).cloned(),
-            };
+            let followed = self.followed_deletes().get(&peer.node_id).cloned();
             // Marks in the order they were made, past the last one applied.
             let mut marks = Vec::new();
             let mut iter = peer.store.db.iter(KeyRange::prefix(keys::META_DELETE_LOG_PREFIX));
@@ -1031,13 +1028,18 @@ impl Store {
                 if let Some(first_seq) = reads::read_start(&*self.db, &trace_id)? {
                     deleted += self.expire_traces(&[(trace_id, first_seq)], before_seq)?;
                 }
-                match self.followed_deletes.lock() {
-                    Ok(mut followed) => followed.insert(peer.node_id.clone(), key),
-                    Err(poisoned) => poisoned.into_inner().insert(peer.node_id.clone(), key),
-                };
+                self.followed_deletes().insert(peer.node_id.clone(), key);
             }
         }
         Ok(deleted)
+    }
+
+    /// Where [`Store::follow_cluster_deletes`] stands in each other node's
+    /// delete log.
+    fn followed_deletes(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<u8>>> {
+        self.followed_deletes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The other nodes whose marks this store applies to its own data:
