@@ -1,7 +1,16 @@
 //! Query latency while ingest goes on: operators read while DM workers
-//! upload. 16 connections query 10-event traces over HTTP/1.1 keep-alive
-//! while 16 gRPC clients keep uploading batches of 100 events to other
-//! traces, on one fresh server.
+//! upload. While 16 gRPC clients keep uploading batches of 100 events to
+//! other traces, 10-event traces are queried over HTTP/1.1 keep-alive in two
+//! ways, on one fresh server:
+//!
+//! - **paced**: 4 connections together send 200 queries a second on a fixed
+//!   schedule, as operators and dashboards do. Each latency counts from
+//!   when the query was due, so a stalled server is not hidden by the
+//!   client waiting (no coordinated omission).
+//! - **saturating**: 16 connections query back to back, as many as the
+//!   upload clients; with two cores shared this measures how the CPU is
+//!   split more than how long one query takes (latency is about connections
+//!   divided by queries per second).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,8 +23,12 @@ use crate::ingest::{Workload, through_server, trace_id};
 use crate::percentiles;
 use crate::query::KeepAlive;
 
-/// Query connections, as many as the upload clients.
+/// Saturating query connections, as many as the upload clients.
 const QUERY_CLIENTS: usize = 16;
+/// Paced query connections.
+const PACED_CLIENTS: usize = 4;
+/// Paced queries per second, all connections together.
+const PACED_RATE: u32 = 200;
 /// Upload clients, each sending 100 events per request.
 const INGEST_CLIENTS: usize = 16;
 /// Events per trace, for the queried traces and the uploaded ones.
@@ -48,32 +61,88 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
     };
     let alone = through_server(&server, load).await.context("ingest alone")?;
 
-    let stop = Arc::new(AtomicBool::new(false));
     let queried = Arc::new(queried);
-    let readers: Vec<_> = (0..QUERY_CLIENTS)
+    let paced = beside_ingest(
+        &server,
+        load,
+        2 * INGEST_CLIENTS,
+        &queried,
+        PACED_CLIENTS,
+        Some(PACED_RATE),
+    )
+    .await
+    .context("paced queries")?;
+    let saturating = beside_ingest(&server, load, 3 * INGEST_CLIENTS, &queried, QUERY_CLIENTS, None)
+        .await
+        .context("saturating queries")?;
+    println!("\n## Queries while ingest goes on ({INGEST_CLIENTS} x 100 uploads, 10-event traces)\n");
+    println!("| measure | ingest events/s | queries/s | query p50 µs | query p99 µs |");
+    println!("|---|---|---|---|---|");
+    println!("| ingest alone | {:.0} | - | - | - |", alone.rate());
+    for (name, row) in [
+        (format!("{PACED_CLIENTS} connections paced at {PACED_RATE}/s"), paced),
+        (format!("{QUERY_CLIENTS} connections back to back"), saturating),
+    ] {
+        println!(
+            "| {name} beside ingest | {:.0} | {:.0} | {:.0} | {:.0} |",
+            row.ingest_rate, row.queries_per_second, row.p50, row.p99
+        );
+    }
+    Ok(())
+}
+
+/// One row: queries beside ingest.
+struct Beside {
+    ingest_rate: f64,
+    queries_per_second: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Runs `load` (as clients from `first_client` on) while `connections`
+/// query `queried`, back to back or, with `rate`, on a schedule of `rate`
+/// queries a second in all.
+async fn beside_ingest(
+    server: &Server,
+    load: Workload,
+    first_client: usize,
+    queried: &Arc<Vec<String>>,
+    connections: usize,
+    rate: Option<u32>,
+) -> anyhow::Result<Beside> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..connections)
         .map(|reader| {
             let (stop, queried, addr) = (stop.clone(), queried.clone(), server.addr);
+            // Each paced connection's own schedule, staggered so the
+            // connections do not send together.
+            let every = rate.map(|rate| Duration::from_secs(1) * connections as u32 / rate);
             std::thread::spawn(move || -> anyhow::Result<Vec<Duration>> {
                 let mut http = KeepAlive::connect(addr)?;
                 let mut samples = Vec::new();
                 let mut i = reader;
+                let mut due =
+                    Instant::now() + every.map_or(Duration::ZERO, |every| every * reader as u32 / connections as u32);
                 while !stop.load(Ordering::Relaxed) {
                     let path = format!("/events/query?trace_id={}", queried[i % queried.len()]);
-                    i += QUERY_CLIENTS + 1;
-                    let sent = Instant::now();
+                    i += connections + 1;
+                    match due.checked_duration_since(Instant::now()) {
+                        Some(wait) if every.is_some() => std::thread::sleep(wait),
+                        _ if every.is_none() => due = Instant::now(),
+                        _ => {} // Late: sent at once, its latency counted from when it was due.
+                    }
                     let (status, body, _) = http.get(&path)?;
-                    samples.push(sent.elapsed());
+                    samples.push(due.elapsed());
                     anyhow::ensure!(status == 200 && !body.is_empty(), "{path} answered {status}");
+                    if let Some(every) = every {
+                        due += every;
+                    }
                 }
                 Ok(samples)
             })
         })
         .collect();
-    let beside = Workload {
-        first_client: 2 * INGEST_CLIENTS,
-        ..load
-    };
-    let during = through_server(&server, beside).await;
+    let during = through_server(server, Workload { first_client, ..load }).await;
     stop.store(true, Ordering::Relaxed);
     let mut samples = Vec::new();
     for reader in readers {
@@ -84,17 +153,12 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
         );
     }
     let during = during.context("ingest beside the queries")?;
-    let (q50, q99) = percentiles(&mut samples);
-    println!(
-        "\n## Queries while ingest goes on ({QUERY_CLIENTS} query connections, {INGEST_CLIENTS} x 100 uploads, 10-event traces)\n"
-    );
-    println!("| measure | ingest events/s | queries/s | query p50 µs | query p99 µs |");
-    println!("|---|---|---|---|---|");
-    println!("| ingest alone | {:.0} | - | - | - |", alone.rate());
-    println!(
-        "| queries beside ingest | {:.0} | {:.0} | {q50:.0} | {q99:.0} |",
-        during.rate(),
-        samples.len() as f64 / during.seconds
-    );
-    Ok(())
+    let queries_per_second = samples.len() as f64 / during.seconds;
+    let (p50, p99) = percentiles(&mut samples);
+    Ok(Beside {
+        ingest_rate: during.rate(),
+        queries_per_second,
+        p50,
+        p99,
+    })
 }
