@@ -434,3 +434,47 @@ fn retention_is_on_by_default_off_with_zero_and_refused_when_malformed() {
     assert_eq!(status.code(), Some(2), "{output}");
     assert!(output.contains("retention \"7w\""), "{output}");
 }
+
+/// The nice value of each of `pid`'s threads, by thread name (as the kernel
+/// keeps it: at most 15 bytes).
+fn nice_by_thread(pid: u32) -> Vec<(String, i32)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm"))
+            .unwrap()
+            .trim_end()
+            .to_owned();
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // The fields after the name, which is in parentheses: nice is the 19th field.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = after_name.split(' ').nth(16).unwrap().parse().unwrap();
+        threads.push((name, nice));
+    }
+    threads
+}
+
+#[test]
+fn ingest_nice_lowers_the_upload_threads_and_the_writer_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, "ingest-nice = 7\n");
+    let server = Server::start(&dir.path().join("data"), &["--config", &config]);
+    let threads = nice_by_thread(server.pid());
+    let nice_of = |prefix: &str| -> Vec<i32> {
+        threads
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, nice)| *nice)
+            .collect()
+    };
+    let ingest = nice_of("tracekeep-inges");
+    assert!(!ingest.is_empty(), "no ingest runtime thread in {threads:?}");
+    assert!(ingest.iter().all(|&nice| nice == 7), "{threads:?}");
+    assert_eq!(nice_of("tracekeep-write"), [7], "{threads:?}");
+    // The runtime that serves queries keeps its priority.
+    let readers = nice_of("tokio-rt-worker");
+    assert!(!readers.is_empty(), "no main runtime thread in {threads:?}");
+    assert!(readers.iter().all(|&nice| nice == 0), "{threads:?}");
+    // Uploads and queries are served as ever.
+    assert_eq!(server.get("/status").status, 200);
+}

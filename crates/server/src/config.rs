@@ -111,6 +111,11 @@ pub struct Config {
     /// idle keep-alive connection may wait for its next request) before the
     /// connection is closed.
     pub header_read_timeout_secs: u64,
+    /// How much lower than the rest of the server the threads serving
+    /// HTTP/2 connections (gRPC uploads) and the store's writer run, as a
+    /// nice value from 0 (the same) to 19 (only what is left over): with
+    /// both cores busy, queries and the UI get the CPU first.
+    pub ingest_nice: i32,
     /// How long a request's body may take to arrive once the server starts
     /// reading it (gRPC and HTTP alike); past it the request is answered 408
     /// (gRPC `DEADLINE_EXCEEDED`) and nothing of it is stored.
@@ -157,6 +162,7 @@ impl Default for Config {
             auth_ingest: false,
             max_connections: 1024,
             header_read_timeout_secs: 30,
+            ingest_nice: 0,
             body_read_timeout_secs: 60,
             tls_cert_file: PathBuf::new(),
             tls_key_file: PathBuf::new(),
@@ -272,6 +278,7 @@ impl Config {
             self.header_read_timeout_secs > 0,
             "header-read-timeout-secs must be positive"
         );
+        anyhow::ensure!((0..=19).contains(&self.ingest_nice), "ingest-nice must be 0 to 19");
         anyhow::ensure!(
             self.body_read_timeout_secs > 0,
             "body-read-timeout-secs must be positive"

@@ -99,3 +99,18 @@ fn max_disk_bytes_is_off_by_default_and_at_least_16_mib_when_set() {
     let error = Config::load(&args).unwrap_err();
     assert!(format!("{error:#}").contains("at least 16777216"), "{error:#}");
 }
+
+#[test]
+fn ingest_nice_is_a_nice_value_from_0_to_19() {
+    for good in [0, 19] {
+        let config = Config::from_toml(&format!("ingest-nice = {good}\n")).unwrap();
+        assert_eq!(config.ingest_nice, good);
+    }
+    for bad in [-1, 20] {
+        let error = Config::from_toml(&format!("ingest-nice = {bad}\n")).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("ingest-nice must be 0 to 19"),
+            "{error:#}"
+        );
+    }
+}

@@ -73,6 +73,12 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     /// TLS for every listener, when `tls-cert-file` and `tls-key-file` are set.
     pub tls: Option<tls::Tls>,
+    /// Where connections speaking HTTP/2 (gRPC: DM's and OTLP's uploads)
+    /// are served, apart from HTTP/1.1 ones (queries, the UI), so that
+    /// upload work never queues ahead of a query on the same workers; its
+    /// threads may also run at a lower priority (`ingest-nice`). None: every
+    /// connection is served on the runtime that runs [`serve`].
+    pub ingest_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Settings {
@@ -96,6 +102,7 @@ impl Settings {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(config.body_read_timeout_secs),
             tls: config.tls()?,
+            ingest_runtime: None,
         })
     }
 }

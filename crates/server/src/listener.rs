@@ -18,8 +18,11 @@ use std::time::Duration;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls::server::{Acceptor, ClientHello};
+use tokio_rustls::{LazyConfigAcceptor, StartHandshake};
 
 use crate::tls::Tls;
 
@@ -88,9 +91,38 @@ pub struct ReplayStream {
     replay: Vec<u8>,
     replayed: usize,
     inner: Transport,
+    /// The runtime its socket was moved to, if not the accepting one's.
+    runtime: Option<Handle>,
     _open: OpenConnection,
     /// Its place among `max-connections`, given back when it closes.
     _slot: OwnedSemaphorePermit,
+}
+
+impl ReplayStream {
+    /// The runtime whose reactor this connection's socket is registered
+    /// with, when it is not the one that accepted it: the connection is
+    /// best served by a task there.
+    pub fn runtime(&self) -> Option<&Handle> {
+        self.runtime.as_ref()
+    }
+}
+
+/// Registers `stream` with `runtime`'s reactor instead of the current one
+/// (none: leaves it), so that its readiness is noticed by that runtime's
+/// workers.
+fn move_to(stream: TcpStream, runtime: Option<&Handle>) -> io::Result<TcpStream> {
+    let Some(runtime) = runtime else { return Ok(stream) };
+    let socket = stream.into_std()?;
+    let _entered = runtime.enter();
+    TcpStream::from_std(socket)
+}
+
+/// Whether a TLS client offers HTTP/2: it will speak it, as the server
+/// prefers `h2`.
+fn offers_h2(hello: &ClientHello<'_>) -> bool {
+    hello
+        .alpn()
+        .is_some_and(|mut protocols| protocols.any(|protocol| protocol == b"h2"))
 }
 
 /// Counts a connection in the open-connections gauge while it lives.
@@ -175,13 +207,16 @@ impl ScreenedListener {
     /// Starts accepting on `listener`; `deadline` bounds each connection's
     /// opening; `open` counts the connections open; `slots` bounds them: with
     /// none free, nothing is accepted (new connections wait in the kernel's
-    /// backlog, and are refused once it is full) until one closes.
+    /// backlog, and are refused once it is full) until one closes. With
+    /// `http2_runtime`, connections speaking HTTP/2 (gRPC) are moved to that
+    /// runtime's reactor ([`ReplayStream::runtime`]).
     pub fn new(
         listener: TcpListener,
         deadline: Duration,
         open: Gauge,
         slots: Arc<Semaphore>,
         tls: Option<Tls>,
+        http2_runtime: Option<Handle>,
     ) -> ScreenedListener {
         let (admit, admitted) = mpsc::channel(256);
         let acceptor = tokio::spawn(async move {
@@ -206,22 +241,42 @@ impl ScreenedListener {
                 let admit = admit.clone();
                 let open = OpenConnection::new(open.clone());
                 let tls = tls.clone();
+                let http2_runtime = http2_runtime.clone();
                 tokio::spawn(async move {
                     // The TLS handshake and the protocol's opening share the deadline.
                     let opened = tokio::time::timeout(deadline, async move {
-                        let mut stream = match tls {
-                            None => Transport::Plain(stream),
-                            Some(tls) => Transport::Tls(Box::new(tls.acceptor().accept(stream).await?)),
+                        let (mut stream, runtime) = match tls {
+                            None => (Transport::Plain(stream), None),
+                            Some(tls) => {
+                                // The client's hello says which protocol it will speak
+                                // (ALPN); the socket moves before the handshake, as a
+                                // TLS stream cannot move once made.
+                                let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
+                                let runtime = http2_runtime.clone().filter(|_| offers_h2(&start.client_hello()));
+                                let StartHandshake { accepted, io, .. } = start;
+                                let io = move_to(io, runtime.as_ref())?;
+                                let config = tls.acceptor().config().clone();
+                                let stream = StartHandshake::from_parts(accepted, io).into_stream(config).await?;
+                                (Transport::Tls(Box::new(stream)), runtime)
+                            }
                         };
                         let replay = read_opening(&mut stream).await?;
-                        Ok::<_, io::Error>((stream, replay))
+                        let runtime = match stream {
+                            Transport::Plain(plain) if replay == HTTP2_PREFACE && http2_runtime.is_some() => {
+                                stream = Transport::Plain(move_to(plain, http2_runtime.as_ref())?);
+                                http2_runtime
+                            }
+                            _ => runtime,
+                        };
+                        Ok::<_, io::Error>((stream, replay, runtime))
                     });
                     match opened.await {
-                        Ok(Ok((stream, replay))) => {
+                        Ok(Ok((stream, replay, runtime))) => {
                             let stream = ReplayStream {
                                 replay,
                                 replayed: 0,
                                 inner: stream,
+                                runtime,
                                 _open: open,
                                 _slot: slot,
                             };

@@ -51,8 +51,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // gRPC connections get workers of their own, at `ingest-nice`
+    // (docs/design.md, "Reads before uploads").
+    let ingest_nice = config.ingest_nice;
+    let ingest_runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_name("tracekeep-ingest")
+        .on_thread_start(move || tracekeep_store::lower_this_thread(ingest_nice))
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tracekeep-server: start the ingest runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let logs_to_file = !config.log_file.is_empty();
-    match runtime.block_on(serve(config)) {
+    let served = runtime.block_on(serve(config, ingest_runtime.handle().clone()));
+    ingest_runtime.shutdown_background();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -65,7 +82,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, ingest_runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     // Before anything listens: a SIGHUP that came before the handler would
     // kill the process (the signal's default), and tests send one as soon as
     // the server answers.
@@ -85,6 +102,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         bucket: (!config.bucket.is_empty()).then(|| config.bucket.clone()),
         bucket_flush_interval: std::time::Duration::from_millis(config.bucket_flush_interval_ms),
         node_id: node_id.clone(),
+        writer_nice: config.ingest_nice,
         adopt_after: (config.adopt_after_seconds > 0)
             .then(|| std::time::Duration::from_secs(config.adopt_after_seconds)),
         ..StoreOptions::default()
@@ -120,7 +138,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         sync = config.sync,
         "listening on {local} for gRPC and HTTP"
     );
-    let settings = Settings::from_config(&config)?;
+    let settings = Settings {
+        ingest_runtime: Some(ingest_runtime),
+        ..Settings::from_config(&config)?
+    };
     if settings.tls.is_some() {
         tracing::info!("TLS on every listener (ALPN h2 and http/1.1); plain TCP is refused");
     }

@@ -30,6 +30,7 @@ pub(crate) async fn serve(
         settings.metrics.open_connections(),
         settings.connection_slots.clone(),
         settings.tls.clone(),
+        settings.ingest_runtime.clone(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
@@ -40,7 +41,8 @@ pub(crate) async fn serve(
                 let service = TowerToHyperService::new(app.clone());
                 let mut stop = stop_rx.clone();
                 let header_read_timeout = settings.header_read_timeout;
-                connections.spawn(async move {
+                let runtime = stream.runtime().cloned();
+                let connection = async move {
                     let mut builder = Builder::new(TokioExecutor::new());
                     builder
                         .http1()
@@ -62,7 +64,12 @@ pub(crate) async fn serve(
                             }
                         }
                     }
-                });
+                };
+                // A connection is served where its socket is registered.
+                match runtime {
+                    Some(runtime) => connections.spawn_on(connection, &runtime),
+                    None => connections.spawn(connection),
+                };
             }
             // Finished connections are reaped as they end, so the set holds
             // only open ones.
@@ -83,3 +90,7 @@ pub(crate) async fn serve(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "serve_tests.rs"]
+mod tests;

@@ -30,6 +30,7 @@ mod error;
 mod keys;
 mod options;
 mod order;
+mod priority;
 mod progress_log;
 mod records;
 mod term_set;
@@ -56,6 +57,7 @@ pub use engine::{BucketFigures, EngineFigures};
 pub use error::{Result, StoreError};
 pub use keys::{MAX_TRACE_ID_LEN, describe_key};
 pub use options::{MAX_NODE_ID_LEN, StoreOptions, check_node_id, default_node_id};
+pub use priority::lower_this_thread;
 pub use records::FORMAT_VERSION;
 pub use search::SpanSearch;
 pub use store::{

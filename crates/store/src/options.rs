@@ -45,6 +45,10 @@ pub struct StoreOptions {
     /// (docs/design.md, "Writes"); default 150 µs, `Duration::MAX` never.
     /// Ignored with `sync`.
     pub inline_commit_after_idle: std::time::Duration,
+    /// How many steps nicer than the opening thread the writer thread runs
+    /// ([`crate::lower_this_thread`]; default 0, the same): above 0, reads
+    /// get the CPU first when both want it.
+    pub writer_nice: i32,
     /// Keep the data in this object-storage bucket instead of the data
     /// directory (default none): `s3://bucket/prefix` (endpoint, region and
     /// credentials from the standard `AWS_*` variables), `gs://`, `az://`,
@@ -122,6 +126,7 @@ impl Default for StoreOptions {
             autocomplete_keys: Vec::new(),
             clock: Arc::new(SystemClock),
             inline_commit_after_idle: std::time::Duration::from_micros(150),
+            writer_nice: 0,
             bucket: None,
             bucket_flush_interval: std::time::Duration::from_millis(20),
             node_id: default_node_id(),
@@ -139,6 +144,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("min_free_disk_bytes", &self.min_free_disk_bytes)
             .field("max_disk_bytes", &self.max_disk_bytes)
             .field("inline_commit_after_idle", &self.inline_commit_after_idle)
+            .field("writer_nice", &self.writer_nice)
             .field("autocomplete_keys", &self.autocomplete_keys)
             .field("bucket", &self.bucket)
             .field("bucket_flush_interval", &self.bucket_flush_interval)

@@ -420,9 +420,13 @@ impl Store {
         };
         let queue = Arc::new(writer::Queue::new(context, counters, options.inline_commit_after_idle));
         let thread_queue = queue.clone();
+        let writer_nice = options.writer_nice;
         let thread = std::thread::Builder::new()
             .name("tracekeep-writer".into())
-            .spawn(move || thread_queue.run())
+            .spawn(move || {
+                crate::priority::lower_this_thread(writer_nice);
+                thread_queue.run()
+            })
             .map_err(|source| StoreError::Io {
                 action: "start the writer thread for",
                 path: path.clone(),
