@@ -152,17 +152,16 @@ async fn beside_ingest(
                 while !stop.load(Ordering::Relaxed) {
                     let path = format!("/events/query?trace_id={}", queried[i % queried.len()]);
                     i += connections + 1;
-                    match due.checked_duration_since(Instant::now()) {
-                        Some(wait) if every.is_some() => std::thread::sleep(wait),
-                        _ if every.is_none() => due = Instant::now(),
-                        _ => {} // Late: sent at once, its latency counted from when it was due.
+                    match every {
+                        // A late query is sent at once, its latency counted
+                        // from when it was due.
+                        Some(_) => std::thread::sleep(due.saturating_duration_since(Instant::now())),
+                        None => due = Instant::now(),
                     }
                     let (status, body, _) = http.get(&path)?;
                     samples.push(due.elapsed());
                     anyhow::ensure!(status == 200 && !body.is_empty(), "{path} answered {status}");
-                    if let Some(every) = every {
-                        due += every;
-                    }
+                    due += every.unwrap_or_default();
                 }
                 Ok(samples)
             })
