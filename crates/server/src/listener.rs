@@ -262,7 +262,7 @@ impl ScreenedListener {
                         };
                         let replay = read_opening(&mut stream).await?;
                         let runtime = match stream {
-                            Transport::Plain(plain) if replay == HTTP2_PREFACE && http2_runtime.is_some() => {
+                            Transport::Plain(plain) if replay == HTTP2_PREFACE => {
                                 stream = Transport::Plain(move_to(plain, http2_runtime.as_ref())?);
                                 http2_runtime
                             }
