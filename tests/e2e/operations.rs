@@ -445,10 +445,9 @@ fn nice_by_thread(pid: u32) -> Vec<(String, i32)> {
             .unwrap()
             .trim_end()
             .to_owned();
-        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
-        // The fields after the name, which is in parentheses: nice is the 19th field.
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        let nice = after_name.split(' ').nth(16).unwrap().parse().unwrap();
+        let fields = proc_stat_fields(task.join("stat").to_str().unwrap()).unwrap();
+        // Nice is field 19.
+        let nice = fields[16].parse().unwrap();
         threads.push((name, nice));
     }
     threads

@@ -327,16 +327,23 @@ impl Drop for Server {
     }
 }
 
+/// The fields of a `/proc` `stat` file (`/proc/<pid>/stat`,
+/// `/proc/<pid>/task/<tid>/stat`) after the command name, from field 3 (the
+/// state) on: the name (field 2) may hold spaces and parentheses, so it ends
+/// at the last `)`.
+pub fn proc_stat_fields(path: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
 /// CPU time (user + system, all threads, live and exited) of process `pid`
 /// (a number, or `self`), from `/proc/<pid>/stat`.
 pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces; utime and stime are fields
-    // 14 and 15, the 12th and 13th after it.
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
+    let fields = proc_stat_fields(&format!("/proc/{pid}/stat"))?;
+    // utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
     let ticks = rustix::param::clock_ticks_per_second();
     Some((utime + stime) as f64 / ticks as f64)
 }
