@@ -25,8 +25,10 @@ async fn a_restart_keeps_every_trace_and_the_tso_keeps_rising() {
     );
     let before = tso(&mut client).await;
     let scan_before = server.get("/events/scan").body;
+    // The stop waits for open connections: ours closes when its task runs,
+    // so the wait is off this thread.
     drop(client);
-    let (status, _) = server.terminate();
+    let (status, _) = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     assert!(status.success(), "SIGTERM exits 0, got {status}");
 
     let server = Server::start(&data, &[]);
@@ -185,4 +187,47 @@ fn json_logs_are_one_object_per_line() {
         .collect();
     assert!(messages.contains(&"delete"), "{messages:?}");
     assert!(messages.contains(&"stopped"), "{messages:?}");
+}
+
+/// A stop that has to cut a connection still closes the database before the
+/// process exits. The client below speaks HTTP/2 and then goes silent, so the
+/// graceful stop's PING is never answered and the stop cuts it at
+/// `shutdown-timeout-secs`. RocksDB aborts the process when a database is
+/// still open at exit; its own log says whether it was closed.
+#[test]
+fn a_stop_that_cuts_a_silent_http2_client_still_closes_the_database() {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("tracer.toml");
+    std::fs::write(&config, "shutdown-timeout-secs = 1\n").unwrap();
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let mut silent = std::net::TcpStream::connect(server.addr).unwrap();
+    silent.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    silent.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    // The server's own SETTINGS frame: the connection is being served.
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut header = [0u8; 9];
+    silent.read_exact(&mut header).unwrap();
+    assert_eq!(header[3], 4, "the server's first frame is SETTINGS: {header:?}");
+
+    let (status, lines) = server.terminate();
+    let log = lines.join("\n");
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains("did not finish in time"),
+        "the stop did not cut the client:\n{log}"
+    );
+    assert!(lines.last().is_some_and(|line| line.contains("stopped")), "{log}");
+    let rocksdb_log = std::fs::read_to_string(data.join("LOG")).unwrap();
+    assert!(
+        rocksdb_log.trim_end().ends_with("Shutdown complete"),
+        "RocksDB was not closed:\n{}",
+        &rocksdb_log[rocksdb_log.len().saturating_sub(2000)..]
+    );
+    drop(silent);
 }

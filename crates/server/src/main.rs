@@ -68,9 +68,18 @@ fn main() -> ExitCode {
     };
     let logs_to_file = !config.log_file.is_empty();
     let served = runtime.block_on(serve(config, ingest_runtime.handle().clone()));
-    ingest_runtime.shutdown_background();
+    // Tasks left on either runtime (hyper's per-request tasks) may hold the
+    // last reference to the store. Dropping a runtime drops its tasks and
+    // waits for its threads, so the store closes here, before the process
+    // exits: RocksDB aborts the process ("pthread lock: Invalid argument")
+    // when a database is still open at exit.
+    drop(ingest_runtime);
+    drop(runtime);
     match served {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             tracing::error!("{error:#}");
             if logs_to_file {
@@ -225,7 +234,8 @@ async fn serve(config: Config, ingest_runtime: tokio::runtime::Handle) -> anyhow
     if let Some(follower) = follower {
         follower.await.context("join the cluster's truncate follower")?;
     }
-    // The last reference closes the store cleanly (the writer drains first).
+    // The store closes (its writer drains first) when the last reference
+    // goes: here, or in `main` as the runtimes drop their last tasks.
     drop(store);
     if fenced.load(std::sync::atomic::Ordering::Relaxed) {
         anyhow::bail!(
@@ -233,7 +243,6 @@ async fn serve(config: Config, ingest_runtime: tokio::runtime::Handle) -> anyhow
             node_id
         );
     }
-    tracing::info!("stopped");
     Ok(())
 }
 
