@@ -229,9 +229,10 @@ async fn a_second_server_with_the_same_node_id_fences_off_the_first_which_stops(
         late.is_err() || !late.unwrap().into_inner().result,
         "a fenced server acknowledged"
     );
-    // Its graceful stop waits for open connections: close ours.
+    // Its graceful stop waits for open connections: ours closes when its
+    // task runs, so the wait is off this thread.
     drop(client);
-    let (status, lines) = first.wait_exit();
+    let (status, lines) = tokio::task::spawn_blocking(move || first.wait_exit()).await.unwrap();
     assert!(!status.success(), "{status}");
     assert!(lines.iter().any(|line| line.contains("fenced")), "{lines:?}");
 
