@@ -193,7 +193,8 @@ fn json_logs_are_one_object_per_line() {
 /// process exits. The client below speaks HTTP/2 and then goes silent, so the
 /// graceful stop's PING is never answered and the stop cuts it at
 /// `shutdown-timeout-secs`. RocksDB aborts the process when a database is
-/// still open at exit; its own log says whether it was closed.
+/// still open at exit; its own log says whether it was closed (on a bucket,
+/// the exit status is all there is to see).
 #[test]
 fn a_stop_that_cuts_a_silent_http2_client_still_closes_the_database() {
     use std::io::{Read, Write};
@@ -223,6 +224,10 @@ fn a_stop_that_cuts_a_silent_http2_client_still_closes_the_database() {
         "the stop did not cut the client:\n{log}"
     );
     assert!(lines.last().is_some_and(|line| line.contains("stopped")), "{log}");
+    if on_bucket() {
+        // SlateDB keeps no log of its own; the exit status above is the check.
+        return;
+    }
     let rocksdb_log = std::fs::read_to_string(data.join("LOG")).unwrap();
     assert!(
         rocksdb_log.trim_end().ends_with("Shutdown complete"),
