@@ -32,6 +32,7 @@ pub async fn run(fill_for: Duration, watch_for: Duration, every: Duration) -> an
         shape: 10,
         run_for: fill_for,
         first_client: 0,
+        every: None,
     };
     let filled = through_server(&server, workload).await?;
     let full = bucket_bytes(&bucket)?;

@@ -104,6 +104,7 @@ async fn ingest_spread(
         shape: SHAPE,
         run_for: ingest_for,
         first_client: at * per_node,
+        every: None,
     };
     let measured = match servers {
         [one] => vec![through_server(one, workload(0)).await?],

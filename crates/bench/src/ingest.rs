@@ -179,6 +179,10 @@ pub struct Workload {
     /// The first client's number: clients write traces of their own, so
     /// two workloads with different numbers never share a trace.
     pub first_client: usize,
+    /// Each client sends one upload per this period (a late one at once),
+    /// so the load is a rate rather than as much as the server takes;
+    /// `None` sends back to back.
+    pub every: Option<Duration>,
 }
 
 /// DM's upload of job events, the method every ingest row calls.
@@ -210,7 +214,17 @@ pub async fn through_server(server: &Server, workload: Workload) -> anyhow::Resu
             let (mut events, mut latencies) = (0u64, Vec::new());
             let mut event = Vec::new();
             let mut n = 0u64;
+            // Paced clients start staggered over one period, so their
+            // uploads do not arrive together.
+            let mut due = tokio::time::Instant::now()
+                + workload.every.map_or(Duration::ZERO, |every| {
+                    every * (client - workload.first_client) as u32 / workload.clients as u32
+                });
             while Instant::now() < deadline {
+                if let Some(every) = workload.every {
+                    tokio::time::sleep_until(due).await;
+                    due += every;
+                }
                 let mut body = BytesMut::with_capacity(workload.batch * (event.len() + 8));
                 for i in n..n + workload.batch as u64 {
                     pool.event(client, i, workload.shape, &mut event);
@@ -490,6 +504,7 @@ pub fn ceilings(plan: &Plan) -> anyhow::Result<()> {
             shape,
             run_for: plan.ingest_for,
             first_client: 0,
+            every: None,
         };
         if plan.store_only {
             let store = through_store(false, workload)?;
@@ -544,6 +559,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
                 shape,
                 run_for: plan.ingest_for,
                 first_client: 0,
+                every: None,
             };
             let mut measured = through_server(&server, workload).await?;
             drop(server);

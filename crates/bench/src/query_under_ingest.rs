@@ -11,6 +11,12 @@
 //!   upload clients; with two cores shared this measures how the CPU is
 //!   split more than how long one query takes (latency is about connections
 //!   divided by queries per second).
+//! - **paced, beside paced ingest**: the paced queries again, while the 16
+//!   upload clients send at a fixed rate in all, dm-tracer's own 16 × 100
+//!   rate in issue 35's run, instead of as fast as the server takes them.
+//!   Back-to-back uploads leave no core idle, so the rows above measure
+//!   queries on saturated cores; this one, queries beside the ingest the
+//!   in-memory original could carry.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +39,9 @@ const PACED_RATE: u32 = 200;
 const INGEST_CLIENTS: usize = 16;
 /// Events per trace, for the queried traces and the uploaded ones.
 const SHAPE: u64 = 10;
+/// The paced ingest, events a second in all: what dm-tracer took at
+/// 16 × 100, 10 events per trace, in issue 35's side-by-side run.
+const PACED_INGEST_RATE: u32 = 276_000;
 
 /// Prints one table: ingest alone, then queries beside ingest.
 pub async fn run(run_for: Duration) -> anyhow::Result<()> {
@@ -46,6 +55,7 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
         shape: SHAPE,
         run_for: Duration::from_secs(2),
         first_client: 0,
+        every: None,
     };
     through_server(&server, seed)
         .await
@@ -75,16 +85,41 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
     let saturating = beside_ingest(&server, load, 3 * INGEST_CLIENTS, &queried, QUERY_CLIENTS, None)
         .await
         .context("saturating queries")?;
+    // Each client's period: its share of the rate, 100 events at a time.
+    let paced_load = Workload {
+        every: Some(Duration::from_secs(1) * (INGEST_CLIENTS * 100) as u32 / PACED_INGEST_RATE),
+        ..load
+    };
+    let both_paced = beside_ingest(
+        &server,
+        paced_load,
+        4 * INGEST_CLIENTS,
+        &queried,
+        PACED_CLIENTS,
+        Some(PACED_RATE),
+    )
+    .await
+    .context("paced queries beside paced ingest")?;
     println!("\n## Queries while ingest goes on ({INGEST_CLIENTS} x 100 uploads, 10-event traces)\n");
     println!("| measure | ingest events/s | queries/s | query p50 µs | query p99 µs | in the server under 2 ms |");
     println!("|---|---|---|---|---|---|");
     println!("| ingest alone | {:.0} | - | - | - | - |", alone.rate());
     for (name, row) in [
-        (format!("{PACED_CLIENTS} connections paced at {PACED_RATE}/s"), paced),
-        (format!("{QUERY_CLIENTS} connections back to back"), saturating),
+        (
+            format!("{PACED_CLIENTS} connections paced at {PACED_RATE}/s beside ingest"),
+            paced,
+        ),
+        (
+            format!("{QUERY_CLIENTS} connections back to back beside ingest"),
+            saturating,
+        ),
+        (
+            format!("{PACED_CLIENTS} connections paced at {PACED_RATE}/s beside ingest paced at {PACED_INGEST_RATE}/s"),
+            both_paced,
+        ),
     ] {
         println!(
-            "| {name} beside ingest | {:.0} | {:.0} | {:.0} | {:.0} | {:.1}% |",
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1}% |",
             row.ingest_rate,
             row.queries_per_second,
             row.p50,
