@@ -1,8 +1,10 @@
 //! [`ApiError`]: how store and request errors reach clients, over HTTP and gRPC.
 
+use std::sync::Arc;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tracekeep_store::StoreError;
+use tracekeep_store::{Store, StoreError};
 
 /// A request failed; carries the HTTP status and the text every client sees.
 #[derive(Debug, thiserror::Error)]
@@ -131,9 +133,39 @@ pub async fn blocking_raw<T: Send + 'static>(
     })
 }
 
+/// A read of one trace from async code. When the store's reads are local
+/// it runs here, on the calling worker: a hop to the blocking pool and back
+/// costs two thread wake-ups, and while ingest keeps the cores busy each
+/// waited for a core often enough that 2-4% of queries took over 2 ms in
+/// the server (docs/design.md, "Reads before uploads"). Such a read costs
+/// about what encoding its answer, which runs here anyway, does. On a
+/// bucket a block may come from the network: the blocking pool, as
+/// [`blocking`].
+pub async fn trace_read<T: Send + 'static>(
+    store: &Arc<Store>,
+    call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if !store.reads_are_local() {
+        let store = Arc::clone(store);
+        return blocking(move || call(&store)).await;
+    }
+    // As the blocking pool would, a panic answers 500 and the server goes on.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(store))) {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(_) => {
+            tracing::error!("a store read panicked");
+            Err(ApiError::Internal("internal error: a store task failed".into()))
+        }
+    }
+}
+
 /// A blocking store call from async code, run on the blocking pool.
 pub async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     blocking_raw(call).await?.map_err(ApiError::from)
 }
+
+#[cfg(test)]
+#[path = "error_tests.rs"]
+mod tests;

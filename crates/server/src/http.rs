@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tracekeep_proto::json::{TraceSummaryJson, events_go_string, to_go_string, trace_page_value, traces_go_string};
 use tracekeep_store::{Cursor, ListOrder, Readiness, Store, StoreError, StoredEvent, TraceFilter};
 
-use crate::error::{ApiError, blocking, blocking_raw};
+use crate::error::{ApiError, blocking, blocking_raw, trace_read};
 use crate::params::{FormRequest, Params};
 
 /// The response header carrying the cursor of the next scan page.
@@ -246,8 +246,7 @@ async fn traces(State(state): State<HttpState>, request: FormRequest) -> Result<
 
 async fn query(State(state): State<HttpState>, request: FormRequest) -> Result<Response, ApiError> {
     let trace_id = trace_id(&request.params()?)?;
-    let store = state.store.clone();
-    let events = blocking(move || store.query(&trace_id)).await?;
+    let events = trace_read(&state.store, move |store| store.query(&trace_id)).await?;
     Ok(json_text_response(events_go_string(stored_events(&events))))
 }
 

@@ -237,6 +237,8 @@ pub(crate) trait Engine: EngineRead + Send + Sync {
     /// A commit takes about as long as a local write (no network round
     /// trip), so a caller's thread may commit its own small append.
     fn commit_is_quick(&self) -> bool;
+    /// A read waits at most for the local disk, never for the network.
+    fn reads_are_local(&self) -> bool;
     /// The engine is holding writes back (RocksDB's delayed or stopped
     /// writes): callers should not wait on a write where they must not block.
     fn writes_slowing(&self) -> bool;

@@ -1607,6 +1607,14 @@ impl Store {
         })
     }
 
+    /// Whether a read waits at most for the local disk, never for the
+    /// network: true in a data directory, false on a bucket (a block in
+    /// neither cache is fetched from it). A caller may then make a small
+    /// read, such as one trace's, on a thread that must not wait long.
+    pub fn reads_are_local(&self) -> bool {
+        self.db.reads_are_local()
+    }
+
     /// The storage engine's own figures (RocksDB's memtables, cache,
     /// compaction and write stalls): what operators watch.
     pub fn engine_figures(&self) -> EngineFigures {

@@ -15,7 +15,7 @@ use super::dependencies::Linker;
 use super::merge::merge;
 use super::model::{ZipkinSpan, normalize_trace_id};
 use super::search::{self, TraceQuery};
-use crate::error::{ApiError, blocking};
+use crate::error::{ApiError, blocking, trace_read};
 use crate::params::Params;
 
 /// The query routes.
@@ -68,9 +68,8 @@ pub(super) fn load_trace(store: &Store, trace_id: &str) -> Result<Vec<ZipkinSpan
 
 async fn trace(State(state): State<ZipkinState>, Path(text): Path<String>) -> Result<Response, ApiError> {
     let trace_id = trace_id(&text)?;
-    let store = Arc::clone(&state.store);
     let id = trace_id.clone();
-    let spans = blocking(move || load_trace(&store, &id)).await?;
+    let spans = trace_read(&state.store, move |store| load_trace(store, &id)).await?;
     if spans.is_empty() {
         return Err(ApiError::NotFound(format!("trace {trace_id} not found")));
     }

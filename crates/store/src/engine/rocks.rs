@@ -395,6 +395,10 @@ impl Engine for RocksEngine {
         true
     }
 
+    fn reads_are_local(&self) -> bool {
+        true
+    }
+
     fn writes_slowing(&self) -> bool {
         let int = |name: &properties::PropName| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
         int(properties::ACTUAL_DELAYED_WRITE_RATE) > 0 || int(properties::IS_WRITE_STOPPED) > 0

@@ -1173,6 +1173,11 @@ impl Engine for SlateEngine {
         false
     }
 
+    fn reads_are_local(&self) -> bool {
+        // A block missing from both caches is fetched from the bucket.
+        false
+    }
+
     fn writes_slowing(&self) -> bool {
         false
     }
