@@ -234,11 +234,10 @@ pub(crate) trait Engine: EngineRead + Send + Sync {
     fn snapshot(&self) -> Box<dyn EngineRead + '_>;
     /// An empty batch with room for about `capacity` bytes.
     fn batch(&self, capacity: usize) -> Result<Box<dyn EngineBatch + '_>, EngineError>;
-    /// A commit takes about as long as a local write (no network round
-    /// trip), so a caller's thread may commit its own small append.
-    fn commit_is_quick(&self) -> bool;
-    /// A read waits at most for the local disk, never for the network.
-    fn reads_are_local(&self) -> bool;
+    /// Commits and reads wait at most for the local disk, never for the
+    /// network: a caller's thread may commit its own small append, or make
+    /// a small read.
+    fn is_local(&self) -> bool;
     /// The engine is holding writes back (RocksDB's delayed or stopped
     /// writes): callers should not wait on a write where they must not block.
     fn writes_slowing(&self) -> bool;

@@ -1612,7 +1612,7 @@ impl Store {
     /// neither cache is fetched from it). A caller may then make a small
     /// read, such as one trace's, on a thread that must not wait long.
     pub fn reads_are_local(&self) -> bool {
-        self.db.reads_are_local()
+        self.db.is_local()
     }
 
     /// The storage engine's own figures (RocksDB's memtables, cache,

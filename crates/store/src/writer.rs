@@ -281,7 +281,7 @@ impl Queue {
     /// A queue whose committers share `context` and the writer state
     /// resumed from `counters`.
     pub(crate) fn new(context: WriterContext, counters: Counters, inline_after_idle: std::time::Duration) -> Queue {
-        let never_inline = context.sync || !context.db.commit_is_quick();
+        let never_inline = context.sync || !context.db.is_local();
         let state = WriterState::new(&context, counters);
         Queue {
             shared: Mutex::new(Shared::default()),

@@ -391,11 +391,7 @@ impl Engine for RocksEngine {
         }))
     }
 
-    fn commit_is_quick(&self) -> bool {
-        true
-    }
-
-    fn reads_are_local(&self) -> bool {
+    fn is_local(&self) -> bool {
         true
     }
 

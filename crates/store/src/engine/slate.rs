@@ -1168,13 +1168,9 @@ impl Engine for SlateEngine {
         }))
     }
 
-    fn commit_is_quick(&self) -> bool {
-        // Every commit waits for a PUT to the bucket.
-        false
-    }
-
-    fn reads_are_local(&self) -> bool {
-        // A block missing from both caches is fetched from the bucket.
+    fn is_local(&self) -> bool {
+        // Every commit waits for a PUT to the bucket, and a block missing
+        // from both caches is fetched from it.
         false
     }
 
