@@ -122,6 +122,10 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a client is told when a store call panicked; the details stay on
+/// the server.
+const STORE_TASK_FAILED: &str = "internal error: a store task failed";
+
 /// A blocking store call from async code, run on the blocking pool; the
 /// store's own error is left for the caller to inspect.
 pub async fn blocking_raw<T: Send + 'static>(
@@ -129,7 +133,7 @@ pub async fn blocking_raw<T: Send + 'static>(
 ) -> Result<Result<T, StoreError>, ApiError> {
     tokio::task::spawn_blocking(call).await.map_err(|join_error| {
         tracing::error!(error = %join_error, "a store task failed");
-        ApiError::Internal("internal error: a store task failed".into())
+        ApiError::Internal(STORE_TASK_FAILED.into())
     })
 }
 
@@ -154,7 +158,7 @@ pub async fn trace_read<T: Send + 'static>(
         Ok(result) => result.map_err(ApiError::from),
         Err(_) => {
             tracing::error!("a store read panicked");
-            Err(ApiError::Internal("internal error: a store task failed".into()))
+            Err(ApiError::Internal(STORE_TASK_FAILED.into()))
         }
     }
 }
