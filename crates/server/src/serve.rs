@@ -87,11 +87,11 @@ pub(crate) async fn serve(
     if drained.is_err() {
         tracing::warn!(timeout = ?settings.shutdown_timeout, "in-flight requests did not finish in time; closing anyway");
         connections.abort_all();
-        // A cut connection is dropped where it runs, on the ingest runtime
-        // for HTTP/2: wait for each, so what it holds (the store) is let go
-        // before this returns.
-        while connections.join_next().await.is_some() {}
     }
+    // A cut connection is dropped where it runs, on the ingest runtime for
+    // HTTP/2: wait for each, so what it holds (the store) is let go before
+    // this returns. After a clean drain the set is empty already.
+    while connections.join_next().await.is_some() {}
     Ok(())
 }
 
