@@ -15,6 +15,7 @@ async fn a_short_soak_runs_without_errors() {
         max_disk_bytes: 0,
         sql_padding: 0,
         deleter: true,
+        batches_per_second: 0,
     };
     let report = soak(&dir.path().join("data"), &options).await;
     println!("{report}");
@@ -31,12 +32,12 @@ async fn a_short_soak_stays_within_its_disk_bound() {
     if tracekeep_e2e::harness::rocksdb_only("the disk bound deletes traces only where the directory holds them") {
         return;
     }
-    // About 1.1 to 1.6 MB/s of ingest (less while other tests share the
-    // cores), the bound filled about 1.6 times over: a pass (a compaction of
-    // everything, slow in a debug build, slower beside other tests) takes a
-    // second or two, and ingest must not write much of the bound meanwhile.
-    // (With 24 MiB, format 5's directory, which grows about 0.8 MB/s here,
-    // reached the bound only near the end, and a run could see one pass.)
+    // Ingest paced at about 1.5 MB/s (2 x 110 batches of 10 events of about
+    // 690 bytes), the bound filled about twice over. A pass (a compaction of
+    // everything: 0.2-0.5 s in a debug build, 2 s or more beside other
+    // tests) must not see much of the bound written meanwhile. Unpaced, a
+    // fast machine wrote 5 MB/s, and the 2 s first pass, with its lead
+    // capped at a tenth of the bound, overshot by 22%.
     // The 10-minute version against 200 MB is scripts/soak.sh --max-disk-bytes.
     let dir = tempfile::tempdir().unwrap();
     let bound = 20 << 20;
@@ -50,6 +51,7 @@ async fn a_short_soak_stays_within_its_disk_bound() {
         sql_padding: 500,
         // Only the bound deletes.
         deleter: false,
+        batches_per_second: 110,
     };
     let report = soak(&dir.path().join("data"), &options).await;
     println!("{report}");

@@ -25,6 +25,10 @@ pub struct SoakOptions {
     pub sql_padding: usize,
     /// Run the deleter (one delete every 50 ms).
     pub deleter: bool,
+    /// Batches of 10 events each uploader sends per second (0: as fast as
+    /// the server answers), so what a run writes does not depend on the
+    /// machine's speed.
+    pub batches_per_second: u32,
 }
 
 /// Counters shared by the workers.
@@ -230,9 +234,18 @@ pub async fn soak(data_dir: &std::path::Path, options: &SoakOptions) -> SoakRepo
         let mut client = server.grpc().await;
         let (counts, first_error) = (counts.clone(), first_error.clone());
         let padding = options.sql_padding;
+        let mut pace = (options.batches_per_second > 0).then(|| {
+            let mut pace = tokio::time::interval(Duration::from_secs(1) / options.batches_per_second);
+            // Behind (a slow machine): go on at the pace, never in a burst.
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            pace
+        });
         tasks.push(tokio::spawn(async move {
             let mut n: i64 = 0;
             while Instant::now() < deadline {
+                if let Some(pace) = pace.as_mut() {
+                    pace.tick().await;
+                }
                 let trace = format!("soak.u{uploader}.{}", n / 200);
                 let events: Vec<_> = (0..10).map(|i| job_event(&trace, n + i + 1, padding)).collect();
                 let bytes: usize = events.iter().map(prost::Message::encoded_len).sum();

@@ -54,6 +54,7 @@ async fn main() -> ExitCode {
         max_disk_bytes: args.max_disk_bytes,
         sql_padding: args.sql_padding,
         deleter: true,
+        batches_per_second: 0,
     };
     println!(
         "soak: {} s, {} uploaders, 2 readers, 1 deleter, sync={}, max-disk-bytes={}",
