@@ -1,7 +1,7 @@
 //! Query latency while ingest goes on: operators read while DM workers
 //! upload. While 16 gRPC clients keep uploading batches of 100 events to
-//! other traces, 10-event traces are queried over HTTP/1.1 keep-alive in two
-//! ways, on one fresh server:
+//! other traces, 10-event traces are queried over HTTP/1.1 keep-alive, on
+//! one fresh server, in four rows:
 //!
 //! - **paced**: 4 connections together send 200 queries a second on a fixed
 //!   schedule, as operators and dashboards do. Each latency counts from
@@ -17,6 +17,10 @@
 //!   Back-to-back uploads leave no core idle, so the rows above measure
 //!   queries on saturated cores; this one, queries beside the ingest the
 //!   in-memory original could carry.
+//! - **the floor**: the last row again with DM's `/status` (a constant
+//!   answer that reads nothing) in place of the query: what the same client,
+//!   HTTP stack and cores give a request that costs nothing, so that a
+//!   query's latency above it is the query's own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,6 +104,16 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
     )
     .await
     .context("paced queries beside paced ingest")?;
+    let floor = beside_ingest(
+        &server,
+        paced_load,
+        5 * INGEST_CLIENTS,
+        &Arc::new(Vec::new()),
+        PACED_CLIENTS,
+        Some(PACED_RATE),
+    )
+    .await
+    .context("paced /status beside paced ingest")?;
     println!("\n## Queries while ingest goes on ({INGEST_CLIENTS} x 100 uploads, 10-event traces)\n");
     println!("| measure | ingest events/s | queries/s | query p50 µs | query p99 µs | in the server under 2 ms |");
     println!("|---|---|---|---|---|---|");
@@ -116,6 +130,12 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
         (
             format!("{PACED_CLIENTS} connections paced at {PACED_RATE}/s beside ingest paced at {PACED_INGEST_RATE}/s"),
             both_paced,
+        ),
+        (
+            format!(
+                "the floor: {PACED_CLIENTS} connections asking `/status` at {PACED_RATE}/s beside ingest paced at {PACED_INGEST_RATE}/s"
+            ),
+            floor,
         ),
     ] {
         println!(
@@ -143,16 +163,16 @@ struct Beside {
     in_server_under_2ms: f64,
 }
 
-/// The server's count of `/events/query` requests so far, and of those
-/// answered within 2 ms, from `/metrics`.
-fn queries_within_2ms(server: &Server) -> anyhow::Result<(u64, u64)> {
+/// The server's count of `route` requests so far, and of those answered
+/// within 2 ms, from `/metrics`.
+fn answered_within_2ms(server: &Server, route: &str) -> anyhow::Result<(u64, u64)> {
     let mut http = KeepAlive::connect(server.addr)?;
     let (status, body, _) = http.get("/metrics")?;
     anyhow::ensure!(status == 200, "/metrics answered {status}");
     let text = String::from_utf8(body).context("/metrics is not UTF-8")?;
     let bucket = |le: &str| -> u64 {
         text.lines()
-            .filter(|line| line.contains("route=\"/events/query\"") && line.contains(&format!("le=\"{le}\"")))
+            .filter(|line| line.contains(&format!("route=\"{route}\"")) && line.contains(&format!("le=\"{le}\"")))
             .find_map(|line| line.rsplit(' ').next()?.parse().ok())
             .unwrap_or(0)
     };
@@ -160,8 +180,8 @@ fn queries_within_2ms(server: &Server) -> anyhow::Result<(u64, u64)> {
 }
 
 /// Runs `load` (as clients from `first_client` on) while `connections`
-/// query `queried`, back to back or, with `rate`, on a schedule of `rate`
-/// queries a second in all.
+/// query `queried` (none: ask `/status` instead), back to back or, with
+/// `rate`, on a schedule of `rate` queries a second in all.
 async fn beside_ingest(
     server: &Server,
     load: Workload,
@@ -170,7 +190,8 @@ async fn beside_ingest(
     connections: usize,
     rate: Option<u32>,
 ) -> anyhow::Result<Beside> {
-    let (total_before, within_before) = queries_within_2ms(server)?;
+    let route = if queried.is_empty() { "/status" } else { "/events/query" };
+    let (total_before, within_before) = answered_within_2ms(server, route)?;
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..connections)
         .map(|reader| {
@@ -185,7 +206,10 @@ async fn beside_ingest(
                 let mut due =
                     Instant::now() + every.map_or(Duration::ZERO, |every| every * reader as u32 / connections as u32);
                 while !stop.load(Ordering::Relaxed) {
-                    let path = format!("/events/query?trace_id={}", queried[i % queried.len()]);
+                    let path = match queried.get(i % queried.len().max(1)) {
+                        Some(trace) => format!("/events/query?trace_id={trace}"),
+                        None => "/status".to_owned(),
+                    };
                     i += connections + 1;
                     match every {
                         // A late query is sent at once, its latency counted
@@ -213,7 +237,7 @@ async fn beside_ingest(
         );
     }
     let during = during.context("ingest beside the queries")?;
-    let (total, within) = queries_within_2ms(server)?;
+    let (total, within) = answered_within_2ms(server, route)?;
     let (total, within) = (total.saturating_sub(total_before), within.saturating_sub(within_before));
     anyhow::ensure!(total > 0, "the server counted none of the queries");
     let queries_per_second = samples.len() as f64 / during.seconds;
