@@ -75,7 +75,7 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
     };
     let alone = through_server(&server, load).await.context("ingest alone")?;
 
-    let queried = Arc::new(queried);
+    let queried = Asked::Traces(Arc::new(queried));
     let paced = beside_ingest(
         &server,
         load,
@@ -108,7 +108,7 @@ pub async fn run(run_for: Duration) -> anyhow::Result<()> {
         &server,
         paced_load,
         5 * INGEST_CLIENTS,
-        &Arc::new(Vec::new()),
+        &Asked::Status,
         PACED_CLIENTS,
         Some(PACED_RATE),
     )
@@ -179,23 +179,50 @@ fn answered_within_2ms(server: &Server, route: &str) -> anyhow::Result<(u64, u64
     Ok((bucket("+Inf"), bucket("0.002")))
 }
 
+/// What the reading connections ask for.
+#[derive(Clone)]
+enum Asked {
+    /// `/events/query` of these traces, in turn.
+    Traces(Arc<Vec<String>>),
+    /// DM's `/status`: a constant answer that reads nothing (the floor).
+    Status,
+}
+
+impl Asked {
+    /// The route the server's metrics count these requests under.
+    fn route(&self) -> &'static str {
+        match self {
+            Asked::Traces(_) => "/events/query",
+            Asked::Status => "/status",
+        }
+    }
+
+    /// The `i`-th request's path.
+    fn path(&self, i: usize) -> String {
+        match self {
+            Asked::Traces(traces) => format!("/events/query?trace_id={}", traces[i % traces.len()]),
+            Asked::Status => "/status".to_owned(),
+        }
+    }
+}
+
 /// Runs `load` (as clients from `first_client` on) while `connections`
-/// query `queried` (none: ask `/status` instead), back to back or, with
-/// `rate`, on a schedule of `rate` queries a second in all.
+/// ask for `asked`, back to back or, with `rate`, on a schedule of `rate`
+/// requests a second in all.
 async fn beside_ingest(
     server: &Server,
     load: Workload,
     first_client: usize,
-    queried: &Arc<Vec<String>>,
+    asked: &Asked,
     connections: usize,
     rate: Option<u32>,
 ) -> anyhow::Result<Beside> {
-    let route = if queried.is_empty() { "/status" } else { "/events/query" };
+    let route = asked.route();
     let (total_before, within_before) = answered_within_2ms(server, route)?;
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..connections)
         .map(|reader| {
-            let (stop, queried, addr) = (stop.clone(), queried.clone(), server.addr);
+            let (stop, asked, addr) = (stop.clone(), asked.clone(), server.addr);
             // Each paced connection's own schedule, staggered so the
             // connections do not send together.
             let every = rate.map(|rate| Duration::from_secs(1) * connections as u32 / rate);
@@ -206,10 +233,7 @@ async fn beside_ingest(
                 let mut due =
                     Instant::now() + every.map_or(Duration::ZERO, |every| every * reader as u32 / connections as u32);
                 while !stop.load(Ordering::Relaxed) {
-                    let path = match queried.get(i % queried.len().max(1)) {
-                        Some(trace) => format!("/events/query?trace_id={trace}"),
-                        None => "/status".to_owned(),
-                    };
+                    let path = asked.path(i);
                     i += connections + 1;
                     match every {
                         // A late query is sent at once, its latency counted
